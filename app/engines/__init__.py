@@ -1,0 +1,30 @@
+"""Engines: where threads and runs live. `build_engine` picks one from the settings."""
+
+from __future__ import annotations
+
+from openai import AsyncOpenAI
+
+from app.config import Settings
+from app.engines.assistants import AssistantsEngine
+from app.engines.base import AssistantEngine, RunRef
+from app.engines.unconfigured import UnconfiguredEngine
+
+__all__ = ["AssistantEngine", "RunRef", "build_engine", "missing_chat_setting"]
+
+
+def missing_chat_setting(settings: Settings) -> str | None:
+    """The first variable chat needs that is not set, or None when chat is configured."""
+    if settings.openai_api_key is None:
+        return "OPENAI_API_KEY"
+    if settings.engine == "assistants" and not settings.openai_assistant_id:
+        return "OPENAI_ASSISTANT_ID"
+    return None
+
+
+def build_engine(settings: Settings, client: AsyncOpenAI | None) -> AssistantEngine:
+    """The engine named by ENGINE, or a stand-in answering 503 when chat is not configured."""
+    missing = missing_chat_setting(settings)
+    if missing is not None or client is None:
+        return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")
+    assert settings.openai_assistant_id is not None
+    return AssistantsEngine(client, settings, settings.openai_assistant_id)

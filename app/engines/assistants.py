@@ -1,0 +1,156 @@
+"""Engine `assistants`: threads, messages and runs live upstream, in the OpenAI Assistants API.
+
+`start_run` is one upstream round trip in the common case: the user message rides
+in the run's `additional_messages`, and the upstream's own refusal ("already has an
+active run") is the active-run check, so the check is atomic instead of check-then-act.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from app.config import Settings
+from app.engines.base import RunRef
+from app.errors import AssistantsApiUnavailable, RunAlreadyActive, ThreadNotFound
+
+logger = logging.getLogger(__name__)
+
+_RUN_ID = re.compile(r"\brun_[A-Za-z0-9]+")
+_ACTIVE_RUN_PHRASES = ("already has an active run", "while a run", "is active")
+_API_GONE_PHRASES = ("invalid url", "shut down", "no longer available", "has been deprecated", "not supported")
+_REMEMBERED_THREADS = 100_000
+
+
+def _upstream_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+    return str(exc.message or "")
+
+
+def translate_status_error(exc: openai.APIStatusError, thread_id: str) -> Exception:
+    """Turn the upstream's thread-level refusals into domain errors; leave the rest as they are."""
+    message = _upstream_message(exc)
+    lowered = message.lower()
+    if isinstance(exc, openai.BadRequestError) and any(p in lowered for p in _ACTIVE_RUN_PHRASES):
+        match = _RUN_ID.search(message)
+        return RunAlreadyActive(thread_id, match.group(0) if match else None)
+    if isinstance(exc, openai.NotFoundError):
+        if "thread" in lowered and "no " in lowered:
+            return ThreadNotFound(thread_id)
+        if any(p in lowered for p in _API_GONE_PHRASES):
+            return AssistantsApiUnavailable()
+    return exc
+
+
+class AssistantsEngine:
+    """Runs on the upstream Assistants API, with the seed's run settings."""
+
+    name = "assistants"
+
+    def __init__(self, client: AsyncOpenAI, settings: Settings, assistant_id: str) -> None:
+        self._client = client
+        self._settings = settings
+        self._assistant_id = assistant_id
+        self._threads_with_vector_store: OrderedDict[str, None] = OrderedDict()
+        self._run_tools: list[dict[str, Any]] | None = None
+        self._run_tools_lock = asyncio.Lock()
+
+    async def start_run(self, thread_id: str, content: str) -> RunRef:
+        try:
+            await self._attach_vector_store_once(thread_id)
+            options: dict[str, Any] = {}
+            tools = await self._tools_for_runs()
+            if tools is not None:
+                options["tools"] = tools
+            run = await self._client.beta.threads.runs.create(
+                thread_id,
+                assistant_id=self._assistant_id,
+                model=self._settings.openai_model,
+                additional_messages=[{"role": "user", "content": content}],
+                truncation_strategy={
+                    "type": "last_messages",
+                    "last_messages": self._settings.truncation_last_messages,
+                },
+                max_completion_tokens=self._settings.max_completion_tokens,
+                **options,
+            )
+        except openai.APIStatusError as exc:
+            raise translate_status_error(exc, thread_id) from exc
+        logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run.id)
+        return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
+
+    async def _attach_vector_store_once(self, thread_id: str) -> None:
+        """Make the vector store searchable on the thread; done once per thread and remembered."""
+        store_ids = self._settings.vector_store_ids
+        if not store_ids:
+            return
+        if thread_id in self._threads_with_vector_store:
+            self._threads_with_vector_store.move_to_end(thread_id)
+            return
+        await self._client.beta.threads.update(
+            thread_id, tool_resources={"file_search": {"vector_store_ids": store_ids}}
+        )
+        self._remember_vector_store(thread_id)
+
+    def _remember_vector_store(self, thread_id: str) -> None:
+        self._threads_with_vector_store[thread_id] = None
+        while len(self._threads_with_vector_store) > _REMEMBERED_THREADS:
+            self._threads_with_vector_store.popitem(last=False)
+
+    async def _tools_for_runs(self) -> list[dict[str, Any]] | None:
+        """With a vector store: the assistant's own tools plus file_search (tools on a run replace them)."""
+        if not self._settings.vector_store_ids:
+            return None
+        if self._run_tools is None:
+            async with self._run_tools_lock:
+                if self._run_tools is None:
+                    assistant = await self._client.beta.assistants.retrieve(self._assistant_id)
+                    self._run_tools = self._tools_with_file_search(assistant)
+        return self._run_tools
+
+    @staticmethod
+    def _tools_with_file_search(assistant: Any) -> list[dict[str, Any]]:
+        tools = [tool.to_dict() for tool in assistant.tools]
+        if not any(tool.get("type") == "file_search" for tool in tools):
+            tools.append({"type": "file_search"})
+        return tools
+
+    async def check_setup(self) -> None:
+        try:
+            assistant = await self._client.beta.assistants.retrieve(self._assistant_id)
+        except openai.APIError as exc:
+            logger.warning(
+                "could not read assistant %s at start-up (%s); runs will still be attempted",
+                self._assistant_id,
+                type(exc).__name__,
+            )
+            return
+        self._run_tools = self._tools_with_file_search(assistant)
+        knowledge = self._settings.openai_knowledge_store_id
+        if knowledge:
+            resources = assistant.tool_resources
+            searchable = (
+                resources.file_search.vector_store_ids
+                if resources and resources.file_search and resources.file_search.vector_store_ids
+                else []
+            )
+            if knowledge not in searchable:
+                logger.warning(
+                    "OPENAI_KNOWLEDGE_STORE_ID %s is not attached to assistant %s: "
+                    "runs will not search it (attach it to the assistant's file_search tool resources)",
+                    knowledge,
+                    self._assistant_id,
+                )
+
+    async def aclose(self) -> None:
+        return None

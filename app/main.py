@@ -1,0 +1,117 @@
+"""The ASGI application: `uvicorn app.main:app`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx2
+from fastapi import FastAPI
+from openai import AsyncOpenAI
+
+from app import __version__
+from app.chat_service import ChatService
+from app.config import Settings
+from app.cors import SettingsCORSMiddleware
+from app.engines import AssistantEngine, build_engine, missing_chat_setting
+from app.errors import register_error_handlers
+from app.routes import chat, health
+from app.store import ConversationStore, MemoryConversationStore, MongoConversationStore
+
+logger = logging.getLogger(__name__)
+
+OPENAI_MAX_CONNECTIONS = 1000
+
+
+async def _open_openai(settings: Settings, stack: AsyncExitStack) -> AsyncOpenAI | None:
+    if settings.openai_api_key is None:
+        return None
+    http_client = httpx2.AsyncClient(
+        limits=httpx2.Limits(max_connections=OPENAI_MAX_CONNECTIONS, max_keepalive_connections=200),
+        timeout=httpx2.Timeout(settings.openai_timeout_s, connect=10.0),
+    )
+    client = AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout_s,
+        max_retries=settings.openai_max_retries,
+        http_client=http_client,
+    )
+    stack.push_async_callback(client.close)
+    return client
+
+
+async def _open_store(settings: Settings, stack: AsyncExitStack) -> ConversationStore:
+    if settings.mongodb_uri is None:
+        logger.warning("MONGODB_URI is not set: using the embedded in-memory store; nothing survives a restart")
+        return MemoryConversationStore()
+    return await stack.enter_async_context(MongoConversationStore.open(settings))
+
+
+def _log_startup(settings: Settings, engine: AssistantEngine, store: ConversationStore) -> None:
+    missing = missing_chat_setting(settings)
+    logger.info(
+        "chat-backend %s: engine=%s storage=%s database=%s chat=%s",
+        __version__,
+        engine.name,
+        store.kind,
+        settings.database_name if store.kind == "mongodb" else "-",
+        "configured" if missing is None else f"NOT configured ({missing} is not set; chat answers 503)",
+    )
+
+
+async def _check_engine_setup(engine: AssistantEngine) -> None:
+    """Start-up look at the upstream configuration; it only logs, it never stops the service."""
+    try:
+        await engine.check_setup()
+    except Exception as exc:
+        logger.warning("start-up check of the %s engine failed: %s", engine.name, type(exc).__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    openai_client: AsyncOpenAI | None = None,
+    store: ConversationStore | None = None,
+) -> FastAPI:
+    """Build the app. Settings and clients are made in the lifespan unless passed in (tests do)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings or Settings()
+        async with AsyncExitStack() as stack:
+            client = openai_client or await _open_openai(cfg, stack)
+            conversations = store or await _open_store(cfg, stack)
+            await conversations.ensure_indexes()
+            engine = build_engine(cfg, client)
+            stack.push_async_callback(engine.aclose)
+            app.state.settings = cfg
+            app.state.store = conversations
+            app.state.engine = engine
+            app.state.chat_service = ChatService(engine, conversations)
+            _log_startup(cfg, engine, conversations)
+            setup_check = asyncio.create_task(_check_engine_setup(engine), name="engine-setup-check")
+            try:
+                yield
+            finally:
+                setup_check.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await setup_check
+
+    app = FastAPI(
+        title="Chat backend",
+        version=__version__,
+        summary="A FastAPI backend for the Next.js OpenAI assistants chat app.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(SettingsCORSMiddleware)
+    register_error_handlers(app)
+    for module in (health, chat):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

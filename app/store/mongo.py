@@ -1,0 +1,96 @@
+"""Conversation storage on MongoDB (PyMongo's asyncio API, or mongomock-motor in tests)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from app.config import Settings
+from app.store.base import Conversation, conversation_name, utc_now
+
+logger = logging.getLogger(__name__)
+
+CONVERSATIONS = "conversations"
+
+
+def _to_conversation(doc: dict[str, Any]) -> Conversation:
+    return Conversation(
+        user_id=doc["userId"],
+        thread_id=doc["threadId"],
+        name=doc["name"],
+        is_group=bool(doc.get("isGroup", False)),
+        created_at=doc["createdAt"],
+        updated_at=doc["updatedAt"],
+    )
+
+
+class MongoConversationStore:
+    """Conversations in a MongoDB database, same schema as the Next.js app."""
+
+    kind = "mongodb"
+
+    def __init__(self, database: Any) -> None:
+        self._db = database
+        self._conversations = database[CONVERSATIONS]
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator[MongoConversationStore]:
+        """Connect with a pool sized for many requests in flight; close on exit."""
+        assert settings.mongodb_uri is not None
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongodb_uri.get_secret_value(),
+            tz_aware=True,
+            maxPoolSize=200,
+            serverSelectionTimeoutMS=5000,
+            appname="chat-backend",
+        )
+        try:
+            yield cls(client[settings.database_name])
+        finally:
+            await client.close()
+
+    async def ensure_indexes(self) -> None:
+        await self._conversations.create_index(
+            [("userId", ASCENDING), ("threadId", ASCENDING)], unique=True, name="user_thread_unique"
+        )
+        await self._conversations.create_index(
+            [("userId", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)], name="user_recent"
+        )
+
+    async def ping(self) -> None:
+        await self._db.command("ping")
+
+    async def touch_conversation(self, user_id: str, thread_id: str) -> bool:
+        now = utc_now()
+        update = {
+            "$set": {"updatedAt": now},
+            "$setOnInsert": {
+                "userId": user_id,
+                "threadId": thread_id,
+                "name": conversation_name(now),
+                "isGroup": False,
+                "createdAt": now,
+            },
+        }
+        key = {"userId": user_id, "threadId": thread_id}
+        try:
+            result = await self._conversations.update_one(key, update, upsert=True)
+        except DuplicateKeyError:
+            # Two first messages raced; the unique index let one insert win. Ours is an update now.
+            result = await self._conversations.update_one(key, {"$set": {"updatedAt": now}})
+            return False
+        return result.upserted_id is not None
+
+    async def get_conversation(self, user_id: str, thread_id: str) -> Conversation | None:
+        doc = await self._conversations.find_one({"userId": user_id, "threadId": thread_id})
+        return _to_conversation(doc) if doc else None
+
+    async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
+        result = await self._conversations.delete_one({"userId": user_id, "threadId": thread_id})
+        return result.deleted_count > 0

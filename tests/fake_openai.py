@@ -1,0 +1,404 @@
+"""A fake OpenAI server: the endpoints the service calls, answering with the real JSON shapes.
+
+Used in-process by the tests (through the real `openai` SDK over an ASGI transport) and as a
+real process for black-box checks and benchmarks::
+
+    python -m tests.fake_openai --port 8100 --latency 0.05
+
+State lives in memory. Every request is recorded (method, path, JSON body, headers) so tests
+can assert on exactly what reached the upstream. `fail_next` makes the next matching request
+answer with an error, as OpenAI would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import string
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+ACTIVE_RUN_STATUSES = {"queued", "in_progress", "requires_action", "cancelling"}
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def openai_error(
+    status: int, message: str, type_: str = "invalid_request_error", code: str | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"message": message, "type": type_, "param": None, "code": code}},
+    )
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class PlannedFailure:
+    status: int
+    message: str
+    type_: str
+    code: str | None
+    headers: dict[str, str]
+    path_contains: str | None
+    hang_s: float = 0.0
+
+
+@dataclass
+class FakeOpenAI:
+    """The fake's state and knobs; `app` is the ASGI app serving it."""
+
+    latency_s: float = 0.0
+    run_seconds: float = 0.05
+    reply_prefix: str = "Echo: "
+    valid_keys: set[str] | None = None
+    requests: list[RecordedRequest] = field(default_factory=list)
+    threads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    assistants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[PlannedFailure] = field(default_factory=list)
+    record: bool = True
+
+    def __post_init__(self) -> None:
+        self.app = self._build_app()
+
+    # ---- knobs for tests -------------------------------------------------------------
+    def fail_next(
+        self,
+        status: int,
+        message: str = "Planned failure.",
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        path_contains: str | None = None,
+        times: int = 1,
+        hang_s: float = 0.0,
+    ) -> None:
+        """The next `times` requests (whose path contains `path_contains`) answer with this error."""
+        for _ in range(times):
+            self.failures.append(PlannedFailure(status, message, type_, code, headers or {}, path_contains, hang_s))
+
+    def add_assistant(
+        self,
+        assistant_id: str = "asst_test",
+        tools: list[dict[str, Any]] | None = None,
+        vector_store_ids: list[str] | None = None,
+    ) -> dict[str, Any]:
+        assistant = {
+            "id": assistant_id,
+            "object": "assistant",
+            "created_at": int(time.time()),
+            "name": "Quickstart Assistant",
+            "description": None,
+            "model": "gpt-4o-mini",
+            "instructions": "You are a helpful assistant.",
+            "tools": tools if tools is not None else [{"type": "code_interpreter"}],
+            "tool_resources": {"file_search": {"vector_store_ids": vector_store_ids or []}},
+            "metadata": {},
+            "temperature": 1.0,
+            "top_p": 1.0,
+            "response_format": "auto",
+        }
+        self.assistants[assistant_id] = assistant
+        return assistant
+
+    def add_thread(self, thread_id: str | None = None) -> str:
+        thread_id = thread_id or new_id("thread_")
+        self.threads[thread_id] = {
+            "id": thread_id,
+            "object": "thread",
+            "created_at": int(time.time()),
+            "metadata": {},
+            "tool_resources": {},
+        }
+        self.messages[thread_id] = []
+        self.runs[thread_id] = []
+        return thread_id
+
+    def requests_to(self, method: str, path_suffix: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and r.path.endswith(path_suffix)]
+
+    def upstream_paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+    # ---- state rules -----------------------------------------------------------------
+    def run_status(self, run: dict[str, Any]) -> str:
+        """Advance a run by the clock: queued -> in_progress -> completed (with a reply)."""
+        if run["status"] in ("queued", "in_progress") and time.time() - run["_started"] >= self.run_seconds:
+            self._complete(run)
+        elif run["status"] == "queued":
+            run["status"] = "in_progress"
+            run["started_at"] = int(time.time())
+        return run["status"]
+
+    def _complete(self, run: dict[str, Any]) -> None:
+        thread_id = run["thread_id"]
+        user_texts = [m["content"][0]["text"]["value"] for m in self.messages[thread_id] if m["role"] == "user"]
+        reply = self.reply_prefix + (user_texts[-1] if user_texts else "")
+        self.messages[thread_id].append(self._message(thread_id, "assistant", reply, run_id=run["id"]))
+        run.update(
+            status="completed",
+            completed_at=int(time.time()),
+            usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        )
+
+    def active_run(self, thread_id: str) -> dict[str, Any] | None:
+        for run in self.runs[thread_id]:
+            if self.run_status(run) in ACTIVE_RUN_STATUSES:
+                return run
+        return None
+
+    def _message(self, thread_id: str, role: str, text: str, run_id: str | None = None) -> dict[str, Any]:
+        return {
+            "id": new_id("msg_"),
+            "object": "thread.message",
+            "created_at": int(time.time()),
+            "assistant_id": None,
+            "thread_id": thread_id,
+            "run_id": run_id,
+            "role": role,
+            "status": "completed",
+            "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
+            "attachments": [],
+            "metadata": {},
+        }
+
+    @staticmethod
+    def public(obj: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+    # ---- the HTTP app ------------------------------------------------------------------
+    def _build_app(self) -> FastAPI:
+        app = FastAPI()
+        fake = self
+
+        @app.middleware("http")
+        async def record_and_fail(request: Request, call_next: Any) -> Response:
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw
+            if fake.record:
+                fake.requests.append(RecordedRequest(request.method, request.url.path, body, dict(request.headers)))
+            if fake.latency_s:
+                await asyncio.sleep(fake.latency_s)
+            if fake.valid_keys is not None:
+                token = request.headers.get("authorization", "").removeprefix("Bearer ")
+                if token not in fake.valid_keys:
+                    return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+            for failure in list(fake.failures):
+                if failure.path_contains is None or failure.path_contains in request.url.path:
+                    fake.failures.remove(failure)
+                    if failure.hang_s:
+                        await asyncio.sleep(failure.hang_s)
+                    response = openai_error(failure.status, failure.message, failure.type_, failure.code)
+                    response.headers.update(failure.headers)
+                    return response
+            return await call_next(request)
+
+        @app.get("/v1/assistants/{assistant_id}")
+        async def retrieve_assistant(assistant_id: str) -> Response:
+            if assistant_id not in fake.assistants:
+                return openai_error(404, f"No assistant found with id '{assistant_id}'.")
+            return JSONResponse(fake.assistants[assistant_id])
+
+        @app.post("/v1/threads")
+        async def create_thread(request: Request) -> Response:
+            body = await _json(request)
+            thread_id = fake.add_thread()
+            thread = fake.threads[thread_id]
+            if body.get("tool_resources"):
+                thread["tool_resources"] = body["tool_resources"]
+            for message in body.get("messages") or []:
+                fake.messages[thread_id].append(fake._message(thread_id, message["role"], message["content"]))
+            return JSONResponse(thread)
+
+        @app.get("/v1/threads/{thread_id}")
+        async def retrieve_thread(thread_id: str) -> Response:
+            if thread_id not in fake.threads:
+                return _no_thread(thread_id)
+            return JSONResponse(fake.threads[thread_id])
+
+        @app.post("/v1/threads/{thread_id}")
+        async def update_thread(thread_id: str, request: Request) -> Response:
+            if thread_id not in fake.threads:
+                return _no_thread(thread_id)
+            body = await _json(request)
+            thread = fake.threads[thread_id]
+            if "tool_resources" in body:
+                thread["tool_resources"] = {**thread["tool_resources"], **body["tool_resources"]}
+            if "metadata" in body:
+                thread["metadata"] = body["metadata"]
+            return JSONResponse(thread)
+
+        @app.post("/v1/threads/{thread_id}/messages")
+        async def create_message(thread_id: str, request: Request) -> Response:
+            if thread_id not in fake.threads:
+                return _no_thread(thread_id)
+            active = fake.active_run(thread_id)
+            if active is not None:
+                return openai_error(400, f"Can't add messages to {thread_id} while a run {active['id']} is active.")
+            body = await _json(request)
+            message = fake._message(thread_id, body.get("role", "user"), body["content"])
+            fake.messages[thread_id].append(message)
+            return JSONResponse(message)
+
+        @app.get("/v1/threads/{thread_id}/messages")
+        async def list_messages(
+            thread_id: str, order: str = "desc", limit: int = 20, after: str | None = None, before: str | None = None
+        ) -> Response:
+            if thread_id not in fake.threads:
+                return _no_thread(thread_id)
+            for run in fake.runs[thread_id]:
+                fake.run_status(run)
+            return JSONResponse(_page(fake.messages[thread_id], order, limit, after, before))
+
+        @app.post("/v1/threads/{thread_id}/runs")
+        async def create_run(thread_id: str, request: Request) -> Response:
+            if thread_id not in fake.threads:
+                return _no_thread(thread_id)
+            body = await _json(request)
+            assistant_id = body.get("assistant_id")
+            if assistant_id not in fake.assistants:
+                return openai_error(404, f"No assistant found with id '{assistant_id}'.")
+            active = fake.active_run(thread_id)
+            if active is not None:
+                return openai_error(400, f"Thread {thread_id} already has an active run {active['id']}.")
+            for message in body.get("additional_messages") or []:
+                fake.messages[thread_id].append(fake._message(thread_id, message["role"], message["content"]))
+            assistant = fake.assistants[assistant_id]
+            now = int(time.time())
+            run = {
+                "id": new_id("run_"),
+                "object": "thread.run",
+                "created_at": now,
+                "assistant_id": assistant_id,
+                "thread_id": thread_id,
+                "status": "queued",
+                "started_at": None,
+                "expires_at": now + 600,
+                "cancelled_at": None,
+                "failed_at": None,
+                "completed_at": None,
+                "required_action": None,
+                "last_error": None,
+                "model": body.get("model") or assistant["model"],
+                "instructions": body.get("instructions") or assistant["instructions"],
+                "tools": body.get("tools") if body.get("tools") is not None else assistant["tools"],
+                "metadata": body.get("metadata") or {},
+                "incomplete_details": None,
+                "usage": None,
+                "temperature": 1.0,
+                "top_p": 1.0,
+                "max_prompt_tokens": body.get("max_prompt_tokens"),
+                "max_completion_tokens": body.get("max_completion_tokens"),
+                "truncation_strategy": body.get("truncation_strategy") or {"type": "auto", "last_messages": None},
+                "response_format": "auto",
+                "tool_choice": "auto",
+                "parallel_tool_calls": True,
+                "_started": time.time(),
+            }
+            fake.runs[thread_id].insert(0, run)
+            return JSONResponse(fake.public(run))
+
+        @app.get("/v1/threads/{thread_id}/runs")
+        async def list_runs(
+            thread_id: str, order: str = "desc", limit: int = 20, after: str | None = None, before: str | None = None
+        ) -> Response:
+            if thread_id not in fake.threads:
+                return _no_thread(thread_id)
+            for run in fake.runs[thread_id]:
+                fake.run_status(run)
+            runs = [fake.public(r) for r in reversed(fake.runs[thread_id])]
+            return JSONResponse(_page(runs, order, limit, after, before))
+
+        @app.get("/v1/threads/{thread_id}/runs/{run_id}")
+        async def retrieve_run(thread_id: str, run_id: str) -> Response:
+            run = _find_run(thread_id, run_id)
+            if run is None:
+                return openai_error(404, f"No run found with id '{run_id}'.")
+            fake.run_status(run)
+            return JSONResponse(fake.public(run))
+
+        @app.post("/v1/threads/{thread_id}/runs/{run_id}/cancel")
+        async def cancel_run(thread_id: str, run_id: str) -> Response:
+            run = _find_run(thread_id, run_id)
+            if run is None:
+                return openai_error(404, f"No run found with id '{run_id}'.")
+            if fake.run_status(run) not in ACTIVE_RUN_STATUSES:
+                return openai_error(400, f"Cannot cancel run with status '{run['status']}'.")
+            run.update(status="cancelled", cancelled_at=int(time.time()))
+            return JSONResponse(fake.public(run))
+
+        def _find_run(thread_id: str, run_id: str) -> dict[str, Any] | None:
+            return next((r for r in fake.runs.get(thread_id, []) if r["id"] == run_id), None)
+
+        return app
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    return json.loads(raw) if raw else {}
+
+
+def _no_thread(thread_id: str) -> JSONResponse:
+    return openai_error(404, f"No thread found with id '{thread_id}'.")
+
+
+def _page(items: list[dict[str, Any]], order: str, limit: int, after: str | None, before: str | None) -> dict[str, Any]:
+    ordered = list(items) if order == "asc" else list(reversed(items))
+    ids = [item["id"] for item in ordered]
+    if after in ids:
+        ordered = ordered[ids.index(after) + 1 :]
+    elif before in ids:
+        ordered = ordered[: ids.index(before)]
+    page = ordered[:limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": len(ordered) > limit,
+    }
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Run the fake OpenAI server on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument("--run-seconds", type=float, default=0.5, help="how long a run stays active")
+    parser.add_argument("--assistant-id", default="asst_fake")
+    parser.add_argument("--threads", type=int, default=0, help="threads to pre-create (ids printed)")
+    parser.add_argument("--thread-prefix", default="", help="pre-created thread ids are thread_<prefix><n>")
+    args = parser.parse_args()
+    fake = FakeOpenAI(latency_s=args.latency, run_seconds=args.run_seconds, record=False)
+    fake.add_assistant(args.assistant_id)
+    fake.add_thread("thread_demo")
+    for n in range(args.threads):
+        fake.add_thread(f"thread_{args.thread_prefix}{n}")
+    uvicorn.run(fake.app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 
-from app.engines.base import AssistantEngine, RunRef
+from app.engines.base import AssistantEngine, RunRef, StreamEvent
 from app.store.base import ConversationStore
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class ChatService:
@@ -20,24 +24,24 @@ class ChatService:
 
     async def post_message(self, user_id: str, thread_id: str, content: str) -> RunRef:
         """Start a run with the message and upsert the conversation; the two overlap."""
-        run_result, touch_result = await asyncio.gather(
-            self._engine.start_run(thread_id, content),
-            self._store.touch_conversation(user_id, thread_id),
-            return_exceptions=True,
+        return await self._recorded(user_id, thread_id, self._engine.start_run(thread_id, content))
+
+    async def stream_message(self, user_id: str, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+        """Like post_message, but the run is streamed: returns its events once it has started."""
+        return await self._recorded(user_id, thread_id, self._engine.stream_run(thread_id, content))
+
+    async def _recorded(self, user_id: str, thread_id: str, start: Awaitable[T]) -> T:
+        started, touched = await asyncio.gather(
+            start, self._store.touch_conversation(user_id, thread_id), return_exceptions=True
         )
-        if isinstance(run_result, BaseException):
-            if touch_result is True:
+        if isinstance(started, BaseException):
+            if touched is True:
                 # The run was refused (unknown thread, say): forget the conversation we just created.
                 await self._forget_conversation(user_id, thread_id)
-            raise run_result
-        if isinstance(touch_result, BaseException):
-            logger.error(
-                "conversation upsert failed after run %s started on %s: %s",
-                run_result.run_id,
-                thread_id,
-                type(touch_result).__name__,
-            )
-        return run_result
+            raise started
+        if isinstance(touched, BaseException):
+            logger.error("conversation upsert failed for thread %s: %s", thread_id, type(touched).__name__)
+        return started
 
     async def _forget_conversation(self, user_id: str, thread_id: str) -> None:
         try:

@@ -11,12 +11,14 @@ exception type and the upstream request id, and the client gets our own text.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -104,9 +106,24 @@ class AssistantsApiUnavailable(AppError):
         )
 
 
-class UpstreamRejected(AppError):
-    status_code = 502
-    code = "upstream_rejected"
+class RunNotActive(AppError):
+    status_code = 409
+    code = "run_not_active"
+
+    def __init__(self, thread_id: str, run_id: str) -> None:
+        super().__init__(
+            f"Run {run_id} on thread {thread_id} is not active: it cannot be cancelled or take tool outputs.",
+            thread_id=thread_id,
+            run_id=run_id,
+        )
+
+
+class ConversationNotFound(AppError):
+    status_code = 404
+    code = "conversation_not_found"
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"No conversation found for thread '{thread_id}'.", thread_id=thread_id)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -114,8 +131,21 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"success": False, "error": {"code": code, "message": message, **extra}}
 
 
-def _answer(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse(status_code=status, content=error_body(code, message, **extra), headers=headers)
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """How an error is answered: status, stable code, safe message, headers and extra fields."""
+
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, **self.extra)
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(status_code=self.status, content=self.body(), headers=self.headers or None)
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -123,68 +153,69 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def _log_upstream(exc: openai.APIError) -> None:
+def validation_answer(errors: list[Any]) -> ErrorAnswer:
+    """422 naming each invalid field, from pydantic/FastAPI error dicts."""
+    fields = [{"field": _field_name(err.get("loc", ())), "message": str(err.get("msg", ""))} for err in errors]
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "Invalid request."
+    return ErrorAnswer(422, "validation_error", summary, extra={"fields": fields})
+
+
+def _upstream_answer(exc: openai.APIError) -> ErrorAnswer:
     logger.warning(
         "upstream error %s status=%s request_id=%s",
         type(exc).__name__,
         getattr(exc, "status_code", None),
         getattr(exc, "request_id", None),
     )
-
-
-def upstream_answer(exc: openai.APIError) -> tuple[int, str, str, dict[str, str]]:
-    """Status, code, safe message and headers for an upstream (OpenAI SDK) error."""
     if isinstance(exc, openai.AuthenticationError):
-        return 401, "upstream_auth_failed", "The upstream rejected the configured OPENAI_API_KEY.", {}
+        return ErrorAnswer(401, "upstream_auth_failed", "The upstream rejected the configured OPENAI_API_KEY.")
     if isinstance(exc, openai.RateLimitError):
         retry_after = exc.response.headers.get("retry-after")
-        headers = {"Retry-After": retry_after} if retry_after else {}
-        return 429, "upstream_rate_limited", "The upstream is rate limiting requests; retry later.", headers
+        return ErrorAnswer(
+            429,
+            "upstream_rate_limited",
+            "The upstream is rate limiting requests; retry later.",
+            headers={"Retry-After": retry_after} if retry_after else {},
+        )
     if isinstance(exc, openai.APITimeoutError):
-        return 504, "upstream_timeout", "The upstream did not answer in time.", {}
+        return ErrorAnswer(504, "upstream_timeout", "The upstream did not answer in time.")
     if isinstance(exc, openai.APIConnectionError):
-        return 502, "upstream_unreachable", "The upstream could not be reached.", {}
+        return ErrorAnswer(502, "upstream_unreachable", "The upstream could not be reached.")
     if isinstance(exc, openai.PermissionDeniedError):
-        return 502, "upstream_forbidden", "The upstream refused access with the configured credentials.", {}
+        return ErrorAnswer(502, "upstream_forbidden", "The upstream refused access with the configured credentials.")
     if isinstance(exc, openai.NotFoundError):
-        return 502, "upstream_not_found", "The upstream could not find a configured resource.", {}
+        return ErrorAnswer(502, "upstream_not_found", "The upstream could not find a configured resource.")
     if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
-        return 502, "upstream_rejected", "The upstream rejected the request.", {}
-    return 502, "upstream_error", "The upstream failed to handle the request.", {}
+        return ErrorAnswer(502, "upstream_rejected", "The upstream rejected the request.")
+    return ErrorAnswer(502, "upstream_error", "The upstream failed to handle the request.")
+
+
+def answer_for(exc: BaseException) -> ErrorAnswer:
+    """The answer for any error: the one mapping, shared by JSON handlers and event streams."""
+    if isinstance(exc, AppError):
+        return ErrorAnswer(exc.status_code, exc.code, exc.message, extra=dict(exc.extra))
+    if isinstance(exc, RequestValidationError | ValidationError):
+        return validation_answer(list(exc.errors()))
+    if isinstance(exc, StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return ErrorAnswer(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+    if isinstance(exc, openai.APIError):
+        return _upstream_answer(exc)
+    if isinstance(exc, PyMongoError):
+        logger.warning("storage error %s", type(exc).__name__)
+        return ErrorAnswer(503, "storage_unavailable", "The database is unavailable; retry later.")
+    logger.error("unhandled error %s", type(exc).__name__, exc_info=exc)
+    return ErrorAnswer(500, "internal_error", "Internal server error.")
 
 
 def register_error_handlers(app: FastAPI) -> None:
     """Install the handlers that turn every error into the one JSON shape."""
 
-    @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content=exc.body())
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return answer_for(exc).response()
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [
-            {"field": _field_name(err.get("loc", ())), "message": str(err.get("msg", ""))} for err in exc.errors()
-        ]
-        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "Invalid request."
-        return _answer(422, "validation_error", summary, fields=fields)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _answer(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
-
-    @app.exception_handler(openai.APIError)
-    async def _upstream_error(request: Request, exc: openai.APIError) -> JSONResponse:
-        _log_upstream(exc)
-        status, code, message, headers = upstream_answer(exc)
-        return _answer(status, code, message, headers=headers)
-
-    @app.exception_handler(PyMongoError)
-    async def _storage_error(request: Request, exc: PyMongoError) -> JSONResponse:
-        logger.warning("storage error %s", type(exc).__name__)
-        return _answer(503, "storage_unavailable", "The database is unavailable; retry later.")
-
-    @app.exception_handler(Exception)
-    async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _answer(500, "internal_error", "Internal server error.")
+    for error_class in (AppError, RequestValidationError, StarletteHTTPException, openai.APIError, PyMongoError):
+        app.add_exception_handler(error_class, handle)
+    app.add_exception_handler(Exception, handle)

@@ -18,8 +18,9 @@ from app.config import Settings
 from app.cors import SettingsCORSMiddleware
 from app.engines import AssistantEngine, build_engine, missing_chat_setting
 from app.errors import register_error_handlers
-from app.routes import chat, health
+from app.routes import chat, conversations, files, health, nextjs, threads
 from app.store import ConversationStore, MemoryConversationStore, MongoConversationStore
+from app.upstream_resources import UpstreamResources
 
 logger = logging.getLogger(__name__)
 
@@ -84,15 +85,16 @@ def create_app(
         cfg = settings or Settings()
         async with AsyncExitStack() as stack:
             client = openai_client or await _open_openai(cfg, stack)
-            conversations = store or await _open_store(cfg, stack)
-            await conversations.ensure_indexes()
+            conversation_store = store or await _open_store(cfg, stack)
+            await conversation_store.ensure_indexes()
             engine = build_engine(cfg, client)
             stack.push_async_callback(engine.aclose)
             app.state.settings = cfg
-            app.state.store = conversations
+            app.state.store = conversation_store
             app.state.engine = engine
-            app.state.chat_service = ChatService(engine, conversations)
-            _log_startup(cfg, engine, conversations)
+            app.state.chat_service = ChatService(engine, conversation_store)
+            app.state.resources = UpstreamResources(client, cfg)
+            _log_startup(cfg, engine, conversation_store)
             setup_check = asyncio.create_task(_check_engine_setup(engine), name="engine-setup-check")
             try:
                 yield
@@ -109,7 +111,7 @@ def create_app(
     )
     app.add_middleware(SettingsCORSMiddleware)
     register_error_handlers(app)
-    for module in (health, chat):
+    for module in (health, chat, threads, conversations, nextjs, files):
         app.include_router(module.router)
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -195,3 +196,94 @@ class MessagePage(BaseModel):
     first_id: str | None
     last_id: str | None
     has_more: bool
+
+
+class ThreadCreatedNext(BaseModel):
+    """The Next.js route's answer."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    thread_id: str = Field(alias="threadId")
+
+
+class ThreadCreated(BaseModel):
+    """A new, empty thread."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"thread_id": "thread_abc123"}]})
+
+    thread_id: str
+
+
+class ConversationOut(BaseModel):
+    """A conversation, with the Next.js app's field names."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "threadId": "thread_abc123",
+                    "userId": "default-user",
+                    "name": "2026-11-24 10:30:00",
+                    "isGroup": False,
+                    "createdAt": "2026-11-24T10:30:00Z",
+                    "updatedAt": "2026-11-24T10:42:10Z",
+                }
+            ]
+        },
+    )
+
+    thread_id: str = Field(alias="threadId")
+    user_id: str = Field(alias="userId")
+    name: str
+    is_group: bool = Field(alias="isGroup")
+    created_at: datetime = Field(alias="createdAt")
+    updated_at: datetime = Field(alias="updatedAt")
+
+    @classmethod
+    def of(cls, conversation: Any) -> ConversationOut:
+        return cls(
+            thread_id=conversation.thread_id,
+            user_id=conversation.user_id,
+            name=conversation.name,
+            is_group=conversation.is_group,
+            created_at=conversation.created_at,
+            updated_at=conversation.updated_at,
+        )
+
+
+class ConversationPage(BaseModel):
+    """A page of conversations, newest first."""
+
+    data: list[ConversationOut]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ConversationRename(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Trip to Oslo"}]})
+
+    name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must contain text, not only white space")
+        return value.strip()
+
+
+class FileEntry(BaseModel):
+    file_id: str
+    filename: str
+    status: str
+
+
+class FileDelete(BaseModel):
+    file_id: str = Field(alias="fileId", pattern=r"^file-[A-Za-z0-9_-]{1,64}$")
+
+
+class AssistantCreated(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    assistant_id: str = Field(alias="assistantId")

@@ -15,21 +15,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
-import string
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from tests.fake_assistant_streams import StreamScript, run_events
+from tests.fake_files import add_file_routes
+from tests.fake_ids import new_id
 
 ACTIVE_RUN_STATUSES = {"queued", "in_progress", "requires_action", "cancelling"}
-_ALPHABET = string.ascii_letters + string.digits
-
-
-def new_id(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
 
 
 def openai_error(
@@ -74,6 +71,10 @@ class FakeOpenAI:
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     assistants: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[PlannedFailure] = field(default_factory=list)
+    stream_script: StreamScript = field(default_factory=StreamScript)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    file_contents: dict[str, bytes] = field(default_factory=dict)
+    vector_stores: dict[str, list[str]] = field(default_factory=dict)
     record: bool = True
 
     def __post_init__(self) -> None:
@@ -142,6 +143,8 @@ class FakeOpenAI:
     # ---- state rules -----------------------------------------------------------------
     def run_status(self, run: dict[str, Any]) -> str:
         """Advance a run by the clock: queued -> in_progress -> completed (with a reply)."""
+        if run.get("_streamed"):
+            return run["status"]
         if run["status"] in ("queued", "in_progress") and time.time() - run["_started"] >= self.run_seconds:
             self._complete(run)
         elif run["status"] == "queued":
@@ -151,9 +154,8 @@ class FakeOpenAI:
 
     def _complete(self, run: dict[str, Any]) -> None:
         thread_id = run["thread_id"]
-        user_texts = [m["content"][0]["text"]["value"] for m in self.messages[thread_id] if m["role"] == "user"]
-        reply = self.reply_prefix + (user_texts[-1] if user_texts else "")
-        self.messages[thread_id].append(self._message(thread_id, "assistant", reply, run_id=run["id"]))
+        reply = self.reply_prefix + self.last_user_text(thread_id)
+        self.messages[thread_id].append(self.new_message(thread_id, "assistant", reply, run_id=run["id"]))
         run.update(
             status="completed",
             completed_at=int(time.time()),
@@ -166,7 +168,11 @@ class FakeOpenAI:
                 return run
         return None
 
-    def _message(self, thread_id: str, role: str, text: str, run_id: str | None = None) -> dict[str, Any]:
+    def last_user_text(self, thread_id: str) -> str:
+        texts = [m["content"][0]["text"]["value"] for m in self.messages[thread_id] if m["role"] == "user"]
+        return texts[-1] if texts else ""
+
+    def new_message(self, thread_id: str, role: str, text: str, run_id: str | None = None) -> dict[str, Any]:
         return {
             "id": new_id("msg_"),
             "object": "thread.message",
@@ -229,7 +235,7 @@ class FakeOpenAI:
             if body.get("tool_resources"):
                 thread["tool_resources"] = body["tool_resources"]
             for message in body.get("messages") or []:
-                fake.messages[thread_id].append(fake._message(thread_id, message["role"], message["content"]))
+                fake.messages[thread_id].append(fake.new_message(thread_id, message["role"], message["content"]))
             return JSONResponse(thread)
 
         @app.get("/v1/threads/{thread_id}")
@@ -258,7 +264,7 @@ class FakeOpenAI:
             if active is not None:
                 return openai_error(400, f"Can't add messages to {thread_id} while a run {active['id']} is active.")
             body = await _json(request)
-            message = fake._message(thread_id, body.get("role", "user"), body["content"])
+            message = fake.new_message(thread_id, body.get("role", "user"), body["content"])
             fake.messages[thread_id].append(message)
             return JSONResponse(message)
 
@@ -284,7 +290,7 @@ class FakeOpenAI:
             if active is not None:
                 return openai_error(400, f"Thread {thread_id} already has an active run {active['id']}.")
             for message in body.get("additional_messages") or []:
-                fake.messages[thread_id].append(fake._message(thread_id, message["role"], message["content"]))
+                fake.messages[thread_id].append(fake.new_message(thread_id, message["role"], message["content"]))
             assistant = fake.assistants[assistant_id]
             now = int(time.time())
             run = {
@@ -318,7 +324,31 @@ class FakeOpenAI:
                 "_started": time.time(),
             }
             fake.runs[thread_id].insert(0, run)
+            if body.get("stream"):
+                return _stream(run)
             return JSONResponse(fake.public(run))
+
+        @app.post("/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
+        async def submit_tool_outputs(thread_id: str, run_id: str, request: Request) -> Response:
+            run = _find_run(thread_id, run_id)
+            if run is None:
+                return openai_error(404, f"No run found with id '{run_id}'.")
+            if run["status"] != "requires_action":
+                return openai_error(
+                    400, f'Runs in status "{run["status"]}" do not accept tool outputs.', code="invalid_state"
+                )
+            body = await _json(request)
+            run.update(status="queued", required_action=None, _tool_outputs=body.get("tool_outputs") or [])
+            if body.get("stream"):
+                run["status"] = "in_progress"
+                return _stream(run)
+            fake._complete(run)
+            return JSONResponse(fake.public(run))
+
+        def _stream(run: dict[str, Any]) -> StreamingResponse:
+            run["_streamed"] = True
+            script, fake.stream_script = fake.stream_script, StreamScript()
+            return StreamingResponse(run_events(fake, run, script), media_type="text/event-stream")
 
         @app.get("/v1/threads/{thread_id}/runs")
         async def list_runs(
@@ -348,6 +378,15 @@ class FakeOpenAI:
                 return openai_error(400, f"Cannot cancel run with status '{run['status']}'.")
             run.update(status="cancelled", cancelled_at=int(time.time()))
             return JSONResponse(fake.public(run))
+
+        @app.post("/v1/assistants")
+        async def create_assistant(request: Request) -> Response:
+            body = await _json(request)
+            assistant = fake.add_assistant(new_id("asst_"), tools=body.get("tools") or [])
+            assistant.update({k: body[k] for k in ("name", "model", "instructions") if k in body})
+            return JSONResponse(assistant)
+
+        add_file_routes(app, fake)
 
         def _find_run(thread_id: str, run_id: str) -> dict[str, Any] | None:
             return next((r for r in fake.runs.get(thread_id, []) if r["id"] == run_id), None)

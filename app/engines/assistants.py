@@ -11,14 +11,17 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 from openai import AsyncOpenAI
 
 from app.config import Settings
-from app.engines.base import RunRef
-from app.errors import AssistantsApiUnavailable, RunAlreadyActive, ThreadNotFound
+from app.engines.assistants_convert import relay_events, to_message_page, to_run_state
+from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
+from app.errors import AssistantsApiUnavailable, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
+from app.schemas import MessagePage, RunState
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +40,21 @@ def _upstream_message(exc: openai.APIStatusError) -> str:
     return str(exc.message or "")
 
 
-def translate_status_error(exc: openai.APIStatusError, thread_id: str) -> Exception:
-    """Turn the upstream's thread-level refusals into domain errors; leave the rest as they are."""
+def translate_status_error(exc: openai.APIStatusError, thread_id: str, run_id: str | None = None) -> Exception:
+    """Turn the upstream's thread- and run-level refusals into domain errors; leave the rest as they are."""
     message = _upstream_message(exc)
     lowered = message.lower()
-    if isinstance(exc, openai.BadRequestError) and any(p in lowered for p in _ACTIVE_RUN_PHRASES):
-        match = _RUN_ID.search(message)
-        return RunAlreadyActive(thread_id, match.group(0) if match else None)
+    if isinstance(exc, openai.BadRequestError):
+        if run_id and ("cannot cancel" in lowered or "do not accept tool outputs" in lowered):
+            return RunNotActive(thread_id, run_id)
+        if any(p in lowered for p in _ACTIVE_RUN_PHRASES):
+            match = _RUN_ID.search(message)
+            return RunAlreadyActive(thread_id, match.group(0) if match else None)
     if isinstance(exc, openai.NotFoundError):
         if "thread" in lowered and "no " in lowered:
             return ThreadNotFound(thread_id)
+        if run_id and "run" in lowered and "no " in lowered:
+            return RunNotFound(thread_id, run_id)
         if any(p in lowered for p in _API_GONE_PHRASES):
             return AssistantsApiUnavailable()
     return exc
@@ -65,14 +73,36 @@ class AssistantsEngine:
         self._run_tools: list[dict[str, Any]] | None = None
         self._run_tools_lock = asyncio.Lock()
 
+    async def create_thread(self) -> str:
+        options: dict[str, Any] = {}
+        if self._settings.vector_store_ids:
+            options["tool_resources"] = {"file_search": {"vector_store_ids": self._settings.vector_store_ids}}
+        thread = await self._client.beta.threads.create(**options)
+        self._remember_vector_store(thread.id)
+        logger.info("thread created engine=assistants thread_id=%s", thread.id)
+        return thread.id
+
     async def start_run(self, thread_id: str, content: str) -> RunRef:
+        run = await self._create_run(thread_id, content, stream=False)
+        logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run.id)
+        return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
+
+    async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+        stream = await self._create_run(thread_id, content, stream=True)
+        logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
+        return relay_events(stream)
+
+    async def _create_run(self, thread_id: str, content: str, *, stream: bool) -> Any:
+        """One upstream call: the message rides in `additional_messages`; the refusal is the active-run check."""
         try:
             await self._attach_vector_store_once(thread_id)
             options: dict[str, Any] = {}
             tools = await self._tools_for_runs()
             if tools is not None:
                 options["tools"] = tools
-            run = await self._client.beta.threads.runs.create(
+            if stream:
+                options["stream"] = True
+            return await self._client.beta.threads.runs.create(
                 thread_id,
                 assistant_id=self._assistant_id,
                 model=self._settings.openai_model,
@@ -86,8 +116,61 @@ class AssistantsEngine:
             )
         except openai.APIStatusError as exc:
             raise translate_status_error(exc, thread_id) from exc
-        logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run.id)
-        return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
+
+    async def submit_tool_outputs(
+        self, thread_id: str, run_id: str, outputs: list[ToolOutput]
+    ) -> AsyncIterator[StreamEvent]:
+        try:
+            stream = await self._client.beta.threads.runs.submit_tool_outputs(
+                run_id,
+                thread_id=thread_id,
+                tool_outputs=[{"tool_call_id": o.tool_call_id, "output": o.output} for o in outputs],
+                stream=True,
+            )
+        except openai.APIStatusError as exc:
+            raise translate_status_error(exc, thread_id, run_id) from exc
+        return relay_events(stream)
+
+    async def get_run(self, thread_id: str, run_id: str) -> RunState:
+        try:
+            run = await self._client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+            reply = None
+            if run.status == "completed":
+                page = await self._client.beta.threads.messages.list(thread_id, run_id=run_id, order="asc", limit=100)
+                reply = "".join(
+                    part.text.value
+                    for m in page.data
+                    if m.role == "assistant"
+                    for part in m.content
+                    if part.type == "text"
+                )
+        except openai.APIStatusError as exc:
+            raise translate_status_error(exc, thread_id, run_id) from exc
+        return to_run_state(run, reply)
+
+    async def cancel_run(self, thread_id: str, run_id: str) -> RunState:
+        try:
+            run = await self._client.beta.threads.runs.cancel(run_id, thread_id=thread_id)
+        except openai.APIStatusError as exc:
+            raise translate_status_error(exc, thread_id, run_id) from exc
+        logger.info("run cancel requested engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
+        return to_run_state(run)
+
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> MessagePage:
+        options: dict[str, Any] = {k: v for k, v in (("after", after), ("before", before)) if v}
+        try:
+            page = await self._client.beta.threads.messages.list(thread_id, limit=limit, order=order, **options)
+        except openai.APIStatusError as exc:
+            raise translate_status_error(exc, thread_id) from exc
+        return to_message_page(page)
 
     async def _attach_vector_store_once(self, thread_id: str) -> None:
         """Make the vector store searchable on the thread; done once per thread and remembered."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from app.engines.base import RunRef
+from collections.abc import AsyncIterator
+from typing import NoReturn
+
+from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
 from app.errors import ChatNotConfigured
+from app.schemas import MessagePage, RunState
 
 
 class UnconfiguredEngine:
@@ -13,8 +17,39 @@ class UnconfiguredEngine:
         self.name = name
         self.missing_variable = missing_variable
 
-    async def start_run(self, thread_id: str, content: str) -> RunRef:
+    def _refuse(self) -> NoReturn:
         raise ChatNotConfigured(self.missing_variable)
+
+    async def create_thread(self) -> str:
+        self._refuse()
+
+    async def start_run(self, thread_id: str, content: str) -> RunRef:
+        self._refuse()
+
+    async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+        self._refuse()
+
+    async def submit_tool_outputs(
+        self, thread_id: str, run_id: str, outputs: list[ToolOutput]
+    ) -> AsyncIterator[StreamEvent]:
+        self._refuse()
+
+    async def get_run(self, thread_id: str, run_id: str) -> RunState:
+        self._refuse()
+
+    async def cancel_run(self, thread_id: str, run_id: str) -> RunState:
+        self._refuse()
+
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> MessagePage:
+        self._refuse()
 
     async def check_setup(self) -> None:
         return None

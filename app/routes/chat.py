@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from app.deps import ChatServiceDep, UserIdDep
 from app.schemas import ChatRequest, ChatStarted, error_responses
+from app.streaming import SSE_HEADERS, sse_body
 
 router = APIRouter(tags=["chat"])
 
@@ -23,3 +25,22 @@ async def create_chat_run(body: ChatRequest, chat: ChatServiceDep, user_id: User
     """
     run = await chat.post_message(user_id, body.thread_id, body.content)
     return ChatStarted(run_id=run.run_id, thread_id=run.thread_id)
+
+
+@router.post(
+    "/chat/stream",
+    summary="Send a message and stream the run (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`text/event-stream`: one event per Assistants event (`event: thread.message.delta`, "
+            "`data: {...}`), then `event: done` / `data: [DONE]`; `event: error` if the run breaks off.",
+            "content": {"text/event-stream": {}},
+        },
+        **error_responses(400, 401, 404, 422, 429, 502, 503, 504),
+    },
+)
+async def stream_chat_run(body: ChatRequest, chat: ChatServiceDep, user_id: UserIdDep) -> StreamingResponse:
+    """Like `POST /chat`, but the answer streams the run's events as they happen (`curl -N`, EventSource)."""
+    events = await chat.stream_message(user_id, body.thread_id, body.content)
+    return StreamingResponse(sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -17,6 +20,34 @@ class Conversation:
     is_group: bool
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a conversations page ended: the last item's creation time and thread id."""
+
+    created_at: datetime
+    thread_id: str
+
+    @classmethod
+    def after(cls, conversation: Conversation) -> PageCursor:
+        return cls(conversation.created_at, conversation.thread_id)
+
+    def encode(self) -> str:
+        raw = json.dumps([int(self.created_at.timestamp() * 1000), self.thread_id]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> PageCursor:
+        """Raise ValueError for a token this service did not make."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            millis, thread_id = json.loads(raw)
+            if not isinstance(millis, int) or not isinstance(thread_id, str):
+                raise ValueError("bad cursor")
+            return cls(datetime.fromtimestamp(millis / 1000, UTC), thread_id)
+        except (ValueError, TypeError, binascii.Error, OverflowError, OSError) as exc:
+            raise ValueError("not a cursor from this service") from exc
 
 
 def utc_now() -> datetime:
@@ -49,3 +80,11 @@ class ConversationStore(Protocol):
 
     async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
         """Delete it; True when something was deleted."""
+
+    async def rename_conversation(self, user_id: str, thread_id: str, name: str) -> Conversation | None:
+        """Set its name (updatedAt is left alone); None when there is no such conversation."""
+
+    async def list_conversations(
+        self, user_id: str, *, limit: int, after: PageCursor | None = None
+    ) -> list[Conversation]:
+        """The user's conversations, newest (by createdAt, then threadId) first, after the cursor."""

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
-from app.store.base import Conversation, conversation_name, utc_now
+from app.store.base import Conversation, PageCursor, conversation_name, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class MongoConversationStore:
             [("userId", ASCENDING), ("threadId", ASCENDING)], unique=True, name="user_thread_unique"
         )
         await self._conversations.create_index(
-            [("userId", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)], name="user_recent"
+            [("userId", ASCENDING), ("createdAt", DESCENDING), ("threadId", DESCENDING)], name="user_newest"
         )
 
     async def ping(self) -> None:
@@ -94,3 +94,21 @@ class MongoConversationStore:
     async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
         result = await self._conversations.delete_one({"userId": user_id, "threadId": thread_id})
         return result.deleted_count > 0
+
+    async def rename_conversation(self, user_id: str, thread_id: str, name: str) -> Conversation | None:
+        doc = await self._conversations.find_one_and_update(
+            {"userId": user_id, "threadId": thread_id}, {"$set": {"name": name}}, return_document=ReturnDocument.AFTER
+        )
+        return _to_conversation(doc) if doc else None
+
+    async def list_conversations(
+        self, user_id: str, *, limit: int, after: PageCursor | None = None
+    ) -> list[Conversation]:
+        query: dict[str, Any] = {"userId": user_id}
+        if after is not None:
+            query["$or"] = [
+                {"createdAt": {"$lt": after.created_at}},
+                {"createdAt": after.created_at, "threadId": {"$lt": after.thread_id}},
+            ]
+        cursor = self._conversations.find(query).sort([("createdAt", DESCENDING), ("threadId", DESCENDING)])
+        return [_to_conversation(doc) for doc in await cursor.limit(limit).to_list(limit)]

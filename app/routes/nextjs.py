@@ -1,0 +1,117 @@
+"""The Next.js quickstart's assistant routes, path for path, so its frontend works unchanged.
+
+Point the frontend's `/api` at this service. The message and action routes stream the run as
+openai-node's `AssistantStream.toReadableStream()` does (NDJSON); errors come in the same
+format, as a visible assistant message that unlocks the input box (see app/streaming.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.deps import ChatServiceDep, EngineDep, UserIdDep
+from app.engines.base import ToolOutput
+from app.errors import ErrorAnswer, InvalidRequest, answer_for
+from app.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedNext, error_responses
+from app.streaming import ndjson_body, ndjson_error_body
+
+router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
+
+NDJSON = "application/x-ndjson"
+RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
+_NDJSON_DOC = {200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}}
+
+
+class MessageBody(BaseModel):
+    content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
+
+
+class ToolCallOutput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tool_call_id: str = Field(min_length=1, max_length=200)
+    output: str = ""
+
+
+class ActionsBody(BaseModel):
+    run_id: str = Field(alias="runId", pattern=RUN_ID_PATTERN)
+    tool_call_outputs: list[ToolCallOutput] = Field(alias="toolCallOutputs", min_length=1, max_length=128)
+
+
+async def _parse(request: Request, model: type[BaseModel]) -> Any:
+    """Parse the body as JSON whatever the Content-Type (the browser sends text/plain)."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise InvalidRequest("The body must be JSON.", field="body") from exc
+    return model.model_validate(data)
+
+
+def _check_thread_id(thread_id: str) -> None:
+    if not re.fullmatch(THREAD_ID_PATTERN, thread_id):
+        raise InvalidRequest("threadId: not a thread id (the thread may not have been created).", field="threadId")
+
+
+def _error_stream(answer: ErrorAnswer) -> StreamingResponse:
+    return StreamingResponse(
+        iter(ndjson_error_body(answer)), status_code=answer.status, media_type=NDJSON, headers=answer.headers or None
+    )
+
+
+@router.post("/threads", response_model=ThreadCreatedNext, summary="Create a thread (Next.js)")
+async def create_thread_next(engine: EngineDep) -> ThreadCreatedNext:
+    """Create an empty thread, the vector store attached; answers `{"threadId": ...}`."""
+    return ThreadCreatedNext(thread_id=await engine.create_thread())
+
+
+@router.post(
+    "/threads/{thread_id}/messages",
+    summary="Send a message and stream the run (Next.js)",
+    response_class=StreamingResponse,
+    responses={**_NDJSON_DOC, **error_responses(400, 404, 422, 503)},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "text/plain": {"schema": {"type": "string"}, "example": '{"content": "Hello!"}'},
+                "application/json": {"schema": MessageBody.model_json_schema()},
+            }
+        }
+    },
+)
+async def post_message_next(thread_id: str, request: Request, chat: ChatServiceDep, user_id: UserIdDep) -> Any:
+    """Post `{"content"}` (sent as text/plain by the browser) and stream the run as NDJSON events."""
+    try:
+        _check_thread_id(thread_id)
+        body = await _parse(request, MessageBody)
+        if not body.content.strip():
+            raise InvalidRequest("content: must contain text, not only white space", field="content")
+        events = await chat.stream_message(user_id, thread_id, body.content)
+    except Exception as exc:
+        return _error_stream(answer_for(exc))
+    return StreamingResponse(ndjson_body(events), media_type=NDJSON)
+
+
+@router.post(
+    "/threads/{thread_id}/actions",
+    summary="Submit tool outputs and stream the continued run (Next.js)",
+    response_class=StreamingResponse,
+    responses={**_NDJSON_DOC, **error_responses(404, 409, 422, 503)},
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": ActionsBody.model_json_schema()}}}},
+)
+async def submit_actions_next(thread_id: str, request: Request, engine: EngineDep) -> Any:
+    """Post `{"runId", "toolCallOutputs": [{"tool_call_id", "output"}]}` and stream the continued run."""
+    try:
+        _check_thread_id(thread_id)
+        body = await _parse(request, ActionsBody)
+        outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_call_outputs]
+        events = await engine.submit_tool_outputs(thread_id, body.run_id, outputs)
+    except Exception as exc:
+        return _error_stream(answer_for(exc))
+    return StreamingResponse(ndjson_body(events), media_type=NDJSON)

@@ -1,0 +1,176 @@
+"""Streamed runs for the fake OpenAI server: Assistants SSE events, as OpenAI sends them.
+
+`StreamScript` says what the next streamed run does: text deltas (with pauses), a code
+interpreter step, a function call that makes the run require action, an error event or a
+cut connection part-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tests.fake_ids import new_id
+
+if TYPE_CHECKING:
+    from tests.fake_openai import FakeOpenAI
+
+
+@dataclass
+class StreamScript:
+    """What the next streamed run sends. `text=None` echoes the user's last message."""
+
+    text: list[str] | None = None
+    delay_s: float = 0.0
+    code_input: list[str] = field(default_factory=list)
+    function_call: tuple[str, str] | None = None
+    file_path_annotation: str | None = None
+    error_after_deltas: int | None = None
+    cut_after_deltas: int | None = None
+
+
+class CutConnection(Exception):
+    """Raised inside the fake's body iterator to drop the connection mid-stream."""
+
+
+def sse(event: str, data: Any) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+async def run_events(fake: FakeOpenAI, run: dict[str, Any], script: StreamScript) -> AsyncIterator[bytes]:
+    """The SSE body of a streamed run, from creation (or tool output submission) to its end."""
+    thread_id = run["thread_id"]
+    if run["status"] == "queued":
+        yield sse("thread.run.created", fake.public(run))
+        yield sse("thread.run.queued", fake.public(run))
+    run.update(status="in_progress", started_at=run["started_at"] or int(time.time()))
+    yield sse("thread.run.in_progress", fake.public(run))
+
+    if script.code_input:
+        async for chunk in _code_step(fake, run, script):
+            yield chunk
+
+    if script.function_call and not run.get("_tool_outputs"):
+        async for chunk in _function_call(fake, run, script.function_call):
+            yield chunk
+        yield sse("done", "[DONE]")
+        return
+
+    if run.get("_tool_outputs"):
+        text = [f"Tool said: {run['_tool_outputs'][0].get('output', '')}"]
+    elif script.text is not None:
+        text = script.text
+    else:
+        reply = fake.reply_prefix + fake.last_user_text(thread_id)
+        text = re.findall(r"\s*\S+", reply) or [reply]
+
+    message = fake.new_message(thread_id, "assistant", "", run_id=run["id"])
+    message.update(status="in_progress", content=[], assistant_id=run["assistant_id"])
+    fake.messages[thread_id].append(message)
+    yield sse("thread.message.created", message)
+    yield sse("thread.message.in_progress", message)
+
+    full = ""
+    for number, piece in enumerate(text):
+        if script.error_after_deltas is not None and number == script.error_after_deltas:
+            run.update(status="failed", failed_at=int(time.time()))
+            yield sse("error", {"error": {"message": "The server had an error while processing your request."}})
+            return
+        if script.cut_after_deltas is not None and number == script.cut_after_deltas:
+            run.update(status="failed", failed_at=int(time.time()))
+            raise CutConnection
+        if number and script.delay_s:
+            await asyncio.sleep(script.delay_s)
+        part: dict[str, Any] = {"index": 0, "type": "text", "text": {"value": piece}}
+        if number == 0:
+            part["text"]["annotations"] = []
+        if script.file_path_annotation and number == len(text) - 1:
+            part["text"]["annotations"] = [
+                {
+                    "index": 0,
+                    "type": "file_path",
+                    "text": piece,
+                    "start_index": len(full),
+                    "end_index": len(full) + len(piece),
+                    "file_path": {"file_id": script.file_path_annotation},
+                }
+            ]
+        full += piece
+        yield sse(
+            "thread.message.delta",
+            {"id": message["id"], "object": "thread.message.delta", "delta": {"content": [part]}},
+        )
+
+    message.update(status="completed", content=[{"type": "text", "text": {"value": full, "annotations": []}}])
+    yield sse("thread.message.completed", message)
+    run.update(
+        status="completed",
+        completed_at=int(time.time()),
+        usage={"prompt_tokens": 10, "completion_tokens": len(text), "total_tokens": 10 + len(text)},
+    )
+    yield sse("thread.run.completed", fake.public(run))
+    yield sse("done", "[DONE]")
+
+
+async def _code_step(fake: FakeOpenAI, run: dict[str, Any], script: StreamScript) -> AsyncIterator[bytes]:
+    step = _step(run, {"type": "tool_calls", "tool_calls": []})
+    yield sse("thread.run.step.created", step)
+    call_id = new_id("call_")
+    for number, code in enumerate(script.code_input):
+        call: dict[str, Any] = {"index": 0, "type": "code_interpreter", "code_interpreter": {"input": code}}
+        if number == 0:
+            call.update(id=call_id)
+            call["code_interpreter"]["outputs"] = []
+        delta = {"step_details": {"type": "tool_calls", "tool_calls": [call]}}
+        yield sse("thread.run.step.delta", {"id": step["id"], "object": "thread.run.step.delta", "delta": delta})
+    step.update(status="completed", completed_at=int(time.time()))
+    yield sse("thread.run.step.completed", step)
+
+
+async def _function_call(fake: FakeOpenAI, run: dict[str, Any], function_call: tuple[str, str]) -> AsyncIterator[bytes]:
+    name, arguments = function_call
+    call_id = new_id("call_")
+    step = _step(run, {"type": "tool_calls", "tool_calls": []})
+    yield sse("thread.run.step.created", step)
+    first = {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": "", "output": None}}
+    rest = {"index": 0, "type": "function", "function": {"arguments": arguments}}
+    for call in (first, rest):
+        delta = {"step_details": {"type": "tool_calls", "tool_calls": [call]}}
+        yield sse("thread.run.step.delta", {"id": step["id"], "object": "thread.run.step.delta", "delta": delta})
+    run.update(
+        status="requires_action",
+        required_action={
+            "type": "submit_tool_outputs",
+            "submit_tool_outputs": {
+                "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]
+            },
+        },
+    )
+    yield sse("thread.run.requires_action", fake.public(run))
+
+
+def _step(run: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": new_id("step_"),
+        "object": "thread.run.step",
+        "created_at": int(time.time()),
+        "run_id": run["id"],
+        "assistant_id": run["assistant_id"],
+        "thread_id": run["thread_id"],
+        "type": "tool_calls",
+        "status": "in_progress",
+        "cancelled_at": None,
+        "completed_at": None,
+        "expires_at": None,
+        "failed_at": None,
+        "last_error": None,
+        "step_details": details,
+        "usage": None,
+        "metadata": {},
+    }

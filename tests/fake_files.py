@@ -1,0 +1,93 @@
+"""Files and vector-store files for the fake OpenAI server (the file viewer's upstream calls)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from tests.fake_ids import new_id
+
+if TYPE_CHECKING:
+    from tests.fake_openai import FakeOpenAI
+
+
+def add_file_routes(app: FastAPI, fake: FakeOpenAI) -> None:
+    """Register /v1/files and /v1/vector_stores/{id}/files on the fake's app."""
+    from tests.fake_openai import openai_error
+
+    def no_file(file_id: str) -> JSONResponse:
+        return openai_error(404, f"No such File object: {file_id}")
+
+    def vector_store_file(store_id: str, file_id: str) -> dict[str, Any]:
+        return {
+            "id": file_id,
+            "object": "vector_store.file",
+            "created_at": fake.files[file_id]["created_at"],
+            "vector_store_id": store_id,
+            "status": "completed",
+            "usage_bytes": fake.files[file_id]["bytes"],
+            "last_error": None,
+        }
+
+    @app.post("/v1/files")
+    async def create_file(request: Request) -> Response:
+        form = await request.form()
+        upload = form["file"]
+        data = await upload.read()  # type: ignore[union-attr]
+        file_id = new_id("file-")
+        fake.files[file_id] = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": upload.filename,  # type: ignore[union-attr]
+            "purpose": form.get("purpose", "assistants"),
+            "status": "processed",
+        }
+        fake.file_contents[file_id] = data
+        return JSONResponse(fake.files[file_id])
+
+    @app.get("/v1/files/{file_id}")
+    async def retrieve_file(file_id: str) -> Response:
+        return JSONResponse(fake.files[file_id]) if file_id in fake.files else no_file(file_id)
+
+    @app.get("/v1/files/{file_id}/content")
+    async def file_content(file_id: str) -> Response:
+        if file_id not in fake.files:
+            return no_file(file_id)
+        return Response(fake.file_contents[file_id], media_type="application/octet-stream")
+
+    @app.get("/v1/vector_stores/{store_id}/files")
+    async def list_store_files(store_id: str) -> Response:
+        if store_id not in fake.vector_stores:
+            return openai_error(404, f"No vector store found with id '{store_id}'.")
+        data = [vector_store_file(store_id, f) for f in fake.vector_stores[store_id]]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": False,
+            }
+        )
+
+    @app.post("/v1/vector_stores/{store_id}/files")
+    async def add_store_file(store_id: str, request: Request) -> Response:
+        if store_id not in fake.vector_stores:
+            return openai_error(404, f"No vector store found with id '{store_id}'.")
+        file_id = (await request.json())["file_id"]
+        if file_id not in fake.files:
+            return no_file(file_id)
+        fake.vector_stores[store_id].append(file_id)
+        return JSONResponse(vector_store_file(store_id, file_id))
+
+    @app.delete("/v1/vector_stores/{store_id}/files/{file_id}")
+    async def remove_store_file(store_id: str, file_id: str) -> Response:
+        if file_id not in fake.vector_stores.get(store_id, []):
+            return openai_error(404, f"No file found with id '{file_id}' in vector store '{store_id}'.")
+        fake.vector_stores[store_id].remove(file_id)
+        return JSONResponse({"id": file_id, "object": "vector_store.file.deleted", "deleted": True})

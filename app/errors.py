@@ -45,6 +45,16 @@ class InvalidRequest(AppError):
     code = "invalid_request"
 
 
+class InvalidField(AppError):
+    """A request field that failed a check made outside the schema; same shape as schema errors."""
+
+    status_code = 422
+    code = "validation_error"
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"{field_name}: {problem}", fields=[{"field": field_name, "message": problem}])
+
+
 class ThreadNotFound(AppError):
     status_code = 404
     code = "thread_not_found"
@@ -116,6 +126,14 @@ class RunNotActive(AppError):
             thread_id=thread_id,
             run_id=run_id,
         )
+
+
+class StreamBrokeOff(AppError):
+    status_code = 502
+    code = "upstream_stream_broken"
+
+    def __init__(self) -> None:
+        super().__init__("The run's event stream ended before the run finished.")
 
 
 class ConversationNotFound(AppError):

@@ -11,6 +11,7 @@ disconnects leaves no upstream connection or task behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -18,13 +19,44 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from app.engines.base import StreamEvent
-from app.errors import ErrorAnswer, answer_for
+import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from app.engines.base import TERMINAL_RUN_EVENTS, StreamEvent
+from app.errors import ErrorAnswer, StreamBrokeOff, answer_for
 
 logger = logging.getLogger(__name__)
 
 UNLOCKING_FAILURE_EVENTS = frozenset({"thread.run.failed", "thread.run.cancelled", "thread.run.expired"})
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EventStreamResponse(StreamingResponse):
+    """A StreamingResponse that stops as soon as the client goes away and always closes its body.
+
+    Starlette leaves the body iterator suspended when a client disconnects (with ASGI 2.4
+    servers it only notices on the next write). Here a disconnect cancels the streaming at
+    once, and the iterator is closed, which closes the run's upstream stream.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as task_group:
+
+                async def stream_then_stop() -> None:
+                    with contextlib.suppress(OSError):  # the client went away mid-write
+                        await self.stream_response(send)
+                    task_group.cancel_scope.cancel()
+
+                task_group.start_soon(stream_then_stop)
+                await self.listen_for_disconnect(receive)
+                task_group.cancel_scope.cancel()
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
 
 
 def ndjson_line(event: StreamEvent) -> bytes:
@@ -68,6 +100,15 @@ def _failure_text(event: StreamEvent) -> str:
     return f"The run {status}{detail}"
 
 
+async def _until_terminal(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    """The events, then an error if they stopped before a terminal run event (a cut upstream)."""
+    async for event in events:
+        yield event
+        if event.event in TERMINAL_RUN_EVENTS:
+            return
+    raise StreamBrokeOff()
+
+
 def ndjson_error_body(answer: ErrorAnswer) -> list[bytes]:
     return [ndjson_line(e) for e in error_message_events(f"Error: {answer.message}", answer.code)]
 
@@ -76,7 +117,7 @@ async def ndjson_body(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes
     """The Next.js body for a run; a failure (upstream or run) becomes a visible, unlocking message."""
     async with aclosing(events):
         try:
-            async for event in events:
+            async for event in _until_terminal(events):
                 yield ndjson_line(event)
                 if event.event in UNLOCKING_FAILURE_EVENTS:
                     for extra in error_message_events(_failure_text(event), event.event, event.data.get("id")):
@@ -92,7 +133,7 @@ async def sse_body(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
     """Server-Sent Events named as the Assistants events; `error` then `done` if the stream breaks."""
     async with aclosing(events):
         try:
-            async for event in events:
+            async for event in _until_terminal(events):
                 yield sse_frame(event.event, event.data)
         except Exception as exc:
             answer = answer_for(exc)

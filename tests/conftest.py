@@ -97,12 +97,12 @@ def live_fake(fake: FakeOpenAI) -> Iterator[str]:
 
 
 @contextmanager
-def serve_in_thread(asgi_app: Any) -> Iterator[str]:
+def serve_in_thread(asgi_app: Any, *, lifespan: str = "off") -> Iterator[str]:
     """Serve an ASGI app on a free loopback port from a background thread."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(asgi_app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(asgi_app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

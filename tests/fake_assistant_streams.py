@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class StreamScript:
     file_path_annotation: str | None = None
     error_after_deltas: int | None = None
     cut_after_deltas: int | None = None
+    fail_run_after_deltas: int | None = None
+    gate: threading.Event | None = None  # after the first delta, wait until the test sets it
 
 
 class CutConnection(Exception):
@@ -44,7 +47,16 @@ def sse(event: str, data: Any) -> bytes:
 
 
 async def run_events(fake: FakeOpenAI, run: dict[str, Any], script: StreamScript) -> AsyncIterator[bytes]:
-    """The SSE body of a streamed run, from creation (or tool output submission) to its end."""
+    """The SSE body of a streamed run; `fake.open_streams` counts bodies still being sent."""
+    fake.open_streams += 1
+    try:
+        async for chunk in _run_events(fake, run, script):
+            yield chunk
+    finally:
+        fake.open_streams -= 1
+
+
+async def _run_events(fake: FakeOpenAI, run: dict[str, Any], script: StreamScript) -> AsyncIterator[bytes]:
     thread_id = run["thread_id"]
     if run["status"] == "queued":
         yield sse("thread.run.created", fake.public(run))
@@ -85,6 +97,17 @@ async def run_events(fake: FakeOpenAI, run: dict[str, Any], script: StreamScript
         if script.cut_after_deltas is not None and number == script.cut_after_deltas:
             run.update(status="failed", failed_at=int(time.time()))
             raise CutConnection
+        if script.fail_run_after_deltas is not None and number == script.fail_run_after_deltas:
+            run.update(
+                status="failed",
+                failed_at=int(time.time()),
+                last_error={"code": "server_error", "message": "Sorry, something went wrong."},
+            )
+            yield sse("thread.run.failed", fake.public(run))
+            yield sse("done", "[DONE]")
+            return
+        if number == 1 and script.gate is not None:
+            await asyncio.to_thread(script.gate.wait, 30)
         if number and script.delay_s:
             await asyncio.sleep(script.delay_s)
         part: dict[str, Any] = {"index": 0, "type": "text", "text": {"value": piece}}

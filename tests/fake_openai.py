@@ -76,6 +76,7 @@ class FakeOpenAI:
     file_contents: dict[str, bytes] = field(default_factory=dict)
     vector_stores: dict[str, list[str]] = field(default_factory=dict)
     record: bool = True
+    open_streams: int = 0
 
     def __post_init__(self) -> None:
         self.app = self._build_app()
@@ -348,7 +349,7 @@ class FakeOpenAI:
         def _stream(run: dict[str, Any]) -> StreamingResponse:
             run["_streamed"] = True
             script, fake.stream_script = fake.stream_script, StreamScript()
-            return StreamingResponse(run_events(fake, run, script), media_type="text/event-stream")
+            return DisconnectAwareStreamingResponse(run_events(fake, run, script), media_type="text/event-stream")
 
         @app.get("/v1/threads/{thread_id}/runs")
         async def list_runs(
@@ -392,6 +393,13 @@ class FakeOpenAI:
             return next((r for r in fake.runs.get(thread_id, []) if r["id"] == run_id), None)
 
         return app
+
+
+class DisconnectAwareStreamingResponse(StreamingResponse):
+    """Notices a client that hangs up even while the body waits (Starlette's pre-ASGI-2.4 path)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await super().__call__({**scope, "asgi": {**scope.get("asgi", {}), "spec_version": "2.3"}}, receive, send)
 
 
 async def _json(request: Request) -> dict[str, Any]:

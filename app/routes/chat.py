@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from app.deps import ChatServiceDep, UserIdDep
 from app.schemas import ChatRequest, ChatStarted, error_responses
-from app.streaming import SSE_HEADERS, sse_body
+from app.streaming import SSE_HEADERS, EventStreamResponse, sse_body
 
 router = APIRouter(tags=["chat"])
 
@@ -43,4 +43,4 @@ async def create_chat_run(body: ChatRequest, chat: ChatServiceDep, user_id: User
 async def stream_chat_run(body: ChatRequest, chat: ChatServiceDep, user_id: UserIdDep) -> StreamingResponse:
     """Like `POST /chat`, but the answer streams the run's events as they happen (`curl -N`, EventSource)."""
     events = await chat.stream_message(user_id, body.thread_id, body.content)
-    return StreamingResponse(sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStreamResponse(sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.deps import StoreDep, UserIdDep
-from app.errors import ConversationNotFound, InvalidRequest
+from app.errors import ConversationNotFound, InvalidField
 from app.schemas import THREAD_ID_PATTERN, ConversationOut, ConversationPage, ConversationRename, error_responses
 from app.store.base import PageCursor
 
@@ -29,7 +29,7 @@ async def list_conversations(
         try:
             after = PageCursor.decode(cursor)
         except ValueError as exc:
-            raise InvalidRequest("cursor: not a cursor from this service.", field="cursor") from exc
+            raise InvalidField("cursor", "not a cursor from this service") from exc
     items = await store.list_conversations(user_id, limit=limit + 1, after=after)
     page, has_more = items[:limit], len(items) > limit
     return ConversationPage(

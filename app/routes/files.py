@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request, Response, UploadFile
 
 from app.deps import ResourcesDep
-from app.errors import InvalidRequest
+from app.errors import InvalidField
 from app.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
 
 router = APIRouter(tags=["next.js frontend"])
@@ -44,9 +44,9 @@ async def upload_file(file: UploadFile, resources: ResourcesDep) -> FileEntry:
     """Multipart upload (field `file`); the file is added to the vector store."""
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
-        raise InvalidRequest(f"file: larger than {MAX_UPLOAD_BYTES} bytes.", field="file")
+        raise InvalidField("file", f"larger than {MAX_UPLOAD_BYTES} bytes")
     if not data:
-        raise InvalidRequest("file: empty.", field="file")
+        raise InvalidField("file", "empty")
     stored = await resources.upload_file(file.filename or "upload", data)
     return FileEntry(file_id=stored.file_id, filename=stored.filename, status=stored.status)
 
@@ -62,7 +62,7 @@ async def delete_file(request: Request, resources: ResourcesDep) -> Response:
     try:
         body = FileDelete.model_validate_json(await request.body())
     except ValueError as exc:
-        raise InvalidRequest('Body must be JSON {"fileId": "file-..."}.', field="fileId") from exc
+        raise InvalidField("fileId", 'the body must be JSON {"fileId": "file-..."}') from exc
     await resources.delete_file(body.file_id)
     return Response(status_code=200)
 

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import ChatServiceDep, EngineDep, UserIdDep
 from app.engines.base import ToolOutput
-from app.errors import ErrorAnswer, InvalidRequest, answer_for
+from app.errors import ErrorAnswer, InvalidField, answer_for
 from app.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedNext, error_responses
-from app.streaming import ndjson_body, ndjson_error_body
+from app.streaming import EventStreamResponse, ndjson_body, ndjson_error_body
 
 router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
 
@@ -50,13 +50,13 @@ async def _parse(request: Request, model: type[BaseModel]) -> Any:
     try:
         data = json.loads(raw) if raw else None
     except ValueError as exc:
-        raise InvalidRequest("The body must be JSON.", field="body") from exc
+        raise InvalidField("body", "must be JSON") from exc
     return model.model_validate(data)
 
 
 def _check_thread_id(thread_id: str) -> None:
     if not re.fullmatch(THREAD_ID_PATTERN, thread_id):
-        raise InvalidRequest("threadId: not a thread id (the thread may not have been created).", field="threadId")
+        raise InvalidField("threadId", "not a thread id (the thread may not have been created)")
 
 
 def _error_stream(answer: ErrorAnswer) -> StreamingResponse:
@@ -91,11 +91,11 @@ async def post_message_next(thread_id: str, request: Request, chat: ChatServiceD
         _check_thread_id(thread_id)
         body = await _parse(request, MessageBody)
         if not body.content.strip():
-            raise InvalidRequest("content: must contain text, not only white space", field="content")
+            raise InvalidField("content", "must contain text, not only white space")
         events = await chat.stream_message(user_id, thread_id, body.content)
     except Exception as exc:
         return _error_stream(answer_for(exc))
-    return StreamingResponse(ndjson_body(events), media_type=NDJSON)
+    return EventStreamResponse(ndjson_body(events), media_type=NDJSON)
 
 
 @router.post(
@@ -114,4 +114,4 @@ async def submit_actions_next(thread_id: str, request: Request, engine: EngineDe
         events = await engine.submit_tool_outputs(thread_id, body.run_id, outputs)
     except Exception as exc:
         return _error_stream(answer_for(exc))
-    return StreamingResponse(ndjson_body(events), media_type=NDJSON)
+    return EventStreamResponse(ndjson_body(events), media_type=NDJSON)

@@ -4,6 +4,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/venv.sh
 ensure_venv requirements-dev.txt
+# openai-node 4.46.0 (the quickstart's version) decodes our Next.js streams in the tests.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f tests/node/node_modules/.package-lock.json ] || ! cmp -s tests/node/package-lock.json tests/node/.installed-lock 2>/dev/null; then
+    echo "Installing the Node stream decoder (npm ci in tests/node) ..."
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error) && cp tests/node/package-lock.json tests/node/.installed-lock
+  fi
+else
+  echo "npm not found: the openai-node decoding tests will be skipped (they fail under CI)."
+fi
 echo "== ruff check" && .venv/bin/ruff check .
 echo "== ruff format --check" && .venv/bin/ruff format --check .
 echo "== pytest" && .venv/bin/python -m pytest "$@"

@@ -34,17 +34,19 @@ def add_file_routes(app: FastAPI, fake: FakeOpenAI) -> None:
 
     @app.post("/v1/files")
     async def create_file(request: Request) -> Response:
-        form = await request.form()
-        upload = form["file"]
-        data = await upload.read()  # type: ignore[union-attr]
+        async with request.form() as form:
+            upload = form["file"]
+            data = await upload.read()  # type: ignore[union-attr]
+            filename = upload.filename  # type: ignore[union-attr]
+            purpose = form.get("purpose", "assistants")
         file_id = new_id("file-")
         fake.files[file_id] = {
             "id": file_id,
             "object": "file",
             "bytes": len(data),
             "created_at": int(time.time()),
-            "filename": upload.filename,  # type: ignore[union-attr]
-            "purpose": form.get("purpose", "assistants"),
+            "filename": filename,
+            "purpose": purpose,
             "status": "processed",
         }
         fake.file_contents[file_id] = data

@@ -24,6 +24,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tests.fake_models import add_model_routes
+
 ACTIVE_RUN_STATUSES = {"queued", "in_progress", "requires_action", "cancelling"}
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -352,6 +354,7 @@ class FakeOpenAI:
         def _find_run(thread_id: str, run_id: str) -> dict[str, Any] | None:
             return next((r for r in fake.runs.get(thread_id, []) if r["id"] == run_id), None)
 
+        self.models = add_model_routes(app)  # /v1/responses and /v1/chat/completions (tests/fake_models.py)
         return app
 
 

@@ -9,12 +9,23 @@ code and a message of ours that are safe to show; the provider's own text only r
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, omit
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.responses import (
+    FileSearchToolParam,
+    Response,
+    ResponseCompletedEvent,
+    ResponseErrorEvent,
+    ResponseFailedEvent,
+    ResponseIncompleteEvent,
+    ResponseInputParam,
+    ResponseTextDeltaEvent,
+)
 
 from app.config import Settings
 
@@ -74,8 +85,8 @@ class ModelClient(Protocol):
     def tool_names(self) -> tuple[str, ...]:
         """The tools calls are made with (recorded on the run)."""
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        """Text deltas, then one ModelDone; raises ModelCallFailed."""
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+        """Text deltas, then one ModelDone; raises ModelCallFailed. Close it to end the call early."""
 
 
 def build_model_client(settings: Settings, client: AsyncOpenAI) -> ModelClient:
@@ -126,30 +137,34 @@ class ResponsesModel:
     def tool_names(self) -> tuple[str, ...]:
         return ("file_search",) if self._vector_store_ids else ()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        options: dict[str, Any] = {}
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+        tools: list[FileSearchToolParam] = []
         if self._vector_store_ids:
-            options["tools"] = [{"type": "file_search", "vector_store_ids": self._vector_store_ids}]
+            tools.append({"type": "file_search", "vector_store_ids": self._vector_store_ids})
+        conversation: ResponseInputParam = [
+            {"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text}
+            for turn in request.turns
+        ]
         try:
             stream = await self._client.responses.create(
                 model=request.model,
                 instructions=request.instructions,
-                input=[{"role": turn.role, "content": turn.text} for turn in request.turns],  # type: ignore[misc]
+                input=conversation,
                 max_output_tokens=request.max_output_tokens,
                 store=False,
                 stream=True,
-                **options,
+                tools=tools or omit,
             )
             async with stream:
                 async for event in stream:
-                    if event.type == "response.output_text.delta":
+                    if isinstance(event, ResponseTextDeltaEvent):
                         yield TextDelta(event.delta)
-                    elif event.type in ("response.completed", "response.incomplete"):
+                    elif isinstance(event, ResponseCompletedEvent | ResponseIncompleteEvent):
                         yield self._done(event.response)
                         return
-                    elif event.type == "response.failed":
+                    elif isinstance(event, ResponseFailedEvent):
                         raise self._failed(event.response)
-                    elif event.type == "error":
+                    elif isinstance(event, ResponseErrorEvent):
                         logger.warning("model stream error event code=%s", event.code)
                         raise ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
         except openai.APIError as exc:
@@ -157,7 +172,7 @@ class ResponsesModel:
         raise ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
 
     @staticmethod
-    def _done(response: Any) -> ModelDone:
+    def _done(response: Response) -> ModelDone:
         if response.status == "incomplete":
             reason = response.incomplete_details.reason if response.incomplete_details else None
             logger.info("model answer incomplete (%s); keeping what was written", reason)
@@ -168,7 +183,7 @@ class ResponsesModel:
         return ModelDone(_usage(usage.input_tokens, usage.output_tokens, usage.total_tokens), text)
 
     @staticmethod
-    def _failed(response: Any) -> ModelCallFailed:
+    def _failed(response: Response) -> ModelCallFailed:
         code = response.error.code if response.error else None
         logger.warning("model response failed code=%s", code)
         if code == RATE_LIMIT_EXCEEDED:
@@ -187,15 +202,19 @@ class ChatCompletionsModel:
     def tool_names(self) -> tuple[str, ...]:
         return ()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        messages = [{"role": "system", "content": request.instructions}]
-        messages += [{"role": turn.role, "content": turn.text} for turn in request.turns]
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": request.instructions}]
+        for turn in request.turns:
+            if turn.role == "assistant":
+                messages.append({"role": "assistant", "content": turn.text})
+            else:
+                messages.append({"role": "user", "content": turn.text})
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
         try:
             stream = await self._client.chat.completions.create(
                 model=request.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 # max_tokens, not max_completion_tokens: the one every compatible server understands.
                 max_tokens=request.max_output_tokens,
                 stream=True,

@@ -127,7 +127,7 @@ class RunRunner:
         local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
         local.task.add_done_callback(lambda task: self._forget(local, task))
         if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.create_task(self._keep_leases(), name="hosted-run-leases")
+            self._keeper = asyncio.create_task(self._keep_leases(), name="hosted-lease-keeper")
         return local
 
     def _request_stop(self, local: _LocalRun, reason: str) -> None:

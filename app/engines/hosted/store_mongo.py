@@ -50,8 +50,8 @@ def _thread(doc: dict[str, Any] | None) -> ThreadRecord | None:
 def _run(doc: dict[str, Any] | None) -> RunRecord | None:
     if not doc:
         return None
-    doc = {**doc, "tools": tuple(doc.get("tools") or ())}
-    return _from_doc(RunRecord, doc)
+    run: RunRecord = _from_doc(RunRecord, {**doc, "tools": tuple(doc.get("tools") or ())})
+    return run
 
 
 def _run_doc(run: RunRecord) -> dict[str, Any]:
@@ -118,7 +118,7 @@ class MongoHostedStore:
         result = await self._threads.update_one(
             {"_id": thread_id, "activeRunId": run_id}, {"$set": {"activeRunId": None, "claimExpiresAt": None}}
         )
-        return result.modified_count > 0
+        return bool(result.modified_count > 0)
 
     async def next_message_seq(self, thread_id: str, run_id: str) -> int | None:
         doc = await self._threads.find_one_and_update(

@@ -382,3 +382,63 @@ async def test_hosted_without_api_key_answers_503(fake: FakeOpenAI) -> None:
         response = await client.post("/chat", json={"content": "hi", "threadId": "thread_abc"})
     assert response.status_code == 503
     assert response.json()["error"]["missing"] == "OPENAI_API_KEY"
+
+
+async def test_mongo_store_reads_a_threads_messages_through_an_index() -> None:
+    from mongomock_motor import AsyncMongoMockClient
+
+    from app.engines.hosted import MongoHostedStore
+
+    database = AsyncMongoMockClient(tz_aware=True)["hosted"]
+    await MongoHostedStore(database).ensure_indexes()
+    indexes = await database["messages"].index_information()
+    assert indexes["thread_position_unique"]["key"] == [("threadId", 1), ("seq", 1)]
+    assert indexes["thread_position_unique"]["unique"] is True
+    run_indexes = await database["runs"].index_information()
+    assert run_indexes["status_lease"]["key"] == [("status", 1), ("leaseExpiresAt", 1)]
+
+
+async def test_lifespan_uses_the_embedded_store_without_mongodb_uri(fake: FakeOpenAI) -> None:
+    from app.main import create_app
+    from tests.conftest import sdk_client_for
+    from tests.hosted_support import hosted_settings
+
+    app = create_app(hosted_settings(), openai_client=sdk_client_for(fake))
+    async with app.router.lifespan_context(app):
+        engine = app.state.engine
+        thread_id = await engine.create_thread()
+        ref = await engine.start_run(thread_id, "hi")
+        run = await wait_for_run(engine, thread_id, ref.run_id)
+    assert engine.store.kind == "memory"
+    assert run.status == "completed"
+
+
+@pytest.mark.mongodb
+async def test_real_mongodb_chat_through_the_lifespan(fake: FakeOpenAI) -> None:
+    import os
+
+    from pymongo import AsyncMongoClient
+
+    uri = os.environ.get("TEST_MONGODB_URI")
+    if not uri:
+        pytest.skip("TEST_MONGODB_URI is not set: no real MongoDB server to test against")
+    from app.main import create_app
+    from tests.conftest import sdk_client_for
+    from tests.hosted_support import hosted_settings
+
+    database_name = "chat_backend_hosted_lifespan_test"
+    app = create_app(hosted_settings(mongodb_uri=uri, mongodb_db=database_name), openai_client=sdk_client_for(fake))
+    try:
+        async with app.router.lifespan_context(app):
+            engine = app.state.engine
+            assert engine.store.kind == "mongodb"
+            thread_id = await engine.create_thread()
+            ref = await engine.start_run(thread_id, "hi")
+            run = await wait_for_run(engine, thread_id, ref.run_id)
+            page = await engine.list_messages(thread_id, order="asc")
+        assert run.status == "completed"
+        assert [m.role for m in page.data] == ["user", "assistant"]
+    finally:
+        client: AsyncMongoClient = AsyncMongoClient(uri)
+        await client.drop_database(database_name)
+        await client.close()

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     max_completion_tokens: int = Field(default=1000, ge=1)
     max_content_chars: int = Field(default=32_000, ge=1, le=256_000)
 
+    # Engine `hosted`: threads, messages and runs in our storage; a run is one model call
+    hosted_model_api: Literal["responses", "chat_completions"] = "responses"
+    assistant_instructions: str = "You are a helpful assistant."
+    run_lease_s: float = Field(default=30.0, gt=0, le=3600)
+    run_timeout_s: float = Field(default=600.0, gt=0)
+
     # Storage
     mongodb_uri: SecretStr | None = None
     mongodb_db: str | None = None
@@ -75,6 +81,12 @@ class Settings(BaseSettings):
     def vector_store_ids(self) -> list[str]:
         """Vector stores file_search should see on a thread."""
         return [vs for vs in (self.openai_vector_store_id,) if vs]
+
+    @property
+    def file_search_store_ids(self) -> list[str]:
+        """Every configured vector store, for engines that pass them on each model call."""
+        ids = [self.openai_vector_store_id, self.openai_knowledge_store_id]
+        return list(dict.fromkeys(vs for vs in ids if vs))
 
     @property
     def database_name(self) -> str:

@@ -144,6 +144,18 @@ class ConversationNotFound(AppError):
         super().__init__(f"No conversation found for thread '{thread_id}'.", thread_id=thread_id)
 
 
+class NoToolCallPending(AppError):
+    status_code = 400
+    code = "no_tool_call_pending"
+
+    def __init__(self, thread_id: str, run_id: str) -> None:
+        super().__init__(
+            f"Run {run_id} on thread {thread_id} is not waiting for tool outputs.",
+            thread_id=thread_id,
+            run_id=run_id,
+        )
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The one JSON error shape."""
     return {"success": False, "error": {"code": code, "message": message, **extra}}

@@ -17,6 +17,7 @@ from app.chat_service import ChatService
 from app.config import Settings
 from app.cors import SettingsCORSMiddleware
 from app.engines import AssistantEngine, build_engine, missing_chat_setting
+from app.engines.hosted import HostedStore, MemoryHostedStore, MongoHostedStore
 from app.errors import register_error_handlers
 from app.routes import chat, conversations, files, health, nextjs, threads
 from app.store import ConversationStore, MemoryConversationStore, MongoConversationStore
@@ -52,6 +53,13 @@ async def _open_store(settings: Settings, stack: AsyncExitStack) -> Conversation
     return await stack.enter_async_context(MongoConversationStore.open(settings))
 
 
+async def _open_hosted_store(settings: Settings, stack: AsyncExitStack) -> HostedStore:
+    """The hosted engine's threads, messages and runs: same database as the conversations, or memory."""
+    if settings.mongodb_uri is None:
+        return MemoryHostedStore()
+    return await stack.enter_async_context(MongoHostedStore.open(settings))
+
+
 def _log_startup(settings: Settings, engine: AssistantEngine, store: ConversationStore) -> None:
     missing = missing_chat_setting(settings)
     logger.info(
@@ -77,6 +85,7 @@ def create_app(
     *,
     openai_client: AsyncOpenAI | None = None,
     store: ConversationStore | None = None,
+    hosted_store: HostedStore | None = None,
 ) -> FastAPI:
     """Build the app. Settings and clients are made in the lifespan unless passed in (tests do)."""
 
@@ -87,7 +96,11 @@ def create_app(
             client = openai_client or await _open_openai(cfg, stack)
             conversation_store = store or await _open_store(cfg, stack)
             await conversation_store.ensure_indexes()
-            engine = build_engine(cfg, client)
+            thread_store = None
+            if cfg.engine == "hosted":
+                thread_store = hosted_store or await _open_hosted_store(cfg, stack)
+                await thread_store.ensure_indexes()
+            engine = build_engine(cfg, client, hosted_store=thread_store)
             stack.push_async_callback(engine.aclose)
             app.state.settings = cfg
             app.state.store = conversation_store

@@ -26,6 +26,8 @@ from tests.fake_assistant_streams import StreamScript, run_events
 from tests.fake_files import add_file_routes
 from tests.fake_ids import new_id
 
+from tests.fake_models import add_model_routes
+
 ACTIVE_RUN_STATUSES = {"queued", "in_progress", "requires_action", "cancelling"}
 
 
@@ -392,6 +394,7 @@ class FakeOpenAI:
         def _find_run(thread_id: str, run_id: str) -> dict[str, Any] | None:
             return next((r for r in fake.runs.get(thread_id, []) if r["id"] == run_id), None)
 
+        self.models = add_model_routes(app)  # /v1/responses and /v1/chat/completions (tests/fake_models.py)
         return app
 
 

@@ -7,6 +7,7 @@ from openai import AsyncOpenAI
 from app.config import Settings
 from app.engines.assistants import AssistantsEngine
 from app.engines.base import AssistantEngine, RunRef
+from app.engines.hosted import HostedEngine, HostedStore, MemoryHostedStore, build_model_client
 from app.engines.unconfigured import UnconfiguredEngine
 
 __all__ = ["AssistantEngine", "RunRef", "build_engine", "missing_chat_setting"]
@@ -21,10 +22,18 @@ def missing_chat_setting(settings: Settings) -> str | None:
     return None
 
 
-def build_engine(settings: Settings, client: AsyncOpenAI | None) -> AssistantEngine:
-    """The engine named by ENGINE, or a stand-in answering 503 when chat is not configured."""
+def build_engine(
+    settings: Settings, client: AsyncOpenAI | None, *, hosted_store: HostedStore | None = None
+) -> AssistantEngine:
+    """The engine named by ENGINE, or a stand-in answering 503 when chat is not configured.
+
+    The `hosted` engine keeps its threads in `hosted_store` (in memory when none is given).
+    """
     missing = missing_chat_setting(settings)
     if missing is not None or client is None:
         return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")
+    if settings.engine == "hosted":
+        store = hosted_store if hosted_store is not None else MemoryHostedStore()
+        return HostedEngine(settings, store, build_model_client(settings, client))
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(client, settings, settings.openai_assistant_id)

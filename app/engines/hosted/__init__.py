@@ -1,0 +1,15 @@
+"""Engine `hosted`: threads, messages and runs in this service's storage; each run is one model call.
+
+Modules, one job each: `records` (what is stored, and its API view), `store` (the storage
+interface) with `store_mongo` and `store_memory`, `claims` (one active run per thread, leases),
+`model_client` (Responses and Chat Completions adapters), `events` (Assistants-shaped stream
+events), `runner` (the background run tasks) and `engine` (the AssistantEngine methods).
+"""
+
+from app.engines.hosted.engine import HostedEngine
+from app.engines.hosted.model_client import build_model_client
+from app.engines.hosted.store import HostedStore
+from app.engines.hosted.store_memory import MemoryHostedStore
+from app.engines.hosted.store_mongo import MongoHostedStore
+
+__all__ = ["HostedEngine", "HostedStore", "MemoryHostedStore", "MongoHostedStore", "build_model_client"]

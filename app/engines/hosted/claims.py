@@ -1,0 +1,97 @@
+"""One active run per thread, and leases: the rule that keeps two runs off one thread.
+
+A thread document holds `activeRunId`. A run becomes active with one conditional update that
+only matches while the thread holds the run we expect (normally none), so of two simultaneous
+messages exactly one wins, in one process or many. The loser looks at the holder: a holder that
+has finished, or whose lease ended (its process died), is replaced with the same conditional
+update; any other holder is reported as the active run.
+
+Leases: a run's `leaseExpiresAt` is pushed forward while a process works on it. A run whose lease
+lapsed is marked `expired` (conditionally on the lease still being lapsed, so a run renewed in
+the meantime survives), at start-up, when a new message arrives on its thread, and when it is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from app.engines.hosted.records import RunRecord, ThreadRecord, is_active
+from app.engines.hosted.store import HostedStore
+from app.errors import RunAlreadyActive, ThreadNotFound
+from app.store.base import utc_now
+
+logger = logging.getLogger(__name__)
+
+_CLAIM_ATTEMPTS = 4
+_SWEEP_BATCH = 500
+
+
+class ThreadClaims:
+    """Claims threads for new runs and expires runs whose lease lapsed."""
+
+    def __init__(self, store: HostedStore, lease_s: float) -> None:
+        self._store = store
+        self._lease = timedelta(seconds=lease_s)
+
+    def lease_from(self, moment: datetime) -> datetime:
+        return moment + self._lease
+
+    async def claim(self, thread_id: str, run_id: str) -> int:
+        """Make `run_id` the thread's active run; return the position of the user's message.
+
+        Raises ThreadNotFound, or RunAlreadyActive naming the run that holds the thread.
+        """
+        holder: str | None = None
+        for _ in range(_CLAIM_ATTEMPTS):
+            claim_expires_at = self.lease_from(utc_now())
+            result = await self._store.claim_thread(thread_id, run_id, holder=holder, claim_expires_at=claim_expires_at)
+            thread = result.thread
+            if thread is None:
+                raise ThreadNotFound(thread_id)
+            if result.granted:
+                if holder is not None:
+                    logger.info("thread %s: run %s replaces finished or lapsed run %s", thread_id, run_id, holder)
+                return thread.message_count
+            holder = thread.active_run_id
+            if holder is not None and not await self._holder_is_gone(thread, holder):
+                raise RunAlreadyActive(thread_id, holder)
+        raise RunAlreadyActive(thread_id, holder)
+
+    async def _holder_is_gone(self, thread: ThreadRecord, holder: str) -> bool:
+        now = utc_now()
+        run = await self._store.get_run(holder)
+        if run is None:
+            # Claimed but not yet written, or its process died in between: the claim's own lease decides.
+            return thread.claim_expires_at is not None and thread.claim_expires_at < now
+        if not is_active(run.status):
+            return True
+        return await self.expire_if_lapsed(run, now) is not None
+
+    async def expire_if_lapsed(self, run: RunRecord, now: datetime | None = None) -> RunRecord | None:
+        """Mark the run `expired` if its lease ended before now; the expired run, or None."""
+        now = now or utc_now()
+        if run.lease_expires_at is None or run.lease_expires_at >= now:
+            return None
+        expired = await self._store.update_active_run(
+            run.id, {"status": "expired", "lease_expires_at": None}, lapsed_before=now
+        )
+        if expired is not None:
+            logger.warning(
+                "run %s on thread %s expired: its lease lapsed (the process running it stopped)",
+                run.id,
+                run.thread_id,
+            )
+            await self._store.release_thread(run.thread_id, run.id)
+        return expired
+
+    async def expire_lapsed_runs(self) -> int:
+        """Expire every run whose lease lapsed (done at start-up); how many were expired."""
+        count = 0
+        while True:
+            now = utc_now()
+            lapsed = await self._store.lapsed_runs(now, _SWEEP_BATCH)
+            expired = [run for run in lapsed if await self.expire_if_lapsed(run, now) is not None]
+            count += len(expired)
+            if len(lapsed) < _SWEEP_BATCH or not expired:
+                return count

@@ -1,0 +1,202 @@
+"""Engine `hosted`: threads, messages and runs live in this service's storage; a run is one model call.
+
+Same ids, statuses and event streams as the `assistants` engine, so a client cannot tell them
+apart. Function calling is not offered (there are no assistant tool definitions here).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from app.config import Settings
+from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
+from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.model_client import ModelClient
+from app.engines.hosted.records import (
+    MessageRecord,
+    RunRecord,
+    ThreadRecord,
+    is_active,
+    new_id,
+    run_state,
+    thread_message,
+)
+from app.engines.hosted.runner import RunRunner
+from app.engines.hosted.store import HostedStore
+from app.errors import InvalidRequest, NoToolCallPending, RunNotFound, ThreadNotFound
+from app.schemas import MessagePage, RunState
+from app.store.base import utc_now
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE = 100
+
+
+class HostedEngine:
+    """Threads and runs in our storage; replies from the Responses API or Chat Completions."""
+
+    name = "hosted"
+
+    def __init__(self, settings: Settings, store: HostedStore, model: ModelClient) -> None:
+        self._settings = settings
+        self._store = store
+        self._model = model
+        self._claims = ThreadClaims(store, settings.run_lease_s)
+        self._runner = RunRunner(store, model, settings, self._claims)
+
+    @property
+    def store(self) -> HostedStore:
+        return self._store
+
+    @property
+    def runner(self) -> RunRunner:
+        return self._runner
+
+    async def create_thread(self) -> str:
+        thread = ThreadRecord(id=new_id("thread_"), created_at=utc_now())
+        await self._store.create_thread(thread)
+        return thread.id
+
+    async def start_run(self, thread_id: str, content: str) -> RunRef:
+        run = await self._begin_run(thread_id, content)
+        self._runner.start(run)
+        return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
+
+    async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+        run = await self._begin_run(thread_id, content)
+        return self._runner.start_streamed(run)
+
+    async def submit_tool_outputs(
+        self, thread_id: str, run_id: str, outputs: list[ToolOutput]
+    ) -> AsyncIterator[StreamEvent]:
+        run = await self._find_run(thread_id, run_id)
+        raise NoToolCallPending(thread_id, run.id)
+
+    async def get_run(self, thread_id: str, run_id: str) -> RunState:
+        run = await self._find_run(thread_id, run_id)
+        if is_active(run.status):
+            # A run whose process died shows as expired to whoever polls it, not active forever.
+            run = await self._claims.expire_if_lapsed(run) or run
+        return run_state(run)
+
+    async def cancel_run(self, thread_id: str, run_id: str) -> RunState:
+        """Cancel an active run and stop its model call; a finished run is returned as it is."""
+        run = await self._find_run(thread_id, run_id)
+        if not is_active(run.status):
+            return run_state(run)
+        changes = {"status": "cancelled", "cancelled_at": utc_now(), "lease_expires_at": None}
+        cancelled = await self._store.update_active_run(run_id, changes)
+        if cancelled is None:  # it finished meanwhile
+            return run_state(await self._store.get_run(run_id) or run)
+        await self._store.release_thread(thread_id, run_id)
+        logger.info("run cancelled engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
+        await self._runner.stop(run_id)  # another process notices at its next lease renewal
+        return run_state(cancelled)
+
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> MessagePage:
+        if await self._store.get_thread(thread_id) is None:
+            raise ThreadNotFound(thread_id)
+        limit = max(1, min(limit, MAX_PAGE))
+        ascending = order == "asc"
+        after_seq = await self._cursor_seq(thread_id, "after", after)
+        before_seq = await self._cursor_seq(thread_id, "before", before)
+        # Positions grow with time: "after" in descending order means older, i.e. smaller.
+        low, high = (after_seq, before_seq) if ascending else (before_seq, after_seq)
+        # With only `before`, the page is the one right before the cursor: read towards it, then flip.
+        backwards = before is not None and after is None
+        found = await self._store.messages_page(
+            thread_id, seq_after=low, seq_before=high, ascending=ascending != backwards, limit=limit + 1
+        )
+        has_more = len(found) > limit
+        page = found[:limit]
+        if backwards:
+            page.reverse()
+        data = [thread_message(message) for message in page]
+        return MessagePage(
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+            has_more=has_more,
+        )
+
+    async def check_setup(self) -> None:
+        expired = await self._claims.expire_lapsed_runs()
+        if expired:
+            logger.warning("expired %d run(s) whose lease lapsed while no process was running them", expired)
+        if self._settings.hosted_model_api == "chat_completions" and self._settings.file_search_store_ids:
+            logger.warning(
+                "HOSTED_MODEL_API=chat_completions has no file_search: OPENAI_VECTOR_STORE_ID and "
+                "OPENAI_KNOWLEDGE_STORE_ID are not searched"
+            )
+        logger.info(
+            "hosted engine: model=%s api=%s last_messages=%d storage=%s",
+            self._settings.openai_model,
+            self._model.api,
+            self._settings.truncation_last_messages,
+            self._store.kind,
+        )
+
+    async def aclose(self) -> None:
+        await self._runner.aclose()
+
+    # ---- helpers -----------------------------------------------------------------------
+    async def _begin_run(self, thread_id: str, content: str) -> RunRecord:
+        """Claim the thread, store the user's message and the queued run."""
+        run_id = new_id("run_")
+        seq = await self._claims.claim(thread_id, run_id)
+        now = utc_now()
+        message = MessageRecord(new_id("msg_"), thread_id, seq, "user", content, now)
+        run = RunRecord(
+            id=run_id,
+            thread_id=thread_id,
+            status="queued",
+            created_at=now,
+            model=self._settings.openai_model,
+            instructions=self._settings.assistant_instructions,
+            tools=self._model.tool_names(),
+            max_completion_tokens=self._settings.max_completion_tokens,
+            truncation_last_messages=self._settings.truncation_last_messages,
+            lease_expires_at=self._claims.lease_from(now),
+            expires_at=now + timedelta(seconds=self._settings.run_timeout_s),
+        )
+        try:
+            await self._store.insert_message(message)
+            await self._store.insert_run(run)
+        except BaseException:
+            await self._undo_begin(thread_id, run_id, message.id)
+            raise
+        logger.info("run started engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
+        return run
+
+    async def _undo_begin(self, thread_id: str, run_id: str, message_id: str) -> None:
+        try:
+            await self._store.delete_message(message_id)
+            await self._store.release_thread(thread_id, run_id)
+        except Exception as exc:  # the original error matters more; the claim's lease frees the thread
+            logger.warning("could not undo the start of run %s: %s", run_id, type(exc).__name__)
+
+    async def _find_run(self, thread_id: str, run_id: str) -> RunRecord:
+        run = await self._store.get_run(run_id)
+        if run is None or run.thread_id != thread_id:
+            if await self._store.get_thread(thread_id) is None:
+                raise ThreadNotFound(thread_id)
+            raise RunNotFound(thread_id, run_id)
+        return run
+
+    async def _cursor_seq(self, thread_id: str, name: str, message_id: str | None) -> int | None:
+        if message_id is None:
+            return None
+        message = await self._store.get_message(message_id)
+        if message is None or message.thread_id != thread_id:
+            raise InvalidRequest(f"{name}: no message '{message_id}' on thread {thread_id}.", field=name)
+        return message.seq

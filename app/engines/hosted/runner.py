@@ -1,0 +1,324 @@
+"""Background execution of hosted runs: one task per run, owned here, cancelled at shutdown.
+
+A run task moves the run to `in_progress`, reads the thread's last N messages, streams one model
+call, stores the reply as an assistant message and marks the run `completed` (or `failed`,
+`expired`). Every write is conditional on the run still being active and holding its thread, so
+a run cancelled or expired elsewhere (another request, another process) cannot write afterwards.
+
+Events go to subscribers (streaming requests) through one queue each. A subscriber that goes
+away only drops its queue: the run goes on, as upstream runs do. One lease keeper task renews
+the leases of every run of this process, and stops local runs whose status was changed elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Settings
+from app.engines.base import StreamEvent
+from app.engines.hosted import events
+from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.model_client import (
+    SERVER_ERROR,
+    ChatTurn,
+    ModelCallFailed,
+    ModelClient,
+    ModelDone,
+    ModelRequest,
+)
+from app.engines.hosted.records import MessageRecord, RunRecord, epoch, new_id
+from app.engines.hosted.store import HostedStore
+from app.store.base import utc_now
+
+logger = logging.getLogger(__name__)
+
+STOP_WAIT_S = 5.0
+SHUTDOWN_WAIT_S = 5.0
+_STOPPED = "stopped"  # its status was changed elsewhere (cancelled, expired)
+_SHUTDOWN = "shutdown"
+
+
+@dataclass
+class _LocalRun:
+    run: RunRecord
+    task: asyncio.Task[None] | None = None
+    subscribers: list[asyncio.Queue[StreamEvent | None]] = field(default_factory=list)
+    started: bool = False
+    stoppable: bool = True  # False once the model call is over and its outcome is being stored
+    stop_reason: str | None = None
+
+
+class _Stopped(Exception):
+    """The run is no longer active in storage: it was cancelled or expired elsewhere."""
+
+
+@dataclass
+class _Answer:
+    message_id: str | None = None
+    created_at: int = 0
+    parts: list[str] = field(default_factory=list)
+    usage: dict[str, int] | None = None
+
+
+class RunRunner:
+    """Owns the tasks of the runs started in this process."""
+
+    def __init__(self, store: HostedStore, model: ModelClient, settings: Settings, claims: ThreadClaims) -> None:
+        self._store = store
+        self._model = model
+        self._settings = settings
+        self._claims = claims
+        self._local: dict[str, _LocalRun] = {}
+        self._keeper: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> int:
+        """How many runs of this process are still executing."""
+        return len(self._local)
+
+    def start(self, run: RunRecord) -> None:
+        """Execute the run in the background."""
+        self._launch(run)
+
+    def start_streamed(self, run: RunRecord) -> AsyncIterator[StreamEvent]:
+        """Execute the run in the background and return its events, from `thread.run.created` on."""
+        local = self._launch(run)
+        queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        local.subscribers.append(queue)
+        return self._events(local, queue)
+
+    async def stop(self, run_id: str) -> None:
+        """Stop this process's work on a run whose status was just changed (cancelled); wait for it."""
+        local = self._local.get(run_id)
+        if local is None or local.task is None:
+            return
+        self._request_stop(local, _STOPPED)
+        await asyncio.wait({local.task}, timeout=STOP_WAIT_S)
+
+    async def aclose(self) -> None:
+        """Stop every run (they end `failed`), then the lease keeper."""
+        tasks = []
+        for local in list(self._local.values()):
+            self._request_stop(local, _SHUTDOWN)
+            if local.task is not None:
+                tasks.append(local.task)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=SHUTDOWN_WAIT_S)
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+
+    # ---- tasks -------------------------------------------------------------------------
+    def _launch(self, run: RunRecord) -> _LocalRun:
+        local = _LocalRun(run)
+        self._local[run.id] = local
+        local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
+        local.task.add_done_callback(lambda task: self._forget(local, task))
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_leases(), name="hosted-lease-keeper")
+        return local
+
+    def _request_stop(self, local: _LocalRun, reason: str) -> None:
+        if local.task is None or not local.stoppable or local.stop_reason is not None:
+            return
+        local.stop_reason = reason
+        if local.started:
+            local.task.cancel()
+        # A task that has not started yet sees stop_reason when it does (cancelling it now would
+        # skip its body, and with it the terminal event its subscribers wait for).
+
+    async def _events(self, local: _LocalRun, queue: asyncio.Queue[StreamEvent | None]) -> AsyncIterator[StreamEvent]:
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            with contextlib.suppress(ValueError):
+                local.subscribers.remove(queue)
+
+    def _publish(self, local: _LocalRun, *items: StreamEvent) -> None:
+        for queue in local.subscribers:
+            for item in items:
+                queue.put_nowait(item)
+
+    async def _execute(self, local: _LocalRun) -> None:
+        local.started = True
+        run = local.run
+        began = time.monotonic()
+        self._publish(local, events.run_event("thread.run.created", run), events.run_status_event(run))
+        final = await self._run_to_end(local)
+        self._publish(local, events.run_status_event(final))
+        logger.info(
+            "run finished engine=hosted thread_id=%s run_id=%s status=%s duration_s=%.2f",
+            run.thread_id,
+            run.id,
+            final.status,
+            time.monotonic() - began,
+        )
+
+    async def _run_to_end(self, local: _LocalRun) -> RunRecord:
+        """Answer, store the reply and complete the run; or end it failed, expired, cancelled."""
+        run = local.run
+        try:
+            if local.stop_reason is not None:
+                raise _Stopped
+            deadline = asyncio.timeout(self._settings.run_timeout_s)
+            try:
+                async with deadline:
+                    answer = await self._answer(local)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                local.stoppable = False
+                logger.warning("run %s expired: no answer within RUN_TIMEOUT_S", run.id)
+                return await self._end(run, "expired", {})
+            local.stoppable = False
+            return await self._commit(local, answer)
+        except ModelCallFailed as exc:
+            local.stoppable = False
+            return await self._end(run, "failed", {"last_error": {"code": exc.code, "message": exc.message}})
+        except _Stopped:
+            return await self._after_stop(local)
+        except asyncio.CancelledError:
+            if local.stop_reason is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # the stop we asked for is handled here; the task itself goes on to the end
+            return await self._after_stop(local)
+        except Exception:
+            local.stoppable = False
+            logger.exception("run %s on thread %s crashed", run.id, run.thread_id)
+            error = {"code": SERVER_ERROR, "message": "The run failed because of an internal error."}
+            return await self._end(run, "failed", {"last_error": error})
+
+    def _forget(self, local: _LocalRun, task: asyncio.Task[None]) -> None:
+        """Done callback: close the subscribers' streams and drop the run, however the task ended."""
+        for queue in local.subscribers:
+            queue.put_nowait(None)
+        self._local.pop(local.run.id, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("run task %s failed", local.run.id, exc_info=task.exception())
+
+    async def _answer(self, local: _LocalRun) -> _Answer:
+        started = await self._store.update_active_run(local.run.id, {"status": "in_progress", "started_at": utc_now()})
+        if started is None:
+            raise _Stopped  # cancelled (or expired) before it began
+        local.run = started
+        self._publish(local, events.run_status_event(started))
+        history = await self._store.messages_page(
+            started.thread_id,
+            seq_after=None,
+            seq_before=None,
+            ascending=False,
+            limit=started.truncation_last_messages,
+        )
+        request = ModelRequest(
+            model=started.model,
+            instructions=started.instructions,
+            turns=[ChatTurn(message.role, message.text) for message in reversed(history)],
+            max_output_tokens=started.max_completion_tokens,
+        )
+        answer = _Answer()
+        async with contextlib.aclosing(self._model.stream(request)) as stream:
+            async for item in stream:
+                if isinstance(item, ModelDone):
+                    answer.usage = item.usage
+                    if not answer.parts and item.text:
+                        self._add_text(local, answer, item.text)
+                elif item.text:
+                    self._add_text(local, answer, item.text)
+        return answer
+
+    def _add_text(self, local: _LocalRun, answer: _Answer, text: str) -> None:
+        if answer.message_id is None:
+            self._open_message(local, answer)
+        assert answer.message_id is not None
+        self._publish(local, events.message_delta(answer.message_id, text, first=not answer.parts))
+        answer.parts.append(text)
+
+    def _open_message(self, local: _LocalRun, answer: _Answer) -> None:
+        answer.message_id = new_id("msg_")
+        answer.created_at = epoch(utc_now()) or 0
+        self._publish(local, *events.message_created(answer.message_id, local.run, answer.created_at))
+
+    async def _commit(self, local: _LocalRun, answer: _Answer) -> RunRecord:
+        """Store the reply, then complete the run, then free the thread (in that order, see claims)."""
+        run = local.run
+        if answer.message_id is None:
+            self._open_message(local, answer)
+        assert answer.message_id is not None
+        text = "".join(answer.parts)
+        seq = await self._store.next_message_seq(run.thread_id, run.id)
+        if seq is None:
+            return await self._current(run)
+        now = utc_now()
+        message = MessageRecord(answer.message_id, run.thread_id, seq, "assistant", text, now, run.id)
+        await self._store.insert_message(message)
+        changes: dict[str, Any] = {
+            "status": "completed",
+            "completed_at": now,
+            "usage": answer.usage,
+            "reply": text,
+            "reply_message_id": message.id,
+            "lease_expires_at": None,
+        }
+        completed = await self._store.update_active_run(run.id, changes)
+        if completed is None:  # cancelled or expired while the reply was being stored
+            await self._store.delete_message(message.id)
+            return await self._current(run)
+        await self._store.release_thread(run.thread_id, run.id)
+        self._publish(local, events.message_completed(message.id, completed, answer.created_at, text))
+        return completed
+
+    async def _end(self, run: RunRecord, status: str, changes: dict[str, Any]) -> RunRecord:
+        now = utc_now()
+        stamp = {"failed": "failed_at", "cancelled": "cancelled_at"}.get(status)
+        update = {"status": status, "lease_expires_at": None, **changes}
+        if stamp:
+            update[stamp] = now
+        ended = await self._store.update_active_run(run.id, update)
+        if ended is None:
+            return await self._current(run)
+        await self._store.release_thread(run.thread_id, run.id)
+        return ended
+
+    async def _after_stop(self, local: _LocalRun) -> RunRecord:
+        if local.stop_reason == _SHUTDOWN:
+            error = {"code": SERVER_ERROR, "message": "The service shut down before the run finished."}
+            return await self._end(local.run, "failed", {"last_error": error})
+        return await self._current(local.run)
+
+    async def _current(self, run: RunRecord) -> RunRecord:
+        """The run as stored now (someone else ended it)."""
+        return await self._store.get_run(run.id) or run
+
+    # ---- leases ------------------------------------------------------------------------
+    async def _keep_leases(self) -> None:
+        interval = self._settings.run_lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self._local:
+                continue
+            ids = list(self._local)
+            try:
+                still_active = await self._store.renew_leases(ids, self._claims.lease_from(utc_now()))
+            except Exception as exc:
+                logger.warning("could not renew run leases: %s", type(exc).__name__)
+                continue
+            for run_id in ids:
+                local = self._local.get(run_id)
+                if local is not None and run_id not in still_active:
+                    logger.info("run %s was ended elsewhere; stopping its model call", run_id)
+                    self._request_stop(local, _STOPPED)

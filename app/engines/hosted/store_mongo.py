@@ -1,0 +1,192 @@
+"""The hosted engine's storage on MongoDB: collections `threads`, `messages` and `runs`.
+
+Documents use camelCase field names, like the `conversations` collection. Every change to a
+thread's active run or to a run's status is a single conditional update, so the rules hold
+across any number of processes sharing the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+
+from app.config import Settings
+from app.engines.base import ACTIVE_RUN_STATUSES
+from app.engines.hosted.records import ClaimResult, MessageRecord, RunRecord, ThreadRecord
+
+THREADS = "threads"
+MESSAGES = "messages"
+RUNS = "runs"
+
+_ACTIVE = {"$in": sorted(ACTIVE_RUN_STATUSES)}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _to_doc(record: Any) -> dict[str, Any]:
+    doc = {_camel(f.name): getattr(record, f.name) for f in fields(record)}
+    doc["_id"] = doc.pop("id")
+    return doc
+
+
+def _from_doc(cls: Any, doc: dict[str, Any]) -> Any:
+    values = {f.name: doc.get(_camel(f.name)) for f in fields(cls) if _camel(f.name) in doc}
+    values["id"] = doc["_id"]
+    return cls(**values)
+
+
+def _thread(doc: dict[str, Any] | None) -> ThreadRecord | None:
+    return _from_doc(ThreadRecord, doc) if doc else None
+
+
+def _run(doc: dict[str, Any] | None) -> RunRecord | None:
+    if not doc:
+        return None
+    run: RunRecord = _from_doc(RunRecord, {**doc, "tools": tuple(doc.get("tools") or ())})
+    return run
+
+
+def _run_doc(run: RunRecord) -> dict[str, Any]:
+    doc = _to_doc(run)
+    doc["tools"] = list(run.tools)
+    return doc
+
+
+class MongoHostedStore:
+    """Threads, messages and runs in a MongoDB database (pymongo async, or mongomock-motor in tests)."""
+
+    kind = "mongodb"
+
+    def __init__(self, database: Any) -> None:
+        self._db = database
+        self._threads = database[THREADS]
+        self._messages = database[MESSAGES]
+        self._runs = database[RUNS]
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator[MongoHostedStore]:
+        """Connect to the database named by the settings; close on exit."""
+        assert settings.mongodb_uri is not None
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongodb_uri.get_secret_value(),
+            tz_aware=True,
+            maxPoolSize=200,
+            serverSelectionTimeoutMS=5000,
+            appname="chat-backend-hosted",
+        )
+        try:
+            yield cls(client[settings.database_name])
+        finally:
+            await client.close()
+
+    async def ensure_indexes(self) -> None:
+        await self._messages.create_index(
+            [("threadId", ASCENDING), ("seq", ASCENDING)], unique=True, name="thread_position_unique"
+        )
+        await self._runs.create_index([("threadId", ASCENDING), ("createdAt", DESCENDING)], name="thread_recent")
+        await self._runs.create_index([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="status_lease")
+
+    # ---- threads ---------------------------------------------------------------------
+    async def create_thread(self, thread: ThreadRecord) -> None:
+        await self._threads.insert_one(_to_doc(thread))
+
+    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        return _thread(await self._threads.find_one({"_id": thread_id}))
+
+    async def claim_thread(
+        self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
+    ) -> ClaimResult:
+        doc = await self._threads.find_one_and_update(
+            {"_id": thread_id, "activeRunId": holder},
+            {"$set": {"activeRunId": run_id, "claimExpiresAt": claim_expires_at}, "$inc": {"messageCount": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is not None:
+            return ClaimResult(granted=True, thread=_thread(doc))
+        return ClaimResult(granted=False, thread=await self.get_thread(thread_id))
+
+    async def release_thread(self, thread_id: str, run_id: str) -> bool:
+        result = await self._threads.update_one(
+            {"_id": thread_id, "activeRunId": run_id}, {"$set": {"activeRunId": None, "claimExpiresAt": None}}
+        )
+        return bool(result.modified_count > 0)
+
+    async def next_message_seq(self, thread_id: str, run_id: str) -> int | None:
+        doc = await self._threads.find_one_and_update(
+            {"_id": thread_id, "activeRunId": run_id},
+            {"$inc": {"messageCount": 1}},
+            projection={"messageCount": True},
+            return_document=ReturnDocument.AFTER,
+        )
+        return int(doc["messageCount"]) if doc else None
+
+    # ---- messages ----------------------------------------------------------------------
+    async def insert_message(self, message: MessageRecord) -> None:
+        await self._messages.insert_one(_to_doc(message))
+
+    async def get_message(self, message_id: str) -> MessageRecord | None:
+        doc = await self._messages.find_one({"_id": message_id})
+        return _from_doc(MessageRecord, doc) if doc else None
+
+    async def delete_message(self, message_id: str) -> None:
+        await self._messages.delete_one({"_id": message_id})
+
+    async def messages_page(
+        self,
+        thread_id: str,
+        *,
+        seq_after: int | None,
+        seq_before: int | None,
+        ascending: bool,
+        limit: int,
+    ) -> list[MessageRecord]:
+        query: dict[str, Any] = {"threadId": thread_id}
+        bounds: dict[str, int] = {}
+        if seq_after is not None:
+            bounds["$gt"] = seq_after
+        if seq_before is not None:
+            bounds["$lt"] = seq_before
+        if bounds:
+            query["seq"] = bounds
+        cursor = self._messages.find(query).sort("seq", ASCENDING if ascending else DESCENDING).limit(limit)
+        return [_from_doc(MessageRecord, doc) for doc in await cursor.to_list(None)]
+
+    # ---- runs --------------------------------------------------------------------------
+    async def insert_run(self, run: RunRecord) -> None:
+        await self._runs.insert_one(_run_doc(run))
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return _run(await self._runs.find_one({"_id": run_id}))
+
+    async def update_active_run(
+        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None
+    ) -> RunRecord | None:
+        query: dict[str, Any] = {"_id": run_id, "status": _ACTIVE}
+        if lapsed_before is not None:
+            query["leaseExpiresAt"] = {"$lt": lapsed_before}
+        update = {_camel(name): list(value) if name == "tools" else value for name, value in changes.items()}
+        doc = await self._runs.find_one_and_update(query, {"$set": update}, return_document=ReturnDocument.AFTER)
+        return _run(doc)
+
+    async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
+        ids = list(run_ids)
+        if not ids:
+            return set()
+        query = {"_id": {"$in": ids}, "status": _ACTIVE}
+        await self._runs.update_many(query, {"$set": {"leaseExpiresAt": lease_expires_at}})
+        # A run that went terminal between the two calls is simply not reported: it is no longer ours to run.
+        docs = await self._runs.find(query, projection={"_id": True}).to_list(None)
+        return {doc["_id"] for doc in docs}
+
+    async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
+        cursor = self._runs.find({"status": _ACTIVE, "leaseExpiresAt": {"$lt": now}}).limit(limit)
+        return [run for doc in await cursor.to_list(None) if (run := _run(doc)) is not None]

@@ -1,0 +1,326 @@
+"""Fake model endpoints for the hosted engine: `POST /v1/responses` and `POST /v1/chat/completions`.
+
+Streaming answers use the exact wire formats of WIRE-FORMATS.md sections 3 (Responses: `event:` and
+`data:` lines, a `sequence_number` on every event, no `[DONE]`) and 5 (Chat Completions: `data:`
+lines, a usage-only chunk, `data: [DONE]`); non-streaming answers are the full JSON objects.
+
+`add_model_routes(app)` adds the routes to the FakeOpenAI app and returns the `FakeModels` state:
+every call is recorded (`calls`, with the request body and how the call ended) and each call
+behaves as planned with `plan(...)` (else as `default`): latency between deltas, an HTTP error
+status, a hang, a stream cut short, an error event, or a gate the stream waits on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+ECHO_PREFIX = "Echo: "
+
+
+@dataclass
+class ModelBehaviour:
+    """How one model call answers."""
+
+    reply: str | None = None  # None: ECHO_PREFIX + the last user message
+    delay_s: float = 0.0  # before each text delta
+    status: int | None = None  # answer with this HTTP error status instead
+    hang_s: float = 0.0  # after the headers, wait this long before the first event (or the JSON answer)
+    gate: asyncio.Event | None = None  # wait for it before the first event (in-process only)
+    cut_after: int | None = None  # end the stream after this many deltas, without the final events
+    error_event: bool = False  # with cut_after: send the provider's error event, then end
+    finish: Literal["completed", "incomplete", "failed"] = "completed"
+
+
+@dataclass
+class ModelCall:
+    """One request that reached a model endpoint, and how it ended."""
+
+    api: Literal["responses", "chat_completions"]
+    body: dict[str, Any]
+    outcome: str = "running"  # completed, aborted (the client went away), cut, error_event, failed, http_<status>
+
+    @property
+    def instructions(self) -> str | None:
+        if self.api == "responses":
+            return self.body.get("instructions")
+        first = (self.body.get("messages") or [{}])[0]
+        return first.get("content") if first.get("role") in ("system", "developer") else None
+
+    @property
+    def turns(self) -> list[tuple[str, str]]:
+        """The conversation the model was given, as (role, text), without the instructions."""
+        if self.api == "responses":
+            items = self.body.get("input")
+            if isinstance(items, str):
+                return [("user", items)]
+            return [(item["role"], _text_of(item["content"])) for item in items or []]
+        messages = self.body.get("messages") or []
+        return [(m["role"], _text_of(m["content"])) for m in messages if m["role"] not in ("system", "developer")]
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or [])
+
+
+@dataclass
+class FakeModels:
+    default: ModelBehaviour = field(default_factory=ModelBehaviour)
+    planned: list[ModelBehaviour] = field(default_factory=list)
+    calls: list[ModelCall] = field(default_factory=list)
+
+    def plan(self, **behaviour: Any) -> ModelBehaviour:
+        """The next call (after those already planned) behaves like this."""
+        planned = ModelBehaviour(**behaviour)
+        self.planned.append(planned)
+        return planned
+
+    def next_behaviour(self) -> ModelBehaviour:
+        return self.planned.pop(0) if self.planned else replace(self.default)
+
+    def reply_for(self, call: ModelCall, behaviour: ModelBehaviour) -> str:
+        if behaviour.reply is not None:
+            return behaviour.reply
+        users = [text for role, text in call.turns if role == "user"]
+        return ECHO_PREFIX + (users[-1] if users else "")
+
+
+def split_deltas(text: str) -> list[str]:
+    """Word-sized deltas, as a model streams them (their concatenation is the text)."""
+    return re.findall(r"\s*\S+|\s+$", text) or ([text] if text else [])
+
+
+def _id(prefix: str) -> str:
+    return prefix + secrets.token_hex(12)
+
+
+def _openai_error(status: int) -> JSONResponse:
+    type_ = {429: "rate_limit_error", 401: "authentication_error"}.get(status, "server_error")
+    message = {429: "Rate limit reached for requests."}.get(status, "The server had an error.")
+    return JSONResponse(
+        status_code=status, content={"error": {"message": message, "type": type_, "param": None, "code": None}}
+    )
+
+
+async def _wait_before_answering(behaviour: ModelBehaviour) -> None:
+    if behaviour.gate is not None:
+        await behaviour.gate.wait()
+    if behaviour.hang_s:
+        await asyncio.sleep(behaviour.hang_s)
+
+
+def add_model_routes(app: FastAPI) -> FakeModels:
+    """Serve the fake model endpoints from `app`; returns their state."""
+    models = FakeModels()
+
+    async def begin(request: Request, api: Literal["responses", "chat_completions"]) -> tuple[ModelCall, Any]:
+        raw = await request.body()
+        call = ModelCall(api, json.loads(raw) if raw else {})
+        models.calls.append(call)
+        return call, models.next_behaviour()
+
+    @app.post("/v1/responses")
+    async def create_response(request: Request) -> Response:
+        call, behaviour = await begin(request, "responses")
+        if behaviour.status is not None:
+            call.outcome = f"http_{behaviour.status}"
+            return _openai_error(behaviour.status)
+        answer = _ResponsesAnswer(call, behaviour, models.reply_for(call, behaviour))
+        if not call.body.get("stream"):
+            await _wait_before_answering(behaviour)
+            call.outcome = "completed"
+            return JSONResponse(answer.response("completed", with_output=True))
+        return StreamingResponse(_tracked(call, behaviour, answer.events()), media_type="text/event-stream")
+
+    @app.post("/v1/chat/completions")
+    async def create_chat_completion(request: Request) -> Response:
+        call, behaviour = await begin(request, "chat_completions")
+        if behaviour.status is not None:
+            call.outcome = f"http_{behaviour.status}"
+            return _openai_error(behaviour.status)
+        answer = _ChatAnswer(call, behaviour, models.reply_for(call, behaviour))
+        if not call.body.get("stream"):
+            await _wait_before_answering(behaviour)
+            call.outcome = "completed"
+            return JSONResponse(answer.completion())
+        return StreamingResponse(_tracked(call, behaviour, answer.events()), media_type="text/event-stream")
+
+    return models
+
+
+async def _tracked(call: ModelCall, behaviour: ModelBehaviour, body: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Stream `body`; a stream that does not reach its end because the client left is `aborted`."""
+    try:
+        await _wait_before_answering(behaviour)
+        async for piece in body:
+            yield piece
+        if call.outcome == "running":
+            call.outcome = "completed"
+    finally:
+        if call.outcome == "running":
+            call.outcome = "aborted"
+
+
+def _usage_counts(call: ModelCall, deltas: list[str]) -> tuple[int, int]:
+    prompt = sum(len(text.split()) for _, text in call.turns) + len((call.instructions or "").split())
+    return prompt, len(deltas)
+
+
+class _ResponsesAnswer:
+    """The Responses API's event sequence for one text answer (WIRE-FORMATS section 3)."""
+
+    def __init__(self, call: ModelCall, behaviour: ModelBehaviour, reply: str) -> None:
+        self.call = call
+        self.behaviour = behaviour
+        self.deltas = split_deltas(reply)
+        self.text = reply
+        self.response_id = _id("resp_")
+        self.item_id = _id("msg_")
+        self.created_at = int(time.time())
+        self.sequence = 0
+
+    def _sse(self, type_: str, **fields: Any) -> str:
+        data = {"type": type_, **fields, "sequence_number": self.sequence}
+        self.sequence += 1
+        return f"event: {type_}\ndata: {json.dumps(data)}\n\n"
+
+    def _item(self, status: str, text: str | None) -> dict[str, Any]:
+        content = [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+        return {"id": self.item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+    def response(self, status: str, *, with_output: bool) -> dict[str, Any]:
+        body = self.call.body
+        done = status != "in_progress"
+        prompt, completion = _usage_counts(self.call, self.deltas)
+        return {
+            "id": self.response_id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "background": False,
+            "error": {"code": "server_error", "message": "The model failed."} if status == "failed" else None,
+            "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "model": body.get("model"),
+            "output": [self._item("completed", self.text)] if with_output else [],
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "store": body.get("store", True),
+            "temperature": 1.0,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "auto",
+            "tools": body.get("tools") or [],
+            "top_p": 1.0,
+            "truncation": "disabled",
+            "usage": {
+                "input_tokens": prompt,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": completion,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": prompt + completion,
+            }
+            if done
+            else None,
+            "metadata": {},
+        }
+
+    async def events(self) -> AsyncIterator[str]:
+        where = {"item_id": self.item_id, "output_index": 0, "content_index": 0}
+        yield self._sse("response.created", response=self.response("in_progress", with_output=False))
+        yield self._sse("response.in_progress", response=self.response("in_progress", with_output=False))
+        yield self._sse("response.output_item.added", output_index=0, item=self._item("in_progress", None))
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        yield self._sse("response.content_part.added", **where, part=part)
+        for count, delta in enumerate(self.deltas):
+            if self.behaviour.cut_after is not None and count >= self.behaviour.cut_after:
+                if self.behaviour.error_event:
+                    self.call.outcome = "error_event"
+                    yield self._sse("error", code="server_error", message="The server had an error.", param=None)
+                else:
+                    self.call.outcome = "cut"
+                return
+            if self.behaviour.delay_s:
+                await asyncio.sleep(self.behaviour.delay_s)
+            yield self._sse("response.output_text.delta", **where, delta=delta, logprobs=[])
+        if self.behaviour.finish == "failed":
+            self.call.outcome = "failed"
+            yield self._sse("response.failed", response=self.response("failed", with_output=False))
+            return
+        yield self._sse("response.output_text.done", **where, text=self.text, logprobs=[])
+        done_part = {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
+        yield self._sse("response.content_part.done", **where, part=done_part)
+        yield self._sse("response.output_item.done", output_index=0, item=self._item("completed", self.text))
+        final = "response.incomplete" if self.behaviour.finish == "incomplete" else "response.completed"
+        yield self._sse(final, response=self.response(final.split(".")[1], with_output=True))
+
+
+class _ChatAnswer:
+    """Chat Completions chunks for one text answer (WIRE-FORMATS section 5)."""
+
+    def __init__(self, call: ModelCall, behaviour: ModelBehaviour, reply: str) -> None:
+        self.call = call
+        self.behaviour = behaviour
+        self.deltas = split_deltas(reply)
+        self.text = reply
+        self.id = _id("chatcmpl-")
+        self.created = int(time.time())
+        self.model = call.body.get("model")
+
+    def _usage(self) -> dict[str, int]:
+        prompt, completion = _usage_counts(self.call, self.deltas)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return "data: " + json.dumps(self._envelope([choice])) + "\n\n"
+
+    def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            **extra,
+        }
+
+    def completion(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.text}, "finish_reason": "stop"}],
+            "usage": self._usage(),
+        }
+
+    async def events(self) -> AsyncIterator[str]:
+        yield self._chunk({"role": "assistant", "content": ""})
+        for count, delta in enumerate(self.deltas):
+            if self.behaviour.cut_after is not None and count >= self.behaviour.cut_after:
+                if self.behaviour.error_event:
+                    self.call.outcome = "error_event"
+                    error = {"message": "The server had an error.", "type": "server_error", "code": None}
+                    yield "data: " + json.dumps({"error": error}) + "\n\n"
+                else:
+                    self.call.outcome = "cut"
+                return
+            if self.behaviour.delay_s:
+                await asyncio.sleep(self.behaviour.delay_s)
+            yield self._chunk({"content": delta})
+        yield self._chunk({}, "length" if self.behaviour.finish == "incomplete" else "stop")
+        if self.call.body.get("stream_options", {}).get("include_usage"):
+            yield "data: " + json.dumps(self._envelope([], usage=self._usage())) + "\n\n"
+        yield "data: [DONE]\n\n"

@@ -25,7 +25,6 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from tests.fake_assistant_streams import StreamScript, run_events
 from tests.fake_files import add_file_routes
 from tests.fake_ids import new_id
-
 from tests.fake_models import add_model_routes
 
 ACTIVE_RUN_STATUSES = {"queued", "in_progress", "requires_action", "cancelling"}

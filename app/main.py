@@ -21,6 +21,7 @@ from app.engines.hosted import HostedStore, MemoryHostedStore, MongoHostedStore
 from app.errors import register_error_handlers
 from app.routes import chat, conversations, files, health, nextjs, threads
 from app.store import ConversationStore, MemoryConversationStore, MongoConversationStore
+from app.store.mongo_client import open_database
 from app.upstream_resources import UpstreamResources
 
 logger = logging.getLogger(__name__)
@@ -46,18 +47,14 @@ async def _open_openai(settings: Settings, stack: AsyncExitStack) -> AsyncOpenAI
     return client
 
 
-async def _open_store(settings: Settings, stack: AsyncExitStack) -> ConversationStore:
+async def _open_stores(settings: Settings, stack: AsyncExitStack) -> tuple[ConversationStore, HostedStore | None]:
+    """Conversations (and, for ENGINE=hosted, threads/messages/runs) on one MongoDB client, or in memory."""
+    hosted = settings.engine == "hosted"
     if settings.mongodb_uri is None:
         logger.warning("MONGODB_URI is not set: using the embedded in-memory store; nothing survives a restart")
-        return MemoryConversationStore()
-    return await stack.enter_async_context(MongoConversationStore.open(settings))
-
-
-async def _open_hosted_store(settings: Settings, stack: AsyncExitStack) -> HostedStore:
-    """The hosted engine's threads, messages and runs: same database as the conversations, or memory."""
-    if settings.mongodb_uri is None:
-        return MemoryHostedStore()
-    return await stack.enter_async_context(MongoHostedStore.open(settings))
+        return MemoryConversationStore(), (MemoryHostedStore() if hosted else None)
+    database = await stack.enter_async_context(open_database(settings))
+    return MongoConversationStore(database), (MongoHostedStore(database) if hosted else None)
 
 
 def _log_startup(settings: Settings, engine: AssistantEngine, store: ConversationStore) -> None:
@@ -94,11 +91,13 @@ def create_app(
         cfg = settings or Settings()
         async with AsyncExitStack() as stack:
             client = openai_client or await _open_openai(cfg, stack)
-            conversation_store = store or await _open_store(cfg, stack)
+            conversation_store, thread_store = store, hosted_store if cfg.engine == "hosted" else None
+            if conversation_store is None or (cfg.engine == "hosted" and thread_store is None):
+                opened_conversations, opened_threads = await _open_stores(cfg, stack)
+                conversation_store = conversation_store or opened_conversations
+                thread_store = thread_store or opened_threads
             await conversation_store.ensure_indexes()
-            thread_store = None
-            if cfg.engine == "hosted":
-                thread_store = hosted_store or await _open_hosted_store(cfg, stack)
+            if thread_store is not None:
                 await thread_store.ensure_indexes()
             engine = build_engine(cfg, client, hosted_store=thread_store)
             stack.push_async_callback(engine.aclose)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.config import Settings
 from app.store.base import Conversation, PageCursor, conversation_name, utc_now
 
 logger = logging.getLogger(__name__)
@@ -37,23 +34,6 @@ class MongoConversationStore:
     def __init__(self, database: Any) -> None:
         self._db = database
         self._conversations = database[CONVERSATIONS]
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, settings: Settings) -> AsyncIterator[MongoConversationStore]:
-        """Connect with a pool sized for many requests in flight; close on exit."""
-        assert settings.mongodb_uri is not None
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            settings.mongodb_uri.get_secret_value(),
-            tz_aware=True,
-            maxPoolSize=200,
-            serverSelectionTimeoutMS=5000,
-            appname="chat-backend",
-        )
-        try:
-            yield cls(client[settings.database_name])
-        finally:
-            await client.close()
 
     async def ensure_indexes(self) -> None:
         await self._conversations.create_index(

@@ -7,15 +7,13 @@ across any number of processes sharing the database.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from collections.abc import Collection
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from app.config import Settings
 from app.engines.base import ACTIVE_RUN_STATUSES
 from app.engines.hosted.records import ClaimResult, MessageRecord, RunRecord, ThreadRecord
 
@@ -70,23 +68,6 @@ class MongoHostedStore:
         self._threads = database[THREADS]
         self._messages = database[MESSAGES]
         self._runs = database[RUNS]
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, settings: Settings) -> AsyncIterator[MongoHostedStore]:
-        """Connect to the database named by the settings; close on exit."""
-        assert settings.mongodb_uri is not None
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            settings.mongodb_uri.get_secret_value(),
-            tz_aware=True,
-            maxPoolSize=200,
-            serverSelectionTimeoutMS=5000,
-            appname="chat-backend-hosted",
-        )
-        try:
-            yield cls(client[settings.database_name])
-        finally:
-            await client.close()
 
     async def ensure_indexes(self) -> None:
         await self._messages.create_index(

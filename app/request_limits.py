@@ -89,9 +89,11 @@ class RequestLimitsMiddleware:
         async def counted_receive() -> Message:
             nonlocal received
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and received <= limit:
                 received += len(message.get("body", b""))
                 if received > limit:
+                    # Raised once, to the reader of the body; later reads (a streaming response
+                    # listening for the disconnect) just see the rest go by.
                     raise PayloadTooLarge(limit)
             return message
 

@@ -289,6 +289,14 @@ def answer_for(exc: BaseException, *, log: bool = True) -> ErrorAnswer:
         return ErrorAnswer(exc.status_code, exc.code, exc.message, headers=dict(exc.headers), extra=dict(exc.extra))
     if isinstance(exc, RequestValidationError | ValidationError):
         return validation_answer(list(exc.errors()))
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
+        # FastAPI/Starlette could not parse the body (not UTF-8, broken multipart): a body error like any other.
+        return ErrorAnswer(
+            422,
+            "validation_error",
+            f"body: {exc.detail}",
+            extra={"fields": [{"field": "body", "message": str(exc.detail)}]},
+        )
     if isinstance(exc, StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"

@@ -31,6 +31,8 @@ REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _UPSTREAM_IDS = re.compile(r"/(thread|run|msg|asst|vs|step|call)_[A-Za-z0-9]+")
 _UPSTREAM_FILE_IDS = re.compile(r"/file-[A-Za-z0-9_-]+")
 DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# Label values must stay few whatever clients send: other methods are counted as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def accepted_request_id(value: str | None) -> str:
@@ -134,8 +136,9 @@ class RequestContextMiddleware:
             route = route_template(scope)
             metrics: Metrics | None = getattr(scope["app"].state, "metrics", None)
             if metrics is not None:
-                metrics.http_requests.labels(scope["method"], route, str(status)).inc()
-                metrics.http_duration.labels(scope["method"], route).observe(elapsed)
+                method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+                metrics.http_requests.labels(method, route, str(status)).inc()
+                metrics.http_duration.labels(method, route).observe(elapsed)
             access_logger.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
             request_id_var.reset(token)
 

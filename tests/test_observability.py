@@ -81,6 +81,7 @@ async def test_metrics_count_requests_by_route_template_status_and_runs(app_clie
         await client.post("/chat", json={"content": "hi", "threadId": thread_id}, headers=shared)
         await client.get(f"/threads/{thread_id}/messages", headers=headers)  # bob: not his thread
         await client.get(f"/threads/{thread_id}/messages")  # no key
+        await client.request("BREW", "/chat", headers=headers)
         refused = await client.get("/metrics")
         response = await client.get("/metrics", headers=headers)
     text = response.text
@@ -91,7 +92,8 @@ async def test_metrics_count_requests_by_route_template_status_and_runs(app_clie
     assert 'route="/threads/{thread_id}/messages",status="401"} 1.0' in text, "labelled by template before routing"
     assert 'chat_backend_http_request_duration_seconds_bucket{le="0.5",method="POST",route="/chat"}' in text
     assert 'chat_backend_runs_started_total{engine="assistants",mode="run"} 1.0' in text
-    assert thread_id not in text
+    assert 'method="other",route="/chat",status="405"} 1.0' in text
+    assert thread_id not in text and "BREW" not in text
 
 
 async def test_upstream_calls_are_measured_through_the_configured_client(

@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+import limits
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DB_NAME = "chat_backend"
+MIN_API_KEY_CHARS = 16
+USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
+
+
+def parse_api_keys(raw: str, default_user_id: str) -> dict[str, str]:
+    """`key1:user1,key2:user2,key3` (a key without a user acts for the default user) or a JSON map.
+
+    Raises ValueError without quoting any key, so a bad value never lands in a log.
+    """
+    raw = raw.strip()
+    if raw.startswith("{"):
+        try:
+            mapping = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError("API_KEYS is not valid JSON") from exc
+        if not isinstance(mapping, dict) or not all(isinstance(v, str | None) for v in mapping.values()):
+            raise ValueError('API_KEYS as JSON must map keys to user ids: {"key": "user"}')
+        pairs = [(str(k).strip(), (v or "").strip()) for k, v in mapping.items()]
+    else:
+        pairs = []
+        for entry in raw.split(","):
+            if entry.strip():
+                key, _, user = entry.strip().partition(":")
+                pairs.append((key.strip(), user.strip()))
+    keys: dict[str, str] = {}
+    for n, (key, user) in enumerate(pairs, start=1):
+        if len(key) < MIN_API_KEY_CHARS or any(c.isspace() or ord(c) < 33 or ord(c) > 126 for c in key):
+            raise ValueError(f"API_KEYS entry {n}: a key needs {MIN_API_KEY_CHARS}+ visible ASCII characters")
+        user = user or default_user_id
+        if not USER_ID_PATTERN.fullmatch(user):
+            raise ValueError(f"API_KEYS entry {n}: user ids are 1-128 of A-Z a-z 0-9 . _ @ -")
+        keys[key] = user
+    return keys
 
 
 class Settings(BaseSettings):
     """Every setting of the service, typed and validated once at start-up."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a malformed secret must not be echoed by the start-up error.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     # OpenAI (or any compatible provider)
     openai_api_key: SecretStr | None = None
@@ -48,6 +87,21 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # Access control and limits
+    api_keys: SecretStr | None = None
+    rate_limit: str = ""
+    rate_limit_storage_uri: str = "async+memory://"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+
+    # Fault tolerance and shutdown
+    upsert_retry_initial_s: float = Field(default=0.5, gt=0)
+    upsert_retry_max_s: float = Field(default=30.0, gt=0)
+    shutdown_timeout_s: float = Field(default=20.0, ge=0)
+    flush_timeout_s: float = Field(default=10.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -70,12 +124,47 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("openai_api_key", "mongodb_uri", mode="before")
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            try:
+                limits.parse_many(value)
+            except ValueError as exc:
+                raise ValueError('expected e.g. "60/minute" or "10/second;300/hour"') from exc
+        return value.strip()
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_api_keys(value.get_secret_value(), "default-user")
+        return value
+
+    @field_validator("openai_api_key", "mongodb_uri", "api_keys", mode="before")
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @property
+    def api_key_users(self) -> dict[str, str]:
+        """API key -> user id; empty when access control is off."""
+        if self.api_keys is None:
+            return {}
+        return parse_api_keys(self.api_keys.get_secret_value(), self.default_user_id)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value in the settings (kept out of logs by the log formatter)."""
+        values = [s.get_secret_value() for s in (self.openai_api_key, self.mongodb_uri) if s is not None]
+        values += list(self.api_key_users)
+        if self.mongodb_uri is not None:
+            password = urlsplit(self.mongodb_uri.get_secret_value()).password
+            if password:
+                values.append(password)
+        return [v for v in values if len(v) >= 6]
 
     @property
     def vector_store_ids(self) -> list[str]:

@@ -24,7 +24,7 @@ class SettingsCORSMiddleware:
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
                 allow_headers=["*"],
-                expose_headers=["X-Request-ID", "Retry-After"],
+                expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
                 max_age=600,
             )
         await self._cors(scope, receive, send)

@@ -9,7 +9,11 @@ from fastapi import Depends, Request
 from app.chat_service import ChatService
 from app.config import Settings
 from app.engines.base import AssistantEngine
+from app.idempotency import IdempotentRequests
+from app.observability import Metrics
+from app.ownership import ThreadAccess
 from app.store.base import ConversationStore
+from app.upsert_retry import UpsertRetryQueue
 from app.upstream_resources import UpstreamResources
 
 
@@ -34,9 +38,28 @@ async def get_resources(request: Request) -> UpstreamResources:
 
 
 async def get_user_id(request: Request) -> str:
-    """The user the request acts for (one default user until API keys map to users)."""
-    settings: Settings = request.app.state.settings
-    return settings.default_user_id
+    """The user the request acts for: set from its API key by the access control middleware."""
+    user_id: str | None = getattr(request.state, "user_id", None)
+    if user_id is None:
+        settings: Settings = request.app.state.settings
+        return settings.default_user_id
+    return user_id
+
+
+async def get_thread_access(request: Request) -> ThreadAccess:
+    return request.app.state.thread_access
+
+
+async def get_idempotency(request: Request) -> IdempotentRequests:
+    return request.app.state.idempotency
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+async def get_upsert_retries(request: Request) -> UpsertRetryQueue:
+    return request.app.state.upsert_retries
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -45,3 +68,7 @@ StoreDep = Annotated[ConversationStore, Depends(get_store)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 UserIdDep = Annotated[str, Depends(get_user_id)]
 ResourcesDep = Annotated[UpstreamResources, Depends(get_resources)]
+ThreadAccessDep = Annotated[ThreadAccess, Depends(get_thread_access)]
+IdempotencyDep = Annotated[IdempotentRequests, Depends(get_idempotency)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+UpsertRetriesDep = Annotated[UpsertRetryQueue, Depends(get_upsert_retries)]

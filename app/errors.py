@@ -31,10 +31,11 @@ class AppError(Exception):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, message: str, **extra: Any) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         self.extra = extra
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, **self.extra)
@@ -156,6 +157,76 @@ class NoToolCallPending(AppError):
         )
 
 
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A valid API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            f"Too many requests; retry in {retry_after_s} s.",
+            headers={"Retry-After": str(retry_after_s)},
+            retry_after=retry_after_s,
+        )
+
+
+class PayloadTooLarge(StarletteHTTPException):
+    """Raised while the body is read (an HTTPException, so FastAPI's body reading passes it on as it is)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(f"Content-Type must be {expected}.", expected=expected)
+
+
+class IdempotencyKeyReused(AppError):
+    status_code = 422
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used with a different request; use a new key for a new request."
+        )
+
+
+class IdempotencyInProgress(AppError):
+    status_code = 409
+    code = "idempotency_in_progress"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still in progress; retry shortly to get its answer.",
+            headers={"Retry-After": "1"},
+        )
+
+
+class IdempotencyNotSupported(AppError):
+    status_code = 422
+    code = "idempotency_not_supported"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Idempotency-Key is not supported on streaming routes (a stream cannot be replayed); "
+            "use POST /chat and follow the run by polling."
+        )
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The one JSON error shape."""
     return {"success": False, "error": {"code": code, "message": message, **extra}}
@@ -190,13 +261,14 @@ def validation_answer(errors: list[Any]) -> ErrorAnswer:
     return ErrorAnswer(422, "validation_error", summary, extra={"fields": fields})
 
 
-def _upstream_answer(exc: openai.APIError) -> ErrorAnswer:
-    logger.warning(
-        "upstream error %s status=%s request_id=%s",
-        type(exc).__name__,
-        getattr(exc, "status_code", None),
-        getattr(exc, "request_id", None),
-    )
+def _upstream_answer(exc: openai.APIError, log: bool) -> ErrorAnswer:
+    if log:
+        logger.warning(
+            "upstream error %s status=%s request_id=%s",
+            type(exc).__name__,
+            getattr(exc, "status_code", None),
+            getattr(exc, "request_id", None),
+        )
     if isinstance(exc, openai.AuthenticationError):
         return ErrorAnswer(401, "upstream_auth_failed", "The upstream rejected the configured OPENAI_API_KEY.")
     if isinstance(exc, openai.RateLimitError):
@@ -220,23 +292,36 @@ def _upstream_answer(exc: openai.APIError) -> ErrorAnswer:
     return ErrorAnswer(502, "upstream_error", "The upstream failed to handle the request.")
 
 
-def answer_for(exc: BaseException) -> ErrorAnswer:
-    """The answer for any error: the one mapping, shared by JSON handlers and event streams."""
+def answer_for(exc: BaseException, *, log: bool = True) -> ErrorAnswer:
+    """The answer for any error: the one mapping, shared by JSON handlers and event streams.
+
+    `log=False` when the same error will be answered (and logged) again later.
+    """
     if isinstance(exc, AppError):
-        return ErrorAnswer(exc.status_code, exc.code, exc.message, extra=dict(exc.extra))
+        return ErrorAnswer(exc.status_code, exc.code, exc.message, headers=dict(exc.headers), extra=dict(exc.extra))
     if isinstance(exc, RequestValidationError | ValidationError):
         return validation_answer(list(exc.errors()))
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
+        # FastAPI/Starlette could not parse the body (not UTF-8, broken multipart): a body error like any other.
+        return ErrorAnswer(
+            422,
+            "validation_error",
+            f"body: {exc.detail}",
+            extra={"fields": [{"field": "body", "message": str(exc.detail)}]},
+        )
     if isinstance(exc, StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
         return ErrorAnswer(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
     if isinstance(exc, openai.APIError):
-        return _upstream_answer(exc)
+        return _upstream_answer(exc, log)
     if isinstance(exc, PyMongoError):
-        logger.warning("storage error %s", type(exc).__name__)
+        if log:
+            logger.warning("storage error %s", type(exc).__name__)
         return ErrorAnswer(503, "storage_unavailable", "The database is unavailable; retry later.")
-    logger.error("unhandled error %s", type(exc).__name__, exc_info=exc)
+    if log:
+        logger.error("unhandled error %s", type(exc).__name__, exc_info=exc)
     return ErrorAnswer(500, "internal_error", "Internal server error.")
 
 

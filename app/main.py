@@ -13,15 +13,23 @@ from fastapi import FastAPI
 from openai import AsyncOpenAI
 
 from app import __version__
+from app.access import AccessControl, AccessControlMiddleware
 from app.chat_service import ChatService
 from app.config import Settings
 from app.cors import SettingsCORSMiddleware
 from app.engines import AssistantEngine, build_engine, missing_chat_setting
 from app.engines.hosted import HostedStore, MemoryHostedStore, MongoHostedStore
 from app.errors import register_error_handlers
+from app.idempotency import IdempotentRequests
+from app.observability import InstrumentedAsyncClient, Metrics, RequestContextMiddleware
+from app.openapi import install_openapi
+from app.ownership import ThreadAccess
+from app.request_limits import RequestLimitsMiddleware
+from app.route_table import RouteTable
 from app.routes import chat, conversations, files, health, nextjs, threads
 from app.store import ConversationStore, MemoryConversationStore, MongoConversationStore
 from app.store.mongo_client import open_database
+from app.upsert_retry import UpsertRetryQueue
 from app.upstream_resources import UpstreamResources
 
 logger = logging.getLogger(__name__)
@@ -29,12 +37,13 @@ logger = logging.getLogger(__name__)
 OPENAI_MAX_CONNECTIONS = 1000
 
 
-async def _open_openai(settings: Settings, stack: AsyncExitStack) -> AsyncOpenAI | None:
+async def _open_openai(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> AsyncOpenAI | None:
     if settings.openai_api_key is None:
         return None
-    http_client = httpx2.AsyncClient(
+    http_client = InstrumentedAsyncClient(
         limits=httpx2.Limits(max_connections=OPENAI_MAX_CONNECTIONS, max_keepalive_connections=200),
-        timeout=httpx2.Timeout(settings.openai_timeout_s, connect=10.0),
+        timeout=httpx2.Timeout(settings.openai_timeout_s, connect=min(10.0, settings.openai_timeout_s)),
+        metrics=metrics,
     )
     client = AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
@@ -67,6 +76,22 @@ def _log_startup(settings: Settings, engine: AssistantEngine, store: Conversatio
         settings.database_name if store.kind == "mongodb" else "-",
         "configured" if missing is None else f"NOT configured ({missing} is not set; chat answers 503)",
     )
+    users = sorted(set(settings.api_key_users.values()))
+    if users:
+        logger.info("access control: %d API key(s) for user(s) %s", len(settings.api_key_users), ", ".join(users))
+    else:
+        logger.warning(
+            "API_KEYS is not set: every route is open without a key and acts for user %r", settings.default_user_id
+        )
+    logger.info(
+        "rate limit: %s",
+        f"{settings.rate_limit} per {'API key' if users else 'client address'}" if settings.rate_limit else "off",
+    )
+
+
+def _idempotency_lease_s(settings: Settings) -> float:
+    """How long a request may hold its Idempotency-Key: its upstream attempts, with room to spare."""
+    return settings.openai_timeout_s * (settings.openai_max_retries + 1) + 30.0
 
 
 async def _check_engine_setup(engine: AssistantEngine) -> None:
@@ -90,7 +115,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings or Settings()
         async with AsyncExitStack() as stack:
-            client = openai_client or await _open_openai(cfg, stack)
+            metrics = Metrics()
+            client = openai_client or await _open_openai(cfg, stack, metrics)
             conversation_store, thread_store = store, hosted_store if cfg.engine == "hosted" else None
             if conversation_store is None or (cfg.engine == "hosted" and thread_store is None):
                 opened_conversations, opened_threads = await _open_stores(cfg, stack)
@@ -101,11 +127,32 @@ def create_app(
                 await thread_store.ensure_indexes()
             engine = build_engine(cfg, client, hosted_store=thread_store)
             stack.push_async_callback(engine.aclose)
+            # Closed before the store (exit stack order): the queue flushes into an open store at shutdown.
+            upsert_retries = UpsertRetryQueue(
+                conversation_store,
+                initial_delay_s=cfg.upsert_retry_initial_s,
+                max_delay_s=cfg.upsert_retry_max_s,
+                on_retry=metrics.record_upsert_retry,
+            )
+            metrics.upserts_pending.set_function(lambda: upsert_retries.pending)
+            upsert_retries.start()
+            stack.push_async_callback(upsert_retries.close, cfg.flush_timeout_s)
+            thread_access = ThreadAccess(conversation_store, cfg.default_user_id)
             app.state.settings = cfg
+            app.state.metrics = metrics
+            app.state.access = AccessControl(cfg)
             app.state.store = conversation_store
             app.state.engine = engine
-            app.state.chat_service = ChatService(engine, conversation_store)
+            app.state.thread_access = thread_access
+            app.state.upsert_retries = upsert_retries
+            app.state.idempotency = IdempotentRequests(
+                conversation_store, ttl_s=cfg.idempotency_ttl_s, lease_s=_idempotency_lease_s(cfg)
+            )
+            app.state.chat_service = ChatService(
+                engine, conversation_store, access=thread_access, upsert_retries=upsert_retries, metrics=metrics
+            )
             app.state.resources = UpstreamResources(client, cfg)
+            app.state.route_table = RouteTable(app.openapi())
             _log_startup(cfg, engine, conversation_store)
             setup_check = asyncio.create_task(_check_engine_setup(engine), name="engine-setup-check")
             try:
@@ -121,8 +168,13 @@ def create_app(
         summary="A FastAPI backend for the Next.js OpenAI assistants chat app.",
         lifespan=lifespan,
     )
+    # Outermost last: request id and metrics, then CORS (preflights pass without a key), access control, limits.
+    app.add_middleware(RequestLimitsMiddleware)
+    app.add_middleware(AccessControlMiddleware)
     app.add_middleware(SettingsCORSMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
+    install_openapi(app)
     for module in (health, chat, threads, conversations, nextjs, files):
         app.include_router(module.router)
     return app

@@ -76,6 +76,24 @@ class Health(BaseModel):
     chat_configured: bool
 
 
+class Liveness(BaseModel):
+    """The process is up and its event loop answers."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """The service can take traffic: storage reachable, no conversation writes waiting."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "storage": "ok", "pending_upserts": 0}]}
+    )
+
+    status: Literal["ready"] = "ready"
+    storage: Literal["ok"] = "ok"
+    pending_upserts: int
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -111,10 +129,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the error shape for the given statuses."""
     descriptions = {
         400: "Bad request, or the thread already has an active run (`active_run`)",
-        401: "The upstream rejected the configured API key",
-        404: "Unknown thread",
+        401: "Missing or invalid API key (`unauthorized`), or the upstream rejected the configured OpenAI key",
+        404: "Unknown thread (or another user's)",
+        409: "Conflict: the run is not active, or a request with this Idempotency-Key is still in progress",
+        413: "Body larger than the limit (`payload_too_large`)",
+        415: "Body is not `application/json` (`unsupported_media_type`)",
         422: "Invalid body: the `error.fields` list names each field",
-        429: "Upstream rate limit; `Retry-After` is passed on",
+        429: "Rate limit (`rate_limited`), or the upstream's (`upstream_rate_limited`); see `Retry-After`",
         502: "Upstream failed or unreachable",
         503: "Chat not configured, or storage unavailable",
         504: "Upstream timed out",

@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 import anyio
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.engines.base import TERMINAL_RUN_EVENTS, StreamEvent
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 UNLOCKING_FAILURE_EVENTS = frozenset({"thread.run.failed", "thread.run.cancelled", "thread.run.expired"})
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+NDJSON = "application/x-ndjson"
+# The Next.js routes whose every answer, errors included, is an NDJSON run stream the frontend can show.
+NEXTJS_STREAM_PATH = re.compile(r"^/api/assistants/threads/[^/]+/(messages|actions)$")
 
 
 class EventStreamResponse(StreamingResponse):
@@ -111,6 +115,14 @@ async def _until_terminal(events: AsyncIterator[StreamEvent]) -> AsyncIterator[S
 
 def ndjson_error_body(answer: ErrorAnswer) -> list[bytes]:
     return [ndjson_line(e) for e in error_message_events(f"Error: {answer.message}", answer.code)]
+
+
+def error_response(scope: Scope, answer: ErrorAnswer) -> Response:
+    """An error found before any route ran (middleware): NDJSON on the Next.js stream routes, JSON elsewhere."""
+    if scope.get("method") == "POST" and NEXTJS_STREAM_PATH.fullmatch(scope.get("path", "")):
+        body = b"".join(ndjson_error_body(answer))
+        return Response(body, status_code=answer.status, media_type=NDJSON, headers=answer.headers or None)
+    return answer.response()
 
 
 async def ndjson_body(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:

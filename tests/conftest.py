@@ -73,11 +73,16 @@ def app_client(fake: FakeOpenAI, mongo_store: ConversationStore) -> AppClientFac
 
     @asynccontextmanager
     async def factory(
-        *, store: ConversationStore | None = None, openai_client: AsyncOpenAI | None = None, **overrides: Any
+        *,
+        store: ConversationStore | None = None,
+        openai_client: AsyncOpenAI | None = None,
+        client_from_settings: bool = False,
+        **overrides: Any,
     ) -> AsyncIterator[httpx2.AsyncClient]:
+        """`client_from_settings=True`: the lifespan builds the OpenAI client (timeouts, retries, metrics)."""
         settings = make_settings(**overrides)
         client = openai_client
-        if client is None and settings.openai_api_key is not None:
+        if client is None and settings.openai_api_key is not None and not client_from_settings:
             client = sdk_client_for(fake)
         app = create_app(settings, openai_client=client, store=store or mongo_store)
         async with app.router.lifespan_context(app):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -29,15 +33,16 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float 
         if process.poll() is not None:
             raise RuntimeError(f"process exited early with {process.returncode}")
         try:
-            httpx2.get(url, timeout=0.5)
+            httpx2.get(url, timeout=3)
             return
         except httpx2.HTTPError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+@contextmanager
+def _serve(tmp_path: Path, *fake_args: str, **env_extra: str) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """The fake OpenAI server and `python -m app` as processes; yields (base url, log path, server)."""
     fake_port, app_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MONGODB_"))}
     env.update(
@@ -48,10 +53,11 @@ def processes(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         HOST="127.0.0.1",
         PORT=str(app_port),
         PYTHONPATH=str(ROOT),
+        **env_extra,
     )
     log_path = tmp_path / "server.log"
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", str(fake_port), "--run-seconds", "5"],
+        [sys.executable, "-m", "tests.fake_openai", "--port", str(fake_port), "--run-seconds", "5", *fake_args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -63,8 +69,8 @@ def processes(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         )
     try:
         _wait_until_up(f"http://127.0.0.1:{fake_port}/v1/threads/thread_demo", fake)
-        _wait_until_up(f"http://127.0.0.1:{app_port}/", server)
-        yield f"http://127.0.0.1:{app_port}", log_path
+        _wait_until_up(f"http://127.0.0.1:{app_port}/livez", server)
+        yield f"http://127.0.0.1:{app_port}", log_path, server
     finally:
         for process in (server, fake):
             process.terminate()
@@ -72,6 +78,12 @@ def processes(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with _serve(tmp_path) as (base, log_path, _):
+        yield base, log_path
 
 
 def test_served_process_answers_health_and_chat(processes: tuple[str, Path]) -> None:
@@ -96,3 +108,24 @@ def test_served_process_answers_health_and_chat(processes: tuple[str, Path]) -> 
     assert SECRET not in log
     for response in (health, first, second):
         assert SECRET not in response.text
+
+
+def test_sigterm_lets_the_request_in_flight_finish_then_exits(tmp_path: Path) -> None:
+    with _serve(tmp_path, "--latency", "1.0", SHUTDOWN_TIMEOUT_S="10", LOG_FORMAT="json") as (base, log_path, server):
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(
+                httpx2.post, f"{base}/chat", json={"content": "Hi", "threadId": "thread_demo"}, timeout=10
+            )
+            time.sleep(0.4)  # the request now waits on the slow upstream
+            server.send_signal(signal.SIGTERM)
+            response = in_flight.result()
+        exit_code = server.wait(timeout=10)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["success"] is True
+    assert exit_code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down cleanly
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    messages = [line["message"] for line in lines]
+    assert any(m.startswith("POST /chat 200") for m in messages)
+    assert "shutdown: no conversation upserts pending" in messages
+    assert all(SECRET not in line for line in log_path.read_text().splitlines())

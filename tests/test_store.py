@@ -106,3 +106,74 @@ async def test_real_mongodb_upsert_race_leaves_one_document() -> None:
     finally:
         await database["conversations"].drop()
         await client.close()
+
+
+async def test_touch_at_a_given_time_never_moves_updated_at_back(store: ConversationStore) -> None:
+    from datetime import timedelta
+
+    from app.store import utc_now
+
+    now = utc_now()
+    assert await store.touch_conversation("u1", "thread_late", at=now) is True
+    assert await store.touch_conversation("u1", "thread_late", at=now - timedelta(seconds=30)) is False
+    conversation = await store.get_conversation("u1", "thread_late")
+    assert conversation is not None
+    assert conversation.created_at == conversation.updated_at == now
+
+
+async def test_a_thread_has_one_owner_and_only_the_owner_releases_it(store: ConversationStore) -> None:
+    await store.ensure_indexes()
+    assert await store.thread_owner("thread_x") is None
+    owners = await asyncio.gather(*(store.claim_thread(f"u{n}", "thread_x") for n in range(5)))
+    assert len(set(owners)) == 1
+    owner = owners[0]
+    await store.release_thread("someone-else", "thread_x")
+    assert await store.thread_owner("thread_x") == owner
+    await store.release_thread(owner, "thread_x")
+    assert await store.thread_owner("thread_x") is None
+
+
+async def test_idempotency_key_is_held_then_replayed_and_is_per_user(store: ConversationStore) -> None:
+    await store.ensure_indexes()
+    assert await store.claim_idempotency_key("u1", "key-1", "fp", lease_s=60) is None
+    held = await store.claim_idempotency_key("u1", "key-1", "fp", lease_s=60)
+    assert held is not None and held.state == "in_progress" and held.fingerprint == "fp"
+    assert await store.claim_idempotency_key("u2", "key-1", "fp", lease_s=60) is None, "keys are per user"
+
+    await store.complete_idempotency_key("u1", "key-1", 200, {"run_id": "run_1"}, ttl_s=60)
+    done = await store.claim_idempotency_key("u1", "key-1", "other", lease_s=60)
+    assert done is not None
+    assert (done.state, done.status_code, done.response, done.fingerprint) == (
+        "completed",
+        200,
+        {"run_id": "run_1"},
+        "fp",
+    )
+
+    await store.release_idempotency_key("u2", "key-1")
+    assert await store.claim_idempotency_key("u2", "key-1", "fp", lease_s=60) is None
+
+
+async def test_concurrent_claims_of_one_idempotency_key_let_exactly_one_through(store: ConversationStore) -> None:
+    await store.ensure_indexes()
+    results = await asyncio.gather(*(store.claim_idempotency_key("u1", "k", "fp", lease_s=60) for _ in range(10)))
+    assert sum(r is None for r in results) == 1
+
+
+async def test_expired_idempotency_keys_are_taken_over(store: ConversationStore) -> None:
+    await store.ensure_indexes()
+    assert await store.claim_idempotency_key("u1", "stale", "fp", lease_s=0.01) is None
+    await asyncio.sleep(0.03)
+    assert await store.claim_idempotency_key("u1", "stale", "fp2", lease_s=60) is None
+    held = await store.claim_idempotency_key("u1", "stale", "fp2", lease_s=60)
+    assert held is not None and held.fingerprint == "fp2"
+
+
+async def test_idempotency_keys_expire_through_a_ttl_index() -> None:
+    database = AsyncMongoMockClient(tz_aware=True)["chat_test"]
+    await MongoConversationStore(database).ensure_indexes()
+    info = await database["idempotency_keys"].index_information()
+    ttl = [spec for spec in info.values() if "expireAfterSeconds" in spec]
+    assert [(spec["key"], spec["expireAfterSeconds"]) for spec in ttl] == [([("expiresAt", 1)], 0)]
+    owners = await database["thread_owners"].index_information()
+    assert [spec["key"] for spec in owners.values() if spec.get("unique")] == [[("threadId", 1)]]

@@ -128,6 +128,7 @@ async def test_client_disconnect_closes_the_upstream_stream(live_app: str, fake:
         await asyncio.sleep(0.02)
     assert fake.open_streams == 0
     assert not gate.is_set()
+    gate.set()  # release the fake's waiting thread (else shutdown and interpreter exit wait up to 30 s for it)
 
 
 async def test_nextjs_message_stream_is_not_buffered(live_app: str, fake: FakeOpenAI) -> None:

@@ -40,7 +40,10 @@ async def list_conversations(
 
 
 @router.get(
-    "/{thread_id}", response_model=ConversationOut, summary="Read a conversation", responses=error_responses(404, 422)
+    "/{thread_id}",
+    response_model=ConversationOut,
+    summary="Read a conversation",
+    responses=error_responses(404, 422, 503),
 )
 async def read_conversation(thread_id: ThreadId, store: StoreDep, user_id: UserIdDep) -> ConversationOut:
     """One conversation of the user, by its thread id."""
@@ -51,7 +54,10 @@ async def read_conversation(thread_id: ThreadId, store: StoreDep, user_id: UserI
 
 
 @router.patch(
-    "/{thread_id}", response_model=ConversationOut, summary="Rename a conversation", responses=error_responses(404, 422)
+    "/{thread_id}",
+    response_model=ConversationOut,
+    summary="Rename a conversation",
+    responses=error_responses(404, 422, 503),
 )
 async def rename_conversation(
     thread_id: ThreadId, body: ConversationRename, store: StoreDep, user_id: UserIdDep
@@ -67,7 +73,7 @@ async def rename_conversation(
     "/{thread_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a conversation",
-    responses=error_responses(404, 422),
+    responses=error_responses(404, 422, 503),
 )
 async def delete_conversation(thread_id: ThreadId, store: StoreDep, user_id: UserIdDep) -> Response:
     """Remove the conversation from the user's history (the thread itself is left as it is)."""

@@ -7,17 +7,23 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, Response, UploadFile
 
-from app.deps import ResourcesDep
+from app.deps import ResourcesDep, SettingsDep
 from app.errors import InvalidField
 from app.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
 
 router = APIRouter(tags=["next.js frontend"])
 
 FILE_ID_PATTERN = r"^file-[A-Za-z0-9_-]{1,64}$"
-MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+# Every file route calls the upstream: its failures, and the configuration it needs.
+UPSTREAM_ERRORS = (401, 429, 502, 503, 504)
 
 
-@router.post("/api/assistants", response_model=AssistantCreated, summary="Create the quickstart assistant")
+@router.post(
+    "/api/assistants",
+    response_model=AssistantCreated,
+    summary="Create the quickstart assistant",
+    responses=error_responses(*UPSTREAM_ERRORS),
+)
 async def create_assistant(resources: ResourcesDep) -> AssistantCreated:
     """Create an assistant with the quickstart's tools (code interpreter, file search, get_weather)."""
     return AssistantCreated(assistant_id=await resources.create_quickstart_assistant())
@@ -27,7 +33,7 @@ async def create_assistant(resources: ResourcesDep) -> AssistantCreated:
     "/api/assistants/files",
     response_model=list[FileEntry],
     summary="List the vector store's files",
-    responses=error_responses(502, 503),
+    responses=error_responses(*UPSTREAM_ERRORS),
 )
 async def list_files(resources: ResourcesDep) -> list[FileEntry]:
     """Files that file_search searches: `[{file_id, filename, status}]`."""
@@ -38,13 +44,13 @@ async def list_files(resources: ResourcesDep) -> list[FileEntry]:
     "/api/assistants/files",
     response_model=FileEntry,
     summary="Upload a file to the vector store",
-    responses=error_responses(413, 422, 502, 503),
+    responses=error_responses(413, 415, 422, *UPSTREAM_ERRORS),
 )
-async def upload_file(file: UploadFile, resources: ResourcesDep) -> FileEntry:
-    """Multipart upload (field `file`); the file is added to the vector store."""
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise InvalidField("file", f"larger than {MAX_UPLOAD_BYTES} bytes")
+async def upload_file(file: UploadFile, resources: ResourcesDep, settings: SettingsDep) -> FileEntry:
+    """Multipart upload (field `file`, at most MAX_UPLOAD_BYTES); the file is added to the vector store."""
+    data = await file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise InvalidField("file", f"larger than {settings.max_upload_bytes} bytes")
     if not data:
         raise InvalidField("file", "empty")
     stored = await resources.upload_file(file.filename or "upload", data)
@@ -55,7 +61,7 @@ async def upload_file(file: UploadFile, resources: ResourcesDep) -> FileEntry:
     "/api/assistants/files",
     summary="Remove a file from the vector store",
     status_code=200,
-    responses=error_responses(404, 422, 502, 503),
+    responses=error_responses(404, 422, *UPSTREAM_ERRORS),
 )
 async def delete_file(request: Request, resources: ResourcesDep) -> Response:
     """JSON body `{"fileId": "file-..."}` (sent without a JSON content type by the frontend)."""
@@ -67,7 +73,15 @@ async def delete_file(request: Request, resources: ResourcesDep) -> Response:
     return Response(status_code=200)
 
 
-@router.get("/api/files/{file_id}", summary="Download a file", responses=error_responses(404, 422, 502, 503))
+@router.get(
+    "/api/files/{file_id}",
+    summary="Download a file",
+    response_class=Response,
+    responses={
+        200: {"description": "The file's bytes", "content": {"application/octet-stream": {}}},
+        **error_responses(404, 422, *UPSTREAM_ERRORS),
+    },
+)
 async def download_file(file_id: Annotated[str, Path(pattern=FILE_ID_PATTERN)], resources: ResourcesDep) -> Response:
     """The file's bytes, as an attachment with its filename (images and files cited in replies)."""
     filename, content = await resources.download_file(file_id)

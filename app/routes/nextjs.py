@@ -15,9 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import ChatServiceDep, EngineDep, UserIdDep
+from app.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
 from app.engines.base import ToolOutput
-from app.errors import ErrorAnswer, InvalidField, answer_for
+from app.errors import ErrorAnswer, IdempotencyNotSupported, InvalidField, answer_for
 from app.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedNext, error_responses
 from app.streaming import EventStreamResponse, ndjson_body, ndjson_error_body
 
@@ -26,6 +26,19 @@ router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
 NDJSON = "application/x-ndjson"
 RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
 _NDJSON_DOC = {200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}}
+
+
+def _ndjson_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Errors on the stream routes come as NDJSON too: an assistant message saying what went wrong."""
+    documented = error_responses(*statuses)
+    return {
+        status: {
+            "description": f"{entry['description']}: an NDJSON error message (`metadata.error_code`) "
+            "and `thread.run.completed`, so the frontend shows it and unlocks",
+            "content": {NDJSON: {}},
+        }
+        for status, entry in documented.items()
+    }
 
 
 class MessageBody(BaseModel):
@@ -65,17 +78,24 @@ def _error_stream(answer: ErrorAnswer) -> StreamingResponse:
     )
 
 
-@router.post("/threads", response_model=ThreadCreatedNext, summary="Create a thread (Next.js)")
-async def create_thread_next(engine: EngineDep) -> ThreadCreatedNext:
+@router.post(
+    "/threads",
+    response_model=ThreadCreatedNext,
+    summary="Create a thread (Next.js)",
+    responses=error_responses(401, 429, 502, 503, 504),
+)
+async def create_thread_next(engine: EngineDep, access: ThreadAccessDep, user_id: UserIdDep) -> ThreadCreatedNext:
     """Create an empty thread, the vector store attached; answers `{"threadId": ...}`."""
-    return ThreadCreatedNext(thread_id=await engine.create_thread())
+    thread_id = await engine.create_thread()
+    await access.record_new_thread(user_id, thread_id)
+    return ThreadCreatedNext(thread_id=thread_id)
 
 
 @router.post(
     "/threads/{thread_id}/messages",
     summary="Send a message and stream the run (Next.js)",
     response_class=StreamingResponse,
-    responses={**_NDJSON_DOC, **error_responses(400, 404, 422, 503)},
+    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 422, 429, 502, 503, 504)},
     openapi_extra={
         "requestBody": {
             "content": {
@@ -88,6 +108,8 @@ async def create_thread_next(engine: EngineDep) -> ThreadCreatedNext:
 async def post_message_next(thread_id: str, request: Request, chat: ChatServiceDep, user_id: UserIdDep) -> Any:
     """Post `{"content"}` (sent as text/plain by the browser) and stream the run as NDJSON events."""
     try:
+        if "idempotency-key" in request.headers:
+            raise IdempotencyNotSupported()
         _check_thread_id(thread_id)
         body = await _parse(request, MessageBody)
         if not body.content.strip():
@@ -102,13 +124,23 @@ async def post_message_next(thread_id: str, request: Request, chat: ChatServiceD
     "/threads/{thread_id}/actions",
     summary="Submit tool outputs and stream the continued run (Next.js)",
     response_class=StreamingResponse,
-    responses={**_NDJSON_DOC, **error_responses(404, 409, 422, 503)},
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": ActionsBody.model_json_schema()}}}},
+    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 409, 422, 429, 502, 503, 504)},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": ActionsBody.model_json_schema()},
+                "text/plain": {"schema": {"type": "string"}},
+            }
+        }
+    },
 )
-async def submit_actions_next(thread_id: str, request: Request, engine: EngineDep) -> Any:
+async def submit_actions_next(
+    thread_id: str, request: Request, engine: EngineDep, access: ThreadAccessDep, user_id: UserIdDep
+) -> Any:
     """Post `{"runId", "toolCallOutputs": [{"tool_call_id", "output"}]}` and stream the continued run."""
     try:
         _check_thread_id(thread_id)
+        await access.check(user_id, thread_id)
         body = await _parse(request, ActionsBody)
         outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_call_outputs]
         events = await engine.submit_tool_outputs(thread_id, body.run_id, outputs)

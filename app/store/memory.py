@@ -7,9 +7,12 @@ kept sorted newest first, so the cost of a request stays flat however many there
 from __future__ import annotations
 
 import bisect
+import heapq
 from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
 
-from app.store.base import Conversation, PageCursor, conversation_name, utc_now
+from app.store.base import Conversation, IdempotencyRecord, PageCursor, conversation_name, utc_now
 
 
 def _sort_key(created_at_ts: float, thread_id: str) -> tuple[float, tuple[int, ...]]:
@@ -26,6 +29,9 @@ class MemoryConversationStore:
     def __init__(self) -> None:
         self._conversations: dict[tuple[str, str], Conversation] = {}
         self._newest_first: dict[str, list[tuple[tuple[float, tuple[int, ...]], str]]] = {}
+        self._thread_owners: dict[str, str] = {}
+        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self._idempotency_expiry: list[tuple[datetime, str, str]] = []
 
     async def ensure_indexes(self) -> None:
         return None
@@ -33,12 +39,12 @@ class MemoryConversationStore:
     async def ping(self) -> None:
         return None
 
-    async def touch_conversation(self, user_id: str, thread_id: str) -> bool:
-        now = utc_now()
+    async def touch_conversation(self, user_id: str, thread_id: str, at: datetime | None = None) -> bool:
+        now = at or utc_now()
         key = (user_id, thread_id)
         existing = self._conversations.get(key)
         if existing is not None:
-            self._conversations[key] = replace(existing, updated_at=now)
+            self._conversations[key] = replace(existing, updated_at=max(existing.updated_at, now))
             return False
         self._conversations[key] = Conversation(
             user_id=user_id,
@@ -81,3 +87,53 @@ class MemoryConversationStore:
         if after is not None:
             start = bisect.bisect_right(order, (_sort_key(after.created_at.timestamp(), after.thread_id), "\U0010ffff"))
         return [self._conversations[(user_id, thread_id)] for _, thread_id in order[start : start + limit]]
+
+    async def claim_thread(self, user_id: str, thread_id: str) -> str:
+        return self._thread_owners.setdefault(thread_id, user_id)
+
+    async def thread_owner(self, thread_id: str) -> str | None:
+        return self._thread_owners.get(thread_id)
+
+    async def release_thread(self, user_id: str, thread_id: str) -> None:
+        if self._thread_owners.get(thread_id) == user_id:
+            del self._thread_owners[thread_id]
+
+    # Idempotency keys: no await between the check and the write, so a claim is atomic in the event loop.
+    async def claim_idempotency_key(
+        self, user_id: str, key: str, fingerprint: str, *, lease_s: float
+    ) -> IdempotencyRecord | None:
+        now = utc_now()
+        self._expire_idempotency_keys(now)
+        existing = self._idempotency.get((user_id, key))
+        if existing is not None and existing.expires_at > now:
+            return existing
+        self._set_idempotency(
+            IdempotencyRecord(user_id, key, fingerprint, "in_progress", now + timedelta(seconds=lease_s))
+        )
+        return None
+
+    async def complete_idempotency_key(
+        self, user_id: str, key: str, status_code: int, response: dict[str, Any], *, ttl_s: float
+    ) -> None:
+        existing = self._idempotency.get((user_id, key))
+        if existing is None:
+            return
+        expires_at = utc_now() + timedelta(seconds=ttl_s)
+        self._set_idempotency(
+            replace(existing, state="completed", expires_at=expires_at, status_code=status_code, response=response)
+        )
+
+    async def release_idempotency_key(self, user_id: str, key: str) -> None:
+        self._idempotency.pop((user_id, key), None)
+
+    def _set_idempotency(self, record: IdempotencyRecord) -> None:
+        self._idempotency[(record.user_id, record.key)] = record
+        heapq.heappush(self._idempotency_expiry, (record.expires_at, record.user_id, record.key))
+
+    def _expire_idempotency_keys(self, now: datetime) -> None:
+        """What MongoDB's TTL index does: drop records past their expiry (heap entries may be stale)."""
+        while self._idempotency_expiry and self._idempotency_expiry[0][0] <= now:
+            _, user_id, key = heapq.heappop(self._idempotency_expiry)
+            record = self._idempotency.get((user_id, key))
+            if record is not None and record.expires_at <= now:
+                del self._idempotency[(user_id, key)]

@@ -174,9 +174,10 @@ def create_app(
     app.add_middleware(SettingsCORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
-    install_openapi(app)
-    for module in (health, chat, threads, conversations, nextjs, files):
-        app.include_router(module.router)
+    routers = tuple(module.router for module in (health, chat, threads, conversations, nextjs, files))
+    for router in routers:
+        app.include_router(router)
+    install_openapi(app, routers)
     return app
 
 

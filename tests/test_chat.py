@@ -182,7 +182,7 @@ async def test_upstream_errors_map_to_documented_statuses(
 
 async def test_upstream_timeout_is_504(app_client, fake: FakeOpenAI, live_fake: str) -> None:
     thread_id = fake.add_thread()
-    fake.fail_next(500, hang_s=3.0, path_contains="/runs")
+    fake.fail_next(500, hang_s=1.0, path_contains="/runs")
     upstream = AsyncOpenAI(api_key=TEST_API_KEY, base_url=live_fake, max_retries=0, timeout=0.3)
     async with upstream, app_client(openai_client=upstream) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})

@@ -1,0 +1,420 @@
+"""The benchmark: our service against a plain baseline, side by side, on this machine.
+
+    ./bench/run.sh            # full run (a few minutes)
+    ./bench/run.sh --quick    # the three target scenarios only, shorter
+    ./bench/run.sh --profile  # profile the service under load instead (see bench/profile.py)
+
+Every scenario starts a fresh fake upstream (`tests.fake_openai`, a real process with a chosen
+latency), a fresh server (our service `python -m app`, or `bench/baseline_app.py`) and drives it
+from a separate load-generator process (`bench/load.py`). Traffic only goes to 127.0.0.1. Results
+go to stdout and to bench/results/ (JSON and the table as text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import procs
+from bench.procs import ProcGroup, RssSampler, get_json, post_json, run_load, start_fake, start_server
+from bench.store_cost import measure_store_cost
+
+MB = 1024 * 1024
+TARGETS = ("service", "baseline")
+RUN_BODY = {"assistant_id": procs.ASSISTANT_ID, "additional_messages": [{"role": "user", "content": "Hello!"}]}
+
+
+@dataclass
+class Scenario:
+    """One load shape, run against each target."""
+
+    key: str
+    title: str
+    latency_s: float
+    concurrency: int
+    mode: str = "closed"  # or "burst"
+    threads: int = 256
+    engine: str = "assistants"
+    stream: bool = False
+    path: str = "/chat"
+
+
+@dataclass
+class Cell:
+    """One scenario on one target: the load generator's summary plus memory figures."""
+
+    scenario: Scenario
+    target: str
+    load: dict[str, Any] = field(default_factory=dict)
+    idle_rss: int = 0
+    peak_rss: int = 0
+    cpu_s: float = 0.0  # the server's CPU time (user + system) during the measured load
+    skipped: str | None = None
+
+
+def build_scenarios(quick: bool) -> list[Scenario]:
+    levels = [1, 16, 64, 256]
+    concurrency = {0.0: [64], 0.05: [1]} if quick else {0.0: levels, 0.05: levels}
+    scenarios = [
+        Scenario(f"{int(lat * 1000)}ms-c{c}", f"{int(lat * 1000)} ms upstream, {c} client{'s' * (c > 1)}", lat, c)
+        for lat, levels in concurrency.items()
+        for c in levels
+    ]
+    scenarios.append(Scenario("burst1000", "500 ms upstream, 1,000 at once", 0.5, 1000, mode="burst", threads=1000))
+    return scenarios
+
+
+def optional_scenarios() -> list[Scenario]:
+    """Scenarios that run only when the service offers them (skipped with a message otherwise)."""
+    return [
+        # Streaming: time from request to the first event, compared with the upstream's own first event.
+        Scenario("stream-c1", "streaming, 50 ms upstream, 1 client", 0.05, 1, stream=True, path="/chat/stream"),
+        # The hosted engine (threads in our store, one model call per run): same /chat, ENGINE=hosted.
+        Scenario("hosted-c64", "ENGINE=hosted, 0 ms upstream, 64 clients", 0.0, 64, engine="hosted"),
+    ]
+
+
+def upstream_key(latency_s: float, stream: bool = False) -> str:
+    return f"{'stream first event, ' if stream else ''}{latency_s * 1000:.0f} ms"
+
+
+def load_args(scenario: Scenario, duration_s: float, threads_file: Path | None, concurrency: int = 0) -> list[str]:
+    args = ["--path", scenario.path, "--concurrency", str(concurrency or scenario.concurrency)]
+    args += ["--threads", str(scenario.threads)]
+    if scenario.mode == "burst" and not concurrency:
+        args += ["--mode", "burst"]
+    else:
+        args += ["--duration", str(duration_s)]
+    if scenario.stream:
+        args.append("--stream")
+    if threads_file is not None:
+        args += ["--thread-ids-file", str(threads_file)]
+    return args
+
+
+def service_unavailable(scenario: Scenario, server: procs.Proc) -> str | None:
+    """Why the running service cannot run this scenario, or None."""
+    status, health = get_json(server.url + "/")
+    if scenario.engine != "assistants" and (status != 200 or health.get("engine") != scenario.engine):
+        reported = health.get("engine") if isinstance(health, dict) else status
+        return f"the service reports engine={reported!r}, not {scenario.engine!r} (not available in this build)"
+    if scenario.path != "/chat":
+        _, schema = get_json(server.url + "/openapi.json")
+        if not isinstance(schema, dict) or scenario.path not in schema.get("paths", {}):
+            return f"the service has no POST {scenario.path} route yet"
+    return None
+
+
+def make_thread_pool(server: procs.Proc, count: int, log_dir: Path) -> Path:
+    """Hosted engine: threads live in the service, so create the pool through its API."""
+    ids = []
+    for _ in range(count):
+        status, body = post_json(server.url + "/api/assistants/threads", {})
+        if status != 200 or not isinstance(body, dict) or "threadId" not in body:
+            raise RuntimeError(f"could not create a thread through the service (HTTP {status})")
+        ids.append(body["threadId"])
+    path = log_dir / "threads.json"
+    path.write_text(json.dumps(ids))
+    return path
+
+
+def run_cell(scenario: Scenario, target: str, duration_s: float, warmup_s: float, log_root: Path) -> Cell:
+    cell = Cell(scenario, target)
+    if target == "baseline" and (scenario.engine != "assistants" or scenario.stream):
+        cell.skipped = "the seed's baseline has no such mode"
+        return cell
+    log_dir = log_root / scenario.key / target
+    extra = {"ENGINE": scenario.engine} if target == "service" and scenario.engine != "assistants" else {}
+    with ProcGroup() as group:
+        fake = start_fake(group, log_dir, latency_s=scenario.latency_s, threads=scenario.threads)
+        server = start_server(group, log_dir, fake, target, **extra)
+        if target == "service":
+            cell.skipped = service_unavailable(scenario, server)
+            if cell.skipped:
+                return cell
+        threads_file = make_thread_pool(server, scenario.threads, log_dir) if scenario.engine == "hosted" else None
+        # Prime: a few requests so lazily loaded code is in, then let the process settle: that is "idle".
+        prime = ["--path", scenario.path, "--concurrency", "1", "--duration", "2", "--max-requests", "20"]
+        if threads_file is not None:
+            prime += ["--thread-ids-file", str(threads_file)]
+        run_load(server.port, *prime, "--threads", "1")
+        time.sleep(0.5)
+        cell.idle_rss = server.rss_bytes()
+        if scenario.mode == "closed" and warmup_s > 0:
+            run_load(server.port, *load_args(scenario, warmup_s, threads_file))
+        cpu_before = server.cpu_seconds()
+        with RssSampler(server) as sampler:
+            cell.load = run_load(server.port, *load_args(scenario, duration_s, threads_file))
+        cell.cpu_s = server.cpu_seconds() - cpu_before
+        cell.peak_rss = max(sampler.peak, server.peak_rss_bytes() or 0)
+    return cell
+
+
+def upstream_probe(latency_s: float, log_root: Path, stream: bool = False) -> dict[str, Any]:
+    """The upstream's own answer time (one client, straight to the fake's runs.create)."""
+    body = dict(RUN_BODY, stream=True) if stream else RUN_BODY
+    with ProcGroup() as group:
+        fake = start_fake(group, log_root / f"upstream-{int(latency_s * 1000)}ms", latency_s=latency_s, threads=256)
+        args = ["--path", "/v1/threads/{thread}/runs", "--thread-field", "", "--body", json.dumps(body)]
+        args += ["--concurrency", "1", *(["--stream"] if stream else [])]
+        run_load(fake.port, *args, "--duration", "0.3", "--max-requests", "50")
+        return run_load(fake.port, *args, "--duration", "1.5", "--max-requests", "300")
+
+
+# ---- reporting --------------------------------------------------------------------------------
+
+
+def _ms(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value * 1000:.{digits}f}"
+
+
+def _ratio(ours: float | None, base: float | None) -> str:
+    if ours is None or base is None or base == 0:
+        return "-"
+    return f"{ours / base:.2f}x"
+
+
+def _mb(value: int) -> str:
+    return f"{value / MB:.0f}" if value else "-"
+
+
+HEADER = (
+    f"{'scenario':<40} {'target':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'cpu ms':>7} "
+    f"{'ok':>6} {'400':>5} {'err':>4} {'idle MB':>8} {'peak MB':>8}"
+)
+
+
+LEGEND = (
+    "req/s: answered 200s per second; p50/p99: latency of the 200s; +p50: p50 minus the upstream's own p50 "
+    "(its answer time straight to the fake); cpu ms: the server's CPU time per request; 400: active_run refusals "
+    "(not errors); err: anything else (other statuses, connection errors, timeouts); idle/peak MB: the server's "
+    "RSS after start-up and a few requests / highest during the load; ratio: service / baseline."
+)
+
+
+def _cpu_per_request(cell: Cell) -> float | None:
+    requests = cell.load.get("requests") or 0
+    return cell.cpu_s / requests if requests else None
+
+
+def cell_row(cell: Cell, title: str, upstream_p50: float | None) -> str:
+    if cell.skipped:
+        return f"{title:<40} {cell.target:<9} skipped: {cell.skipped}"
+    load = cell.load
+    p50 = load["first_event_p50_s"] if cell.scenario.stream else load["p50_s"]
+    p99 = load["first_event_p99_s"] if cell.scenario.stream else load["p99_s"]
+    added = None if p50 is None or upstream_p50 is None else p50 - upstream_p50
+    return (
+        f"{title:<40} {cell.target:<9} {load['rps']:>8.1f} {_ms(p50):>8} {_ms(p99):>8} {_ms(added):>8} "
+        f"{_ms(_cpu_per_request(cell), 2):>7} {load['ok']:>6} {load['active_run_400']:>5} {load['errors']:>4} "
+        f"{_mb(cell.idle_rss):>8} "
+        f"{_mb(cell.peak_rss):>8}"
+    )
+
+
+def ratio_row(ours: Cell, base: Cell) -> str:
+    if ours.skipped or base.skipped:
+        return ""
+    a, b = ours.load, base.load
+    return (
+        f"{'':<40} {'ratio':<9} {_ratio(a['rps'], b['rps']):>8} {_ratio(a['p50_s'], b['p50_s']):>8} "
+        f"{_ratio(a['p99_s'], b['p99_s']):>8} {'':>8} {_ratio(_cpu_per_request(ours), _cpu_per_request(base)):>7} "
+        f"{'':>6} {'':>5} {'':>4} "
+        f"{_ratio(ours.idle_rss, base.idle_rss):>8} {_ratio(ours.peak_rss, base.peak_rss):>8}"
+    )
+
+
+def burst_lines(cells: dict[str, Cell]) -> list[str]:
+    lines = []
+    for target in TARGETS:
+        cell = cells.get(target)
+        if cell is None or cell.skipped:
+            continue
+        load = cell.load
+        lines.append(
+            f"  {target:<9} ok {load['ok']}/{load['requests']}, 400 active_run {load['active_run_400']}, "
+            f"errors {load['errors']} {load['error_kinds'] or ''}, all answered {load['last_answer_after_s']:.2f} s "
+            f"after the first request (p50 {_ms(load['p50_s'])} ms, max {_ms(load['max_s'])} ms), "
+            f"peak RSS {_mb(cell.peak_rss)} MB"
+        )
+    return lines
+
+
+def target_checks(results: dict[str, dict[str, Cell]], upstream: dict[str, dict[str, Any]]) -> list[str]:
+    """The issue's targets, each with its figures and PASS / FAIL / n/a."""
+
+    def verdict(ok: bool | None) -> str:
+        return {True: "PASS", False: "FAIL", None: "n/a "}[ok]
+
+    lines = []
+    c1 = results.get("50ms-c1", {})
+    if "service" in c1 and "baseline" in c1:
+        ratio = c1["service"].load["p50_s"] / c1["baseline"].load["p50_s"]
+        lines.append(
+            f"{verdict(ratio <= 0.45)} 50 ms upstream, 1 client: p50 {_ms(c1['service'].load['p50_s'])} ms vs "
+            f"baseline {_ms(c1['baseline'].load['p50_s'])} ms = {ratio:.2f}x (target <= 0.45x)"
+        )
+    c64 = results.get("0ms-c64", {})
+    if "service" in c64 and "baseline" in c64:
+        ratio = c64["service"].load["rps"] / c64["baseline"].load["rps"]
+        lines.append(
+            f"{verdict(ratio >= 2.5)} 0 ms upstream, 64 clients: {c64['service'].load['rps']:.0f} req/s vs baseline "
+            f"{c64['baseline'].load['rps']:.0f} req/s = {ratio:.2f}x (target >= 2.5x)"
+        )
+    burst = results.get("burst1000", {}).get("service")
+    if burst is not None and not burst.skipped:
+        load = burst.load
+        ok = load["errors"] == 0 and load["ok"] == 1000 and load["last_answer_after_s"] <= 2.0
+        lines.append(
+            f"{verdict(ok)} 1,000 at once, 500 ms upstream: {load['errors']} errors, {load['ok']}/1000 ok, "
+            f"all answered within {load['last_answer_after_s']:.2f} s (target: 0 errors, <= 2 s)"
+        )
+        lines.append(
+            f"{verdict(burst.peak_rss < 200 * MB)} peak RSS under the 1,000-client load: {_mb(burst.peak_rss)} MB "
+            "(target < 200 MB)"
+        )
+    idle = [(c["service"].idle_rss, c["baseline"].idle_rss) for c in results.values() if _both_ran(c)]
+    if idle:
+        ours = sorted(i[0] for i in idle)[len(idle) // 2]
+        base = sorted(i[1] for i in idle)[len(idle) // 2]
+        lines.append(
+            f"{verdict(ours <= base)} idle RSS (median over scenarios): {ours / MB:.1f} MB vs baseline "
+            f"{base / MB:.1f} MB (target: no higher)"
+        )
+    stream = results.get("stream-c1", {}).get("service")
+    if stream is not None:
+        if stream.skipped:
+            lines.append(f"n/a  streaming first event: {stream.skipped}")
+        else:
+            up = upstream.get(upstream_key(stream.scenario.latency_s, True), {}).get("first_event_p50_s")
+            ours = stream.load["first_event_p50_s"]
+            added = None if up is None or ours is None else ours - up
+            lines.append(
+                f"{verdict(None if added is None else added <= 0.005)} streaming: first event p50 {_ms(ours)} ms, "
+                f"upstream's own {_ms(up)} ms, added {_ms(added)} ms (target <= 5 ms)"
+            )
+    return lines
+
+
+def _both_ran(cells: dict[str, Cell]) -> bool:
+    return all(t in cells and not cells[t].skipped for t in TARGETS)
+
+
+def report(
+    results: dict[str, dict[str, Cell]],
+    upstream: dict[str, dict[str, Any]],
+    store_cost: dict[str, Any],
+    machine: str,
+) -> str:
+    out = [machine, LEGEND, "", HEADER, "-" * len(HEADER)]
+    for cells in results.values():
+        scenario = next(iter(cells.values())).scenario
+        up = upstream.get(upstream_key(scenario.latency_s, scenario.stream), {})
+        upstream_p50 = up.get("first_event_p50_s") if scenario.stream else up.get("p50_s")
+        title = scenario.title
+        for target in TARGETS:
+            if target in cells:
+                out.append(cell_row(cells[target], title, upstream_p50))
+                title = ""
+        if _both_ran(cells):
+            out.append(ratio_row(cells["service"], cells["baseline"]))
+        if scenario.mode == "burst":
+            out.extend(burst_lines(cells))
+    out.append("")
+    own = [f"{key} -> p50 {_ms(v.get('first_event_p50_s') or v.get('p50_s'))} ms" for key, v in upstream.items()]
+    out.append("upstream's own answer time (1 client, straight to the fake's runs.create): " + ", ".join(own))
+    out.append("")
+    out.append(
+        "embedded store (MemoryConversationStore), 1,000 touches: "
+        + ", ".join(f"{n:,} conversations -> {us:.2f} us/touch" for n, us in store_cost["per_touch_us"].items())
+        + f"; largest/smallest = {store_cost['flatness']:.2f}x"
+    )
+    out.append("")
+    out.append("targets:")
+    out.extend("  " + line for line in target_checks(results, upstream))
+    return "\n".join(out)
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="only the target scenarios, shorter runs")
+    parser.add_argument("--duration", type=float, help="seconds of measured load per scenario (default 5, quick 2)")
+    parser.add_argument("--only", help="comma-separated scenario keys (e.g. 0ms-c64,burst1000)")
+    parser.add_argument("--profile", action="store_true", help="profile the service under load instead")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.profile:
+        from bench.profile import main as profile_main
+
+        return profile_main([])
+    duration = args.duration or (2.0 if args.quick else 5.0)
+    warmup = 0.5 if args.quick else 1.0
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_root = procs.RESULTS / f"run-{stamp}"
+    scenarios = build_scenarios(args.quick) + optional_scenarios()
+    if args.only:
+        wanted = set(args.only.split(","))
+        scenarios = [s for s in scenarios if s.key in wanted]
+    started = time.monotonic()
+    load_at_start = os.getloadavg()[0]
+
+    upstream: dict[str, dict[str, Any]] = {}
+    for latency in sorted({s.latency_s for s in scenarios if s.mode == "closed" and not s.stream}):
+        print(f"probing the upstream's own latency at {latency * 1000:.0f} ms ...", flush=True)
+        upstream[upstream_key(latency)] = upstream_probe(latency, log_root)
+
+    results: dict[str, dict[str, Cell]] = {}
+    for scenario in scenarios:
+        for target in TARGETS:
+            print(f"{scenario.title} -> {target} ...", flush=True)
+            cell = run_cell(scenario, target, duration, warmup, log_root)
+            if cell.skipped and target == "service":
+                print(f"  skipped: {cell.skipped}", flush=True)
+            results.setdefault(scenario.key, {})[target] = cell
+        if scenario.stream and not results[scenario.key]["service"].skipped:
+            key = upstream_key(scenario.latency_s, stream=True)
+            upstream[key] = upstream_probe(scenario.latency_s, log_root, stream=True)
+
+    print("measuring the embedded store's per-request cost ...", flush=True)
+    store_cost = measure_store_cost()
+
+    machine = (
+        f"machine: {os.cpu_count()} cores; load average {load_at_start:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end (other processes on the machine add noise)"
+    )
+    table = report(results, upstream, store_cost, machine)
+    elapsed = time.monotonic() - started
+    print()
+    print(table)
+    print(f"\n(whole run: {elapsed:.0f} s; logs and JSON in {log_root.relative_to(procs.ROOT)})")
+    log_root.mkdir(parents=True, exist_ok=True)
+    (log_root / "table.txt").write_text(table + "\n")
+    raw = {
+        "upstream": upstream,
+        "store_cost": store_cost,
+        "cells": {
+            key: {
+                t: {"load": c.load, "idle_rss": c.idle_rss, "peak_rss": c.peak_rss, "skipped": c.skipped}
+                for t, c in cells.items()
+            }
+            for key, cells in results.items()
+        },
+    }
+    (log_root / "results.json").write_text(json.dumps(raw, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

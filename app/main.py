@@ -40,6 +40,7 @@ OPENAI_MAX_CONNECTIONS = 1000
 async def _open_openai(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> AsyncOpenAI | None:
     if settings.openai_api_key is None:
         return None
+    # InstrumentedAsyncClient is an UpstreamHttpClient: aiohttp under the SDK (app/upstream_http.py).
     http_client = InstrumentedAsyncClient(
         limits=httpx2.Limits(max_connections=OPENAI_MAX_CONNECTIONS, max_keepalive_connections=200),
         timeout=httpx2.Timeout(settings.openai_timeout_s, connect=min(10.0, settings.openai_timeout_s)),

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import answer_for
 from app.route_table import RouteTable
+from app.upstream_http import UpstreamHttpClient
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("app.access")
@@ -148,7 +149,7 @@ def upstream_endpoint(path: str) -> str:
     return _UPSTREAM_FILE_IDS.sub("/{file_id}", _UPSTREAM_IDS.sub(r"/{\1_id}", path))
 
 
-class InstrumentedAsyncClient(httpx2.AsyncClient):
+class InstrumentedAsyncClient(UpstreamHttpClient):
     """The OpenAI SDK's HTTP client, timing every call (each retry apart) and counting its outcome."""
 
     def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:

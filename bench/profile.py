@@ -11,56 +11,85 @@ with the most self time (where the CPU actually goes) and the service's own func
 from __future__ import annotations
 
 import argparse
-import pstats
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import procs
 from bench.procs import ProcGroup, run_load, start_fake, start_server
 
-IDLE_FUNCTIONS = ("select", "poll", "run_forever", "run_until_complete", "_run_once", "run")
+STARTUP_FUNCTIONS = ("_check_engine_setup",)  # one-off work at start-up, not per request
+LOOP = "event loop (uvloop's C code: socket reads and writes, callbacks, idle waits)"
+
+
+def _package(path: str) -> str:
+    """What a file belongs to: a site-packages distribution, the stdlib, or this project."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0]
+    if "/lib/python3" in path:
+        return "stdlib"
+    if path.startswith(str(procs.ROOT)):
+        return path.replace(str(procs.ROOT) + "/", "").split("/", 1)[0] + " (this project)"
+    return "other"
 
 
 def _short(path: str) -> str:
-    for marker in ("site-packages/", "/lib/python3"):
+    for marker in ("site-packages/", "/lib/python3.11/", "/lib/python3"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path.replace(str(procs.ROOT) + "/", "")
 
 
+def request_costs(session: Any) -> tuple[dict[str, float], dict[str, float], float]:
+    """Self time per function and per package, leaving out start-up (imports, the setup check)."""
+    by_function: dict[str, float] = {}
+    by_package: dict[str, float] = {}
+    total = 0.0
+    stack = [(session.root_frame(), False, "other")]
+    while stack:
+        frame, in_service, owner = stack.pop()
+        path = frame.file_path or ""
+        if frame.function in STARTUP_FUNCTIONS or (in_service and frame.function == "<module>"):
+            continue  # start-up work: the setup check, imports
+        in_service = in_service or path.endswith("app/__main__.py")
+        package = _package(path)
+        if package in ("stdlib", "other"):
+            package = owner  # typing, asyncio, built-ins: charged to the library that called them
+        children = [child for child in frame.children if not child.is_synthetic]
+        stack.extend((child, in_service, package) for child in children)
+        self_time = max(0.0, frame.time - sum(child.time for child in children))  # includes "[self]" leaves
+        if self_time <= 0:
+            continue
+        name = f"{frame.function} ({_short(path)}:{frame.line_no})"
+        if frame.function == "run" and path.endswith("asyncio/runners.py"):
+            name, package = LOOP, "event loop"
+        by_function[name] = by_function.get(name, 0.0) + self_time
+        by_package[package] = by_package.get(package, 0.0) + self_time
+        total += self_time
+    return by_function, by_package, total
+
+
 def top_costs(session_path: Path, out_stem: Path, limit: int = 20) -> str:
-    """Render the session (html, text, pstats) and return a short report of the top entries."""
-    from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer, PstatsRenderer
+    """Render the session (html, text) and return a short report of where the time went."""
+    from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
     from pyinstrument.session import Session
 
     session = Session.load(str(session_path))
     out_stem.with_suffix(".html").write_text(HTMLRenderer().render(session))
-    out_stem.with_suffix(".txt").write_text(ConsoleRenderer(unicode=False, color=False, show_all=False).render(session))
-    with tempfile.NamedTemporaryFile(suffix=".pstats", delete=False) as tmp:
-        tmp.write(PstatsRenderer().render(session).encode("utf-8", "surrogateescape"))
-    stats = pstats.Stats(tmp.name)
-    Path(tmp.name).unlink()
-    entries = stats.stats  # type: ignore[attr-defined]
-    total = session.duration
-    rows = []
-    for (path, line, func), (_, _, self_time, cumulative, _) in entries.items():
-        rows.append((self_time, cumulative, f"{func} ({_short(path)}:{line})"))
-    busy = sum(r[0] for r in rows if not any(r[2].startswith(f + " ") for f in IDLE_FUNCTIONS))
+    out_stem.with_suffix(".txt").write_text(ConsoleRenderer(unicode=False, color=False).render(session))
+    by_function, by_package, total = request_costs(session)
     lines = [
-        f"profiled {total:.1f} s wall time, {session.sample_count} samples; busy (not waiting for I/O) "
-        f"about {busy:.1f} s",
+        f"profiled {session.duration:.1f} s wall, {session.sample_count} samples; {total:.1f} s while serving "
+        "(start-up imports and the start-up check left out)",
         "",
-        f"top {limit} by self time (share of busy time):",
+        "by package (self time; stdlib and built-in calls charged to the package that made them):",
     ]
-    for self_time, _, name in sorted(rows, reverse=True)[:limit]:
-        lines.append(f"  {self_time:7.2f} s  {100 * self_time / max(busy, 1e-9):5.1f}%  {name}")
-    ours = [r for r in rows if "(app/" in r[2]]
-    lines.append("")
-    lines.append("the service's own functions by total time (self + callees):")
-    for _, cumulative, name in sorted(ours, key=lambda r: r[1], reverse=True)[:12]:
-        lines.append(f"  {cumulative:7.2f} s  {100 * cumulative / max(busy, 1e-9):5.1f}%  {name}")
+    for name, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]:
+        lines.append(f"  {seconds:6.2f} s  {100 * seconds / total:5.1f}%  {name}")
+    lines += ["", f"top {limit} functions by self time:"]
+    for name, seconds in sorted(by_function.items(), key=lambda kv: -kv[1])[:limit]:
+        lines.append(f"  {seconds:6.2f} s  {100 * seconds / total:5.1f}%  {name}")
     return "\n".join(lines)
 
 

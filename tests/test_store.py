@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
 from app.store import ConversationStore, MemoryConversationStore, MongoConversationStore
+from app.store.base import PageCursor
 
 
 @pytest.fixture(params=["mongomock", "memory"])
@@ -56,6 +57,28 @@ async def test_concurrent_first_touches_leave_one_conversation(store: Conversati
     results = await asyncio.gather(*(store.touch_conversation("u1", "thread_race") for _ in range(20)))
     assert results.count(True) == 1
     assert await store.get_conversation("u1", "thread_race") is not None
+
+
+async def test_listing_is_newest_first_with_ties_by_thread_id_across_pages_and_deletes(
+    store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.store import memory, mongo
+
+    clock = iter([datetime(2026, 1, 1, 12, 0, second) for second in (1, 2, 2, 2, 3, 3)])
+    for module in (memory, mongo):
+        monkeypatch.setattr(module, "utc_now", lambda: next(clock).replace(tzinfo=UTC))
+    for thread_id in ("thread_a", "thread_b", "thread_ba", "thread_c", "thread_x", "thread_d"):
+        await store.touch_conversation("u1", thread_id)
+    await store.delete_conversation("u1", "thread_c")
+
+    order, cursor = [], None
+    for _ in range(5):
+        page = await store.list_conversations("u1", limit=2, after=cursor)
+        if not page:
+            break
+        order += [c.thread_id for c in page]
+        cursor = PageCursor.after(page[-1])
+    assert order == ["thread_x", "thread_d", "thread_ba", "thread_b", "thread_a"]
 
 
 async def test_users_have_separate_conversations(store: ConversationStore) -> None:

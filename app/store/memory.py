@@ -1,7 +1,9 @@
 """Embedded in-memory conversation storage, for trying the service without MongoDB.
 
 Nothing survives a restart. Lookups are dictionary lookups and each user's conversations are
-kept sorted newest first, so the cost of a request stays flat however many there are.
+kept sorted oldest first, so a new conversation is appended at the end (sorting newest first
+would insert at the front and move the whole list on every new conversation); pages are read
+from the end. The cost of a request stays flat however many conversations there are.
 """
 
 from __future__ import annotations
@@ -15,12 +17,6 @@ from typing import Any
 from app.store.base import Conversation, IdempotencyRecord, PageCursor, conversation_name, utc_now
 
 
-def _sort_key(created_at_ts: float, thread_id: str) -> tuple[float, tuple[int, ...]]:
-    # Newest first, then thread id descending, as MongoDB sorts: negate both (the id through its
-    # code points; the trailing 1 puts "ba" before its prefix "b").
-    return (-created_at_ts, (*(-ord(c) for c in thread_id), 1))
-
-
 class MemoryConversationStore:
     """Conversations in process memory, keyed like the MongoDB unique index."""
 
@@ -28,7 +24,9 @@ class MemoryConversationStore:
 
     def __init__(self) -> None:
         self._conversations: dict[tuple[str, str], Conversation] = {}
-        self._newest_first: dict[str, list[tuple[tuple[float, tuple[int, ...]], str]]] = {}
+        # Per user: (created_at timestamp, thread_id), ascending; newest first is this list reversed,
+        # which is MongoDB's order (createdAt descending, then threadId descending).
+        self._oldest_first: dict[str, list[tuple[float, str]]] = {}
         self._thread_owners: dict[str, str] = {}
         self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self._idempotency_expiry: list[tuple[datetime, str, str]] = []
@@ -54,7 +52,7 @@ class MemoryConversationStore:
             created_at=now,
             updated_at=now,
         )
-        bisect.insort(self._newest_first.setdefault(user_id, []), (_sort_key(now.timestamp(), thread_id), thread_id))
+        bisect.insort(self._oldest_first.setdefault(user_id, []), (now.timestamp(), thread_id))
         return True
 
     async def get_conversation(self, user_id: str, thread_id: str) -> Conversation | None:
@@ -64,8 +62,8 @@ class MemoryConversationStore:
         removed = self._conversations.pop((user_id, thread_id), None)
         if removed is None:
             return False
-        order = self._newest_first[user_id]
-        entry = (_sort_key(removed.created_at.timestamp(), thread_id), thread_id)
+        order = self._oldest_first[user_id]
+        entry = (removed.created_at.timestamp(), thread_id)
         index = bisect.bisect_left(order, entry)
         if index < len(order) and order[index] == entry:
             del order[index]
@@ -82,11 +80,12 @@ class MemoryConversationStore:
     async def list_conversations(
         self, user_id: str, *, limit: int, after: PageCursor | None = None
     ) -> list[Conversation]:
-        order = self._newest_first.get(user_id, [])
-        start = 0
+        order = self._oldest_first.get(user_id, [])
+        end = len(order)
         if after is not None:
-            start = bisect.bisect_right(order, (_sort_key(after.created_at.timestamp(), after.thread_id), "\U0010ffff"))
-        return [self._conversations[(user_id, thread_id)] for _, thread_id in order[start : start + limit]]
+            end = bisect.bisect_left(order, (after.created_at.timestamp(), after.thread_id))
+        page = order[max(0, end - limit) : end]
+        return [self._conversations[(user_id, thread_id)] for _, thread_id in reversed(page)]
 
     async def claim_thread(self, user_id: str, thread_id: str) -> str:
         return self._thread_owners.setdefault(thread_id, user_id)

@@ -24,6 +24,7 @@ from app.idempotency import IdempotentRequests
 from app.observability import InstrumentedAsyncClient, Metrics, RequestContextMiddleware
 from app.openapi import install_openapi
 from app.ownership import ThreadAccess
+from app.process_limits import raise_open_files_limit
 from app.request_limits import RequestLimitsMiddleware
 from app.route_table import RouteTable
 from app.routes import chat, conversations, files, health, nextjs, threads
@@ -115,6 +116,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings or Settings()
+        raise_open_files_limit()
         async with AsyncExitStack() as stack:
             metrics = Metrics()
             client = openai_client or await _open_openai(cfg, stack, metrics)

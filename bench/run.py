@@ -330,10 +330,11 @@ def report(
     own = [f"{key} -> p50 {_ms(v.get('first_event_p50_s') or v.get('p50_s'))} ms" for key, v in upstream.items()]
     out.append("upstream's own answer time (1 client, straight to the fake's runs.create): " + ", ".join(own))
     out.append("")
+    touches = ", ".join(f"{n:,} conversations {us:.1f} us" for n, us in store_cost["per_touch_us"].items())
+    runs = ", ".join(f"{n:,} messages {us:.0f} us" for n, us in store_cost["hosted_per_run_us"].items())
     out.append(
-        "embedded store (MemoryConversationStore), 1,000 touches: "
-        + ", ".join(f"{n:,} conversations -> {us:.2f} us/touch" for n, us in store_cost["per_touch_us"].items())
-        + f"; largest/smallest = {store_cost['flatness']:.2f}x"
+        f"embedded stores, per-request cost by data size: conversation touch: {touches} "
+        f"({store_cost['flatness']:.2f}x); hosted run's store work: {runs} ({store_cost['hosted_flatness']:.2f}x)"
     )
     out.append("")
     out.append("targets:")

@@ -1,8 +1,9 @@
-"""Per-request cost of the embedded conversation store, at small and large data sizes.
+"""Per-request cost of the embedded (in-memory) stores, at small and large data sizes.
 
 DESIGN.md: keep per-request cost flat with data size. A `/chat` request makes one
 `touch_conversation`; this times 1,000 of them (half on existing conversations, half new)
-on a MemoryConversationStore already holding N conversations.
+on a MemoryConversationStore already holding N conversations. For the hosted engine's
+store it reuses scripts/bench_hosted_store.py: what one run does to a thread, at N messages.
 """
 
 from __future__ import annotations
@@ -37,10 +38,23 @@ async def _per_touch_us(size: int) -> float:
     return statistics.median(samples)
 
 
+async def _per_hosted_run_us(size: int) -> float:
+    from app.engines.hosted import MemoryHostedStore
+    from scripts.bench_hosted_store import measure
+
+    return statistics.median([await measure(MemoryHostedStore(), size, 200) for _ in range(3)])
+
+
 def measure_store_cost(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
-    """Median microseconds per touch at each size, and largest/smallest."""
+    """Median microseconds per touch (and per hosted run) at each size, and largest/smallest."""
     per_touch = {size: asyncio.run(_per_touch_us(size)) for size in sizes}
-    return {"per_touch_us": per_touch, "flatness": per_touch[max(sizes)] / per_touch[min(sizes)]}
+    per_run = {size: asyncio.run(_per_hosted_run_us(size)) for size in sizes}
+    return {
+        "per_touch_us": per_touch,
+        "flatness": per_touch[max(sizes)] / per_touch[min(sizes)],
+        "hosted_per_run_us": per_run,
+        "hosted_flatness": per_run[max(sizes)] / per_run[min(sizes)],
+    }
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ go to stdout and to bench/results/ (JSON and the table as text).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -124,36 +125,95 @@ def make_thread_pool(server: procs.Proc, count: int, log_dir: Path) -> Path:
     return path
 
 
-def run_cell(scenario: Scenario, target: str, duration_s: float, warmup_s: float, log_root: Path) -> Cell:
+@dataclass
+class Stack:
+    """One target's processes for a scenario: its own fresh fake upstream and server."""
+
+    cell: Cell
+    server: procs.Proc
+    threads_file: Path | None
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+
+
+def start_stack(group: ProcGroup, scenario: Scenario, target: str, log_root: Path) -> Stack | Cell:
+    """Start the target's fake upstream and server; a skipped Cell when the target can't run the scenario."""
     cell = Cell(scenario, target)
     if target == "baseline" and (scenario.engine != "assistants" or scenario.stream):
         cell.skipped = "the seed's baseline has no such mode"
         return cell
     log_dir = log_root / scenario.key / target
     extra = {"ENGINE": scenario.engine} if target == "service" and scenario.engine != "assistants" else {}
+    fake = start_fake(group, log_dir, latency_s=scenario.latency_s, threads=scenario.threads)
+    server = start_server(group, log_dir, fake, target, **extra)
+    if target == "service":
+        cell.skipped = service_unavailable(scenario, server)
+        if cell.skipped:
+            return cell
+    threads_file = make_thread_pool(server, scenario.threads, log_dir) if scenario.engine == "hosted" else None
+    return Stack(cell, server, threads_file)
+
+
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several rounds of one target: counts added up, rates and latencies the median round's."""
+
+    def median(key: str) -> Any:
+        values = sorted(r[key] for r in rounds if r.get(key) is not None)
+        return values[len(values) // 2] if values else None
+
+    kinds: dict[str, int] = {}
+    for r in rounds:
+        for kind, count in r["error_kinds"].items():
+            kinds[kind] = kinds.get(kind, 0) + count
+    combined = {key: sum(r[key] for r in rounds) for key in ("requests", "ok", "active_run_400", "errors")}
+    combined.update({key: median(key) for key in ("rps", "p50_s", "p99_s", "first_event_p50_s", "first_event_p99_s")})
+    combined.update(
+        error_kinds=kinds,
+        elapsed_s=sum(r["elapsed_s"] for r in rounds),
+        max_s=max((r["max_s"] for r in rounds if r["max_s"] is not None), default=None),
+        last_answer_after_s=max(r["last_answer_after_s"] for r in rounds),
+        rounds=len(rounds),
+    )
+    return combined
+
+
+def run_scenario(
+    scenario: Scenario, duration_s: float, warmup_s: float, rounds: int, log_root: Path
+) -> dict[str, Cell]:
+    """Both targets up side by side, measured in alternating rounds, so noise from other processes
+    on the machine hits both alike. A burst is one round on freshly started servers."""
+    cells: dict[str, Cell] = {}
     with ProcGroup() as group:
-        fake = start_fake(group, log_dir, latency_s=scenario.latency_s, threads=scenario.threads)
-        server = start_server(group, log_dir, fake, target, **extra)
-        if target == "service":
-            cell.skipped = service_unavailable(scenario, server)
-            if cell.skipped:
-                return cell
-        threads_file = make_thread_pool(server, scenario.threads, log_dir) if scenario.engine == "hosted" else None
-        # Prime: a few requests so lazily loaded code is in, then let the process settle: that is "idle".
-        prime = ["--path", scenario.path, "--concurrency", "1", "--duration", "2", "--max-requests", "20"]
-        if threads_file is not None:
-            prime += ["--thread-ids-file", str(threads_file)]
-        run_load(server.port, *prime, "--threads", "1")
+        stacks: list[Stack] = []
+        for target in TARGETS:
+            started = start_stack(group, scenario, target, log_root)
+            if isinstance(started, Cell):
+                cells[target] = started
+            else:
+                cells[target] = started.cell
+                stacks.append(started)
+        # Prime: a few requests so lazily loaded code is in, then let the processes settle: that is "idle".
+        for stack in stacks:
+            prime = ["--path", scenario.path, "--concurrency", "1", "--duration", "2", "--max-requests", "20"]
+            if stack.threads_file is not None:
+                prime += ["--thread-ids-file", str(stack.threads_file)]
+            run_load(stack.server.port, *prime, "--threads", "1")
         time.sleep(0.5)
-        cell.idle_rss = server.rss_bytes()
-        if scenario.mode == "closed" and warmup_s > 0:
-            run_load(server.port, *load_args(scenario, warmup_s, threads_file))
-        cpu_before = server.cpu_seconds()
-        with RssSampler(server) as sampler:
-            cell.load = run_load(server.port, *load_args(scenario, duration_s, threads_file))
-        cell.cpu_s = server.cpu_seconds() - cpu_before
-        cell.peak_rss = max(sampler.peak, server.peak_rss_bytes() or 0)
-    return cell
+        for stack in stacks:
+            stack.cell.idle_rss = stack.server.rss_bytes()
+            if scenario.mode == "closed" and warmup_s > 0:
+                run_load(stack.server.port, *load_args(scenario, warmup_s, stack.threads_file))
+        with contextlib.ExitStack() as sampling:
+            samplers = [sampling.enter_context(RssSampler(stack.server)) for stack in stacks]
+            for number in range(1 if scenario.mode == "burst" else rounds):
+                for stack in stacks if number % 2 == 0 else reversed(stacks):
+                    cpu_before = stack.server.cpu_seconds()
+                    args = load_args(scenario, duration_s / rounds, stack.threads_file)
+                    stack.rounds.append(run_load(stack.server.port, *args))
+                    stack.cell.cpu_s += stack.server.cpu_seconds() - cpu_before
+        for stack, sampler in zip(stacks, samplers, strict=True):
+            stack.cell.load = combine(stack.rounds)
+            stack.cell.peak_rss = max(sampler.peak, stack.server.peak_rss_bytes() or 0)
+    return cells
 
 
 def upstream_probe(latency_s: float, log_root: Path, stream: bool = False) -> dict[str, Any]:
@@ -348,7 +408,11 @@ def report(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the target scenarios, shorter runs")
-    parser.add_argument("--duration", type=float, help="seconds of measured load per scenario (default 5, quick 2)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        help="seconds of measured load per scenario and target, in 3 rounds (default 6, quick 3)",
+    )
     parser.add_argument("--only", help="comma-separated scenario keys (e.g. 0ms-c64,burst1000)")
     parser.add_argument("--profile", action="store_true", help="profile the service under load instead")
     return parser.parse_args(argv)
@@ -360,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.profile import main as profile_main
 
         return profile_main([])
-    duration = args.duration or (2.0 if args.quick else 5.0)
+    duration = args.duration or (3.0 if args.quick else 6.0)
+    rounds = 3
     warmup = 0.5 if args.quick else 1.0
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_root = procs.RESULTS / f"run-{stamp}"
@@ -378,12 +443,10 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, dict[str, Cell]] = {}
     for scenario in scenarios:
-        for target in TARGETS:
-            print(f"{scenario.title} -> {target} ...", flush=True)
-            cell = run_cell(scenario, target, duration, warmup, log_root)
-            if cell.skipped and target == "service":
-                print(f"  skipped: {cell.skipped}", flush=True)
-            results.setdefault(scenario.key, {})[target] = cell
+        print(f"{scenario.title} ...", flush=True)
+        results[scenario.key] = run_scenario(scenario, duration, warmup, rounds, log_root)
+        if results[scenario.key]["service"].skipped:
+            print(f"  skipped: {results[scenario.key]['service'].skipped}", flush=True)
         if scenario.stream and not results[scenario.key]["service"].skipped:
             key = upstream_key(scenario.latency_s, stream=True)
             upstream[key] = upstream_probe(scenario.latency_s, log_root, stream=True)

@@ -1,6 +1,7 @@
 """Profile the service under load and name its top costs.
 
     ./bench/run.sh --profile                 # or: .venv/bin/python -m bench.profile [--clients 64] [--seconds 8]
+    .venv/bin/python -m bench.profile --burst  # one burst of 1,000 /chat at once, 500 ms upstream
 
 Runs `python -m app` under pyinstrument (a sampling profiler) against the fake upstream at 0 ms
 latency, so the service's own CPU work is what shows, drives it with the load generator, stops it
@@ -98,17 +99,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--latency", type=float, default=0.0, help="upstream latency in seconds")
+    parser.add_argument("--burst", action="store_true", help="one burst of 1,000 at once, 500 ms upstream, instead")
     args = parser.parse_args(argv)
+    threads = 1000 if args.burst else 256
+    latency = 0.5 if args.burst else args.latency
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_dir = procs.RESULTS / f"profile-{stamp}"
     session_path = (log_dir / "profile.pyisession").resolve()
     wrapper = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(session_path), "-i", "0.0005"]
     with ProcGroup() as group:
-        fake = start_fake(group, log_dir, latency_s=args.latency, threads=256)
+        fake = start_fake(group, log_dir, latency_s=latency, threads=threads)
         server = start_server(group, log_dir, fake, "service", wrapper=wrapper)
-        print(f"profiling the service: {args.clients} clients for {args.seconds:.0f} s ...", flush=True)
-        load = run_load(server.port, "--concurrency", str(args.clients), "--duration", str(args.seconds))
+        if args.burst:
+            print("profiling the service: 1,000 requests at once, 500 ms upstream ...", flush=True)
+            load = run_load(server.port, "--mode", "burst", "--concurrency", "1000", "--threads", str(threads))
+        else:
+            print(f"profiling the service: {args.clients} clients for {args.seconds:.0f} s ...", flush=True)
+            load = run_load(server.port, "--concurrency", str(args.clients), "--duration", str(args.seconds))
         server.stop()
     deadline = time.monotonic() + 10
     while not session_path.exists() and time.monotonic() < deadline:

@@ -154,12 +154,13 @@ def start_fake(group: ProcGroup, log_dir: Path, *, latency_s: float, threads: in
 
 
 def server_env(fake: Proc, port: int, **extra: str) -> dict[str, str]:
+    """Both servers as shipped: SDK retries on (default 2), so a kept-alive upstream connection the fake
+    closes just as a request goes out is retried as in production, not counted as an error."""
     env = base_env()
     env.update(
         OPENAI_API_KEY=API_KEY,
         OPENAI_ASSISTANT_ID=ASSISTANT_ID,
         OPENAI_BASE_URL=f"{fake.url}/v1",
-        OPENAI_MAX_RETRIES="0",
         HOST="127.0.0.1",
         PORT=str(port),
     )

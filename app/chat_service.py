@@ -37,6 +37,13 @@ class ChatService:
         self._upsert_retries = upsert_retries
         self._metrics = metrics
 
+    async def create_thread(self, user_id: str) -> str:
+        """A new, empty thread, owned by the user."""
+        thread_id = await self._engine.create_thread()
+        if self._access is not None:
+            await self._access.record_new_thread(user_id, thread_id)
+        return thread_id
+
     async def post_message(self, user_id: str, thread_id: str, content: str) -> RunRef:
         """Start a run with the message and upsert the conversation; the two overlap."""
         run = await self._posted(user_id, thread_id, self._engine.start_run, content)

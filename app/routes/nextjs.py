@@ -84,11 +84,9 @@ def _error_stream(answer: ErrorAnswer) -> StreamingResponse:
     summary="Create a thread (Next.js)",
     responses=error_responses(401, 429, 502, 503, 504),
 )
-async def create_thread_next(engine: EngineDep, access: ThreadAccessDep, user_id: UserIdDep) -> ThreadCreatedNext:
+async def create_thread_next(chat: ChatServiceDep, user_id: UserIdDep) -> ThreadCreatedNext:
     """Create an empty thread, the vector store attached; answers `{"threadId": ...}`."""
-    thread_id = await engine.create_thread()
-    await access.record_new_thread(user_id, thread_id)
-    return ThreadCreatedNext(thread_id=thread_id)
+    return ThreadCreatedNext(thread_id=await chat.create_thread(user_id))
 
 
 @router.post(

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 
-from app.deps import EngineDep, ThreadAccessDep, UserIdDep
+from app.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
 from app.schemas import THREAD_ID_PATTERN, MessagePage, RunState, ThreadCreated, error_responses
 
 router = APIRouter(prefix="/threads", tags=["threads and runs"])
@@ -27,11 +27,9 @@ THREAD_ERRORS = (401, 404, 422, 429, 502, 503, 504)
     summary="Create a thread",
     responses=error_responses(401, 429, 502, 503, 504),
 )
-async def create_thread(engine: EngineDep, access: ThreadAccessDep, user_id: UserIdDep) -> ThreadCreated:
+async def create_thread(chat: ChatServiceDep, user_id: UserIdDep) -> ThreadCreated:
     """Create an empty thread (the vector store attached when configured); send messages with `POST /chat`."""
-    thread_id = await engine.create_thread()
-    await access.record_new_thread(user_id, thread_id)
-    return ThreadCreated(thread_id=thread_id)
+    return ThreadCreated(thread_id=await chat.create_thread(user_id))
 
 
 @router.get(

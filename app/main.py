@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import httpx2
 from fastapi import FastAPI
@@ -18,8 +19,7 @@ from app.chat_service import ChatService
 from app.config import Settings
 from app.cors import SettingsCORSMiddleware
 from app.engines import AssistantEngine, build_engine, missing_chat_setting
-from app.engines.hosted import HostedStore, MemoryHostedStore, MongoHostedStore
-from app.errors import register_error_handlers
+from app.errors import register_error_handlers, register_storage_error_handler
 from app.idempotency import IdempotentRequests
 from app.observability import InstrumentedAsyncClient, Metrics, RequestContextMiddleware
 from app.openapi import install_openapi
@@ -28,10 +28,13 @@ from app.process_limits import raise_open_files_limit
 from app.request_limits import RequestLimitsMiddleware
 from app.route_table import RouteTable
 from app.routes import chat, conversations, files, health, nextjs, threads
-from app.store import ConversationStore, MemoryConversationStore, MongoConversationStore
-from app.store.mongo_client import open_database
+from app.store.base import ConversationStore
+from app.store.memory import MemoryConversationStore
 from app.upsert_retry import UpsertRetryQueue
 from app.upstream_resources import UpstreamResources
+
+if TYPE_CHECKING:
+    from app.engines.hosted import HostedStore
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +63,24 @@ async def _open_openai(settings: Settings, stack: AsyncExitStack, metrics: Metri
 
 async def _open_stores(settings: Settings, stack: AsyncExitStack) -> tuple[ConversationStore, HostedStore | None]:
     """Conversations (and, for ENGINE=hosted, threads/messages/runs) on one MongoDB client, or in memory."""
+    # pymongo and the hosted engine's stores are imported only when they are used (idle memory).
     hosted = settings.engine == "hosted"
     if settings.mongodb_uri is None:
         logger.warning("MONGODB_URI is not set: using the embedded in-memory store; nothing survives a restart")
-        return MemoryConversationStore(), (MemoryHostedStore() if hosted else None)
+        if not hosted:
+            return MemoryConversationStore(), None
+        from app.engines.hosted.store_memory import MemoryHostedStore
+
+        return MemoryConversationStore(), MemoryHostedStore()
+    from app.store.mongo import MongoConversationStore
+    from app.store.mongo_client import open_database
+
     database = await stack.enter_async_context(open_database(settings))
-    return MongoConversationStore(database), (MongoHostedStore(database) if hosted else None)
+    if not hosted:
+        return MongoConversationStore(database), None
+    from app.engines.hosted.store_mongo import MongoHostedStore
+
+    return MongoConversationStore(database), MongoHostedStore(database)
 
 
 def _log_startup(settings: Settings, engine: AssistantEngine, store: ConversationStore) -> None:
@@ -125,6 +140,9 @@ def create_app(
                 opened_conversations, opened_threads = await _open_stores(cfg, stack)
                 conversation_store = conversation_store or opened_conversations
                 thread_store = thread_store or opened_threads
+            if register_storage_error_handler(app) and app.middleware_stack is not None:
+                # pymongo was imported just now (MONGODB_URI): requests get a stack that knows its errors.
+                app.middleware_stack = app.build_middleware_stack()
             await conversation_store.ensure_indexes()
             if thread_store is not None:
                 await thread_store.ensure_indexes()

@@ -10,10 +10,13 @@ import time
 from datetime import datetime
 from typing import Any
 
+import httpx2
 import pytest
-from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, PyMongoError, ServerSelectionTimeoutError
 
+from app.main import create_app
 from app.store import MemoryConversationStore
+from tests.conftest import make_settings, sdk_client_for
 from tests.fake_openai import FakeOpenAI
 
 
@@ -115,6 +118,38 @@ class FlakyStore(MemoryConversationStore):
     async def ping(self) -> None:
         if self.ping_fails:
             raise ServerSelectionTimeoutError("no servers")
+
+
+class DownStore(MemoryConversationStore):
+    """The embedded store, but listing conversations raises PyMongoError."""
+
+    async def list_conversations(self, *args: Any, **kwargs: Any) -> Any:
+        raise AutoReconnect("connection pool paused")
+
+
+@pytest.mark.parametrize("pymongo_loaded_at_build", [True, False])
+async def test_a_storage_error_answers_503_without_a_traceback(
+    fake: FakeOpenAI, caplog, pymongo_loaded_at_build: bool
+) -> None:
+    app = create_app(make_settings(), openai_client=sdk_client_for(fake), store=DownStore())
+    if not pymongo_loaded_at_build:
+        # As with MONGODB_URI: pymongo is imported by the lifespan, after the middleware stack is built.
+        del app.exception_handlers[PyMongoError]
+        app.middleware_stack = app.build_middleware_stack()
+    with caplog.at_level(logging.INFO):
+        async with app.router.lifespan_context(app):
+            # raise_app_exceptions: an error answered and then re-raised (a traceback) fails the test.
+            transport = httpx2.ASGITransport(app=app, raise_app_exceptions=True)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                response = await http.get("/conversations", headers={"Origin": "http://localhost:3000"})
+    assert response.status_code == 503
+    # Answered by its exception handler, inside the middleware (so CORS still applies to the answer).
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert response.json()["error"]["code"] == "storage_unavailable"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "storage" in r.getMessage()] == [
+        "storage error AutoReconnect"
+    ]
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 async def _wait_until(condition, timeout_s: float = 5.0) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from openai import AsyncOpenAI
 
 from app.config import Settings
 from app.engines.assistants import AssistantsEngine
 from app.engines.base import AssistantEngine, RunRef
-from app.engines.hosted import HostedEngine, HostedStore, MemoryHostedStore, build_model_client
 from app.engines.unconfigured import UnconfiguredEngine
+
+if TYPE_CHECKING:
+    from app.engines.hosted import HostedStore
 
 __all__ = ["AssistantEngine", "RunRef", "build_engine", "missing_chat_setting"]
 
@@ -33,6 +37,9 @@ def build_engine(
     if missing is not None or client is None:
         return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")
     if settings.engine == "hosted":
+        # Imported only here: with ENGINE=assistants the hosted package stays out of memory.
+        from app.engines.hosted import HostedEngine, MemoryHostedStore, build_model_client
+
         store = hosted_store if hosted_store is not None else MemoryHostedStore()
         return HostedEngine(settings, store, build_model_client(settings, client))
     assert settings.openai_assistant_id is not None

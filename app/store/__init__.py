@@ -1,8 +1,9 @@
 """Conversation storage: MongoDB when MONGODB_URI is set, else an embedded in-memory store."""
 
+from typing import Any
+
 from app.store.base import Conversation, ConversationStore, IdempotencyRecord, conversation_name, utc_now
 from app.store.memory import MemoryConversationStore
-from app.store.mongo import MongoConversationStore
 
 __all__ = [
     "Conversation",
@@ -13,3 +14,12 @@ __all__ = [
     "conversation_name",
     "utc_now",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # pymongo (about 6 MB) is imported only when the MongoDB store is asked for.
+    if name == "MongoConversationStore":
+        from app.store.mongo import MongoConversationStore
+
+        return MongoConversationStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,10 +6,20 @@ interface) with `store_mongo` and `store_memory`, `claims` (one active run per t
 events), `runner` (the background run tasks) and `engine` (the AssistantEngine methods).
 """
 
+from typing import Any
+
 from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.model_client import build_model_client
 from app.engines.hosted.store import HostedStore
 from app.engines.hosted.store_memory import MemoryHostedStore
-from app.engines.hosted.store_mongo import MongoHostedStore
 
 __all__ = ["HostedEngine", "HostedStore", "MemoryHostedStore", "MongoHostedStore", "build_model_client"]
+
+
+def __getattr__(name: str) -> Any:
+    # pymongo is imported only when the MongoDB store is asked for.
+    if name == "MongoHostedStore":
+        from app.engines.hosted.store_mongo import MongoHostedStore
+
+        return MongoHostedStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,16 +11,18 @@ import hmac
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
-import limits
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.errors import AppError, RateLimited, Unauthorized, answer_for
 from app.streaming import error_response
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.aio.strategies import MovingWindowRateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +52,16 @@ class AccessControl:
         self._keys = [(_digest(key), user) for key, user in settings.api_key_users.items()]
         self.enabled = bool(self._keys)
         self.default_user_id = settings.default_user_id
-        self._limits = limits.parse_many(settings.rate_limit) if settings.rate_limit else []
-        self._limiter = (
-            MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage_uri)) if self._limits else None
-        )
+        self._limits: list[RateLimitItem] = []
+        self._limiter: MovingWindowRateLimiter | None = None
+        if settings.rate_limit:
+            # `limits` is imported only when a rate limit is configured (idle memory).
+            import limits
+            from limits.aio.strategies import MovingWindowRateLimiter
+            from limits.storage import storage_from_string
+
+            self._limits = limits.parse_many(settings.rate_limit)
+            self._limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage_uri))
 
     def user_for(self, key: str | None) -> tuple[str, int] | None:
         """(user id, key number) for a configured key; compares against every key in constant time."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import uvicorn
 
 from app.config import Settings
@@ -12,8 +14,14 @@ from app.main import create_app
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.secrets)
+    app = create_app(settings)
+    # The ~170,000 objects made by the imports live as long as the process: move them out of the
+    # collector's way, so each full collection under load walks only what requests made (a full
+    # walk of everything stops the event loop for ~50 ms). Garbage from start-up is freed first.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -20,6 +20,9 @@ def main() -> None:
     # walk of everything stops the event loop for ~50 ms). Garbage from start-up is freed first.
     gc.collect()
     gc.freeze()
+    # A /chat allocates thousands of objects: collect the young generation every 10,000 net
+    # allocations instead of 700 (fewer passes, same collector; peak RSS under the burst unchanged).
+    gc.set_threshold(10_000, 10, 10)
     uvicorn.run(
         app,
         host=settings.host,

@@ -31,6 +31,8 @@ from app.routes import chat, conversations, files, health, nextjs, threads
 from app.store.base import ConversationStore
 from app.store.memory import MemoryConversationStore
 from app.upsert_retry import UpsertRetryQueue
+from app.upstream_http import open_upstream_session, transport_on
+from app.upstream_json import AiohttpSender, UpstreamJson
 from app.upstream_resources import UpstreamResources
 
 if TYPE_CHECKING:
@@ -39,15 +41,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OPENAI_MAX_CONNECTIONS = 1000
+UPSTREAM_KEEPALIVE_S = 5.0  # idle upstream connections are closed after this
 
 
-async def _open_openai(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> AsyncOpenAI | None:
+async def _open_openai(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> UpstreamJson | None:
+    """The process's OpenAI client, and JSON calls for the hot path on the same connection pool."""
     if settings.openai_api_key is None:
         return None
+    connect_timeout_s = min(10.0, settings.openai_timeout_s)
+    session = open_upstream_session(max_connections=OPENAI_MAX_CONNECTIONS, keepalive_s=UPSTREAM_KEEPALIVE_S)
     # InstrumentedAsyncClient is an UpstreamHttpClient: aiohttp under the SDK (app/upstream_http.py).
     http_client = InstrumentedAsyncClient(
-        limits=httpx2.Limits(max_connections=OPENAI_MAX_CONNECTIONS, max_keepalive_connections=200),
-        timeout=httpx2.Timeout(settings.openai_timeout_s, connect=min(10.0, settings.openai_timeout_s)),
+        transport=transport_on(session),
+        timeout=httpx2.Timeout(settings.openai_timeout_s, connect=connect_timeout_s),
         metrics=metrics,
     )
     client = AsyncOpenAI(
@@ -57,8 +63,9 @@ async def _open_openai(settings: Settings, stack: AsyncExitStack, metrics: Metri
         max_retries=settings.openai_max_retries,
         http_client=http_client,
     )
-    stack.push_async_callback(client.close)
-    return client
+    stack.push_async_callback(client.close)  # closes the transport, and with it the session
+    sender = AiohttpSender(session, timeout_s=settings.openai_timeout_s, connect_timeout_s=connect_timeout_s)
+    return UpstreamJson(client, sender, metrics=metrics)
 
 
 async def _open_stores(settings: Settings, stack: AsyncExitStack) -> tuple[ConversationStore, HostedStore | None]:
@@ -134,7 +141,11 @@ def create_app(
         raise_open_files_limit()
         async with AsyncExitStack() as stack:
             metrics = Metrics()
-            client = openai_client or await _open_openai(cfg, stack, metrics)
+            if openai_client is not None:
+                calls: UpstreamJson | None = UpstreamJson.over_client(openai_client, metrics=metrics)
+            else:
+                calls = await _open_openai(cfg, stack, metrics)
+            client = calls.client if calls is not None else None
             conversation_store, thread_store = store, hosted_store if cfg.engine == "hosted" else None
             if conversation_store is None or (cfg.engine == "hosted" and thread_store is None):
                 opened_conversations, opened_threads = await _open_stores(cfg, stack)
@@ -146,7 +157,7 @@ def create_app(
             await conversation_store.ensure_indexes()
             if thread_store is not None:
                 await thread_store.ensure_indexes()
-            engine = build_engine(cfg, client, hosted_store=thread_store)
+            engine = build_engine(cfg, calls, hosted_store=thread_store)
             stack.push_async_callback(engine.aclose)
             # Closed before the store (exit stack order): the queue flushes into an open store at shutdown.
             upsert_retries = UpsertRetryQueue(

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import httpx2
 from openai import DefaultAioHttpClient
+from openai._vendor.httpx_aiohttp import AiohttpTransport
 
 _HTTP_CLIENT_PACKAGES = ("openai", "httpx2", "httpcore2")
 
@@ -30,6 +32,23 @@ def timed_out(exc: BaseException) -> bool:
         return True
     # Raised by the HTTP client itself, with no lower-level error under it: a timeout of its own.
     return all(type(cause).__module__.split(".")[0] in _HTTP_CLIENT_PACKAGES for cause in causes)
+
+
+def open_upstream_session(*, max_connections: int, keepalive_s: float) -> aiohttp.ClientSession:
+    """The process's one connection pool to the upstream: under the SDK and under `UpstreamJson`.
+
+    Made as the SDK's aiohttp transport makes its own (the same TLS context), with our pool size.
+    Call from a running event loop (the lifespan); closing the SDK client closes it.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, keepalive_timeout=keepalive_s, ssl=httpx2.create_ssl_context()
+    )
+    return aiohttp.ClientSession(connector=connector)
+
+
+def transport_on(session: aiohttp.ClientSession) -> AiohttpTransport:
+    """The SDK's aiohttp transport on our session (it closes the session when the client closes)."""
+    return AiohttpTransport(client=session)
 
 
 class UpstreamHttpClient(DefaultAioHttpClient):

@@ -21,6 +21,7 @@ from app.main import create_app
 from app.schemas import RunState
 from app.store import ConversationStore, MemoryConversationStore
 from app.store.base import utc_now
+from app.upstream_json import UpstreamJson
 from tests.conftest import make_settings, sdk_client_for
 from tests.fake_openai import FakeOpenAI
 
@@ -53,7 +54,8 @@ async def hosted_engine(
     """The hosted engine as build_engine makes it, talking to the fake; closed on exit."""
     store = store if store is not None else MemoryHostedStore()
     await store.ensure_indexes()
-    engine = build_engine(hosted_settings(**overrides), client or sdk_client_for(fake), hosted_store=store)
+    upstream = UpstreamJson.over_client(client or sdk_client_for(fake))
+    engine = build_engine(hosted_settings(**overrides), upstream, hosted_store=store)
     assert isinstance(engine, HostedEngine)
     try:
         yield engine

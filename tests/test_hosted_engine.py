@@ -299,6 +299,8 @@ async def test_cancel_stops_the_model_call_and_frees_the_thread(fake: FakeOpenAI
         next_ref = await engine.start_run(thread_id, "short one then")
         completed = await wait_for_run(engine, thread_id, next_ref.run_id)
         messages = await engine.list_messages(thread_id, order="asc")
+        # The fake sees the closed stream when its side of the transport next runs.
+        await wait_until(lambda: fake.models.calls[0].outcome != "running", "the fake to see the call end")
 
     assert cancelled.status == stored.status == again.status == "cancelled"
     assert cancelled.cancelled_at is not None

@@ -198,30 +198,7 @@ class FakeOpenAI:
         app = FastAPI()
         fake = self
 
-        @app.middleware("http")
-        async def record_and_fail(request: Request, call_next: Any) -> Response:
-            raw = await request.body()
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw
-            if fake.record:
-                fake.requests.append(RecordedRequest(request.method, request.url.path, body, dict(request.headers)))
-            if fake.latency_s:
-                await asyncio.sleep(fake.latency_s)
-            if fake.valid_keys is not None:
-                token = request.headers.get("authorization", "").removeprefix("Bearer ")
-                if token not in fake.valid_keys:
-                    return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
-            for failure in list(fake.failures):
-                if failure.path_contains is None or failure.path_contains in request.url.path:
-                    fake.failures.remove(failure)
-                    if failure.hang_s:
-                        await asyncio.sleep(failure.hang_s)
-                    response = openai_error(failure.status, failure.message, failure.type_, failure.code)
-                    response.headers.update(failure.headers)
-                    return response
-            return await call_next(request)
+        app.add_middleware(_RecordAndFail, fake=fake)
 
         @app.get("/v1/assistants/{assistant_id}")
         async def retrieve_assistant(assistant_id: str) -> Response:
@@ -402,6 +379,64 @@ class DisconnectAwareStreamingResponse(StreamingResponse):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await super().__call__({**scope, "asgi": {**scope.get("asgi", {}), "spec_version": "2.3"}}, receive, send)
+
+
+class _RecordAndFail:
+    """Records every request, adds the latency, answers planned failures (plain ASGI: cheap per request)."""
+
+    def __init__(self, app: Any, fake: FakeOpenAI) -> None:
+        self.app = app
+        self.fake = fake
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        raw = b"".join(chunks)
+        response = await self._planned(Request(scope), raw)
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _planned(self, request: Request, raw: bytes) -> Response | None:
+        fake = self.fake
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        if fake.record:
+            fake.requests.append(RecordedRequest(request.method, request.url.path, body, dict(request.headers)))
+        if fake.latency_s:
+            await asyncio.sleep(fake.latency_s)
+        if fake.valid_keys is not None:
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+            if token not in fake.valid_keys:
+                return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+        for failure in list(fake.failures):
+            if failure.path_contains is None or failure.path_contains in request.url.path:
+                fake.failures.remove(failure)
+                if failure.hang_s:
+                    await asyncio.sleep(failure.hang_s)
+                response = openai_error(failure.status, failure.message, failure.type_, failure.code)
+                response.headers.update(failure.headers)
+                return response
+        return None
 
 
 async def _json(request: Request) -> dict[str, Any]:

@@ -138,7 +138,7 @@ class UpstreamJson:
             )
             if attempt == max_retries or not self.client._should_retry(response):
                 raise self.client._make_status_error_from_response(response)
-            await asyncio.sleep(_backoff_s(attempt, response.headers))
+            await asyncio.sleep(_backoff_s(attempt, self.client._parse_retry_after_header(response.headers)))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _record(self, method: str, endpoint: str, outcome: str, started: float) -> None:
@@ -159,20 +159,8 @@ def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...])
     raise openai.APIResponseValidationError(response, data, message=f"The upstream's answer is not {expected}.")
 
 
-def _retry_after_s(headers: httpx2.Headers) -> float | None:
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return float(value) / divisor
-            except ValueError:
-                continue
-    return None
-
-
-def _backoff_s(attempt: int, headers: httpx2.Headers | None) -> float:
+def _backoff_s(attempt: int, retry_after: float | None) -> float:
     """The SDK's wait before retry number `attempt + 1`: the server's Retry-After, else exponential backoff."""
-    retry_after = _retry_after_s(headers) if headers is not None else None
     if retry_after is not None and 0 < retry_after <= _MAX_RETRY_AFTER_S:
         return retry_after
     delay = min(_INITIAL_RETRY_DELAY_S * 2.0**attempt, _MAX_RETRY_DELAY_S)

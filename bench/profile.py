@@ -2,6 +2,7 @@
 
     ./bench/run.sh --profile                 # or: .venv/bin/python -m bench.profile [--clients 64] [--seconds 8]
     .venv/bin/python -m bench.profile --burst  # one burst of 1,000 /chat at once, 500 ms upstream
+    .venv/bin/python -m bench.profile --engine hosted  # ENGINE=hosted (threads made through the service)
 
 Runs `python -m app` under pyinstrument (a sampling profiler) against the fake upstream at 0 ms
 latency, so the service's own CPU work is what shows, drives it with the load generator, stops it
@@ -19,6 +20,7 @@ from typing import Any
 
 from bench import procs
 from bench.procs import ProcGroup, run_load, start_fake, start_server
+from bench.run import make_thread_pool
 
 STARTUP_FUNCTIONS = ("_check_engine_setup",)  # one-off work at start-up, not per request
 LOOP = "event loop (uvloop's C code: socket reads and writes, callbacks, idle waits)"
@@ -100,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--latency", type=float, default=0.0, help="upstream latency in seconds")
     parser.add_argument("--burst", action="store_true", help="one burst of 1,000 at once, 500 ms upstream, instead")
+    parser.add_argument("--engine", choices=("assistants", "hosted"), default="assistants")
     args = parser.parse_args(argv)
     threads = 1000 if args.burst else 256
     latency = 0.5 if args.burst else args.latency
@@ -110,13 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     wrapper = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(session_path), "-i", "0.0005"]
     with ProcGroup() as group:
         fake = start_fake(group, log_dir, latency_s=latency, threads=threads)
-        server = start_server(group, log_dir, fake, "service", wrapper=wrapper)
+        extra = {"ENGINE": args.engine} if args.engine != "assistants" else {}
+        server = start_server(group, log_dir, fake, "service", wrapper=wrapper, **extra)
+        pool: list[str] = []
+        if args.engine == "hosted":  # threads live in the service: make the pool through its API
+            pool = ["--thread-ids-file", str(make_thread_pool(server, threads, log_dir))]
         if args.burst:
             print("profiling the service: 1,000 requests at once, 500 ms upstream ...", flush=True)
-            load = run_load(server.port, "--mode", "burst", "--concurrency", "1000", "--threads", str(threads))
+            load = run_load(server.port, "--mode", "burst", "--concurrency", "1000", "--threads", str(threads), *pool)
         else:
             print(f"profiling the service: {args.clients} clients for {args.seconds:.0f} s ...", flush=True)
-            load = run_load(server.port, "--concurrency", str(args.clients), "--duration", str(args.seconds))
+            load = run_load(server.port, "--concurrency", str(args.clients), "--duration", str(args.seconds), *pool)
         server.stop()
     deadline = time.monotonic() + 10
     while not session_path.exists() and time.monotonic() < deadline:

@@ -12,7 +12,7 @@ from app.engines.hosted import HostedStore
 from app.errors import InvalidRequest, NoToolCallPending, RunNotFound, ThreadNotFound
 from app.schemas import THREAD_ID_PATTERN
 from app.store import MongoConversationStore
-from tests.conftest import TEST_API_KEY
+from tests.conftest import TEST_API_KEY, sdk_client_for
 from tests.fake_models import ECHO_PREFIX
 from tests.fake_openai import FakeOpenAI
 from tests.hosted_support import (
@@ -114,6 +114,40 @@ async def test_model_gets_the_instructions_and_exactly_the_last_n_messages(fake:
         assert last.body["messages"][0] == {"role": "system", "content": "Answer in one line."}
         assert last.body["max_tokens"] == 77
         assert last.body["stream_options"] == {"include_usage": True}
+
+
+@pytest.mark.parametrize("api", ["responses", "chat_completions"])
+async def test_the_model_request_is_the_one_the_sdk_method_sends(fake: FakeOpenAI, api: str) -> None:
+    settings = {"hosted_model_api": api, "max_completion_tokens": 77, "openai_model": "model-x"}
+    settings |= {"assistant_instructions": "Be brief.", "openai_vector_store_id": "vs_docs"}
+    async with hosted_engine(fake, **settings) as engine:
+        thread_id = await engine.create_thread()
+        ref = await engine.start_run(thread_id, "Hello, ünïcode ✓")
+        assert (await wait_for_run(engine, thread_id, ref.run_id)).status == "completed"
+    sdk = sdk_client_for(fake)
+    if api == "responses":
+        stream = await sdk.responses.create(
+            model="model-x",
+            instructions="Be brief.",
+            input=[{"role": "user", "content": "Hello, ünïcode ✓"}],
+            max_output_tokens=77,
+            store=False,
+            stream=True,
+            tools=[{"type": "file_search", "vector_store_ids": ["vs_docs"]}],
+        )
+    else:
+        stream = await sdk.chat.completions.create(
+            model="model-x",
+            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello, ünïcode ✓"}],
+            max_tokens=77,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    async with stream:
+        async for _ in stream:
+            pass
+    ours, theirs = fake.models.calls
+    assert ours.body == theirs.body
 
 
 async def test_responses_calls_search_both_configured_vector_stores(fake: FakeOpenAI) -> None:

@@ -1,31 +1,26 @@
 """One model call per run: the Responses API, or Chat Completions for OpenAI-compatible servers.
 
 Both adapters stream, and turn the provider's stream into the same small events (text deltas,
-then one `ModelDone`). Every way a call can fail (HTTP status, timeout, refused connection,
-an error event in the stream, a stream that stops early) becomes `ModelCallFailed`, carrying a
+then one `ModelDone`). They post a body built here and read the stream's events as plain dicts
+through the SDK's generic `post`: the same request and SSE decoding as `responses.create` /
+`chat.completions.create`, without the per-call parameter transform and the typed model built for
+every event (together about a third of a hosted run's CPU).
+
+Every way a call can fail (HTTP status, timeout, refused connection, an error event in the
+stream, a stream that stops early) becomes `ModelCallFailed`, carrying a
 code and a message of ours that are safe to show; the provider's own text only reaches the log.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import openai
-from openai import AsyncOpenAI, omit
-from openai.types.chat import ChatCompletionMessageParam
-from openai.types.responses import (
-    FileSearchToolParam,
-    Response,
-    ResponseCompletedEvent,
-    ResponseErrorEvent,
-    ResponseFailedEvent,
-    ResponseIncompleteEvent,
-    ResponseInputParam,
-    ResponseTextDeltaEvent,
-)
+from openai import AsyncOpenAI, AsyncStream
 
 from app.config import Settings
 
@@ -118,11 +113,29 @@ def failure_from(exc: openai.APIError) -> ModelCallFailed:
     return ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
 
 
-def _usage(prompt: int | None, completion: int | None, total: int | None) -> dict[str, int] | None:
-    if prompt is None and completion is None:
+def _usage(prompt: Any, completion: Any, total: Any) -> dict[str, int] | None:
+    if not isinstance(prompt, int) and not isinstance(completion, int):
         return None
-    prompt, completion = prompt or 0, completion or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total or prompt + completion}
+    prompt = prompt if isinstance(prompt, int) else 0
+    completion = completion if isinstance(completion, int) else 0
+    total = total if isinstance(total, int) and total else prompt + completion
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@asynccontextmanager
+async def _events(client: AsyncOpenAI, path: str, body: dict[str, Any]) -> AsyncIterator[AsyncStream[object]]:
+    """POST `body` (with `stream: true`) and yield the SSE stream's events as dicts; closed on exit."""
+    stream = await client.post(path, body=body, cast_to=object, stream=True, stream_cls=AsyncStream[object])
+    async with stream:
+        yield stream
 
 
 class ResponsesModel:
@@ -138,53 +151,58 @@ class ResponsesModel:
         return ("file_search",) if self._vector_store_ids else ()
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        tools: list[FileSearchToolParam] = []
+        body: dict[str, Any] = {
+            "input": [
+                {"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text}
+                for turn in request.turns
+            ],
+            "instructions": request.instructions,
+            "max_output_tokens": request.max_output_tokens,
+            "model": request.model,
+            "store": False,
+            "stream": True,
+        }
         if self._vector_store_ids:
-            tools.append({"type": "file_search", "vector_store_ids": self._vector_store_ids})
-        conversation: ResponseInputParam = [
-            {"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text}
-            for turn in request.turns
-        ]
+            body["tools"] = [{"type": "file_search", "vector_store_ids": self._vector_store_ids}]
         try:
-            stream = await self._client.responses.create(
-                model=request.model,
-                instructions=request.instructions,
-                input=conversation,
-                max_output_tokens=request.max_output_tokens,
-                store=False,
-                stream=True,
-                tools=tools or omit,
-            )
-            async with stream:
-                async for event in stream:
-                    if isinstance(event, ResponseTextDeltaEvent):
-                        yield TextDelta(event.delta)
-                    elif isinstance(event, ResponseCompletedEvent | ResponseIncompleteEvent):
-                        yield self._done(event.response)
+            async with _events(self._client, "/responses", body) as events:
+                async for event in events:
+                    kind = _dict(event).get("type")
+                    if kind == "response.output_text.delta":
+                        delta = _dict(event).get("delta")
+                        if isinstance(delta, str) and delta:
+                            yield TextDelta(delta)
+                    elif kind in ("response.completed", "response.incomplete"):
+                        yield self._done(_dict(_dict(event).get("response")))
                         return
-                    elif isinstance(event, ResponseFailedEvent):
-                        raise self._failed(event.response)
-                    elif isinstance(event, ResponseErrorEvent):
-                        logger.warning("model stream error event code=%s", event.code)
+                    elif kind == "response.failed":
+                        raise self._failed(_dict(_dict(event).get("response")))
+                    elif kind == "error":
+                        logger.warning("model stream error event code=%s", _dict(event).get("code"))
                         raise ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
         except openai.APIError as exc:
             raise failure_from(exc) from exc
         raise ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
 
     @staticmethod
-    def _done(response: Response) -> ModelDone:
-        if response.status == "incomplete":
-            reason = response.incomplete_details.reason if response.incomplete_details else None
+    def _done(response: dict[str, Any]) -> ModelDone:
+        if response.get("status") == "incomplete":
+            reason = _dict(response.get("incomplete_details")).get("reason")
             logger.info("model answer incomplete (%s); keeping what was written", reason)
-        usage = response.usage
-        text = response.output_text or None
-        if usage is None:
-            return ModelDone(usage=None, text=text)
-        return ModelDone(_usage(usage.input_tokens, usage.output_tokens, usage.total_tokens), text)
+        text = "".join(
+            part["text"]
+            for item in _list(response.get("output"))
+            if _dict(item).get("type") == "message"
+            for part in _list(item.get("content"))
+            if _dict(part).get("type") == "output_text" and isinstance(part.get("text"), str)
+        )
+        usage = _dict(response.get("usage"))
+        counted = _usage(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
+        return ModelDone(usage=counted, text=text or None)
 
     @staticmethod
-    def _failed(response: Response) -> ModelCallFailed:
-        code = response.error.code if response.error else None
+    def _failed(response: dict[str, Any]) -> ModelCallFailed:
+        code = _dict(response.get("error")).get("code")
         logger.warning("model response failed code=%s", code)
         if code == RATE_LIMIT_EXCEEDED:
             return ModelCallFailed(RATE_LIMIT_EXCEEDED, _RATE_LIMITED)
@@ -203,33 +221,32 @@ class ChatCompletionsModel:
         return ()
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": request.instructions}]
+        messages: list[dict[str, str]] = [{"role": "system", "content": request.instructions}]
         for turn in request.turns:
-            if turn.role == "assistant":
-                messages.append({"role": "assistant", "content": turn.text})
-            else:
-                messages.append({"role": "user", "content": turn.text})
+            messages.append({"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text})
+        body = {
+            "messages": messages,
+            "model": request.model,
+            # max_tokens, not max_completion_tokens: the one every compatible server understands.
+            "max_tokens": request.max_output_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
         try:
-            stream = await self._client.chat.completions.create(
-                model=request.model,
-                messages=messages,
-                # max_tokens, not max_completion_tokens: the one every compatible server understands.
-                max_tokens=request.max_output_tokens,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        u = chunk.usage
-                        usage = _usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
-                    for choice in chunk.choices[:1]:
-                        if choice.delta is not None and choice.delta.content:
-                            yield TextDelta(choice.delta.content)
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
+            async with _events(self._client, "/chat/completions", body) as chunks:
+                async for chunk in chunks:
+                    counted = _dict(_dict(chunk).get("usage"))
+                    if counted:
+                        tokens = ("prompt_tokens", "completion_tokens", "total_tokens")
+                        usage = _usage(*(counted.get(name) for name in tokens))
+                    for choice in _list(_dict(chunk).get("choices"))[:1]:
+                        content = _dict(_dict(choice).get("delta")).get("content")
+                        if isinstance(content, str) and content:
+                            yield TextDelta(content)
+                        if isinstance(choice.get("finish_reason"), str) and choice["finish_reason"]:
+                            finish_reason = choice["finish_reason"]
         except openai.APIError as exc:
             raise failure_from(exc) from exc
         if finish_reason is None:

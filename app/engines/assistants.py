@@ -16,13 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 import openai
+from openai import AsyncStream
 
 from app.config import Settings
 from app.engines.assistants_convert import relay_events, to_message_page, to_run_state
 from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
 from app.errors import AssistantsApiUnavailable, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
 from app.schemas import MessagePage, RunState
-from app.upstream_json import UpstreamJson
+from app.upstream_json import ASSISTANTS_BETA, UpstreamJson
 
 logger = logging.getLogger(__name__)
 
@@ -100,27 +101,28 @@ class AssistantsEngine:
 
     async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
         try:
-            await self._attach_vector_store_once(thread_id)
-            options: dict[str, Any] = {}
-            tools = await self._tools_for_runs()
-            if tools is not None:
-                options["tools"] = tools
-            stream = await self._client.beta.threads.runs.create(
-                thread_id,
-                assistant_id=self._assistant_id,
-                model=self._settings.openai_model,
-                additional_messages=[{"role": "user", "content": content}],
-                truncation_strategy={
-                    "type": "last_messages",
-                    "last_messages": self._settings.truncation_last_messages,
-                },
-                max_completion_tokens=self._settings.max_completion_tokens,
-                stream=True,
-                **options,
-            )
+            body = await self._run_body(thread_id, content)
+            body["stream"] = True
+            events = await self._event_stream(f"/threads/{quote(thread_id, safe='')}/runs", body)
         except openai.APIStatusError as exc:
             raise translate_status_error(exc, thread_id) from exc
         logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
+        return events
+
+    async def _event_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+        """POST a streamed call; its Assistants events relayed as they come.
+
+        `runs.create(stream=True)`'s request through the SDK's generic `post`, with the events read as
+        dicts: no per-call parameter transform, no typed model per event (and no `client.beta` types).
+        """
+        stream = await self._client.post(
+            path,
+            body=body,
+            cast_to=object,
+            stream=True,
+            stream_cls=AsyncStream[object],
+            options={"headers": ASSISTANTS_BETA},
+        )
         return relay_events(stream)
 
     async def _run_body(self, thread_id: str, content: str) -> dict[str, Any]:
@@ -147,16 +149,12 @@ class AssistantsEngine:
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
     ) -> AsyncIterator[StreamEvent]:
+        path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}/submit_tool_outputs"
+        body = {"tool_outputs": [{"tool_call_id": o.tool_call_id, "output": o.output} for o in outputs], "stream": True}
         try:
-            stream = await self._client.beta.threads.runs.submit_tool_outputs(
-                run_id,
-                thread_id=thread_id,
-                tool_outputs=[{"tool_call_id": o.tool_call_id, "output": o.output} for o in outputs],
-                stream=True,
-            )
+            return await self._event_stream(path, body)
         except openai.APIStatusError as exc:
             raise translate_status_error(exc, thread_id, run_id) from exc
-        return relay_events(stream)
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
         try:

@@ -18,19 +18,18 @@ def drop_nones(value: Any) -> Any:
     return value
 
 
-def to_stream_event(event: Any) -> StreamEvent:
-    """An SDK AssistantStreamEvent as our StreamEvent, its object in upstream shape."""
-    data = event.data.to_dict(mode="json", exclude_unset=True)
-    if event.event.endswith(".delta"):
-        data = drop_nones(data)
-    return StreamEvent(event=event.event, data=data)
+def to_stream_event(name: str, data: dict[str, Any]) -> StreamEvent:
+    """An upstream Assistants stream event as our StreamEvent (deltas without null-valued keys)."""
+    return StreamEvent(event=name, data=drop_nones(data) if name.endswith(".delta") else data)
 
 
 async def relay_events(stream: Any) -> AsyncIterator[StreamEvent]:
-    """Relay an SDK event stream; the upstream connection is closed however the relay ends."""
+    """Relay an SDK event stream read as dicts (`{"event": ..., "data": {...}}`, as the SDK's decoder
+    gives them for `thread.*` events); the upstream connection is closed however the relay ends."""
     try:
-        async for event in stream:
-            yield to_stream_event(event)
+        async for item in stream:
+            if isinstance(item, dict) and isinstance(item.get("event"), str) and isinstance(item.get("data"), dict):
+                yield to_stream_event(item["event"], item["data"])
     finally:
         await stream.close()
 

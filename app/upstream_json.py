@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 import httpx2
@@ -112,10 +113,16 @@ class UpstreamJson:
         return cls(client, HttpxSender(client._client), metrics=metrics)  # the SDK keeps it there (pinned)
 
     async def request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, ids: tuple[str, ...] = ()
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        ids: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """The answer's JSON object; `ids`: keys it must carry as non-empty strings (else the upstream failed)."""
-        url = self._base_url + path
+        url = self._base_url + path + (f"?{urlencode(params)}" if params else "")
         payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         endpoint = upstream_endpoint(self._base_path + path)
         max_retries = len(self._headers) - 1
@@ -145,6 +152,12 @@ class UpstreamJson:
         if self._metrics is not None:
             self._metrics.upstream_requests.labels(method, endpoint, outcome).inc()
             self._metrics.upstream_duration.labels(method, endpoint).observe(time.perf_counter() - started)
+
+
+def unexpected_answer(what: str, body: object) -> openai.APIResponseValidationError:
+    """The upstream answered 2xx with something that is not what the API documents (a 502, not a crash)."""
+    response = httpx2.Response(200, request=_request("GET", "https://upstream.invalid/"))
+    return openai.APIResponseValidationError(response, body, message=f"The upstream's answer is not {what}.")
 
 
 def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...]) -> dict[str, Any]:

@@ -176,3 +176,18 @@ async def test_streamed_runs_and_tool_outputs_send_what_the_sdk_methods_send(app
     assert sdk_submitted.body["tool_outputs"] == [{"tool_call_id": sdk_call_id, "output": "12 C"}]
     assert submitted.body == {**sdk_submitted.body, "tool_outputs": [{"tool_call_id": call_id, "output": "12 C"}]}
     assert submitted.headers["openai-beta"] == "assistants=v2"
+
+
+async def test_a_malformed_run_or_message_page_is_a_502_not_a_crash(mongo_store) -> None:
+    answers = {
+        "/runs/run_abc": b'{"id": "run_abc", "status": "no-such-status", "created_at": 1}',
+        "/messages": b'{"object": "list", "data": [{"id": "msg_1", "role": "robot"}]}',
+    }
+    for path, body in answers.items():
+        server, _ = await _answering(body)
+        port = server.sockets[0].getsockname()[1]
+        async with server, served_app(mongo_store, openai_base_url=f"http://127.0.0.1:{port}/v1") as client:
+            response = await client.get(f"/threads/thread_abc{path}")
+            assert response.status_code == 502, (path, response.text)
+            assert response.json()["error"]["code"] == "upstream_error"
+            assert "robot" not in response.text and "no-such-status" not in response.text

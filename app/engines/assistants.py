@@ -19,7 +19,7 @@ import openai
 from openai import AsyncStream
 
 from app.config import Settings
-from app.engines.assistants_convert import relay_events, to_message_page, to_run_state
+from app.engines.assistants_convert import relay_events, reply_text, to_message_page, to_run_state
 from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
 from app.errors import AssistantsApiUnavailable, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
 from app.schemas import MessagePage, RunState
@@ -68,8 +68,8 @@ class AssistantsEngine:
     name = "assistants"
 
     def __init__(self, upstream: UpstreamJson, settings: Settings, assistant_id: str) -> None:
-        # Plain JSON calls for creating threads and runs (the hot path) and for the assistant;
-        # the SDK client for the rest (polling, streaming, tool outputs), loaded on first use.
+        # Plain JSON calls on the SDK's connection pool for everything that answers JSON (the hot path
+        # first); the SDK client's generic `post` for streamed calls (its SSE decoding, events as dicts).
         self._calls = upstream
         self._client = upstream.client
         self._settings = settings
@@ -157,29 +157,26 @@ class AssistantsEngine:
             raise translate_status_error(exc, thread_id, run_id) from exc
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
+        run_path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}"
         try:
-            run = await self._client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+            run = await self._calls.request("GET", run_path, ids=("id",))
             reply = None
-            if run.status == "completed":
-                page = await self._client.beta.threads.messages.list(thread_id, run_id=run_id, order="asc", limit=100)
-                reply = "".join(
-                    part.text.value
-                    for m in page.data
-                    if m.role == "assistant"
-                    for part in m.content
-                    if part.type == "text"
-                )
+            if run.get("status") == "completed":
+                params = {"run_id": run_id, "order": "asc", "limit": 100}
+                page = await self._calls.request("GET", f"/threads/{quote(thread_id, safe='')}/messages", params=params)
+                reply = reply_text(page)
         except openai.APIStatusError as exc:
             raise translate_status_error(exc, thread_id, run_id) from exc
-        return to_run_state(run, reply)
+        return to_run_state(run, thread_id, reply)
 
     async def cancel_run(self, thread_id: str, run_id: str) -> RunState:
+        path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}/cancel"
         try:
-            run = await self._client.beta.threads.runs.cancel(run_id, thread_id=thread_id)
+            run = await self._calls.request("POST", path, ids=("id",))
         except openai.APIStatusError as exc:
             raise translate_status_error(exc, thread_id, run_id) from exc
         logger.info("run cancel requested engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
-        return to_run_state(run)
+        return to_run_state(run, thread_id)
 
     async def list_messages(
         self,
@@ -190,12 +187,13 @@ class AssistantsEngine:
         after: str | None = None,
         before: str | None = None,
     ) -> MessagePage:
-        options: dict[str, Any] = {k: v for k, v in (("after", after), ("before", before)) if v}
+        params: dict[str, Any] = {"limit": limit, "order": order}
+        params.update((k, v) for k, v in (("after", after), ("before", before)) if v)
         try:
-            page = await self._client.beta.threads.messages.list(thread_id, limit=limit, order=order, **options)
+            page = await self._calls.request("GET", f"/threads/{quote(thread_id, safe='')}/messages", params=params)
         except openai.APIStatusError as exc:
             raise translate_status_error(exc, thread_id) from exc
-        return to_message_page(page)
+        return to_message_page(page, thread_id)
 
     async def _attach_vector_store_once(self, thread_id: str) -> None:
         """Make the vector store searchable on the thread; done once per thread and remembered."""

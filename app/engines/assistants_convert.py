@@ -1,12 +1,15 @@
-"""Conversions from the Assistants API's SDK objects to our engine-neutral types."""
+"""Conversions from the Assistants API's JSON (as dicts) to our engine-neutral types."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.engines.base import StreamEvent
 from app.schemas import MessagePage, RunError, RunState, ThreadMessage
+from app.upstream_json import unexpected_answer
 
 
 def drop_nones(value: Any) -> Any:
@@ -35,47 +38,78 @@ async def relay_events(stream: Any) -> AsyncIterator[StreamEvent]:
 
 
 def message_text(content: list[dict[str, Any]]) -> str:
-    return "".join(part["text"]["value"] for part in content if part.get("type") == "text" and "text" in part)
+    return "".join(
+        part["text"]["value"]
+        for part in content
+        if part.get("type") == "text"
+        and isinstance(part.get("text"), dict)
+        and isinstance(part["text"].get("value"), str)
+    )
 
 
-def to_thread_message(message: Any) -> ThreadMessage:
-    content = [part.to_dict(mode="json") for part in message.content]
+def _items(page: dict[str, Any]) -> list[dict[str, Any]]:
+    data = page.get("data")
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def _content(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    return [part for part in content if isinstance(part, dict)] if isinstance(content, list) else []
+
+
+def reply_text(page: dict[str, Any]) -> str:
+    """The assistant's text in a page of a run's messages (the upstream's `messages.list` JSON)."""
+    return "".join(message_text(_content(m)) for m in _items(page) if m.get("role") == "assistant")
+
+
+def to_thread_message(message: dict[str, Any], thread_id: str) -> ThreadMessage:
+    content = _content(message)
     return ThreadMessage(
-        id=message.id,
-        thread_id=message.thread_id,
-        role=message.role,
-        created_at=message.created_at,
-        run_id=message.run_id,
+        id=message.get("id"),
+        thread_id=message.get("thread_id") or thread_id,
+        role=message.get("role"),
+        created_at=message.get("created_at"),
+        run_id=message.get("run_id"),
         text=message_text(content),
         content=content,
     )
 
 
-def to_message_page(page: Any) -> MessagePage:
-    data = [to_thread_message(m) for m in page.data]
+def to_message_page(page: dict[str, Any], thread_id: str) -> MessagePage:
+    """The upstream's `messages.list` JSON as our page; a malformed answer is the upstream's failure (502)."""
+    try:
+        data = [to_thread_message(m, thread_id) for m in _items(page)]
+    except ValidationError as exc:
+        raise unexpected_answer("a page of messages", page) from exc
     return MessagePage(
         data=data,
         first_id=data[0].id if data else None,
         last_id=data[-1].id if data else None,
-        has_more=bool(page.has_more),
+        has_more=bool(page.get("has_more")),
     )
 
 
-def to_run_state(run: Any, reply: str | None = None) -> RunState:
-    last_error = RunError(code=run.last_error.code, message=run.last_error.message) if run.last_error else None
-    usage = run.usage.to_dict(mode="json") if run.usage else None
-    return RunState(
-        id=run.id,
-        thread_id=run.thread_id,
-        status=run.status,
-        created_at=run.created_at,
-        started_at=run.started_at,
-        completed_at=run.completed_at,
-        cancelled_at=run.cancelled_at,
-        failed_at=run.failed_at,
-        expires_at=run.expires_at,
-        last_error=last_error,
-        model=run.model,
-        usage=usage,
-        reply=reply,
-    )
+def to_run_state(run: dict[str, Any], thread_id: str, reply: str | None = None) -> RunState:
+    """The upstream's run JSON as our RunState; a malformed answer is the upstream's failure (502)."""
+    error = run.get("last_error")
+    usage = run.get("usage")
+    try:
+        return RunState(
+            id=run.get("id"),
+            thread_id=run.get("thread_id") or thread_id,
+            status=run.get("status"),
+            created_at=run.get("created_at"),
+            started_at=run.get("started_at"),
+            completed_at=run.get("completed_at"),
+            cancelled_at=run.get("cancelled_at"),
+            failed_at=run.get("failed_at"),
+            expires_at=run.get("expires_at"),
+            last_error=RunError(code=error.get("code"), message=error.get("message"))
+            if isinstance(error, dict)
+            else None,
+            model=run.get("model"),
+            usage={k: v for k, v in usage.items() if isinstance(v, int)} if isinstance(usage, dict) else None,
+            reply=reply,
+        )
+    except ValidationError as exc:
+        raise unexpected_answer("a run", run) from exc

@@ -84,6 +84,12 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def record_upstream_call(self, method: str, url_path: str, outcome: str, seconds: float) -> None:
+        """One call to the OpenAI API (each retry apart): its outcome and how long it took."""
+        endpoint = upstream_endpoint(url_path)
+        self.upstream_requests.labels(method, endpoint, outcome).inc()
+        self.upstream_duration.labels(method, endpoint).observe(seconds)
+
     def record_upsert_retry(self, landed: bool) -> None:
         self.upsert_retries.labels("landed" if landed else "failed").inc()
 
@@ -170,6 +176,5 @@ class InstrumentedAsyncClient(UpstreamHttpClient):
             outcome = "connection_error"
             raise
         finally:
-            endpoint = upstream_endpoint(request.url.path)
-            self._metrics.upstream_requests.labels(request.method, endpoint, outcome).inc()
-            self._metrics.upstream_duration.labels(request.method, endpoint).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self._metrics.record_upstream_call(request.method, request.url.path, outcome, elapsed)

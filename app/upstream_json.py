@@ -25,7 +25,7 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from app.observability import Metrics, upstream_endpoint
+from app.observability import Metrics
 
 _INITIAL_RETRY_DELAY_S = 0.5  # the SDK's backoff: 0.5 s doubling up to 8 s, minus up to 25 % jitter
 _MAX_RETRY_DELAY_S = 8.0
@@ -124,7 +124,7 @@ class UpstreamJson:
         """The answer's JSON object; `ids`: keys it must carry as non-empty strings (else the upstream failed)."""
         url = self._base_url + path + (f"?{urlencode(params)}" if params else "")
         payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        endpoint = upstream_endpoint(self._base_path + path)
+        url_path = self._base_path + path
         max_retries = len(self._headers) - 1
         for attempt, headers in enumerate(self._headers):
             started = time.perf_counter()
@@ -132,12 +132,12 @@ class UpstreamJson:
                 answer = await self._send(method, url, headers, payload)
             except openai.APIConnectionError as exc:  # APITimeoutError is one too
                 outcome = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection_error"
-                self._record(method, endpoint, outcome, started)
+                self._record(method, url_path, outcome, started)
                 if attempt == max_retries:
                     raise
                 await asyncio.sleep(_backoff_s(attempt, None))
                 continue
-            self._record(method, endpoint, str(answer.status), started)
+            self._record(method, url_path, str(answer.status), started)
             if answer.status < 300:
                 return _json_object(answer, method, url, ids)
             response = httpx2.Response(
@@ -148,15 +148,16 @@ class UpstreamJson:
             await asyncio.sleep(_backoff_s(attempt, self.client._parse_retry_after_header(response.headers)))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _record(self, method: str, endpoint: str, outcome: str, started: float) -> None:
+    def _record(self, method: str, url_path: str, outcome: str, started: float) -> None:
         if self._metrics is not None:
-            self._metrics.upstream_requests.labels(method, endpoint, outcome).inc()
-            self._metrics.upstream_duration.labels(method, endpoint).observe(time.perf_counter() - started)
+            self._metrics.record_upstream_call(method, url_path, outcome, time.perf_counter() - started)
 
 
-def unexpected_answer(what: str, body: object) -> openai.APIResponseValidationError:
+def unexpected_answer(
+    what: str, body: object, response: httpx2.Response | None = None
+) -> openai.APIResponseValidationError:
     """The upstream answered 2xx with something that is not what the API documents (a 502, not a crash)."""
-    response = httpx2.Response(200, request=_request("GET", "https://upstream.invalid/"))
+    response = response or httpx2.Response(200, request=_request("GET", "https://upstream.invalid/"))
     return openai.APIResponseValidationError(response, body, message=f"The upstream's answer is not {what}.")
 
 
@@ -168,8 +169,7 @@ def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...])
     if isinstance(data, dict) and all(isinstance(data.get(key), str) and data[key] for key in ids):
         return data
     response = httpx2.Response(answer.status, content=answer.body, request=_request(method, url))
-    expected = f"a JSON object with {', '.join(ids)}" if ids else "a JSON object"
-    raise openai.APIResponseValidationError(response, data, message=f"The upstream's answer is not {expected}.")
+    raise unexpected_answer(f"a JSON object with {', '.join(ids)}" if ids else "a JSON object", data, response)
 
 
 def _backoff_s(attempt: int, retry_after: float | None) -> float:

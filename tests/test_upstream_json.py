@@ -9,14 +9,9 @@ here, sent through the SDK's generic `post`) are compared with the SDK methods' 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
-
-import httpx2
+from collections.abc import Callable
 
 from app.engines.base import ToolOutput
-from app.main import create_app
 from tests.conftest import ASSISTANT_ID, TEST_API_KEY, make_settings
 from tests.fake_assistant_streams import StreamScript
 from tests.fake_openai import FakeOpenAI
@@ -36,20 +31,10 @@ SDK_HEADERS = (
 )
 
 
-@asynccontextmanager
-async def served_app(store: Any, **overrides: Any) -> AsyncIterator[httpx2.AsyncClient]:
-    app = create_app(make_settings(**overrides), store=store)
-    async with app.router.lifespan_context(app):
-        transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            http.app = app  # type: ignore[attr-defined]
-            yield http
-
-
-async def test_the_run_request_is_the_one_the_sdk_sends(fake: FakeOpenAI, live_fake: str, mongo_store) -> None:
+async def test_the_run_request_is_the_one_the_sdk_sends(fake: FakeOpenAI, live_fake: str, app_client) -> None:
     ours, theirs = fake.add_thread(), fake.add_thread()
     settings = {"openai_base_url": live_fake, "truncation_last_messages": 7, "max_completion_tokens": 321}
-    async with served_app(mongo_store, **settings) as client:
+    async with app_client(client_from_settings=True, **settings) as client:
         response = await client.post("/chat", json={"content": "Hello, ünïcode ✓", "threadId": ours})
         sdk = client.app.state.engine._client  # the same SDK client, making the call its own way
         await sdk.beta.threads.runs.create(
@@ -71,12 +56,12 @@ async def test_the_run_request_is_the_one_the_sdk_sends(fake: FakeOpenAI, live_f
 
 
 async def test_retries_follow_the_sdk_rules_and_count_in_the_header(
-    fake: FakeOpenAI, live_fake: str, mongo_store
+    fake: FakeOpenAI, live_fake: str, app_client
 ) -> None:
     thread_id = fake.add_thread()
     fake.fail_next(500, path_contains="/runs")
     fake.fail_next(429, headers={"retry-after-ms": "10"}, path_contains="/runs")
-    async with served_app(mongo_store, openai_base_url=live_fake, openai_max_retries=2) as client:
+    async with app_client(client_from_settings=True, openai_base_url=live_fake, openai_max_retries=2) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
         metrics = (await client.get("/metrics")).text
 
@@ -89,10 +74,10 @@ async def test_retries_follow_the_sdk_rules_and_count_in_the_header(
         assert f'chat_backend_upstream_requests_total{{{endpoint},outcome="{outcome}"}} 1.0' in metrics
 
 
-async def test_an_upstream_saying_do_not_retry_is_not_retried(fake: FakeOpenAI, live_fake: str, mongo_store) -> None:
+async def test_an_upstream_saying_do_not_retry_is_not_retried(fake: FakeOpenAI, live_fake: str, app_client) -> None:
     thread_id = fake.add_thread()
     fake.fail_next(503, headers={"x-should-retry": "false"}, path_contains="/runs")
-    async with served_app(mongo_store, openai_base_url=live_fake, openai_max_retries=2) as client:
+    async with app_client(client_from_settings=True, openai_base_url=live_fake, openai_max_retries=2) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
 
     assert response.status_code == 502
@@ -123,11 +108,14 @@ async def _answering(body: bytes, status: int = 200) -> tuple[asyncio.Server, Ca
     return server, lambda: count
 
 
-async def test_an_answer_that_is_not_a_run_is_a_502_not_a_crash(mongo_store) -> None:
+async def test_an_answer_that_is_not_a_run_is_a_502_not_a_crash(app_client) -> None:
     for body in (b"<html>not json</html>", b"[1, 2]", b'{"object": "thread.run"}', b'{"id": ""}'):
         server, requests = await _answering(body)
         port = server.sockets[0].getsockname()[1]
-        async with server, served_app(mongo_store, openai_base_url=f"http://127.0.0.1:{port}/v1") as client:
+        async with (
+            server,
+            app_client(client_from_settings=True, openai_base_url=f"http://127.0.0.1:{port}/v1") as client,
+        ):
             response = await client.post("/chat", json={"content": "hi", "threadId": "thread_abc"})
             assert response.status_code == 502, body
             assert response.json()["error"]["code"] == "upstream_error"
@@ -178,7 +166,7 @@ async def test_streamed_runs_and_tool_outputs_send_what_the_sdk_methods_send(app
     assert submitted.headers["openai-beta"] == "assistants=v2"
 
 
-async def test_a_malformed_run_or_message_page_is_a_502_not_a_crash(mongo_store) -> None:
+async def test_a_malformed_run_or_message_page_is_a_502_not_a_crash(app_client) -> None:
     answers = {
         "/runs/run_abc": b'{"id": "run_abc", "status": "no-such-status", "created_at": 1}',
         "/messages": b'{"object": "list", "data": [{"id": "msg_1", "role": "robot"}]}',
@@ -186,7 +174,10 @@ async def test_a_malformed_run_or_message_page_is_a_502_not_a_crash(mongo_store)
     for path, body in answers.items():
         server, _ = await _answering(body)
         port = server.sockets[0].getsockname()[1]
-        async with server, served_app(mongo_store, openai_base_url=f"http://127.0.0.1:{port}/v1") as client:
+        async with (
+            server,
+            app_client(client_from_settings=True, openai_base_url=f"http://127.0.0.1:{port}/v1") as client,
+        ):
             response = await client.get(f"/threads/thread_abc{path}")
             assert response.status_code == 502, (path, response.text)
             assert response.json()["error"]["code"] == "upstream_error"

@@ -47,23 +47,20 @@ def message_text(content: list[dict[str, Any]]) -> str:
     )
 
 
-def _items(page: dict[str, Any]) -> list[dict[str, Any]]:
-    data = page.get("data")
-    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
-
-
-def _content(message: dict[str, Any]) -> list[dict[str, Any]]:
-    content = message.get("content")
-    return [part for part in content if isinstance(part, dict)] if isinstance(content, list) else []
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects in a JSON list (a page's `data`, a message's `content`); anything else is empty."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def reply_text(page: dict[str, Any]) -> str:
     """The assistant's text in a page of a run's messages (the upstream's `messages.list` JSON)."""
-    return "".join(message_text(_content(m)) for m in _items(page) if m.get("role") == "assistant")
+    return "".join(
+        message_text(_dicts(m.get("content"))) for m in _dicts(page.get("data")) if m.get("role") == "assistant"
+    )
 
 
 def to_thread_message(message: dict[str, Any], thread_id: str) -> ThreadMessage:
-    content = _content(message)
+    content = _dicts(message.get("content"))
     return ThreadMessage(
         id=message.get("id"),
         thread_id=message.get("thread_id") or thread_id,
@@ -78,7 +75,7 @@ def to_thread_message(message: dict[str, Any], thread_id: str) -> ThreadMessage:
 def to_message_page(page: dict[str, Any], thread_id: str) -> MessagePage:
     """The upstream's `messages.list` JSON as our page; a malformed answer is the upstream's failure (502)."""
     try:
-        data = [to_thread_message(m, thread_id) for m in _items(page)]
+        data = [to_thread_message(m, thread_id) for m in _dicts(page.get("data"))]
     except ValidationError as exc:
         raise unexpected_answer("a page of messages", page) from exc
     return MessagePage(

@@ -166,19 +166,20 @@ class ResponsesModel:
             body["tools"] = [{"type": "file_search", "vector_store_ids": self._vector_store_ids}]
         try:
             async with _events(self._client, "/responses", body) as events:
-                async for event in events:
-                    kind = _dict(event).get("type")
+                async for item in events:
+                    event = _dict(item)
+                    kind = event.get("type")
                     if kind == "response.output_text.delta":
-                        delta = _dict(event).get("delta")
+                        delta = event.get("delta")
                         if isinstance(delta, str) and delta:
                             yield TextDelta(delta)
                     elif kind in ("response.completed", "response.incomplete"):
-                        yield self._done(_dict(_dict(event).get("response")))
+                        yield self._done(_dict(event.get("response")))
                         return
                     elif kind == "response.failed":
-                        raise self._failed(_dict(_dict(event).get("response")))
+                        raise self._failed(_dict(event.get("response")))
                     elif kind == "error":
-                        logger.warning("model stream error event code=%s", _dict(event).get("code"))
+                        logger.warning("model stream error event code=%s", event.get("code"))
                         raise ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
         except openai.APIError as exc:
             raise failure_from(exc) from exc
@@ -236,17 +237,20 @@ class ChatCompletionsModel:
         usage: dict[str, int] | None = None
         try:
             async with _events(self._client, "/chat/completions", body) as chunks:
-                async for chunk in chunks:
-                    counted = _dict(_dict(chunk).get("usage"))
+                async for item in chunks:
+                    chunk = _dict(item)
+                    counted = _dict(chunk.get("usage"))
                     if counted:
-                        tokens = ("prompt_tokens", "completion_tokens", "total_tokens")
-                        usage = _usage(*(counted.get(name) for name in tokens))
-                    for choice in _list(_dict(chunk).get("choices"))[:1]:
-                        content = _dict(_dict(choice).get("delta")).get("content")
+                        usage = _usage(
+                            counted.get("prompt_tokens"), counted.get("completion_tokens"), counted.get("total_tokens")
+                        )
+                    for choice in map(_dict, _list(chunk.get("choices"))[:1]):
+                        content = _dict(choice.get("delta")).get("content")
                         if isinstance(content, str) and content:
                             yield TextDelta(content)
-                        if isinstance(choice.get("finish_reason"), str) and choice["finish_reason"]:
-                            finish_reason = choice["finish_reason"]
+                        reason = choice.get("finish_reason")
+                        if isinstance(reason, str) and reason:
+                            finish_reason = reason
         except openai.APIError as exc:
             raise failure_from(exc) from exc
         if finish_reason is None:

@@ -7,8 +7,8 @@ import gc
 import uvicorn
 
 from app.config import Settings
-from app.logging_setup import configure_logging
 from app.main import create_app
+from app.observability.logs import configure_logging
 
 
 def main() -> None:

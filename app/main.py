@@ -14,26 +14,26 @@ from fastapi import FastAPI
 from openai import AsyncOpenAI
 
 from app import __version__
-from app.access import AccessControl, AccessControlMiddleware
-from app.chat_service import ChatService
+from app.api.middleware.api_keys import AccessControl, AccessControlMiddleware
+from app.api.middleware.body_limits import RequestLimitsMiddleware
+from app.api.middleware.cors import SettingsCORSMiddleware
+from app.api.openapi import install_openapi
+from app.api.route_table import RouteTable
+from app.api.routes import chat, conversations, files, health, nextjs, threads
 from app.config import Settings
-from app.cors import SettingsCORSMiddleware
 from app.engines import AssistantEngine, build_engine, missing_chat_setting
 from app.errors import register_error_handlers, register_storage_error_handler
-from app.idempotency import IdempotentRequests
-from app.observability import InstrumentedAsyncClient, Metrics, RequestContextMiddleware
-from app.openapi import install_openapi
-from app.ownership import ThreadAccess
+from app.observability.metrics import InstrumentedAsyncClient, Metrics, RequestContextMiddleware
 from app.process_limits import raise_open_files_limit
-from app.request_limits import RequestLimitsMiddleware
-from app.route_table import RouteTable
-from app.routes import chat, conversations, files, health, nextjs, threads
-from app.store.base import ConversationStore
-from app.store.memory import MemoryConversationStore
-from app.upsert_retry import UpsertRetryQueue
-from app.upstream_http import open_upstream_session, transport_on
-from app.upstream_json import AiohttpSender, UpstreamJson
-from app.upstream_resources import UpstreamResources
+from app.services.chat import ChatService
+from app.services.conversation_retry import UpsertRetryQueue
+from app.services.idempotency import IdempotentRequests
+from app.services.thread_owners import ThreadAccess
+from app.storage.base import ConversationStore
+from app.storage.memory.conversations import MemoryConversationStore
+from app.upstream.files import UpstreamResources
+from app.upstream.http import open_upstream_session, transport_on
+from app.upstream.json_calls import AiohttpSender, UpstreamJson
 
 if TYPE_CHECKING:
     from app.engines.hosted import HostedStore
@@ -76,16 +76,16 @@ async def _open_stores(settings: Settings, stack: AsyncExitStack) -> tuple[Conve
         logger.warning("MONGODB_URI is not set: using the embedded in-memory store; nothing survives a restart")
         if not hosted:
             return MemoryConversationStore(), None
-        from app.engines.hosted.store_memory import MemoryHostedStore
+        from app.storage.memory.threads import MemoryHostedStore
 
         return MemoryConversationStore(), MemoryHostedStore()
-    from app.store.mongo import MongoConversationStore
-    from app.store.mongo_client import open_database
+    from app.storage.mongo.client import open_database
+    from app.storage.mongo.conversations import MongoConversationStore
 
     database = await stack.enter_async_context(open_database(settings))
     if not hosted:
         return MongoConversationStore(database), None
-    from app.engines.hosted.store_mongo import MongoHostedStore
+    from app.storage.mongo.threads import MongoHostedStore
 
     return MongoConversationStore(database), MongoHostedStore(database)
 

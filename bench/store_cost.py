@@ -13,7 +13,7 @@ import statistics
 import time
 from typing import Any
 
-from app.store import MemoryConversationStore
+from app.storage import MemoryConversationStore
 
 SIZES = (1_000, 50_000)
 TOUCHES = 1_000

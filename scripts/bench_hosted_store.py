@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.engines.hosted import HostedStore, MemoryHostedStore, MongoHostedStore
 from app.engines.hosted.records import MessageRecord, ThreadRecord, new_id
-from app.store.base import utc_now
+from app.storage.base import utc_now
 
 LAST_N = 10
 

@@ -17,7 +17,7 @@ from openai import AsyncOpenAI
 
 from app.config import Settings
 from app.main import create_app
-from app.store import ConversationStore, MongoConversationStore
+from app.storage import ConversationStore, MongoConversationStore
 from tests.fake_openai import FakeOpenAI
 
 TEST_API_KEY = "sk-test-SECRETKEY-do-not-leak-1234567890"

@@ -13,15 +13,15 @@ import httpx2
 from mongomock_motor import AsyncMongoMockClient
 from openai import AsyncOpenAI
 
+from app.api.schemas import RunState
 from app.config import Settings
 from app.engines import build_engine
 from app.engines.hosted import HostedEngine, HostedStore, MemoryHostedStore, MongoHostedStore
 from app.engines.hosted.records import RunRecord
 from app.main import create_app
-from app.schemas import RunState
-from app.store import ConversationStore, MemoryConversationStore
-from app.store.base import utc_now
-from app.upstream_json import UpstreamJson
+from app.storage import ConversationStore, MemoryConversationStore
+from app.storage.base import utc_now
+from app.upstream.json_calls import UpstreamJson
 from tests.conftest import make_settings, sdk_client_for
 from tests.fake_openai import FakeOpenAI
 

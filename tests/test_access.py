@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.access import PUBLIC_PATHS
+from app.api.middleware.api_keys import PUBLIC_PATHS
 from app.main import create_app
 from tests.fake_openai import FakeOpenAI
 

@@ -236,7 +236,7 @@ async def test_chat_without_configuration_answers_503_naming_the_variable(
 
 
 async def test_unexpected_error_is_a_generic_500(app_client, fake: FakeOpenAI) -> None:
-    from app.deps import get_chat_service
+    from app.api.deps import get_chat_service
 
     class Broken:
         async def post_message(self, *args: object) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.store import MemoryConversationStore
+from app.storage import MemoryConversationStore
 from tests.fake_openai import FakeOpenAI
 
 

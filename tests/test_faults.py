@@ -15,7 +15,7 @@ import pytest
 from pymongo.errors import AutoReconnect, PyMongoError, ServerSelectionTimeoutError
 
 from app.main import create_app
-from app.store import MemoryConversationStore
+from app.storage import MemoryConversationStore
 from tests.conftest import make_settings, sdk_client_for
 from tests.fake_openai import FakeOpenAI
 

@@ -23,10 +23,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.api.openapi import complete_schema
 from app.config import Settings
 from app.main import create_app
-from app.openapi import complete_schema
-from app.store import MemoryConversationStore
+from app.storage import MemoryConversationStore
 from tests.conftest import make_settings, sdk_client_for
 from tests.fake_openai import FakeOpenAI
 

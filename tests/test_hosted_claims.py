@@ -14,7 +14,7 @@ from mongomock_motor import AsyncMongoMockClient
 from app.engines.hosted import HostedStore, MongoHostedStore
 from app.engines.hosted.records import new_id
 from app.errors import RunAlreadyActive
-from app.store.base import utc_now
+from app.storage.base import utc_now
 from tests.fake_openai import FakeOpenAI
 from tests.hosted_support import (
     engine_of,

@@ -8,10 +8,10 @@ import re
 import pytest
 from openai import AsyncOpenAI
 
+from app.api.schemas import THREAD_ID_PATTERN
 from app.engines.hosted import HostedStore
 from app.errors import InvalidRequest, NoToolCallPending, RunNotFound, ThreadNotFound
-from app.schemas import THREAD_ID_PATTERN
-from app.store import MongoConversationStore
+from app.storage import MongoConversationStore
 from tests.conftest import TEST_API_KEY, sdk_client_for
 from tests.fake_models import ECHO_PREFIX
 from tests.fake_openai import FakeOpenAI

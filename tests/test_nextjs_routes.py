@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from app.api.wire.streams import ndjson_body
 from app.engines.base import StreamEvent
-from app.streaming import ndjson_body
 from tests.fake_assistant_streams import StreamScript
 from tests.fake_openai import FakeOpenAI
 from tests.node_decoder import decode_like_chat_tsx

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from app.logging_setup import build_handler
+from app.observability.logs import build_handler
 from tests.conftest import TEST_API_KEY
 from tests.fake_openai import FakeOpenAI
 from tests.test_access import API_KEYS, BOB_KEY
@@ -158,7 +158,7 @@ async def test_no_secret_reaches_a_response_or_a_log_line(app_client, fake: Fake
 
 
 async def test_an_unexpected_error_text_is_redacted_in_the_production_log(app_client, log_lines) -> None:
-    from app.deps import get_chat_service
+    from app.api.deps import get_chat_service
 
     class Broken:
         async def post_message(self, *args: object) -> None:

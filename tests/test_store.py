@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
-from app.store import ConversationStore, MemoryConversationStore, MongoConversationStore
-from app.store.base import PageCursor
+from app.storage import ConversationStore, MemoryConversationStore, MongoConversationStore
+from app.storage.base import PageCursor
 
 
 @pytest.fixture(params=["mongomock", "memory"])
@@ -62,7 +62,8 @@ async def test_concurrent_first_touches_leave_one_conversation(store: Conversati
 async def test_listing_is_newest_first_with_ties_by_thread_id_across_pages_and_deletes(
     store: ConversationStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.store import memory, mongo
+    from app.storage.memory import conversations as memory
+    from app.storage.mongo import conversations as mongo
 
     clock = iter([datetime(2026, 1, 1, 12, 0, second) for second in (1, 2, 2, 2, 3, 3)])
     for module in (memory, mongo):
@@ -134,7 +135,7 @@ async def test_real_mongodb_upsert_race_leaves_one_document() -> None:
 async def test_touch_at_a_given_time_never_moves_updated_at_back(store: ConversationStore) -> None:
     from datetime import timedelta
 
-    from app.store import utc_now
+    from app.storage import utc_now
 
     now = utc_now()
     assert await store.touch_conversation("u1", "thread_late", at=now) is True

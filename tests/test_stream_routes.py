@@ -11,7 +11,7 @@ import httpx2
 import pytest
 
 from app.main import create_app
-from app.store import MemoryConversationStore
+from app.storage import MemoryConversationStore
 from tests.conftest import make_settings, serve_in_thread
 from tests.fake_assistant_streams import StreamScript
 from tests.fake_openai import FakeOpenAI

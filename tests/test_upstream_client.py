@@ -16,7 +16,7 @@ from typing import Any
 import httpx2
 
 from app.main import create_app
-from app.store import ConversationStore
+from app.storage import ConversationStore
 from tests.conftest import make_settings
 from tests.fake_openai import FakeOpenAI
 

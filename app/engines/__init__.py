@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.config import Settings
-from app.engines.assistants import AssistantsEngine
+from app.engines.assistants.engine import AssistantsEngine
 from app.engines.base import AssistantEngine, RunRef
 from app.engines.unconfigured import UnconfiguredEngine
-from app.upstream_json import UpstreamJson
+from app.upstream.json_calls import UpstreamJson
 
 if TYPE_CHECKING:
     from app.engines.hosted import HostedStore

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from app.schemas import MessagePage, RunState
+from app.api.schemas import MessagePage, RunState
 
 ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 TERMINAL_RUN_EVENTS = frozenset(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import NoReturn
 
+from app.api.schemas import MessagePage, RunState
 from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
 from app.errors import ChatNotConfigured
-from app.schemas import MessagePage, RunState
 
 
 class UnconfiguredEngine:

@@ -10,8 +10,8 @@ from typing import Any
 
 from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.model_client import build_model_client
-from app.engines.hosted.store import HostedStore
-from app.engines.hosted.store_memory import MemoryHostedStore
+from app.storage.memory.threads import MemoryHostedStore
+from app.storage.threads import HostedStore
 
 __all__ = ["HostedEngine", "HostedStore", "MemoryHostedStore", "MongoHostedStore", "build_model_client"]
 
@@ -19,7 +19,7 @@ __all__ = ["HostedEngine", "HostedStore", "MemoryHostedStore", "MongoHostedStore
 def __getattr__(name: str) -> Any:
     # pymongo is imported only when the MongoDB store is asked for.
     if name == "MongoHostedStore":
-        from app.engines.hosted.store_mongo import MongoHostedStore
+        from app.storage.mongo.threads import MongoHostedStore
 
         return MongoHostedStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

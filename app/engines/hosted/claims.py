@@ -17,9 +17,9 @@ import logging
 from datetime import datetime, timedelta
 
 from app.engines.hosted.records import RunRecord, ThreadRecord, is_active
-from app.engines.hosted.store import HostedStore
 from app.errors import RunAlreadyActive, ThreadNotFound
-from app.store.base import utc_now
+from app.storage.base import utc_now
+from app.storage.threads import HostedStore
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from app.api.schemas import MessagePage, RunState
 from app.config import Settings
 from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
 from app.engines.hosted.claims import ThreadClaims
@@ -24,10 +25,9 @@ from app.engines.hosted.records import (
     thread_message,
 )
 from app.engines.hosted.runner import RunRunner
-from app.engines.hosted.store import HostedStore
 from app.errors import InvalidRequest, NoToolCallPending, RunNotFound, ThreadNotFound
-from app.schemas import MessagePage, RunState
-from app.store.base import utc_now
+from app.storage.base import utc_now
+from app.storage.threads import HostedStore
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.api.schemas import RunError, RunState, ThreadMessage
 from app.engines.base import ACTIVE_RUN_STATUSES
-from app.schemas import RunError, RunState, ThreadMessage
 
 _ALPHABET = string.ascii_letters + string.digits
 

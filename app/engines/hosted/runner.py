@@ -33,8 +33,8 @@ from app.engines.hosted.model_client import (
     ModelRequest,
 )
 from app.engines.hosted.records import MessageRecord, RunRecord, epoch, new_id
-from app.engines.hosted.store import HostedStore
-from app.store.base import utc_now
+from app.storage.base import utc_now
+from app.storage.threads import HostedStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,89 @@
+"""The quickstart's file viewer routes and assistant creation, path for path."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Request, Response, UploadFile
+
+from app.api.deps import ResourcesDep, SettingsDep
+from app.api.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
+from app.errors import InvalidField
+
+router = APIRouter(tags=["next.js frontend"])
+
+FILE_ID_PATTERN = r"^file-[A-Za-z0-9_-]{1,64}$"
+# Every file route calls the upstream: its failures, and the configuration it needs.
+UPSTREAM_ERRORS = (401, 429, 502, 503, 504)
+
+
+@router.post(
+    "/api/assistants",
+    response_model=AssistantCreated,
+    summary="Create the quickstart assistant",
+    responses=error_responses(*UPSTREAM_ERRORS),
+)
+async def create_assistant(resources: ResourcesDep) -> AssistantCreated:
+    """Create an assistant with the quickstart's tools (code interpreter, file search, get_weather)."""
+    return AssistantCreated(assistant_id=await resources.create_quickstart_assistant())
+
+
+@router.get(
+    "/api/assistants/files",
+    response_model=list[FileEntry],
+    summary="List the vector store's files",
+    responses=error_responses(*UPSTREAM_ERRORS),
+)
+async def list_files(resources: ResourcesDep) -> list[FileEntry]:
+    """Files that file_search searches: `[{file_id, filename, status}]`."""
+    return [FileEntry(file_id=f.file_id, filename=f.filename, status=f.status) for f in await resources.list_files()]
+
+
+@router.post(
+    "/api/assistants/files",
+    response_model=FileEntry,
+    summary="Upload a file to the vector store",
+    responses=error_responses(413, 415, 422, *UPSTREAM_ERRORS),
+)
+async def upload_file(file: UploadFile, resources: ResourcesDep, settings: SettingsDep) -> FileEntry:
+    """Multipart upload (field `file`, at most MAX_UPLOAD_BYTES); the file is added to the vector store."""
+    data = await file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise InvalidField("file", f"larger than {settings.max_upload_bytes} bytes")
+    if not data:
+        raise InvalidField("file", "empty")
+    stored = await resources.upload_file(file.filename or "upload", data)
+    return FileEntry(file_id=stored.file_id, filename=stored.filename, status=stored.status)
+
+
+@router.delete(
+    "/api/assistants/files",
+    summary="Remove a file from the vector store",
+    status_code=200,
+    responses=error_responses(404, 422, *UPSTREAM_ERRORS),
+)
+async def delete_file(request: Request, resources: ResourcesDep) -> Response:
+    """JSON body `{"fileId": "file-..."}` (sent without a JSON content type by the frontend)."""
+    try:
+        body = FileDelete.model_validate_json(await request.body())
+    except ValueError as exc:
+        raise InvalidField("fileId", 'the body must be JSON {"fileId": "file-..."}') from exc
+    await resources.delete_file(body.file_id)
+    return Response(status_code=200)
+
+
+@router.get(
+    "/api/files/{file_id}",
+    summary="Download a file",
+    response_class=Response,
+    responses={
+        200: {"description": "The file's bytes", "content": {"application/octet-stream": {}}},
+        **error_responses(404, 422, *UPSTREAM_ERRORS),
+    },
+)
+async def download_file(file_id: Annotated[str, Path(pattern=FILE_ID_PATTERN)], resources: ResourcesDep) -> Response:
+    """The file's bytes, as an attachment with its filename (images and files cited in replies)."""
+    filename, content = await resources.download_file(file_id)
+    disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return Response(content, media_type="application/octet-stream", headers={"Content-Disposition": disposition})

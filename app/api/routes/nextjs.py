@@ -1,0 +1,147 @@
+"""The Next.js quickstart's assistant routes, path for path, so its frontend works unchanged.
+
+Point the frontend's `/api` at this service. The message and action routes stream the run as
+openai-node's `AssistantStream.toReadableStream()` does (NDJSON); errors come in the same
+format, as a visible assistant message that unlocks the input box (see app/streaming.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
+from app.api.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedNext, error_responses
+from app.api.wire.streams import EventStreamResponse, ndjson_body, ndjson_error_body
+from app.engines.base import ToolOutput
+from app.errors import ErrorAnswer, IdempotencyNotSupported, InvalidField, answer_for
+
+router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
+
+NDJSON = "application/x-ndjson"
+RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
+_NDJSON_DOC = {200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}}
+
+
+def _ndjson_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Errors on the stream routes come as NDJSON too: an assistant message saying what went wrong."""
+    documented = error_responses(*statuses)
+    return {
+        status: {
+            "description": f"{entry['description']}: an NDJSON error message (`metadata.error_code`) "
+            "and `thread.run.completed`, so the frontend shows it and unlocks",
+            "content": {NDJSON: {}},
+        }
+        for status, entry in documented.items()
+    }
+
+
+class MessageBody(BaseModel):
+    content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
+
+
+class ToolCallOutput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tool_call_id: str = Field(min_length=1, max_length=200)
+    output: str = ""
+
+
+class ActionsBody(BaseModel):
+    run_id: str = Field(alias="runId", pattern=RUN_ID_PATTERN)
+    tool_call_outputs: list[ToolCallOutput] = Field(alias="toolCallOutputs", min_length=1, max_length=128)
+
+
+async def _parse(request: Request, model: type[BaseModel]) -> Any:
+    """Parse the body as JSON whatever the Content-Type (the browser sends text/plain)."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise InvalidField("body", "must be JSON") from exc
+    return model.model_validate(data)
+
+
+def _check_thread_id(thread_id: str) -> None:
+    if not re.fullmatch(THREAD_ID_PATTERN, thread_id):
+        raise InvalidField("threadId", "not a thread id (the thread may not have been created)")
+
+
+def _error_stream(answer: ErrorAnswer) -> StreamingResponse:
+    return StreamingResponse(
+        iter(ndjson_error_body(answer)), status_code=answer.status, media_type=NDJSON, headers=answer.headers or None
+    )
+
+
+@router.post(
+    "/threads",
+    response_model=ThreadCreatedNext,
+    summary="Create a thread (Next.js)",
+    responses=error_responses(401, 429, 502, 503, 504),
+)
+async def create_thread_next(chat: ChatServiceDep, user_id: UserIdDep) -> ThreadCreatedNext:
+    """Create an empty thread, the vector store attached; answers `{"threadId": ...}`."""
+    return ThreadCreatedNext(thread_id=await chat.create_thread(user_id))
+
+
+@router.post(
+    "/threads/{thread_id}/messages",
+    summary="Send a message and stream the run (Next.js)",
+    response_class=StreamingResponse,
+    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 422, 429, 502, 503, 504)},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "text/plain": {"schema": {"type": "string"}, "example": '{"content": "Hello!"}'},
+                "application/json": {"schema": MessageBody.model_json_schema()},
+            }
+        }
+    },
+)
+async def post_message_next(thread_id: str, request: Request, chat: ChatServiceDep, user_id: UserIdDep) -> Any:
+    """Post `{"content"}` (sent as text/plain by the browser) and stream the run as NDJSON events."""
+    try:
+        if "idempotency-key" in request.headers:
+            raise IdempotencyNotSupported()
+        _check_thread_id(thread_id)
+        body = await _parse(request, MessageBody)
+        if not body.content.strip():
+            raise InvalidField("content", "must contain text, not only white space")
+        events = await chat.stream_message(user_id, thread_id, body.content)
+    except Exception as exc:
+        return _error_stream(answer_for(exc))
+    return EventStreamResponse(ndjson_body(events), media_type=NDJSON)
+
+
+@router.post(
+    "/threads/{thread_id}/actions",
+    summary="Submit tool outputs and stream the continued run (Next.js)",
+    response_class=StreamingResponse,
+    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 409, 422, 429, 502, 503, 504)},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": ActionsBody.model_json_schema()},
+                "text/plain": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
+async def submit_actions_next(
+    thread_id: str, request: Request, engine: EngineDep, access: ThreadAccessDep, user_id: UserIdDep
+) -> Any:
+    """Post `{"runId", "toolCallOutputs": [{"tool_call_id", "output"}]}` and stream the continued run."""
+    try:
+        _check_thread_id(thread_id)
+        await access.check(user_id, thread_id)
+        body = await _parse(request, ActionsBody)
+        outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_call_outputs]
+        events = await engine.submit_tool_outputs(thread_id, body.run_id, outputs)
+    except Exception as exc:
+        return _error_stream(answer_for(exc))
+    return EventStreamResponse(ndjson_body(events), media_type=NDJSON)

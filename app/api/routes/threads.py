@@ -1,0 +1,81 @@
+"""Threads and runs for clients that poll: create a thread, read a run, list messages, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, status
+
+from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
+from app.api.schemas import THREAD_ID_PATTERN, MessagePage, RunState, ThreadCreated, error_responses
+
+router = APIRouter(prefix="/threads", tags=["threads and runs"])
+
+RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
+MESSAGE_ID_PATTERN = r"^msg_[A-Za-z0-9]{1,64}$"
+ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]
+MessageCursor = Annotated[str | None, Query(pattern=MESSAGE_ID_PATTERN)]
+# A thread route can meet: another user's or unknown thread, bad ids, and every upstream or storage failure.
+THREAD_ERRORS = (401, 404, 422, 429, 502, 503, 504)
+
+
+@router.post(
+    "",
+    response_model=ThreadCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a thread",
+    responses=error_responses(401, 429, 502, 503, 504),
+)
+async def create_thread(chat: ChatServiceDep, user_id: UserIdDep) -> ThreadCreated:
+    """Create an empty thread (the vector store attached when configured); send messages with `POST /chat`."""
+    return ThreadCreated(thread_id=await chat.create_thread(user_id))
+
+
+@router.get(
+    "/{thread_id}/runs/{run_id}",
+    response_model=RunState,
+    summary="Read a run",
+    responses=error_responses(*THREAD_ERRORS),
+)
+async def read_run(
+    thread_id: ThreadId, run_id: RunId, engine: EngineDep, access: ThreadAccessDep, user_id: UserIdDep
+) -> RunState:
+    """The run's status; once `completed`, `reply` holds the assistant's answer. Poll until the status is final."""
+    await access.check(user_id, thread_id)
+    return await engine.get_run(thread_id, run_id)
+
+
+@router.post(
+    "/{thread_id}/runs/{run_id}/cancel",
+    response_model=RunState,
+    summary="Cancel a run",
+    responses=error_responses(409, *THREAD_ERRORS),
+)
+async def cancel_run(
+    thread_id: ThreadId, run_id: RunId, engine: EngineDep, access: ThreadAccessDep, user_id: UserIdDep
+) -> RunState:
+    """Ask an active run to stop; answers its state (`cancelling` or `cancelled`). 409 if it already ended."""
+    await access.check(user_id, thread_id)
+    return await engine.cancel_run(thread_id, run_id)
+
+
+@router.get(
+    "/{thread_id}/messages",
+    response_model=MessagePage,
+    summary="List a thread's messages",
+    responses=error_responses(*THREAD_ERRORS),
+)
+async def list_messages(
+    thread_id: ThreadId,
+    engine: EngineDep,
+    access: ThreadAccessDep,
+    user_id: UserIdDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: MessageCursor = None,
+    before: MessageCursor = None,
+) -> MessagePage:
+    """Newest first by default; pass the page's `last_id` as `after` for the next page."""
+    await access.check(user_id, thread_id)
+    return await engine.list_messages(thread_id, limit=limit, order=order, after=after, before=before)

@@ -1,0 +1,112 @@
+"""Conversions from the Assistants API's JSON (as dicts) to our engine-neutral types."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.api.schemas import MessagePage, RunError, RunState, ThreadMessage
+from app.engines.base import StreamEvent
+from app.upstream.json_calls import unexpected_answer
+
+
+def drop_nones(value: Any) -> Any:
+    """Remove null-valued keys at every depth (openai-node's delta merging breaks on them)."""
+    if isinstance(value, dict):
+        return {k: drop_nones(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nones(v) for v in value]
+    return value
+
+
+def to_stream_event(name: str, data: dict[str, Any]) -> StreamEvent:
+    """An upstream Assistants stream event as our StreamEvent (deltas without null-valued keys)."""
+    return StreamEvent(event=name, data=drop_nones(data) if name.endswith(".delta") else data)
+
+
+async def relay_events(stream: Any) -> AsyncIterator[StreamEvent]:
+    """Relay an SDK event stream read as dicts (`{"event": ..., "data": {...}}`, as the SDK's decoder
+    gives them for `thread.*` events); the upstream connection is closed however the relay ends."""
+    try:
+        async for item in stream:
+            if isinstance(item, dict) and isinstance(item.get("event"), str) and isinstance(item.get("data"), dict):
+                yield to_stream_event(item["event"], item["data"])
+    finally:
+        await stream.close()
+
+
+def message_text(content: list[dict[str, Any]]) -> str:
+    return "".join(
+        part["text"]["value"]
+        for part in content
+        if part.get("type") == "text"
+        and isinstance(part.get("text"), dict)
+        and isinstance(part["text"].get("value"), str)
+    )
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects in a JSON list (a page's `data`, a message's `content`); anything else is empty."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def reply_text(page: dict[str, Any]) -> str:
+    """The assistant's text in a page of a run's messages (the upstream's `messages.list` JSON)."""
+    return "".join(
+        message_text(_dicts(m.get("content"))) for m in _dicts(page.get("data")) if m.get("role") == "assistant"
+    )
+
+
+def to_thread_message(message: dict[str, Any], thread_id: str) -> ThreadMessage:
+    content = _dicts(message.get("content"))
+    return ThreadMessage(
+        id=message.get("id"),
+        thread_id=message.get("thread_id") or thread_id,
+        role=message.get("role"),
+        created_at=message.get("created_at"),
+        run_id=message.get("run_id"),
+        text=message_text(content),
+        content=content,
+    )
+
+
+def to_message_page(page: dict[str, Any], thread_id: str) -> MessagePage:
+    """The upstream's `messages.list` JSON as our page; a malformed answer is the upstream's failure (502)."""
+    try:
+        data = [to_thread_message(m, thread_id) for m in _dicts(page.get("data"))]
+    except ValidationError as exc:
+        raise unexpected_answer("a page of messages", page) from exc
+    return MessagePage(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=bool(page.get("has_more")),
+    )
+
+
+def to_run_state(run: dict[str, Any], thread_id: str, reply: str | None = None) -> RunState:
+    """The upstream's run JSON as our RunState; a malformed answer is the upstream's failure (502)."""
+    error = run.get("last_error")
+    usage = run.get("usage")
+    try:
+        return RunState(
+            id=run.get("id"),
+            thread_id=run.get("thread_id") or thread_id,
+            status=run.get("status"),
+            created_at=run.get("created_at"),
+            started_at=run.get("started_at"),
+            completed_at=run.get("completed_at"),
+            cancelled_at=run.get("cancelled_at"),
+            failed_at=run.get("failed_at"),
+            expires_at=run.get("expires_at"),
+            last_error=RunError(code=error.get("code"), message=error.get("message"))
+            if isinstance(error, dict)
+            else None,
+            model=run.get("model"),
+            usage={k: v for k, v in usage.items() if isinstance(v, int)} if isinstance(usage, dict) else None,
+            reply=reply,
+        )
+    except ValidationError as exc:
+        raise unexpected_answer("a run", run) from exc

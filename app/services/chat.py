@@ -1,0 +1,93 @@
+"""Posting a user's message: start the run and record the conversation, side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from app.engines.base import AssistantEngine, RunRef, StreamEvent
+from app.errors import ThreadNotFound
+from app.observability.metrics import Metrics
+from app.services.conversation_retry import UpsertRetryQueue
+from app.services.thread_owners import ThreadAccess
+from app.storage.base import ConversationStore, utc_now
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ChatService:
+    """The `/chat` use case, shared by every route that posts a message."""
+
+    def __init__(
+        self,
+        engine: AssistantEngine,
+        store: ConversationStore,
+        *,
+        access: ThreadAccess | None = None,
+        upsert_retries: UpsertRetryQueue | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._access = access
+        self._upsert_retries = upsert_retries
+        self._metrics = metrics
+
+    async def create_thread(self, user_id: str) -> str:
+        """A new, empty thread, owned by the user."""
+        thread_id = await self._engine.create_thread()
+        if self._access is not None:
+            await self._access.record_new_thread(user_id, thread_id)
+        return thread_id
+
+    async def post_message(self, user_id: str, thread_id: str, content: str) -> RunRef:
+        """Start a run with the message and upsert the conversation; the two overlap."""
+        run = await self._posted(user_id, thread_id, self._engine.start_run, content)
+        self._count_run("run")
+        return run
+
+    async def stream_message(self, user_id: str, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+        """Like post_message, but the run is streamed: returns its events once it has started."""
+        events = await self._posted(user_id, thread_id, self._engine.stream_run, content)
+        self._count_run("stream")
+        return events
+
+    async def _posted(self, user_id: str, thread_id: str, start: Callable[[str, str], Awaitable[T]], content: str) -> T:
+        """Check the user may post to the thread (claiming an unowned one), then start and record."""
+        claimed = await self._access.claim_for_posting(user_id, thread_id) if self._access else False
+        try:
+            return await self._recorded(user_id, thread_id, start(thread_id, content))
+        except ThreadNotFound:
+            if claimed and self._access is not None:
+                await self._access.release(user_id, thread_id)
+            raise
+
+    def _count_run(self, mode: str) -> None:
+        if self._metrics is not None:
+            self._metrics.runs_started.labels(self._engine.name, mode).inc()
+
+    async def _recorded(self, user_id: str, thread_id: str, start: Awaitable[T]) -> T:
+        at = utc_now()
+        started, touched = await asyncio.gather(
+            start, self._store.touch_conversation(user_id, thread_id), return_exceptions=True
+        )
+        if isinstance(started, BaseException):
+            if touched is True:
+                # The run was refused (unknown thread, say): forget the conversation we just created.
+                await self._forget_conversation(user_id, thread_id)
+            raise started
+        if isinstance(touched, BaseException):
+            logger.error("conversation upsert failed for thread %s: %s", thread_id, type(touched).__name__)
+            if self._upsert_retries is not None:
+                self._upsert_retries.submit(user_id, thread_id, at)
+        return started
+
+    async def _forget_conversation(self, user_id: str, thread_id: str) -> None:
+        try:
+            await self._store.delete_conversation(user_id, thread_id)
+        except Exception as exc:  # the original error matters more than this clean-up
+            logger.warning("could not remove conversation for refused thread %s: %s", thread_id, type(exc).__name__)

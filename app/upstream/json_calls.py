@@ -1,0 +1,180 @@
+"""Plain JSON calls to the OpenAI API for the assistants engine's hot path, on the SDK's own pool.
+
+`POST /chat` makes one upstream call: create a run. Through the SDK's generic `post`, that call
+cost about 1 ms of CPU (option merging, an httpx2 Request and Response, a pydantic model for the
+answer), four times what the same request costs sent straight on the aiohttp session under the
+SDK, and more than the rest of the request put together. `UpstreamJson` sends the SDK's request
+(same URL, headers and JSON body) and reads the answer as a dict. Failures stay the SDK's: its own
+retry rule decides what is retried, and its own status-error constructor builds the exception, so
+the error table is unchanged. It also never touches `client.beta`, whose types take about 20 MB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import aiohttp
+import httpx2
+import openai
+from openai import AsyncOpenAI
+
+from app.observability.metrics import Metrics
+
+_INITIAL_RETRY_DELAY_S = 0.5  # the SDK's backoff: 0.5 s doubling up to 8 s, minus up to 25 % jitter
+_MAX_RETRY_DELAY_S = 8.0
+_MAX_RETRY_AFTER_S = 120.0  # a server-directed wait is honoured up to two minutes, as the SDK does
+ASSISTANTS_BETA = {"OpenAI-Beta": "assistants=v2"}
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Sender(Protocol):
+    """Sends one request; raises openai.APITimeoutError or openai.APIConnectionError when it gets no answer."""
+
+    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer: ...
+
+
+def _request(method: str, url: str) -> httpx2.Request:
+    return httpx2.Request(method, url)
+
+
+class AiohttpSender:
+    """The process's aiohttp session (the one under the SDK): what the service uses."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, timeout_s: float, connect_timeout_s: float) -> None:
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=timeout_s)
+
+    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
+        try:
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as response:
+                return RawAnswer(response.status, response.headers, await response.read())
+        except TimeoutError as exc:  # aiohttp's ServerTimeoutError is a TimeoutError too
+            raise openai.APITimeoutError(request=_request(method, url)) from exc
+        except aiohttp.ClientError as exc:
+            raise openai.APIConnectionError(request=_request(method, url)) from exc
+
+
+class HttpxSender:
+    """An httpx2 client: the one inside an SDK client handed to the app (tests hand in one on the fake)."""
+
+    def __init__(self, http_client: httpx2.AsyncClient) -> None:
+        self._http = http_client
+
+    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
+        request = self._http.build_request(method, url, headers=headers, content=body)
+        try:
+            response = await self._http.send(request)
+        except httpx2.TimeoutException as exc:
+            raise openai.APITimeoutError(request=request) from exc
+        except httpx2.TransportError as exc:
+            raise openai.APIConnectionError(request=request) from exc
+        return RawAnswer(response.status_code, response.headers, response.content)
+
+
+class UpstreamJson:
+    """`await calls.request("POST", "/threads/thread_x/runs", body)` -> the answer's JSON object."""
+
+    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics | None = None) -> None:
+        self.client = client  # the SDK client: its headers, retry rule and error classes; and the calls off this path
+        self._send = send
+        self._metrics = metrics
+        self._base_url = str(client.base_url).rstrip("/")
+        self._base_path = httpx2.URL(self._base_url).path.rstrip("/")
+        timeout = client.timeout
+        read_timeout = timeout.read if isinstance(timeout, httpx2.Timeout) else timeout
+        headers = {name: value for name, value in client.default_headers.items() if isinstance(value, str)}
+        headers.update(client.auth_headers)
+        headers.update(ASSISTANTS_BETA)
+        if read_timeout is not None:
+            headers["x-stainless-read-timeout"] = str(read_timeout)
+        # One header dict per attempt number, built once: the first attempt is the hot path.
+        self._headers = [
+            {**headers, "x-stainless-retry-count": str(attempt)} for attempt in range(client.max_retries + 1)
+        ]
+
+    @classmethod
+    def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics | None = None) -> UpstreamJson:
+        """Calls sent through an SDK client's own httpx2 client (one handed to the app, as tests do)."""
+        return cls(client, HttpxSender(client._client), metrics=metrics)  # the SDK keeps it there (pinned)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        ids: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The answer's JSON object; `ids`: keys it must carry as non-empty strings (else the upstream failed)."""
+        url = self._base_url + path + (f"?{urlencode(params)}" if params else "")
+        payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        url_path = self._base_path + path
+        max_retries = len(self._headers) - 1
+        for attempt, headers in enumerate(self._headers):
+            started = time.perf_counter()
+            try:
+                answer = await self._send(method, url, headers, payload)
+            except openai.APIConnectionError as exc:  # APITimeoutError is one too
+                outcome = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection_error"
+                self._record(method, url_path, outcome, started)
+                if attempt == max_retries:
+                    raise
+                await asyncio.sleep(_backoff_s(attempt, None))
+                continue
+            self._record(method, url_path, str(answer.status), started)
+            if answer.status < 300:
+                return _json_object(answer, method, url, ids)
+            response = httpx2.Response(
+                answer.status, headers=dict(answer.headers), content=answer.body, request=_request(method, url)
+            )
+            if attempt == max_retries or not self.client._should_retry(response):
+                raise self.client._make_status_error_from_response(response)
+            await asyncio.sleep(_backoff_s(attempt, self.client._parse_retry_after_header(response.headers)))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _record(self, method: str, url_path: str, outcome: str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.record_upstream_call(method, url_path, outcome, time.perf_counter() - started)
+
+
+def unexpected_answer(
+    what: str, body: object, response: httpx2.Response | None = None
+) -> openai.APIResponseValidationError:
+    """The upstream answered 2xx with something that is not what the API documents (a 502, not a crash)."""
+    response = response or httpx2.Response(200, request=_request("GET", "https://upstream.invalid/"))
+    return openai.APIResponseValidationError(response, body, message=f"The upstream's answer is not {what}.")
+
+
+def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        data = json.loads(answer.body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and all(isinstance(data.get(key), str) and data[key] for key in ids):
+        return data
+    response = httpx2.Response(answer.status, content=answer.body, request=_request(method, url))
+    raise unexpected_answer(f"a JSON object with {', '.join(ids)}" if ids else "a JSON object", data, response)
+
+
+def _backoff_s(attempt: int, retry_after: float | None) -> float:
+    """The SDK's wait before retry number `attempt + 1`: the server's Retry-After, else exponential backoff."""
+    if retry_after is not None and 0 < retry_after <= _MAX_RETRY_AFTER_S:
+        return retry_after
+    delay = min(_INITIAL_RETRY_DELAY_S * 2.0**attempt, _MAX_RETRY_DELAY_S)
+    return delay * (1 - 0.25 * random.random())  # jitter, not security

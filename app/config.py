@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+import limits
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -127,8 +128,6 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:
         if value.strip():
-            import limits  # only when a rate limit is set (idle memory)
-
             try:
                 limits.parse_many(value)
             except ValueError as exc:

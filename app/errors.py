@@ -1,28 +1,20 @@
-"""Domain errors and the one place that maps every error to an HTTP answer.
+"""The domain error tree: every error the service answers with on purpose.
 
-Every error answer has the same JSON shape::
-
-    {"success": false, "error": {"code": "...", "message": "...", ...extra fields}}
-
-Upstream and database texts never reach the client: they are logged with the
-exception type and the upstream request id, and the client gets our own text.
+Each error has a stable `code`, an HTTP `status_code` and a message that is safe to show.
+`app/api/error_handlers.py` is the one place that turns them (and every other exception) into
+HTTP answers. Upstream failures are translated into `UpstreamError`s by `app/upstream/errors.py`.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
-from dataclasses import dataclass, field
 from typing import Any
 
-import openai
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-logger = logging.getLogger(__name__)
+# The codes the Assistants API uses in a failed run's `last_error`.
+SERVER_ERROR = "server_error"
+RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
+INVALID_PROMPT = "invalid_prompt"
 
 
 class AppError(Exception):
@@ -36,9 +28,6 @@ class AppError(Exception):
         self.message = message
         self.extra = extra
         self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return error_body(self.code, self.message, **self.extra)
 
 
 class InvalidRequest(AppError):
@@ -181,7 +170,7 @@ class RateLimited(AppError):
 
 
 class PayloadTooLarge(StarletteHTTPException):
-    """Raised while the body is read (an HTTPException, so FastAPI's body reading passes it on as it is)."""
+    """Raised while the body is read: an HTTPException, so FastAPI's body reading passes it on as it is."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body is larger than {limit} bytes.")
@@ -227,133 +216,104 @@ class IdempotencyNotSupported(AppError):
         )
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """The one JSON error shape."""
-    return {"success": False, "error": {"code": code, "message": message, **extra}}
+class StorageUnavailable(AppError):
+    """The database could not be reached or failed; raised by the stores for their driver's errors."""
+
+    status_code = 503
+    code = "storage_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database is unavailable; retry later.")
 
 
-@dataclass(frozen=True)
-class ErrorAnswer:
-    """How an error is answered: status, stable code, safe message, headers and extra fields."""
+class UpstreamError(AppError):
+    """The upstream (OpenAI or a compatible server) failed. Its own text never reaches a client.
 
-    status: int
-    code: str
-    message: str
-    headers: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def body(self) -> dict[str, Any]:
-        return error_body(self.code, self.message, **self.extra)
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(status_code=self.status, content=self.body(), headers=self.headers or None)
-
-
-def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
-def validation_answer(errors: list[Any]) -> ErrorAnswer:
-    """422 naming each invalid field, from pydantic/FastAPI error dicts."""
-    fields = [{"field": _field_name(err.get("loc", ())), "message": str(err.get("msg", ""))} for err in errors]
-    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "Invalid request."
-    return ErrorAnswer(422, "validation_error", summary, extra={"fields": fields})
-
-
-def _upstream_answer(exc: openai.APIError, log: bool) -> ErrorAnswer:
-    if log:
-        logger.warning(
-            "upstream error %s status=%s request_id=%s",
-            type(exc).__name__,
-            getattr(exc, "status_code", None),
-            getattr(exc, "request_id", None),
-        )
-    if isinstance(exc, openai.AuthenticationError):
-        return ErrorAnswer(401, "upstream_auth_failed", "The upstream rejected the configured OPENAI_API_KEY.")
-    if isinstance(exc, openai.RateLimitError):
-        retry_after = exc.response.headers.get("retry-after")
-        return ErrorAnswer(
-            429,
-            "upstream_rate_limited",
-            "The upstream is rate limiting requests; retry later.",
-            headers={"Retry-After": retry_after} if retry_after else {},
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return ErrorAnswer(504, "upstream_timeout", "The upstream did not answer in time.")
-    if isinstance(exc, openai.APIConnectionError):
-        return ErrorAnswer(502, "upstream_unreachable", "The upstream could not be reached.")
-    if isinstance(exc, openai.PermissionDeniedError):
-        return ErrorAnswer(502, "upstream_forbidden", "The upstream refused access with the configured credentials.")
-    if isinstance(exc, openai.NotFoundError):
-        return ErrorAnswer(502, "upstream_not_found", "The upstream could not find a configured resource.")
-    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
-        return ErrorAnswer(502, "upstream_rejected", "The upstream rejected the request.")
-    return ErrorAnswer(502, "upstream_error", "The upstream failed to handle the request.")
-
-
-def answer_for(exc: BaseException, *, log: bool = True) -> ErrorAnswer:
-    """The answer for any error: the one mapping, shared by JSON handlers and event streams.
-
-    `log=False` when the same error will be answered (and logged) again later.
+    `upstream_status` and `upstream_message` describe what the upstream said (for engines that
+    recognise refusals, and for the log); `outcome_unknown` is True when the request may have
+    taken effect although it failed (a timeout, a 5xx, a connection lost mid-request).
     """
-    if isinstance(exc, AppError):
-        return ErrorAnswer(exc.status_code, exc.code, exc.message, headers=dict(exc.headers), extra=dict(exc.extra))
-    if isinstance(exc, RequestValidationError | ValidationError):
-        return validation_answer(list(exc.errors()))
-    if isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
-        # FastAPI/Starlette could not parse the body (not UTF-8, broken multipart): a body error like any other.
-        return ErrorAnswer(
-            422,
-            "validation_error",
-            f"body: {exc.detail}",
-            extra={"fields": [{"field": "body", "message": str(exc.detail)}]},
-        )
-    if isinstance(exc, StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        return ErrorAnswer(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
-    if isinstance(exc, openai.APIError):
-        return _upstream_answer(exc, log)
-    storage_error = _storage_error_class()
-    if storage_error is not None and isinstance(exc, storage_error):
-        if log:
-            logger.warning("storage error %s", type(exc).__name__)
-        return ErrorAnswer(503, "storage_unavailable", "The database is unavailable; retry later.")
-    if log:
-        logger.error("unhandled error %s", type(exc).__name__, exc_info=exc)
-    return ErrorAnswer(500, "internal_error", "Internal server error.")
+
+    status_code = 502
+    code = "upstream_error"
+    default_message = "The upstream failed to handle the request."
+
+    def __init__(
+        self,
+        *,
+        upstream_status: int | None = None,
+        upstream_message: str = "",
+        upstream_type: str = "",
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(self.default_message, headers=headers)
+        self.upstream_status = upstream_status
+        self.upstream_message = upstream_message
+        self.upstream_type = upstream_type or type(self).__name__
+        self.request_id = request_id
+        self.outcome_unknown = outcome_unknown
+
+    def run_error(self) -> tuple[str, str]:
+        """The `last_error` (code, message) of a hosted run that failed with this error."""
+        if self.upstream_status is not None:
+            return SERVER_ERROR, f"The model provider failed (status {self.upstream_status})."
+        return SERVER_ERROR, "The model provider reported an error while answering."
 
 
-def _storage_error_class() -> type[Exception] | None:
-    """pymongo's base error, once pymongo is loaded (it is imported only when MONGODB_URI is set)."""
-    module = sys.modules.get("pymongo.errors")
-    return getattr(module, "PyMongoError", None) if module is not None else None
+class UpstreamAuthFailed(UpstreamError):
+    status_code = 401
+    code = "upstream_auth_failed"
+    default_message = "The upstream rejected the configured OPENAI_API_KEY."
+
+    def run_error(self) -> tuple[str, str]:
+        return SERVER_ERROR, "The model provider rejected the configured OPENAI_API_KEY."
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
-    return answer_for(exc).response()
+class UpstreamRateLimited(UpstreamError):
+    status_code = 429
+    code = "upstream_rate_limited"
+    default_message = "The upstream is rate limiting requests; retry later."
+
+    def run_error(self) -> tuple[str, str]:
+        return RATE_LIMIT_EXCEEDED, "The model provider is rate limiting requests; try again later."
 
 
-def register_error_handlers(app: FastAPI) -> None:
-    """Install the handlers that turn every error into the one JSON shape."""
-    for error_class in (AppError, RequestValidationError, StarletteHTTPException, openai.APIError):
-        app.add_exception_handler(error_class, _handle)
-    register_storage_error_handler(app)
-    app.add_exception_handler(Exception, _handle)
+class UpstreamTimeout(UpstreamError):
+    status_code = 504
+    code = "upstream_timeout"
+    default_message = "The upstream did not answer in time."
+
+    def run_error(self) -> tuple[str, str]:
+        return SERVER_ERROR, "The model did not answer in time."
 
 
-def register_storage_error_handler(app: FastAPI) -> bool:
-    """Answer pymongo's errors like the classes above, if pymongo is loaded; True when newly registered.
+class UpstreamUnreachable(UpstreamError):
+    code = "upstream_unreachable"
+    default_message = "The upstream could not be reached."
 
-    A class of its own, not only the catch-all `Exception`: a class handler answers inside the
-    middleware stack (CORS applies, nothing is re-raised), while the catch-all runs outermost and
-    Starlette re-raises after it. pymongo is imported when the lifespan opens MongoDB, after the
-    middleware stack is built, so the lifespan rebuilds the stack when this returns True.
-    """
-    error_class = _storage_error_class()
-    if error_class is None or error_class in app.exception_handlers:
-        return False
-    app.add_exception_handler(error_class, _handle)
-    return True
+    def run_error(self) -> tuple[str, str]:
+        return SERVER_ERROR, "The model provider could not be reached."
+
+
+class UpstreamForbidden(UpstreamError):
+    code = "upstream_forbidden"
+    default_message = "The upstream refused access with the configured credentials."
+
+
+class UpstreamNotFound(UpstreamError):
+    code = "upstream_not_found"
+    default_message = "The upstream could not find a configured resource."
+
+
+class UpstreamRejected(UpstreamError):
+    """A 4xx other than the ones above (400 and 422 among them)."""
+
+    code = "upstream_rejected"
+    default_message = "The upstream rejected the request."
+
+    def run_error(self) -> tuple[str, str]:
+        if self.upstream_status == 400:
+            return INVALID_PROMPT, "The model provider rejected the request (status 400)."
+        return super().run_error()

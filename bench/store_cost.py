@@ -1,9 +1,9 @@
 """Per-request cost of the embedded (in-memory) stores, at small and large data sizes.
 
-DESIGN.md: keep per-request cost flat with data size. A `/chat` request makes one
+The goal: per-request cost stays flat as data grows. A `/chat` request makes one
 `touch_conversation`; this times 1,000 of them (half on existing conversations, half new)
 on a MemoryConversationStore already holding N conversations. For the hosted engine's
-store it reuses scripts/bench_hosted_store.py: what one run does to a thread, at N messages.
+store it reuses bench/hosted_store_cost.py: what one run does to a thread, at N messages.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import statistics
 import time
 from typing import Any
 
-from app.storage import MemoryConversationStore
+from app.storage.memory.conversations import MemoryConversationStore
 
 SIZES = (1_000, 50_000)
 TOUCHES = 1_000
@@ -39,10 +39,10 @@ async def _per_touch_us(size: int) -> float:
 
 
 async def _per_hosted_run_us(size: int) -> float:
-    from app.engines.hosted import MemoryHostedStore
-    from scripts.bench_hosted_store import measure
+    from app.storage.memory.threads import MemoryThreadStore
+    from bench.hosted_store_cost import measure
 
-    return statistics.median([await measure(MemoryHostedStore(), size, 200) for _ in range(3)])
+    return statistics.median([await measure(MemoryThreadStore(), size, 200) for _ in range(3)])
 
 
 def measure_store_cost(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from openai import AsyncOpenAI
 
 from app.config import Settings
 from app.main import create_app
-from app.storage import ConversationStore, MongoConversationStore
+from app.storage import Stores
+from app.storage import mongo_stores as make_mongo_stores
 from tests.fake_openai import FakeOpenAI
 
 TEST_API_KEY = "sk-test-SECRETKEY-do-not-leak-1234567890"
@@ -50,8 +51,15 @@ def sdk_client_for(fake: FakeOpenAI, api_key: str = TEST_API_KEY) -> AsyncOpenAI
 
 
 @pytest.fixture
-def mongo_store() -> MongoConversationStore:
-    return MongoConversationStore(AsyncMongoMockClient(tz_aware=True)["chat_test"])
+def mongo_database() -> Any:
+    """A mongomock database, as pymongo's async client gives one."""
+    return AsyncMongoMockClient(tz_aware=True)["chat_test"]
+
+
+@pytest.fixture
+def mongo_stores(mongo_database: Any) -> Stores:
+    """Every store on the mongomock database."""
+    return make_mongo_stores(mongo_database)
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -68,13 +76,13 @@ AppClientFactory = Callable[..., Any]
 
 
 @pytest.fixture
-def app_client(fake: FakeOpenAI, mongo_store: ConversationStore) -> AppClientFactory:
+def app_client(fake: FakeOpenAI, mongo_stores: Stores) -> AppClientFactory:
     """`async with app_client(**settings) as client`: our app, lifespan run, over ASGI."""
 
     @asynccontextmanager
     async def factory(
         *,
-        store: ConversationStore | None = None,
+        stores: Stores | None = None,
         openai_client: AsyncOpenAI | None = None,
         client_from_settings: bool = False,
         **overrides: Any,
@@ -84,7 +92,7 @@ def app_client(fake: FakeOpenAI, mongo_store: ConversationStore) -> AppClientFac
         client = openai_client
         if client is None and settings.openai_api_key is not None and not client_from_settings:
             client = sdk_client_for(fake)
-        app = create_app(settings, openai_client=client, store=store or mongo_store)
+        app = create_app(settings, openai_client=client, stores=stores or mongo_stores)
         async with app.router.lifespan_context(app):
             transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,15 +14,17 @@ import httpx2
 from mongomock_motor import AsyncMongoMockClient
 from openai import AsyncOpenAI
 
-from app.api.schemas import RunState
+from app.clock import utc_now
 from app.config import Settings
 from app.engines import build_engine
-from app.engines.hosted import HostedEngine, HostedStore, MemoryHostedStore, MongoHostedStore
-from app.engines.hosted.records import RunRecord
+from app.engines.base import RunState
+from app.engines.hosted.engine import HostedEngine
 from app.main import create_app
-from app.storage import ConversationStore, MemoryConversationStore
-from app.storage.base import utc_now
-from app.upstream.json_calls import UpstreamJson
+from app.storage import Stores, memory_stores
+from app.storage.memory.threads import MemoryThreadStore
+from app.storage.mongo.threads import MongoThreadStore
+from app.storage.threads import RunRecord, ThreadStore
+from app.upstream.client import Upstream
 from tests.conftest import make_settings, sdk_client_for
 from tests.fake_openai import FakeOpenAI
 
@@ -36,26 +39,26 @@ def hosted_settings(**overrides: Any) -> Settings:
     return make_settings(**values)
 
 
-def new_store(kind: str, database: Any = None) -> HostedStore:
+def new_store(kind: str, database: Any = None) -> ThreadStore:
     """`memory`, `mongomock`, or either with `-interleaved` (see InterleavingStore)."""
     base, _, interleaved = kind.partition("-")
-    store: HostedStore
+    store: ThreadStore
     if base == "memory":
-        store = MemoryHostedStore()
+        store = MemoryThreadStore()
     else:
-        store = MongoHostedStore(database if database is not None else AsyncMongoMockClient(tz_aware=True)["hosted"])
+        store = MongoThreadStore(database if database is not None else AsyncMongoMockClient(tz_aware=True)["hosted"])
     return InterleavingStore(store) if interleaved else store
 
 
 @asynccontextmanager
 async def hosted_engine(
-    fake: FakeOpenAI, store: HostedStore | None = None, client: AsyncOpenAI | None = None, **overrides: Any
+    fake: FakeOpenAI, store: ThreadStore | None = None, client: AsyncOpenAI | None = None, **overrides: Any
 ) -> AsyncIterator[HostedEngine]:
     """The hosted engine as build_engine makes it, talking to the fake; closed on exit."""
-    store = store if store is not None else MemoryHostedStore()
+    store = store if store is not None else MemoryThreadStore()
     await store.ensure_indexes()
-    upstream = UpstreamJson.over_client(client or sdk_client_for(fake))
-    engine = build_engine(hosted_settings(**overrides), upstream, hosted_store=store)
+    upstream = Upstream.over_client(client or sdk_client_for(fake))
+    engine = build_engine(hosted_settings(**overrides), upstream, store)
     assert isinstance(engine, HostedEngine)
     try:
         yield engine
@@ -67,8 +70,8 @@ async def hosted_engine(
 async def hosted_app(
     fake: FakeOpenAI,
     *,
-    hosted_store: HostedStore | None = None,
-    store: ConversationStore | None = None,
+    hosted_store: ThreadStore | None = None,
+    stores: Stores | None = None,
     openai_client: AsyncOpenAI | None = None,
     **overrides: Any,
 ) -> AsyncIterator[httpx2.AsyncClient]:
@@ -76,8 +79,7 @@ async def hosted_app(
     app = create_app(
         hosted_settings(**overrides),
         openai_client=openai_client or sdk_client_for(fake),
-        store=store or MemoryConversationStore(),
-        hosted_store=hosted_store or MemoryHostedStore(),
+        stores=replace(stores or memory_stores(), threads=hosted_store or MemoryThreadStore()),
     )
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
@@ -147,9 +149,9 @@ def crashed_run(thread_id: str, run_id: str, *, lease_expires_at: datetime, stat
     )
 
 
-async def leave_crashed_run(store: HostedStore, thread_id: str, run_id: str, *, lease_expires_at: datetime) -> None:
+async def leave_crashed_run(store: ThreadStore, thread_id: str, run_id: str, *, lease_expires_at: datetime) -> None:
     """Claim the thread and write an active run, as a process does right before it dies."""
-    result = await store.claim_thread(thread_id, run_id, holder=None, claim_expires_at=lease_expires_at)
+    result = await store.claim_active_run(thread_id, run_id, holder=None, claim_expires_at=lease_expires_at)
     assert result.granted
     await store.insert_run(crashed_run(thread_id, run_id, lease_expires_at=lease_expires_at))
 
@@ -165,9 +167,8 @@ class InterleavingStore:
     of the steps *between* calls, where check-then-act races would show.
     """
 
-    def __init__(self, inner: HostedStore) -> None:
+    def __init__(self, inner: ThreadStore) -> None:
         self._inner = inner
-        self.kind = inner.kind
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._inner, name)

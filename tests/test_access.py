@@ -109,7 +109,7 @@ THREAD_ROUTES = [(m, p) for m, p in APP_ROUTES if "{thread_id}" in p or p in ("/
 
 @pytest.mark.parametrize(("method", "path"), THREAD_ROUTES)
 async def test_another_users_thread_is_answered_like_an_unknown_one(
-    app_client, fake: FakeOpenAI, mongo_store, method: str, path: str
+    app_client, fake: FakeOpenAI, mongo_stores, method: str, path: str
 ) -> None:
     fake.run_seconds = 60
     async with app_client(api_keys=API_KEYS) as client:
@@ -128,7 +128,7 @@ async def test_another_users_thread_is_answered_like_an_unknown_one(
     assert len(fake.requests) == upstream_before, "nothing of bob's reached the upstream"
     assert [m["role"] for m in fake.messages[thread_id]] == ["user"]
     assert alice_still_sees.status_code == 200 and alice_still_sees.json()["name"] != "mine now"
-    assert await mongo_store.get_conversation("bob", thread_id) is None
+    assert await mongo_stores.conversations.get_conversation("bob", thread_id) is None
 
 
 async def test_users_list_only_their_own_conversations(app_client, fake: FakeOpenAI) -> None:
@@ -144,7 +144,7 @@ async def test_users_list_only_their_own_conversations(app_client, fake: FakeOpe
     assert [(c["threadId"], c["userId"]) for c in bob["data"]] == [(bob_thread, "bob")]
 
 
-async def test_threads_made_elsewhere_belong_to_the_default_user(app_client, fake: FakeOpenAI, mongo_store) -> None:
+async def test_threads_made_elsewhere_belong_to_the_default_user(app_client, fake: FakeOpenAI, mongo_stores) -> None:
     legacy = fake.add_thread()  # created upstream, never seen by this service
     async with app_client(api_keys=API_KEYS) as client:
         alice = await client.post("/chat", json={"content": "hi", "threadId": legacy}, headers=ALICE)
@@ -153,15 +153,15 @@ async def test_threads_made_elsewhere_belong_to_the_default_user(app_client, fak
     assert alice.status_code == 404
     assert shared.status_code == 200
     assert alice_after.status_code == 404
-    assert await mongo_store.thread_owner(legacy) == "default-user"
-    assert await mongo_store.get_conversation("default-user", legacy) is not None
+    assert await mongo_stores.thread_owners.owner_of(legacy) == "default-user"
+    assert await mongo_stores.conversations.get_conversation("default-user", legacy) is not None
 
 
-async def test_posting_to_an_unknown_thread_leaves_no_claim(app_client, mongo_store) -> None:
+async def test_posting_to_an_unknown_thread_leaves_no_claim(app_client, mongo_stores) -> None:
     async with app_client(api_keys=API_KEYS) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": "thread_ghost"}, headers=SHARED)
     assert response.status_code == 404
-    assert await mongo_store.thread_owner("thread_ghost") is None
+    assert await mongo_stores.thread_owners.owner_of("thread_ghost") is None
 
 
 async def test_without_keys_everything_is_open_and_start_up_says_so(app_client, fake, caplog) -> None:

@@ -91,12 +91,12 @@ async def test_requires_action_run_also_blocks(app_client, fake: FakeOpenAI) -> 
     assert second.json()["error"]["run_id"] == first.json()["run_id"]
 
 
-async def test_unknown_thread_is_404_and_leaves_no_conversation(app_client, fake: FakeOpenAI, mongo_store) -> None:
+async def test_unknown_thread_is_404_and_leaves_no_conversation(app_client, fake: FakeOpenAI, mongo_stores) -> None:
     async with app_client() as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": "thread_doesnotexist"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "thread_not_found"
-    assert await mongo_store.get_conversation("default-user", "thread_doesnotexist") is None
+    assert await mongo_stores.conversations.get_conversation("default-user", "thread_doesnotexist") is None
 
 
 HOSTILE_THREAD_IDS = [
@@ -263,7 +263,7 @@ async def test_unknown_route_and_method_use_the_error_shape(app_client) -> None:
 
 
 async def test_concurrent_first_messages_give_one_run_and_one_conversation(
-    app_client, fake: FakeOpenAI, mongo_store
+    app_client, fake: FakeOpenAI, mongo_database
 ) -> None:
     fake.run_seconds = 60
     thread_id = fake.add_thread()
@@ -274,5 +274,5 @@ async def test_concurrent_first_messages_give_one_run_and_one_conversation(
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [400] * 7
     assert len(fake.runs[thread_id]) == 1
-    docs = await mongo_store._conversations.find({"threadId": thread_id}).to_list(None)
+    docs = await mongo_database["conversations"].find({"threadId": thread_id}).to_list(None)
     assert len(docs) == 1

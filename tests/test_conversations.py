@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from app.storage import MemoryConversationStore
+from app.storage import memory_stores
 from tests.fake_openai import FakeOpenAI
 
 
 @pytest.fixture(params=["mongomock", "memory"])
-def any_store(request: pytest.FixtureRequest, mongo_store):
-    return mongo_store if request.param == "mongomock" else MemoryConversationStore()
+def any_store(request: pytest.FixtureRequest, mongo_stores):
+    return mongo_stores if request.param == "mongomock" else memory_stores()
 
 
 async def test_list_pages_newest_first_without_gaps_or_repeats(app_client, any_store) -> None:
     for n in range(7):
-        await any_store.touch_conversation("default-user", f"thread_{n:02d}")
-    await any_store.touch_conversation("someone-else", "thread_other")
+        await any_store.conversations.touch_conversation("default-user", f"thread_{n:02d}")
+    await any_store.conversations.touch_conversation("someone-else", "thread_other")
     seen: list[str] = []
-    async with app_client(store=any_store) as client:
+    async with app_client(stores=any_store) as client:
         cursor = None
         for _ in range(10):
             params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
@@ -33,7 +33,7 @@ async def test_list_pages_newest_first_without_gaps_or_repeats(app_client, any_s
 
 async def test_read_rename_delete(app_client, fake: FakeOpenAI, any_store) -> None:
     thread_id = fake.add_thread()
-    async with app_client(store=any_store) as client:
+    async with app_client(stores=any_store) as client:
         await client.post("/chat", json={"content": "hi", "threadId": thread_id})
         read = await client.get(f"/conversations/{thread_id}")
         renamed = await client.patch(f"/conversations/{thread_id}", json={"name": "  Trip to Oslo "})

@@ -16,8 +16,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from app.engines.hosted import MemoryHostedStore
 from app.main import create_app
+from app.storage import memory_stores
 from tests.conftest import make_settings, sdk_client_for
 from tests.fake_openai import FakeOpenAI
 from tests.node_decoder import decode_like_chat_tsx
@@ -43,7 +43,7 @@ class Harness:
         app = create_app(
             make_settings(**overrides),
             openai_client=sdk_client_for(self.fake),
-            hosted_store=MemoryHostedStore(),
+            stores=memory_stores(),
         )
         async with app.router.lifespan_context(app):
             transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)

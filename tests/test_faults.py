@@ -7,15 +7,18 @@ import asyncio
 import logging
 import socket
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import httpx2
 import pytest
-from pymongo.errors import AutoReconnect, PyMongoError, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
+from app.errors import StorageUnavailable
 from app.main import create_app
-from app.storage import MemoryConversationStore
+from app.storage import Stores, memory_stores
+from app.storage.memory.conversations import MemoryConversationStore
 from tests.conftest import make_settings, sdk_client_for
 from tests.fake_openai import FakeOpenAI
 
@@ -121,21 +124,21 @@ class FlakyStore(MemoryConversationStore):
 
 
 class DownStore(MemoryConversationStore):
-    """The embedded store, but listing conversations raises PyMongoError."""
+    """The embedded store, but listing conversations fails as the MongoDB store does when pymongo raises."""
 
     async def list_conversations(self, *args: Any, **kwargs: Any) -> Any:
-        raise AutoReconnect("connection pool paused")
+        raise StorageUnavailable() from AutoReconnect("connection pool paused")
 
 
-@pytest.mark.parametrize("pymongo_loaded_at_build", [True, False])
-async def test_a_storage_error_answers_503_without_a_traceback(
-    fake: FakeOpenAI, caplog, pymongo_loaded_at_build: bool
-) -> None:
-    app = create_app(make_settings(), openai_client=sdk_client_for(fake), store=DownStore())
-    if not pymongo_loaded_at_build:
-        # As with MONGODB_URI: pymongo is imported by the lifespan, after the middleware stack is built.
-        del app.exception_handlers[PyMongoError]
-        app.middleware_stack = app.build_middleware_stack()
+def stores_with(conversations: MemoryConversationStore) -> Stores:
+    """The embedded stores, with these conversations (and their ping, if they have one)."""
+    ping = getattr(conversations, "ping", None)
+    stores = replace(memory_stores(), conversations=conversations)
+    return replace(stores, ping=ping) if ping is not None else stores
+
+
+async def test_a_storage_error_answers_503_without_a_traceback(fake: FakeOpenAI, caplog) -> None:
+    app = create_app(make_settings(), openai_client=sdk_client_for(fake), stores=stores_with(DownStore()))
     with caplog.at_level(logging.INFO):
         async with app.router.lifespan_context(app):
             # raise_app_exceptions: an error answered and then re-raised (a traceback) fails the test.
@@ -164,7 +167,7 @@ async def test_a_failed_upsert_is_retried_until_it_lands_and_readiness_is_degrad
 ) -> None:
     thread_id = fake.add_thread()
     store = FlakyStore(failures=10**6)  # down until the test brings it back
-    async with app_client(store=store, upsert_retry_initial_s=0.02, upsert_retry_max_s=0.1) as client:
+    async with app_client(stores=stores_with(store), upsert_retry_initial_s=0.02, upsert_retry_max_s=0.1) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
         degraded = await client.get("/readyz")
         await _wait_until(lambda: store.write_attempts >= 4)  # backing off, still failing
@@ -194,7 +197,7 @@ async def test_a_failed_upsert_is_retried_until_it_lands_and_readiness_is_degrad
 async def test_the_store_raising_n_times_then_recovering_loses_nothing(app_client, fake: FakeOpenAI) -> None:
     threads = [fake.add_thread() for _ in range(3)]
     store = FlakyStore(failures=5)
-    async with app_client(store=store, upsert_retry_initial_s=0.01, upsert_retry_max_s=0.05) as client:
+    async with app_client(stores=stores_with(store), upsert_retry_initial_s=0.01, upsert_retry_max_s=0.05) as client:
         responses = [await client.post("/chat", json={"content": "hi", "threadId": t}) for t in threads]
         await _wait_until(lambda: client.app.state.upsert_retries.pending == 0)
     assert [r.status_code for r in responses] == [200, 200, 200]
@@ -205,7 +208,7 @@ async def test_the_store_raising_n_times_then_recovering_loses_nothing(app_clien
 async def test_readiness_is_unavailable_when_the_database_does_not_answer(app_client) -> None:
     store = FlakyStore()
     store.ping_fails = True
-    async with app_client(store=store) as client:
+    async with app_client(stores=stores_with(store)) as client:
         ready = await client.get("/readyz")
         live = await client.get("/livez")
     assert ready.status_code == 503
@@ -216,7 +219,7 @@ async def test_readiness_is_unavailable_when_the_database_does_not_answer(app_cl
 async def test_shutdown_flushes_pending_upserts_into_a_store_that_came_back(app_client, fake: FakeOpenAI) -> None:
     thread_id = fake.add_thread()
     store = FlakyStore(failures=10**6)
-    async with app_client(store=store, upsert_retry_initial_s=30, flush_timeout_s=2) as client:
+    async with app_client(stores=stores_with(store), upsert_retry_initial_s=30, flush_timeout_s=2) as client:
         await client.post("/chat", json={"content": "hi", "threadId": thread_id})
         await _wait_until(lambda: store.write_attempts >= 2)  # the retry task now sleeps for ~30 s
         store.failures_left = 0
@@ -227,7 +230,7 @@ async def test_shutdown_logs_what_could_not_be_written(app_client, fake: FakeOpe
     thread_id = fake.add_thread()
     store = FlakyStore(failures=10**6)
     with caplog.at_level(logging.INFO):
-        async with app_client(store=store, upsert_retry_initial_s=0.05, flush_timeout_s=0.2) as client:
+        async with app_client(stores=stores_with(store), upsert_retry_initial_s=0.05, flush_timeout_s=0.2) as client:
             await client.post("/chat", json={"content": "hi", "threadId": thread_id})
     lost = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
     assert lost == [f"shutdown: 1 conversation upsert(s) could not be written: user=default-user thread={thread_id}"]

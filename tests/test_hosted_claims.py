@@ -11,10 +11,11 @@ from datetime import timedelta
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
-from app.engines.hosted import HostedStore, MongoHostedStore
-from app.engines.hosted.records import new_id
+from app.clock import utc_now
+from app.engines.hosted.objects import new_id
 from app.errors import RunAlreadyActive
-from app.storage.base import utc_now
+from app.storage.mongo.threads import MongoThreadStore
+from app.storage.threads import ThreadStore
 from tests.fake_openai import FakeOpenAI
 from tests.hosted_support import (
     engine_of,
@@ -28,11 +29,11 @@ from tests.hosted_support import (
 
 
 @pytest.fixture(params=["mongomock", "memory", "mongomock-interleaved", "memory-interleaved"])
-def hosted_store(request: pytest.FixtureRequest) -> HostedStore:
+def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
     return new_store(request.param)
 
 
-async def test_simultaneous_messages_start_exactly_one_run(fake: FakeOpenAI, hosted_store: HostedStore) -> None:
+async def test_simultaneous_messages_start_exactly_one_run(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     gate = asyncio.Event()
     fake.models.default.gate = gate  # the winning run stays active while the others arrive
     async with hosted_app(fake, hosted_store=hosted_store) as client:
@@ -84,7 +85,7 @@ async def test_simultaneous_messages_through_two_processes_start_exactly_one_run
 
 
 async def test_a_message_after_a_crash_expires_the_lapsed_run_and_starts(
-    fake: FakeOpenAI, hosted_store: HostedStore
+    fake: FakeOpenAI, hosted_store: ThreadStore
 ) -> None:
     async with hosted_app(fake, hosted_store=hosted_store) as client:
         engine = engine_of(client)
@@ -100,7 +101,7 @@ async def test_a_message_after_a_crash_expires_the_lapsed_run_and_starts(
     assert new.status == "completed"
 
 
-async def test_a_run_whose_lease_is_still_valid_keeps_the_thread(fake: FakeOpenAI, hosted_store: HostedStore) -> None:
+async def test_a_run_whose_lease_is_still_valid_keeps_the_thread(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     async with hosted_app(fake, hosted_store=hosted_store) as client:
         engine = engine_of(client)
         thread_id = await engine.create_thread()
@@ -115,23 +116,27 @@ async def test_a_run_whose_lease_is_still_valid_keeps_the_thread(fake: FakeOpenA
 
 
 async def test_a_claim_without_its_run_document_holds_only_until_its_lease_ends(
-    fake: FakeOpenAI, hosted_store: HostedStore
+    fake: FakeOpenAI, hosted_store: ThreadStore
 ) -> None:
     """A process that died between claiming the thread and writing the run."""
     async with hosted_engine(fake, hosted_store) as engine:
         thread_id = await engine.create_thread()
         lost = new_id("run_")
-        await hosted_store.claim_thread(thread_id, lost, holder=None, claim_expires_at=utc_now() + timedelta(minutes=1))
+        await hosted_store.claim_active_run(
+            thread_id, lost, holder=None, claim_expires_at=utc_now() + timedelta(minutes=1)
+        )
         with pytest.raises(RunAlreadyActive) as refused:
             await engine.start_run(thread_id, "hi")
-        await hosted_store.release_thread(thread_id, lost)
-        await hosted_store.claim_thread(thread_id, lost, holder=None, claim_expires_at=utc_now() - timedelta(seconds=1))
+        await hosted_store.release_active_run(thread_id, lost)
+        await hosted_store.claim_active_run(
+            thread_id, lost, holder=None, claim_expires_at=utc_now() - timedelta(seconds=1)
+        )
         ref = await engine.start_run(thread_id, "hi again")
         await wait_for_run(engine, thread_id, ref.run_id)
     assert refused.value.extra["run_id"] == lost
 
 
-async def test_start_up_expires_runs_whose_lease_lapsed(fake: FakeOpenAI, hosted_store: HostedStore) -> None:
+async def test_start_up_expires_runs_whose_lease_lapsed(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     async with hosted_engine(fake, hosted_store) as engine:
         thread_ids = [await engine.create_thread() for _ in range(3)]
         crashed = [new_id("run_") for _ in thread_ids]
@@ -144,7 +149,7 @@ async def test_start_up_expires_runs_whose_lease_lapsed(fake: FakeOpenAI, hosted
     assert [thread.active_run_id for thread in threads if thread] == [None] * 3
 
 
-async def test_polling_a_lapsed_run_reports_it_expired(fake: FakeOpenAI, hosted_store: HostedStore) -> None:
+async def test_polling_a_lapsed_run_reports_it_expired(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     async with hosted_engine(fake, hosted_store) as engine:
         thread_id = await engine.create_thread()
         crashed = new_id("run_")
@@ -155,7 +160,7 @@ async def test_polling_a_lapsed_run_reports_it_expired(fake: FakeOpenAI, hosted_
     assert thread is not None and thread.active_run_id is None
 
 
-async def test_a_running_run_renews_its_lease(fake: FakeOpenAI, hosted_store: HostedStore) -> None:
+async def test_a_running_run_renews_its_lease(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     gate = asyncio.Event()
     fake.models.plan(gate=gate)
     async with hosted_engine(fake, hosted_store, run_lease_s=0.3) as engine:
@@ -179,8 +184,8 @@ async def test_a_run_cancelled_by_another_process_stops_its_model_call(fake: Fak
     database = AsyncMongoMockClient(tz_aware=True)["shared"]
     fake.models.plan(gate=asyncio.Event())  # never opened
     async with (
-        hosted_engine(fake, MongoHostedStore(database), run_lease_s=0.3) as worker,
-        hosted_engine(fake, MongoHostedStore(database), run_lease_s=0.3) as other,
+        hosted_engine(fake, MongoThreadStore(database), run_lease_s=0.3) as worker,
+        hosted_engine(fake, MongoThreadStore(database), run_lease_s=0.3) as other,
     ):
         thread_id = await worker.create_thread()
         ref = await worker.start_run(thread_id, "hi")
@@ -210,7 +215,7 @@ async def test_real_mongodb_one_run_per_thread_across_clients(fake: FakeOpenAI, 
     try:
         for name in ("threads", "messages", "runs"):
             await databases[0][name].drop()
-        stores = [MongoHostedStore(database) for database in databases]
+        stores = [MongoThreadStore(database) for database in databases]
         gate = asyncio.Event()
         fake.models.default.gate = gate
         async with hosted_engine(fake, stores[0]) as first, hosted_engine(fake, stores[1]) as second:

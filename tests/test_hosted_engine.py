@@ -9,9 +9,9 @@ import pytest
 from openai import AsyncOpenAI
 
 from app.api.schemas import THREAD_ID_PATTERN
-from app.engines.hosted import HostedStore
 from app.errors import InvalidRequest, NoToolCallPending, RunNotFound, ThreadNotFound
-from app.storage import MongoConversationStore
+from app.storage import Stores
+from app.storage.threads import ThreadStore
 from tests.conftest import TEST_API_KEY, sdk_client_for
 from tests.fake_models import ECHO_PREFIX
 from tests.fake_openai import FakeOpenAI
@@ -30,7 +30,7 @@ ID_24 = r"[A-Za-z0-9]{24}"
 
 
 @pytest.fixture(params=["mongomock", "memory"])
-def hosted_store(request: pytest.FixtureRequest) -> HostedStore:
+def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
     return new_store(request.param)
 
 
@@ -42,11 +42,11 @@ async def test_hosted_engine_needs_no_assistant_id(fake: FakeOpenAI) -> None:
 
 
 async def test_chat_answers_at_once_and_the_run_completes_in_the_background(
-    fake: FakeOpenAI, hosted_store: HostedStore, mongo_store: MongoConversationStore
+    fake: FakeOpenAI, hosted_store: ThreadStore, mongo_stores: Stores
 ) -> None:
     gate = asyncio.Event()
     fake.models.plan(gate=gate)
-    async with hosted_app(fake, hosted_store=hosted_store, store=mongo_store) as client:
+    async with hosted_app(fake, hosted_store=hosted_store, stores=mongo_stores) as client:
         engine = engine_of(client)
         thread_id = await engine.create_thread()
         response = await client.post("/chat", json={"content": "Hello!", "threadId": thread_id})
@@ -71,7 +71,7 @@ async def test_chat_answers_at_once_and_the_run_completes_in_the_background(
         ("assistant", ECHO_PREFIX + "Hello!", run_id),
     ]
     assert all(re.fullmatch("msg_" + ID_24, m.id) for m in messages.data)
-    assert await mongo_store.get_conversation("default-user", thread_id) is not None
+    assert await mongo_stores.conversations.get_conversation("default-user", thread_id) is not None
 
 
 async def test_thread_ids_are_shaped_like_openais(fake: FakeOpenAI) -> None:
@@ -321,7 +321,7 @@ async def test_tool_outputs_are_refused_with_a_clear_error(fake: FakeOpenAI) -> 
     assert refused.value.extra == {"thread_id": thread_id, "run_id": ref.run_id}
 
 
-async def test_cancel_stops_the_model_call_and_frees_the_thread(fake: FakeOpenAI, hosted_store: HostedStore) -> None:
+async def test_cancel_stops_the_model_call_and_frees_the_thread(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     fake.models.plan(gate=asyncio.Event())  # never opened: the model "thinks" until cancelled
     async with hosted_engine(fake, hosted_store) as engine:
         thread_id = await engine.create_thread()
@@ -366,7 +366,7 @@ async def test_cancel_before_the_run_task_starts_ends_it_cancelled(fake: FakeOpe
     assert fake.models.calls == []
 
 
-async def test_shutdown_fails_runs_in_flight_and_leaves_no_tasks(fake: FakeOpenAI, hosted_store: HostedStore) -> None:
+async def test_shutdown_fails_runs_in_flight_and_leaves_no_tasks(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     fake.models.plan(gate=asyncio.Event())
     async with hosted_engine(fake, hosted_store) as engine:
         thread_id = await engine.create_thread()
@@ -382,7 +382,7 @@ async def test_shutdown_fails_runs_in_flight_and_leaves_no_tasks(fake: FakeOpenA
     assert engine.runner.running == 0
 
 
-async def test_messages_paginate_with_cursors_both_ways(fake: FakeOpenAI, hosted_store: HostedStore) -> None:
+async def test_messages_paginate_with_cursors_both_ways(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     async with hosted_engine(fake, hosted_store) as engine:
         thread_id = await engine.create_thread()
         for n in range(3):
@@ -423,10 +423,10 @@ async def test_hosted_without_api_key_answers_503(fake: FakeOpenAI) -> None:
 async def test_mongo_store_reads_a_threads_messages_through_an_index() -> None:
     from mongomock_motor import AsyncMongoMockClient
 
-    from app.engines.hosted import MongoHostedStore
+    from app.storage.mongo.threads import MongoThreadStore
 
     database = AsyncMongoMockClient(tz_aware=True)["hosted"]
-    await MongoHostedStore(database).ensure_indexes()
+    await MongoThreadStore(database).ensure_indexes()
     indexes = await database["messages"].index_information()
     assert indexes["thread_position_unique"]["key"] == [("threadId", 1), ("seq", 1)]
     assert indexes["thread_position_unique"]["unique"] is True
@@ -445,7 +445,7 @@ async def test_lifespan_uses_the_embedded_store_without_mongodb_uri(fake: FakeOp
         thread_id = await engine.create_thread()
         ref = await engine.start_run(thread_id, "hi")
         run = await wait_for_run(engine, thread_id, ref.run_id)
-    assert engine.store.kind == "memory"
+    assert app.state.stores.kind == "memory"
     assert run.status == "completed"
 
 
@@ -467,7 +467,7 @@ async def test_real_mongodb_chat_through_the_lifespan(fake: FakeOpenAI) -> None:
     try:
         async with app.router.lifespan_context(app):
             engine = app.state.engine
-            assert engine.store.kind == "mongodb"
+            assert app.state.stores.kind == "mongodb"
             thread_id = await engine.create_thread()
             ref = await engine.start_run(thread_id, "hi")
             run = await wait_for_run(engine, thread_id, ref.run_id)

@@ -72,16 +72,16 @@ async def test_cors_origins_setting_is_honoured(app_client) -> None:
 
 
 async def test_chat_records_the_conversation_and_a_second_message_moves_updated_at(
-    app_client, fake: FakeOpenAI, mongo_store
+    app_client, fake: FakeOpenAI, mongo_database
 ) -> None:
     fake.run_seconds = 0
     thread_id = fake.add_thread()
     async with app_client() as client:
         first = await client.post("/chat", json={"content": "one", "threadId": thread_id})
-        doc1 = await mongo_store._conversations.find_one({"threadId": thread_id})
+        doc1 = await mongo_database["conversations"].find_one({"threadId": thread_id})
         await asyncio.sleep(0.01)
         second = await client.post("/chat", json={"content": "two", "threadId": thread_id})
-        doc2 = await mongo_store._conversations.find_one({"threadId": thread_id})
+        doc2 = await mongo_database["conversations"].find_one({"threadId": thread_id})
 
     assert first.status_code == second.status_code == 200
     assert doc1["userId"] == "default-user"
@@ -89,7 +89,7 @@ async def test_chat_records_the_conversation_and_a_second_message_moves_updated_
     assert doc2["createdAt"] == doc1["createdAt"]
     assert doc2["name"] == doc1["name"]
     assert doc2["updatedAt"] > doc1["updatedAt"]
-    assert await mongo_store._conversations.count_documents({}) == 1
+    assert await mongo_database["conversations"].count_documents({}) == 1
 
 
 async def test_memory_store_is_used_without_mongodb_uri(fake: FakeOpenAI) -> None:
@@ -98,4 +98,4 @@ async def test_memory_store_is_used_without_mongodb_uri(fake: FakeOpenAI) -> Non
 
     app = create_app(make_settings(), openai_client=sdk_client_for(fake))
     async with app.router.lifespan_context(app):
-        assert app.state.store.kind == "memory"
+        assert app.state.stores.kind == "memory"

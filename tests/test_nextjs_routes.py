@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.api.wire.streams import ndjson_body
+from app.api.wire.ndjson import ndjson_body
 from app.engines.base import StreamEvent
 from tests.fake_assistant_streams import StreamScript
 from tests.fake_openai import FakeOpenAI
@@ -56,11 +56,11 @@ async def test_frontend_flow_renders_the_reply_and_unlocks_the_input(app_client,
     assert fake.last_user_text(thread_id) == "Grüße aus Oslo 👋, how are you?"
 
 
-async def test_message_route_records_the_conversation(app_client, fake: FakeOpenAI, mongo_store) -> None:
+async def test_message_route_records_the_conversation(app_client, fake: FakeOpenAI, mongo_stores) -> None:
     thread_id = fake.add_thread()
     async with app_client() as client:
         await _post_text_plain(client, thread_id, "hi")
-    assert await mongo_store.get_conversation("default-user", thread_id) is not None
+    assert await mongo_stores.conversations.get_conversation("default-user", thread_id) is not None
 
 
 async def test_function_call_requires_action_then_finishes_after_actions(app_client, fake: FakeOpenAI) -> None:

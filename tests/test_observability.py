@@ -56,7 +56,7 @@ async def test_log_lines_carry_the_request_id_as_json(app_client, fake: FakeOpen
         await client.post("/chat", json={"content": "hi", "threadId": thread_id}, headers={"X-Request-ID": "req-777"})
     lines = log_lines()
     during = [line for line in lines if line["request_id"] == "req-777"]
-    assert {line["logger"] for line in during} >= {"app.errors", "app.access"}
+    assert {line["logger"] for line in during} >= {"app.api.error_handlers", "app.access"}
     access = next(line for line in during if line["logger"] == "app.access")
     assert access["message"].startswith("POST /chat 502 ")
     assert all(set(line) >= {"time", "level", "logger", "message", "request_id"} for line in lines)

@@ -10,21 +10,24 @@ from datetime import UTC, datetime
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
-from app.storage import ConversationStore, MemoryConversationStore, MongoConversationStore
-from app.storage.base import PageCursor
+from app.storage import Stores, memory_stores, mongo_stores
+from app.storage.conversations import PageCursor
+from app.storage.mongo.conversations import MongoConversationStore
+from app.storage.mongo.idempotency_keys import MongoIdempotencyKeyStore
+from app.storage.mongo.thread_owners import MongoThreadOwnerStore
 
 
 @pytest.fixture(params=["mongomock", "memory"])
-def store(request: pytest.FixtureRequest) -> ConversationStore:
+def store(request: pytest.FixtureRequest) -> Stores:
     if request.param == "memory":
-        return MemoryConversationStore()
-    return MongoConversationStore(AsyncMongoMockClient(tz_aware=True)["chat_test"])
+        return memory_stores()
+    return mongo_stores(AsyncMongoMockClient(tz_aware=True)["chat_test"])
 
 
-async def test_first_touch_creates_the_conversation_with_the_nextjs_fields(store: ConversationStore) -> None:
-    await store.ensure_indexes()
-    created = await store.touch_conversation("default-user", "thread_abc")
-    conversation = await store.get_conversation("default-user", "thread_abc")
+async def test_first_touch_creates_the_conversation_with_the_nextjs_fields(store: Stores) -> None:
+    await store.ensure_indexes(threads=False)
+    created = await store.conversations.touch_conversation("default-user", "thread_abc")
+    conversation = await store.conversations.get_conversation("default-user", "thread_abc")
 
     assert created is True
     assert conversation is not None
@@ -38,12 +41,12 @@ async def test_first_touch_creates_the_conversation_with_the_nextjs_fields(store
     assert conversation.name == conversation.created_at.strftime("%Y-%m-%d %H:%M:%S")
 
 
-async def test_later_touch_moves_updated_at_only(store: ConversationStore) -> None:
-    await store.touch_conversation("u1", "thread_abc")
-    first = await store.get_conversation("u1", "thread_abc")
+async def test_later_touch_moves_updated_at_only(store: Stores) -> None:
+    await store.conversations.touch_conversation("u1", "thread_abc")
+    first = await store.conversations.get_conversation("u1", "thread_abc")
     await asyncio.sleep(0.01)
-    created_again = await store.touch_conversation("u1", "thread_abc")
-    second = await store.get_conversation("u1", "thread_abc")
+    created_again = await store.conversations.touch_conversation("u1", "thread_abc")
+    second = await store.conversations.get_conversation("u1", "thread_abc")
 
     assert created_again is False
     assert first is not None and second is not None
@@ -52,15 +55,15 @@ async def test_later_touch_moves_updated_at_only(store: ConversationStore) -> No
     assert second.updated_at > first.updated_at
 
 
-async def test_concurrent_first_touches_leave_one_conversation(store: ConversationStore) -> None:
-    await store.ensure_indexes()
-    results = await asyncio.gather(*(store.touch_conversation("u1", "thread_race") for _ in range(20)))
+async def test_concurrent_first_touches_leave_one_conversation(store: Stores) -> None:
+    await store.ensure_indexes(threads=False)
+    results = await asyncio.gather(*(store.conversations.touch_conversation("u1", "thread_race") for _ in range(20)))
     assert results.count(True) == 1
-    assert await store.get_conversation("u1", "thread_race") is not None
+    assert await store.conversations.get_conversation("u1", "thread_race") is not None
 
 
 async def test_listing_is_newest_first_with_ties_by_thread_id_across_pages_and_deletes(
-    store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+    store: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.storage.memory import conversations as memory
     from app.storage.mongo import conversations as mongo
@@ -69,12 +72,12 @@ async def test_listing_is_newest_first_with_ties_by_thread_id_across_pages_and_d
     for module in (memory, mongo):
         monkeypatch.setattr(module, "utc_now", lambda: next(clock).replace(tzinfo=UTC))
     for thread_id in ("thread_a", "thread_b", "thread_ba", "thread_c", "thread_x", "thread_d"):
-        await store.touch_conversation("u1", thread_id)
-    await store.delete_conversation("u1", "thread_c")
+        await store.conversations.touch_conversation("u1", thread_id)
+    await store.conversations.delete_conversation("u1", "thread_c")
 
     order, cursor = [], None
     for _ in range(5):
-        page = await store.list_conversations("u1", limit=2, after=cursor)
+        page = await store.conversations.list_conversations("u1", limit=2, after=cursor)
         if not page:
             break
         order += [c.thread_id for c in page]
@@ -82,12 +85,12 @@ async def test_listing_is_newest_first_with_ties_by_thread_id_across_pages_and_d
     assert order == ["thread_x", "thread_d", "thread_ba", "thread_b", "thread_a"]
 
 
-async def test_users_have_separate_conversations(store: ConversationStore) -> None:
-    await store.touch_conversation("alice", "thread_abc")
-    assert await store.get_conversation("bob", "thread_abc") is None
-    assert await store.delete_conversation("bob", "thread_abc") is False
-    assert await store.delete_conversation("alice", "thread_abc") is True
-    assert await store.get_conversation("alice", "thread_abc") is None
+async def test_users_have_separate_conversations(store: Stores) -> None:
+    await store.conversations.touch_conversation("alice", "thread_abc")
+    assert await store.conversations.get_conversation("bob", "thread_abc") is None
+    assert await store.conversations.delete_conversation("bob", "thread_abc") is False
+    assert await store.conversations.delete_conversation("alice", "thread_abc") is True
+    assert await store.conversations.get_conversation("alice", "thread_abc") is None
 
 
 async def test_mongo_document_has_exactly_the_nextjs_schema() -> None:
@@ -132,40 +135,40 @@ async def test_real_mongodb_upsert_race_leaves_one_document() -> None:
         await client.close()
 
 
-async def test_touch_at_a_given_time_never_moves_updated_at_back(store: ConversationStore) -> None:
+async def test_touch_at_a_given_time_never_moves_updated_at_back(store: Stores) -> None:
     from datetime import timedelta
 
-    from app.storage import utc_now
+    from app.clock import utc_now
 
     now = utc_now()
-    assert await store.touch_conversation("u1", "thread_late", at=now) is True
-    assert await store.touch_conversation("u1", "thread_late", at=now - timedelta(seconds=30)) is False
-    conversation = await store.get_conversation("u1", "thread_late")
+    assert await store.conversations.touch_conversation("u1", "thread_late", at=now) is True
+    assert await store.conversations.touch_conversation("u1", "thread_late", at=now - timedelta(seconds=30)) is False
+    conversation = await store.conversations.get_conversation("u1", "thread_late")
     assert conversation is not None
     assert conversation.created_at == conversation.updated_at == now
 
 
-async def test_a_thread_has_one_owner_and_only_the_owner_releases_it(store: ConversationStore) -> None:
-    await store.ensure_indexes()
-    assert await store.thread_owner("thread_x") is None
-    owners = await asyncio.gather(*(store.claim_thread(f"u{n}", "thread_x") for n in range(5)))
+async def test_a_thread_has_one_owner_and_only_the_owner_releases_it(store: Stores) -> None:
+    await store.ensure_indexes(threads=False)
+    assert await store.thread_owners.owner_of("thread_x") is None
+    owners = await asyncio.gather(*(store.thread_owners.claim_owner(f"u{n}", "thread_x") for n in range(5)))
     assert len(set(owners)) == 1
     owner = owners[0]
-    await store.release_thread("someone-else", "thread_x")
-    assert await store.thread_owner("thread_x") == owner
-    await store.release_thread(owner, "thread_x")
-    assert await store.thread_owner("thread_x") is None
+    await store.thread_owners.release_owner("someone-else", "thread_x")
+    assert await store.thread_owners.owner_of("thread_x") == owner
+    await store.thread_owners.release_owner(owner, "thread_x")
+    assert await store.thread_owners.owner_of("thread_x") is None
 
 
-async def test_idempotency_key_is_held_then_replayed_and_is_per_user(store: ConversationStore) -> None:
-    await store.ensure_indexes()
-    assert await store.claim_idempotency_key("u1", "key-1", "fp", lease_s=60) is None
-    held = await store.claim_idempotency_key("u1", "key-1", "fp", lease_s=60)
+async def test_idempotency_key_is_held_then_replayed_and_is_per_user(store: Stores) -> None:
+    await store.ensure_indexes(threads=False)
+    assert await store.idempotency_keys.claim("u1", "key-1", "fp", lease_s=60) is None
+    held = await store.idempotency_keys.claim("u1", "key-1", "fp", lease_s=60)
     assert held is not None and held.state == "in_progress" and held.fingerprint == "fp"
-    assert await store.claim_idempotency_key("u2", "key-1", "fp", lease_s=60) is None, "keys are per user"
+    assert await store.idempotency_keys.claim("u2", "key-1", "fp", lease_s=60) is None, "keys are per user"
 
-    await store.complete_idempotency_key("u1", "key-1", 200, {"run_id": "run_1"}, ttl_s=60)
-    done = await store.claim_idempotency_key("u1", "key-1", "other", lease_s=60)
+    await store.idempotency_keys.complete("u1", "key-1", 200, {"run_id": "run_1"}, ttl_s=60)
+    done = await store.idempotency_keys.claim("u1", "key-1", "other", lease_s=60)
     assert done is not None
     assert (done.state, done.status_code, done.response, done.fingerprint) == (
         "completed",
@@ -174,30 +177,58 @@ async def test_idempotency_key_is_held_then_replayed_and_is_per_user(store: Conv
         "fp",
     )
 
-    await store.release_idempotency_key("u2", "key-1")
-    assert await store.claim_idempotency_key("u2", "key-1", "fp", lease_s=60) is None
+    await store.idempotency_keys.release("u2", "key-1")
+    assert await store.idempotency_keys.claim("u2", "key-1", "fp", lease_s=60) is None
 
 
-async def test_concurrent_claims_of_one_idempotency_key_let_exactly_one_through(store: ConversationStore) -> None:
-    await store.ensure_indexes()
-    results = await asyncio.gather(*(store.claim_idempotency_key("u1", "k", "fp", lease_s=60) for _ in range(10)))
+async def test_concurrent_claims_of_one_idempotency_key_let_exactly_one_through(store: Stores) -> None:
+    await store.ensure_indexes(threads=False)
+    results = await asyncio.gather(*(store.idempotency_keys.claim("u1", "k", "fp", lease_s=60) for _ in range(10)))
     assert sum(r is None for r in results) == 1
 
 
-async def test_expired_idempotency_keys_are_taken_over(store: ConversationStore) -> None:
-    await store.ensure_indexes()
-    assert await store.claim_idempotency_key("u1", "stale", "fp", lease_s=0.01) is None
+async def test_expired_idempotency_keys_are_taken_over(store: Stores) -> None:
+    await store.ensure_indexes(threads=False)
+    assert await store.idempotency_keys.claim("u1", "stale", "fp", lease_s=0.01) is None
     await asyncio.sleep(0.03)
-    assert await store.claim_idempotency_key("u1", "stale", "fp2", lease_s=60) is None
-    held = await store.claim_idempotency_key("u1", "stale", "fp2", lease_s=60)
+    assert await store.idempotency_keys.claim("u1", "stale", "fp2", lease_s=60) is None
+    held = await store.idempotency_keys.claim("u1", "stale", "fp2", lease_s=60)
     assert held is not None and held.fingerprint == "fp2"
 
 
 async def test_idempotency_keys_expire_through_a_ttl_index() -> None:
     database = AsyncMongoMockClient(tz_aware=True)["chat_test"]
-    await MongoConversationStore(database).ensure_indexes()
+    await MongoIdempotencyKeyStore(database).ensure_indexes()
+    await MongoThreadOwnerStore(database).ensure_indexes()
     info = await database["idempotency_keys"].index_information()
     ttl = [spec for spec in info.values() if "expireAfterSeconds" in spec]
     assert [(spec["key"], spec["expireAfterSeconds"]) for spec in ttl] == [([("expiresAt", 1)], 0)]
     owners = await database["thread_owners"].index_information()
     assert [spec["key"] for spec in owners.values() if spec.get("unique")] == [[("threadId", 1)]]
+
+
+async def test_a_database_failure_leaves_the_mongo_stores_as_storage_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pymongo.errors import AutoReconnect
+
+    from app.errors import StorageUnavailable
+
+    database = AsyncMongoMockClient(tz_aware=True)["chat_test"]
+    stores = mongo_stores(database)
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise AutoReconnect("connection pool paused")
+
+    collection_class = type(database["conversations"])
+    for method in ("find_one", "find_one_and_update", "insert_one"):
+        monkeypatch.setattr(collection_class, method, down)
+    calls = [
+        stores.conversations.get_conversation("u1", "thread_x"),
+        stores.thread_owners.owner_of("thread_x"),
+        stores.idempotency_keys.claim("u1", "k", "fp", lease_s=60),
+    ]
+    for call in calls:
+        with pytest.raises(StorageUnavailable) as raised:
+            await call
+        assert isinstance(raised.value.__cause__, AutoReconnect)

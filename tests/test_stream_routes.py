@@ -11,7 +11,7 @@ import httpx2
 import pytest
 
 from app.main import create_app
-from app.storage import MemoryConversationStore
+from app.storage import memory_stores
 from tests.conftest import make_settings, serve_in_thread
 from tests.fake_assistant_streams import StreamScript
 from tests.fake_openai import FakeOpenAI
@@ -28,7 +28,7 @@ def parse_sse(text: str) -> list[tuple[str, str]]:
 @pytest.fixture
 def live_app(fake: FakeOpenAI, live_fake: str) -> Iterator[str]:
     """Our app served by uvicorn (lifespan on), its OpenAI client pointed at the live fake."""
-    app = create_app(make_settings(openai_base_url=live_fake, openai_max_retries=0), store=MemoryConversationStore())
+    app = create_app(make_settings(openai_base_url=live_fake, openai_max_retries=0), stores=memory_stores())
     with serve_in_thread(app, lifespan="on") as url:
         yield url
 

@@ -16,15 +16,15 @@ from typing import Any
 import httpx2
 
 from app.main import create_app
-from app.storage import ConversationStore
+from app.storage import Stores
 from tests.conftest import make_settings
 from tests.fake_openai import FakeOpenAI
 
 
 @asynccontextmanager
-async def served_app(store: ConversationStore, **overrides: Any) -> AsyncIterator[httpx2.AsyncClient]:
+async def served_app(stores: Stores, **overrides: Any) -> AsyncIterator[httpx2.AsyncClient]:
     """Our app with the OpenAI client it builds from its settings (retries off: one attempt per call)."""
-    app = create_app(make_settings(openai_max_retries=0, **overrides), store=store)
+    app = create_app(make_settings(openai_max_retries=0, **overrides), stores=stores)
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -46,10 +46,10 @@ def closed_port() -> int:
 
 
 async def test_chat_makes_one_upstream_request_with_the_service_client(
-    fake: FakeOpenAI, live_fake: str, mongo_store
+    fake: FakeOpenAI, live_fake: str, mongo_stores
 ) -> None:
     thread_id = fake.add_thread()
-    async with served_app(mongo_store, openai_base_url=live_fake) as client:
+    async with served_app(mongo_stores, openai_base_url=live_fake) as client:
         await until_assistant_was_read(fake)
         before = len(fake.requests)
         response = await client.post("/chat", json={"content": "Hello!", "threadId": thread_id})
@@ -60,30 +60,30 @@ async def test_chat_makes_one_upstream_request_with_the_service_client(
     assert [run["id"] for run in fake.runs[thread_id]] == [response.json()["run_id"]]
 
 
-async def test_unreachable_upstream_is_502_with_the_service_client(mongo_store) -> None:
-    async with served_app(mongo_store, openai_base_url=f"http://127.0.0.1:{closed_port()}/v1") as client:
+async def test_unreachable_upstream_is_502_with_the_service_client(mongo_stores) -> None:
+    async with served_app(mongo_stores, openai_base_url=f"http://127.0.0.1:{closed_port()}/v1") as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": "thread_abc"})
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_unreachable"
 
 
-async def test_upstream_dropping_the_connection_is_502_with_the_service_client(mongo_store) -> None:
+async def test_upstream_dropping_the_connection_is_502_with_the_service_client(mongo_stores) -> None:
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(100)
         writer.close()
 
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with server, served_app(mongo_store, openai_base_url=f"http://127.0.0.1:{port}/v1") as client:
+    async with server, served_app(mongo_stores, openai_base_url=f"http://127.0.0.1:{port}/v1") as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": "thread_abc"})
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_unreachable"
 
 
-async def test_slow_upstream_is_504_with_the_service_client(fake: FakeOpenAI, live_fake: str, mongo_store) -> None:
+async def test_slow_upstream_is_504_with_the_service_client(fake: FakeOpenAI, live_fake: str, mongo_stores) -> None:
     thread_id = fake.add_thread()
     fake.fail_next(500, hang_s=3.0, path_contains="/runs")
-    async with served_app(mongo_store, openai_base_url=live_fake, openai_timeout_s=0.3) as client:
+    async with served_app(mongo_stores, openai_base_url=live_fake, openai_timeout_s=0.3) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "upstream_timeout"

@@ -36,7 +36,7 @@ async def test_the_run_request_is_the_one_the_sdk_sends(fake: FakeOpenAI, live_f
     settings = {"openai_base_url": live_fake, "truncation_last_messages": 7, "max_completion_tokens": 321}
     async with app_client(client_from_settings=True, **settings) as client:
         response = await client.post("/chat", json={"content": "Hello, ünïcode ✓", "threadId": ours})
-        sdk = client.app.state.engine._client  # the same SDK client, making the call its own way
+        sdk = client.app.state.upstream.sdk  # the same SDK client, making the call its own way
         await sdk.beta.threads.runs.create(
             theirs,
             assistant_id=ASSISTANT_ID,
@@ -134,7 +134,7 @@ async def test_streamed_runs_and_tool_outputs_send_what_the_sdk_methods_send(app
         call_id = events[-1].data["required_action"]["submit_tool_outputs"]["tool_calls"][0]["id"]
         after = [e.event async for e in await engine.submit_tool_outputs(ours, run_id, [ToolOutput(call_id, "12 C")])]
 
-        sdk = engine._client
+        sdk = client.app.state.upstream.sdk
         fake.stream_script = StreamScript(function_call=("get_weather", '{"location":"Oslo"}'))
         stream = await sdk.beta.threads.runs.create(
             theirs,

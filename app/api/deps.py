@@ -4,41 +4,49 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from app.config import Settings
 from app.engines.base import AssistantEngine
 from app.observability.metrics import Metrics
 from app.services.chat import ChatService
 from app.services.conversation_retry import UpsertRetryQueue
+from app.services.files import FileService
 from app.services.idempotency import IdempotentRequests
 from app.services.thread_owners import ThreadAccess
-from app.storage.base import ConversationStore
-from app.upstream.files import UpstreamResources
+from app.storage import Stores
+from app.storage.conversations import ConversationStore
+
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return request.app.state.settings  # type: ignore[no-any-return]
 
 
 async def get_engine(request: Request) -> AssistantEngine:
-    return request.app.state.engine
+    return request.app.state.engine  # type: ignore[no-any-return]
 
 
-async def get_store(request: Request) -> ConversationStore:
-    return request.app.state.store
+async def get_stores(request: Request) -> Stores:
+    return request.app.state.stores  # type: ignore[no-any-return]
+
+
+async def get_conversations(request: Request) -> ConversationStore:
+    stores: Stores = request.app.state.stores
+    return stores.conversations
 
 
 async def get_chat_service(request: Request) -> ChatService:
-    return request.app.state.chat_service
+    return request.app.state.chat_service  # type: ignore[no-any-return]
 
 
-async def get_resources(request: Request) -> UpstreamResources:
-    return request.app.state.resources
+async def get_files(request: Request) -> FileService:
+    return request.app.state.files  # type: ignore[no-any-return]
 
 
 async def get_user_id(request: Request) -> str:
-    """The user the request acts for: set from its API key by the access control middleware."""
+    """The user the request acts for: set from its API key by the API key middleware."""
     user_id: str | None = getattr(request.state, "user_id", None)
     if user_id is None:
         settings: Settings = request.app.state.settings
@@ -47,28 +55,38 @@ async def get_user_id(request: Request) -> str:
 
 
 async def get_thread_access(request: Request) -> ThreadAccess:
-    return request.app.state.thread_access
+    return request.app.state.thread_access  # type: ignore[no-any-return]
 
 
 async def get_idempotency(request: Request) -> IdempotentRequests:
-    return request.app.state.idempotency
+    return request.app.state.idempotency  # type: ignore[no-any-return]
 
 
 async def get_metrics(request: Request) -> Metrics:
-    return request.app.state.metrics
+    return request.app.state.metrics  # type: ignore[no-any-return]
 
 
 async def get_upsert_retries(request: Request) -> UpsertRetryQueue:
-    return request.app.state.upsert_retries
+    return request.app.state.upsert_retries  # type: ignore[no-any-return]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[AssistantEngine, Depends(get_engine)]
-StoreDep = Annotated[ConversationStore, Depends(get_store)]
+StoresDep = Annotated[Stores, Depends(get_stores)]
+ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 UserIdDep = Annotated[str, Depends(get_user_id)]
-ResourcesDep = Annotated[UpstreamResources, Depends(get_resources)]
+FilesDep = Annotated[FileService, Depends(get_files)]
 ThreadAccessDep = Annotated[ThreadAccess, Depends(get_thread_access)]
 IdempotencyDep = Annotated[IdempotentRequests, Depends(get_idempotency)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 UpsertRetriesDep = Annotated[UpsertRetryQueue, Depends(get_upsert_retries)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Any unique string (1-255 visible ASCII characters, e.g. a UUID): a retry with the same "
+        "key and body returns the first answer instead of posting the message again.",
+    ),
+]

@@ -13,9 +13,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.api.middleware.api_keys import PUBLIC_PATHS, UNLIMITED_PATHS
+from app.api.middleware.api_keys import PUBLIC_PATHS
 from app.api.middleware.body_limits import BODY_METHODS
-from app.api.wire.streams import NDJSON, NEXTJS_STREAM_PATH
+from app.api.middleware.rate_limit import UNLIMITED_PATHS
+from app.api.routes.nextjs import NEXTJS_STREAM_PATH
+from app.api.wire.ndjson import NDJSON
 from app.config import Settings
 
 SECURITY_SCHEMES = {

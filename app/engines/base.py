@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from app.api.schemas import MessagePage, RunState
+from pydantic import BaseModel, ConfigDict, Field
 
-ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 TERMINAL_RUN_EVENTS = frozenset(
     {
         "thread.run.completed",
@@ -56,6 +55,82 @@ class ToolOutput:
 
 
 MessageOrder = Literal["asc", "desc"]
+
+
+class RunError(BaseModel):
+    code: str
+    message: str
+
+
+class RunState(BaseModel):
+    """A run's state, as the Assistants API reports it; `reply` holds the answer once completed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "run_abc123",
+                    "thread_id": "thread_abc123",
+                    "status": "completed",
+                    "created_at": 1764000000,
+                    "started_at": 1764000001,
+                    "completed_at": 1764000003,
+                    "cancelled_at": None,
+                    "failed_at": None,
+                    "expires_at": None,
+                    "last_error": None,
+                    "model": "gpt-4o-mini",
+                    "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52},
+                    "reply": "Hello! How can I help?",
+                }
+            ]
+        }
+    )
+
+    id: str
+    thread_id: str
+    status: Literal[
+        "queued",
+        "in_progress",
+        "requires_action",
+        "cancelling",
+        "cancelled",
+        "failed",
+        "completed",
+        "incomplete",
+        "expired",
+    ]
+    created_at: int
+    started_at: int | None = None
+    completed_at: int | None = None
+    cancelled_at: int | None = None
+    failed_at: int | None = None
+    expires_at: int | None = None
+    last_error: RunError | None = None
+    model: str | None = None
+    usage: dict[str, int] | None = None
+    reply: str | None = Field(default=None, description="The assistant's reply text, once the run completed.")
+
+
+class ThreadMessage(BaseModel):
+    """A message of a thread: `text` is the plain text, `content` the parts in Assistants shape."""
+
+    id: str
+    thread_id: str
+    role: Literal["user", "assistant"]
+    created_at: int
+    run_id: str | None = None
+    text: str
+    content: list[dict[str, Any]]
+
+
+class MessagePage(BaseModel):
+    """A page of messages; pass `last_id` as `after` for the next page."""
+
+    data: list[ThreadMessage]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
 
 
 class AssistantEngine(Protocol):

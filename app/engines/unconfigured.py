@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import NoReturn
 
-from app.api.schemas import MessagePage, RunState
-from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
+from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
 from app.errors import ChatNotConfigured
 
 

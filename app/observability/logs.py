@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from app.observability.metrics import request_id_var
+from app.observability.request_ids import request_id_var
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 REDACTED = "[REDACTED]"

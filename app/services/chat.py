@@ -7,12 +7,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+from app.clock import utc_now
 from app.engines.base import AssistantEngine, RunRef, StreamEvent
 from app.errors import ThreadNotFound
 from app.observability.metrics import Metrics
 from app.services.conversation_retry import UpsertRetryQueue
 from app.services.thread_owners import ThreadAccess
-from app.storage.base import ConversationStore, utc_now
+from app.storage.conversations import ConversationStore
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.observability.metrics import request_id_var
-from app.storage.base import ConversationStore
+from app.observability.request_ids import request_id_var
+from app.storage.conversations import ConversationStore
 
 logger = logging.getLogger(__name__)
 

@@ -20,30 +20,23 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Any
 
-import httpx2
-import openai
-from fastapi import Header
-from fastapi.responses import JSONResponse
-
-from app.errors import IdempotencyInProgress, IdempotencyKeyReused, answer_for
-from app.storage.base import ConversationStore
+from app.errors import IdempotencyInProgress, IdempotencyKeyReused, UpstreamError
+from app.storage.idempotency_keys import IdempotencyKeyStore
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-REPLAYED_HEADER = "Idempotent-Replayed"
+# How an error is answered over HTTP: (status, body). The HTTP layer's mapping, handed in.
+DescribeError = Callable[[BaseException], tuple[int, dict[str, Any]]]
 
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        pattern=IDEMPOTENCY_KEY_PATTERN,
-        description="Any unique string (1-255 visible ASCII characters, e.g. a UUID): a retry with the same "
-        "key and body returns the first answer instead of posting the message again.",
-    ),
-]
+
+@dataclass(frozen=True)
+class IdempotentAnswer:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool
 
 
 def fingerprint(route: str, payload: dict[str, Any]) -> str:
@@ -54,56 +47,52 @@ def fingerprint(route: str, payload: dict[str, Any]) -> str:
 
 def outcome_unknown(exc: BaseException) -> bool:
     """True when the request may have taken effect upstream although it failed."""
-    if isinstance(exc, openai.APITimeoutError):
-        return True
-    if isinstance(exc, openai.APIConnectionError):
-        # No connection made means nothing was sent (safe to retry); a connection lost mid-request is not.
-        return not isinstance(exc.__cause__, httpx2.ConnectError)
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+    return isinstance(exc, UpstreamError) and exc.outcome_unknown
 
 
 class IdempotentRequests:
     """Runs a request once per (user, key); built in the lifespan."""
 
-    def __init__(self, store: ConversationStore, *, ttl_s: float, lease_s: float) -> None:
+    def __init__(
+        self, store: IdempotencyKeyStore, describe_error: DescribeError, *, ttl_s: float, lease_s: float
+    ) -> None:
         self._store = store
+        self._describe_error = describe_error
         self._ttl_s = ttl_s
         self._lease_s = lease_s
 
     async def run(
         self, user_id: str, key: str, request_fingerprint: str, action: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> JSONResponse:
+    ) -> IdempotentAnswer:
         """The answer of `action()` (200), run at most once for this user's key; replays come from the store."""
-        held = await self._store.claim_idempotency_key(user_id, key, request_fingerprint, lease_s=self._lease_s)
+        held = await self._store.claim(user_id, key, request_fingerprint, lease_s=self._lease_s)
         if held is not None:
             if held.fingerprint != request_fingerprint:
                 raise IdempotencyKeyReused()
             if held.state == "in_progress" or held.response is None or held.status_code is None:
                 raise IdempotencyInProgress()
-            return JSONResponse(held.response, status_code=held.status_code, headers={REPLAYED_HEADER: "true"})
+            return IdempotentAnswer(held.status_code, held.response, replayed=True)
         try:
             body = await action()
         except Exception as exc:
             await self._settle_failure(user_id, key, exc)
             raise
         await self._save(user_id, key, 200, body)
-        return JSONResponse(body)
+        return IdempotentAnswer(200, body, replayed=False)
 
     async def _settle_failure(self, user_id: str, key: str, exc: Exception) -> None:
         try:
             if outcome_unknown(exc):
-                answer = answer_for(exc, log=False)
-                await self._store.complete_idempotency_key(
-                    user_id, key, answer.status, answer.body(), ttl_s=self._ttl_s
-                )
+                status_code, body = self._describe_error(exc)
+                await self._store.complete(user_id, key, status_code, body, ttl_s=self._ttl_s)
             else:
-                await self._store.release_idempotency_key(user_id, key)
+                await self._store.release(user_id, key)
         except Exception as store_exc:  # the request's own error is the one to answer with
             logger.warning("could not settle idempotency key after a failure: %s", type(store_exc).__name__)
 
     async def _save(self, user_id: str, key: str, status: int, body: dict[str, Any]) -> None:
         try:
-            await self._store.complete_idempotency_key(user_id, key, status, body, ttl_s=self._ttl_s)
+            await self._store.complete(user_id, key, status, body, ttl_s=self._ttl_s)
         except Exception as exc:
             # The run started: answer with it. A retry gets 409 until the key's lease ends.
             logger.warning("could not store the idempotent answer: %s", type(exc).__name__)

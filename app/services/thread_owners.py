@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from app.errors import ThreadNotFound
-from app.storage.base import ConversationStore
+from app.storage.thread_owners import ThreadOwnerStore
 
 _REMEMBERED_OWNERS = 100_000
 
@@ -19,7 +19,7 @@ _REMEMBERED_OWNERS = 100_000
 class ThreadAccess:
     """Checks and records thread ownership; recorded owners never change, so they are cached."""
 
-    def __init__(self, store: ConversationStore, default_user_id: str) -> None:
+    def __init__(self, store: ThreadOwnerStore, default_user_id: str) -> None:
         self._store = store
         self._default_user_id = default_user_id
         self._owners: OrderedDict[str, str] = OrderedDict()
@@ -29,7 +29,7 @@ class ThreadAccess:
         if owner is not None:
             self._owners.move_to_end(thread_id)
             return owner
-        owner = await self._store.thread_owner(thread_id)
+        owner = await self._store.owner_of(thread_id)
         if owner is not None:
             self._remember(thread_id, owner)
         return owner
@@ -47,7 +47,7 @@ class ThreadAccess:
 
     async def record_new_thread(self, user_id: str, thread_id: str) -> None:
         """The user just created this thread: it is theirs."""
-        owner = await self._store.claim_thread(user_id, thread_id)
+        owner = await self._store.claim_owner(user_id, thread_id)
         self._remember(thread_id, owner)
 
     async def claim_for_posting(self, user_id: str, thread_id: str) -> bool:
@@ -59,7 +59,7 @@ class ThreadAccess:
             return False
         if user_id != self._default_user_id:
             raise ThreadNotFound(thread_id)
-        owner = await self._store.claim_thread(user_id, thread_id)
+        owner = await self._store.claim_owner(user_id, thread_id)
         if owner != user_id:  # lost a race against another user's claim
             raise ThreadNotFound(thread_id)
         self._remember(thread_id, owner)
@@ -68,4 +68,4 @@ class ThreadAccess:
     async def release(self, user_id: str, thread_id: str) -> None:
         """Undo a claim made for a thread that turned out not to exist."""
         self._owners.pop(thread_id, None)
-        await self._store.release_thread(user_id, thread_id)
+        await self._store.release_owner(user_id, thread_id)

@@ -1,8 +1,8 @@
-"""The HTTP client under the OpenAI SDK: aiohttp as its transport, failures reported truthfully.
+"""The HTTP client under the OpenAI SDK: aiohttp as its transport, failures reported truthfully, timed.
 
-aiohttp is the SDK's own choice for high concurrency (`openai[aiohttp]`). httpx2's default pool
-re-checks every pooled connection on each request: under load that cost about 1 ms of CPU per
-`/chat` and made a burst of 1,000 concurrent requests quadratic (see README "Benchmarks").
+aiohttp is the SDK's own choice for high concurrency (`openai[aiohttp]`); httpx2's default pool
+re-checks every pooled connection on each request, which grows with the number in flight
+(bench/README.md has the measurements).
 
 The SDK's aiohttp transport reports every failed connection (refused, unknown host, dropped) as a
 connect timeout. This client turns those back into connection errors, so the SDK, the error
@@ -11,12 +11,15 @@ mapping (502 unreachable, not 504 timeout) and the metrics see what happened.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiohttp
 import httpx2
 from openai import DefaultAioHttpClient
-from openai._vendor.httpx_aiohttp import AiohttpTransport
+
+from app.observability.metrics import Metrics
+from app.upstream.sdk_private import aiohttp_transport
 
 _HTTP_CLIENT_PACKAGES = ("openai", "httpx2", "httpcore2")
 
@@ -46,15 +49,33 @@ def open_upstream_session(*, max_connections: int, keepalive_s: float) -> aiohtt
     return aiohttp.ClientSession(connector=connector)
 
 
-def transport_on(session: aiohttp.ClientSession) -> AiohttpTransport:
-    """The SDK's aiohttp transport on our session (it closes the session when the client closes)."""
-    return AiohttpTransport(client=session)
-
-
 class UpstreamHttpClient(DefaultAioHttpClient):
-    """httpx2's client API on the aiohttp transport; a failed connection raises ConnectError."""
+    """httpx2's client API on the SDK's aiohttp transport over `session`; a failed connection raises
+    ConnectError; every call (each retry apart) is timed and counted by outcome."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, metrics: Metrics, **kwargs: Any) -> None:
+        # The transport closes the session when the SDK client closes.
+        super().__init__(transport=aiohttp_transport(session), **kwargs)
+        self._metrics = metrics
 
     async def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = await self._send_reporting_connect_errors(request, **kwargs)
+            outcome = str(response.status_code)
+            return response
+        except httpx2.TimeoutException:
+            outcome = "timeout"
+            raise
+        except httpx2.TransportError:
+            outcome = "connection_error"
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self._metrics.record_upstream_call(request.method, request.url.path, outcome, elapsed)
+
+    async def _send_reporting_connect_errors(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
         try:
             return await super().send(request, **kwargs)
         except httpx2.TimeoutException as exc:

@@ -1,12 +1,11 @@
-"""Plain JSON calls to the OpenAI API for the assistants engine's hot path, on the SDK's own pool.
+"""Plain JSON calls to the OpenAI API, on the SDK's own connection pool.
 
-`POST /chat` makes one upstream call: create a run. Through the SDK's generic `post`, that call
-cost about 1 ms of CPU (option merging, an httpx2 Request and Response, a pydantic model for the
-answer), four times what the same request costs sent straight on the aiohttp session under the
-SDK, and more than the rest of the request put together. `UpstreamJson` sends the SDK's request
-(same URL, headers and JSON body) and reads the answer as a dict. Failures stay the SDK's: its own
-retry rule decides what is retried, and its own status-error constructor builds the exception, so
-the error table is unchanged. It also never touches `client.beta`, whose types take about 20 MB.
+`POST /chat` makes one upstream call: create a run. Sent through the SDK's generic `post`, that
+call costs several times the CPU of the rest of the request (option merging, an httpx2 request
+and response, a pydantic model for the answer; bench/README.md). `JsonCalls` sends the SDK's
+request (same URL, headers and JSON body) and reads the answer as a dict. Failures stay the SDK's:
+its own retry rule decides what is retried and its own constructor builds the status error, which
+is then translated like every other SDK error (`errors.py`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,10 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
+from app.errors import UpstreamError
 from app.observability.metrics import Metrics
+from app.upstream import sdk_private
+from app.upstream.errors import translate
 
 _INITIAL_RETRY_DELAY_S = 0.5  # the SDK's backoff: 0.5 s doubling up to 8 s, minus up to 25 % jitter
 _MAX_RETRY_DELAY_S = 8.0
@@ -86,7 +88,7 @@ class HttpxSender:
         return RawAnswer(response.status_code, response.headers, response.content)
 
 
-class UpstreamJson:
+class JsonCalls:
     """`await calls.request("POST", "/threads/thread_x/runs", body)` -> the answer's JSON object."""
 
     def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics | None = None) -> None:
@@ -107,11 +109,6 @@ class UpstreamJson:
             {**headers, "x-stainless-retry-count": str(attempt)} for attempt in range(client.max_retries + 1)
         ]
 
-    @classmethod
-    def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics | None = None) -> UpstreamJson:
-        """Calls sent through an SDK client's own httpx2 client (one handed to the app, as tests do)."""
-        return cls(client, HttpxSender(client._client), metrics=metrics)  # the SDK keeps it there (pinned)
-
     async def request(
         self,
         method: str,
@@ -121,7 +118,10 @@ class UpstreamJson:
         params: Mapping[str, str | int] | None = None,
         ids: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """The answer's JSON object; `ids`: keys it must carry as non-empty strings (else the upstream failed)."""
+        """The answer's JSON object; `ids`: keys it must carry as non-empty strings (else the upstream failed).
+
+        Raises UpstreamError.
+        """
         url = self._base_url + path + (f"?{urlencode(params)}" if params else "")
         payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         url_path = self._base_path + path
@@ -134,7 +134,7 @@ class UpstreamJson:
                 outcome = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection_error"
                 self._record(method, url_path, outcome, started)
                 if attempt == max_retries:
-                    raise
+                    raise translate(exc) from exc
                 await asyncio.sleep(_backoff_s(attempt, None))
                 continue
             self._record(method, url_path, str(answer.status), started)
@@ -143,9 +143,10 @@ class UpstreamJson:
             response = httpx2.Response(
                 answer.status, headers=dict(answer.headers), content=answer.body, request=_request(method, url)
             )
-            if attempt == max_retries or not self.client._should_retry(response):
-                raise self.client._make_status_error_from_response(response)
-            await asyncio.sleep(_backoff_s(attempt, self.client._parse_retry_after_header(response.headers)))
+            if attempt == max_retries or not sdk_private.should_retry(self.client, response):
+                error = sdk_private.status_error(self.client, response)
+                raise (translate(error) if isinstance(error, openai.APIError) else error) from error
+            await asyncio.sleep(_backoff_s(attempt, sdk_private.retry_after_s(self.client, response.headers)))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _record(self, method: str, url_path: str, outcome: str, started: float) -> None:
@@ -153,12 +154,13 @@ class UpstreamJson:
             self._metrics.record_upstream_call(method, url_path, outcome, time.perf_counter() - started)
 
 
-def unexpected_answer(
-    what: str, body: object, response: httpx2.Response | None = None
-) -> openai.APIResponseValidationError:
+def unexpected_answer(what: str, status: int = 200) -> UpstreamError:
     """The upstream answered 2xx with something that is not what the API documents (a 502, not a crash)."""
-    response = response or httpx2.Response(200, request=_request("GET", "https://upstream.invalid/"))
-    return openai.APIResponseValidationError(response, body, message=f"The upstream's answer is not {what}.")
+    return UpstreamError(
+        upstream_status=status,
+        upstream_message=f"The upstream's answer is not {what}.",
+        upstream_type="APIResponseValidationError",
+    )
 
 
 def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...]) -> dict[str, Any]:
@@ -168,8 +170,7 @@ def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...])
         data = None
     if isinstance(data, dict) and all(isinstance(data.get(key), str) and data[key] for key in ids):
         return data
-    response = httpx2.Response(answer.status, content=answer.body, request=_request(method, url))
-    raise unexpected_answer(f"a JSON object with {', '.join(ids)}" if ids else "a JSON object", data, response)
+    raise unexpected_answer(f"a JSON object with {', '.join(ids)}" if ids else "a JSON object", answer.status)
 
 
 def _backoff_s(attempt: int, retry_after: float | None) -> float:

@@ -1,7 +1,7 @@
-"""Access control: API keys mapped to users (constant-time lookup), and per-key rate limits.
+"""API keys: `Authorization: Bearer <key>` (or `X-API-Key`) mapped to the user the request acts for.
 
-One ASGI middleware does both before any route runs, so a request without a valid key costs
-no body parsing and no upstream call. Health, liveness, readiness and the API docs stay open.
+Keys are compared in constant time, as digests. Without API_KEYS every route is open and acts
+for DEFAULT_USER_ID. Health, liveness, readiness and the API docs stay open either way.
 """
 
 from __future__ import annotations
@@ -9,27 +9,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
-import time
-from typing import TYPE_CHECKING
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.wire.streams import error_response
+from app.api.error_handlers import error_response
 from app.config import Settings
-from app.errors import AppError, RateLimited, Unauthorized, answer_for
+from app.errors import Unauthorized
 
-if TYPE_CHECKING:
-    from limits import RateLimitItem
-    from limits.aio.strategies import MovingWindowRateLimiter
-
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("app.access")
 
 # Open without a key: health, liveness, readiness and the API docs.
 PUBLIC_PATHS = frozenset({"/", "/livez", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-# Never rate limited (probes and scrapers call often); /metrics still needs a key when keys are set.
-UNLIMITED_PATHS = PUBLIC_PATHS | {"/metrics"}
 
 
 def _digest(key: str) -> bytes:
@@ -44,24 +35,14 @@ def presented_key(headers: Headers) -> str | None:
     return headers.get("x-api-key", "").strip() or None
 
 
-class AccessControl:
-    """The configured API keys and rate limits; built in the lifespan from the settings."""
+class ApiKeys:
+    """The configured API keys; built in the lifespan from the settings."""
 
     def __init__(self, settings: Settings) -> None:
         # Only digests are kept: equal length for every comparison, and no key text in memory dumps of this object.
         self._keys = [(_digest(key), user) for key, user in settings.api_key_users.items()]
         self.enabled = bool(self._keys)
         self.default_user_id = settings.default_user_id
-        self._limits: list[RateLimitItem] = []
-        self._limiter: MovingWindowRateLimiter | None = None
-        if settings.rate_limit:
-            # `limits` is imported only when a rate limit is configured (idle memory).
-            import limits
-            from limits.aio.strategies import MovingWindowRateLimiter
-            from limits.storage import storage_from_string
-
-            self._limits = limits.parse_many(settings.rate_limit)
-            self._limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage_uri))
 
     def user_for(self, key: str | None) -> tuple[str, int] | None:
         """(user id, key number) for a configured key; compares against every key in constant time."""
@@ -74,19 +55,17 @@ class AccessControl:
                 found = (user, number)
         return found
 
-    async def retry_after(self, identity: str) -> int | None:
-        """Count one request for `identity`; seconds to wait if it is over a limit, else None."""
-        if self._limiter is None:
-            return None
-        for item in self._limits:
-            if not await self._limiter.hit(item, identity):
-                stats = await self._limiter.get_window_stats(item, identity)
-                return max(1, math.ceil(stats.reset_time - time.time()))
-        return None
+    def identify(self, scope: Scope) -> tuple[str, str, bool]:
+        """(user id, rate-limit identity, whether the request may go on) for a request."""
+        match = self.user_for(presented_key(Headers(scope=scope))) if self.enabled else None
+        if match is not None:
+            return match[0], f"key:{match[1]}", True
+        client = scope.get("client")
+        return self.default_user_id, f"ip:{client[0] if client else 'unknown'}", not self.enabled
 
 
-class AccessControlMiddleware:
-    """401 without a valid key (when keys are configured), 429 over the rate limit; sets the request's user."""
+class ApiKeyMiddleware:
+    """401 without a valid key (when keys are configured); sets the user the request acts for."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -95,24 +74,11 @@ class AccessControlMiddleware:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self._app(scope, receive, send)
             return
-        access: AccessControl = scope["app"].state.access
-        match = access.user_for(presented_key(Headers(scope=scope))) if access.enabled else None
-        if match is not None:
-            identity, user_id = f"key:{match[1]}", match[0]
-        else:
-            client = scope.get("client")
-            identity, user_id = f"ip:{client[0] if client else 'unknown'}", access.default_user_id
-        refusal: AppError | None = None
-        if scope["path"] not in UNLIMITED_PATHS:
-            wait_s = await access.retry_after(identity)
-            if wait_s is not None:
-                logger.info("rate limited %s %s (%s)", scope["method"], scope["path"], identity)
-                refusal = RateLimited(wait_s)
-        if refusal is None and access.enabled and match is None:
+        keys: ApiKeys = scope["app"].state.api_keys
+        user_id, _, allowed = keys.identify(scope)
+        if not allowed:
             logger.info("unauthorized %s %s: missing or unknown API key", scope["method"], scope["path"])
-            refusal = Unauthorized()
-        if refusal is not None:
-            await error_response(scope, answer_for(refusal))(scope, receive, send)
+            await error_response(scope, Unauthorized())(scope, receive, send)
             return
         scope.setdefault("state", {})["user_id"] = user_id
         await self._app(scope, receive, send)

@@ -14,10 +14,10 @@ from email.message import Message as EmailMessage
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.error_handlers import error_response
 from app.api.route_table import RouteTable
-from app.api.wire.streams import error_response
 from app.config import Settings
-from app.errors import PayloadTooLarge, UnsupportedMediaType, answer_for
+from app.errors import PayloadTooLarge, UnsupportedMediaType
 
 UPLOAD_PATH = "/api/assistants/files"
 # Room for the multipart boundaries and part headers around an upload of the maximum size.
@@ -82,7 +82,7 @@ class RequestLimitsMiddleware:
         problem: Exception | None = PayloadTooLarge(limit) if length is not None and length > limit else None
         problem = problem or media_type_problem(scope, headers, length)
         if problem is not None:
-            await error_response(scope, answer_for(problem))(scope, receive, send)
+            await error_response(scope, problem)(scope, receive, send)
             return
         received = 0
 

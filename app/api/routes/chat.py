@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.api.deps import ChatServiceDep, IdempotencyDep, UserIdDep
+from app.api.deps import ChatServiceDep, IdempotencyDep, IdempotencyKeyHeader, UserIdDep
 from app.api.schemas import ChatRequest, ChatStarted, error_responses
-from app.api.wire.streams import SSE_HEADERS, EventStreamResponse, sse_body
+from app.api.wire.event_stream import EventStreamResponse
+from app.api.wire.sse import SSE_HEADERS, sse_body
 from app.errors import IdempotencyNotSupported
-from app.services.idempotency import IdempotencyKeyHeader, fingerprint
+from app.services.idempotency import fingerprint
+
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 router = APIRouter(tags=["chat"])
 
@@ -42,7 +45,9 @@ async def create_chat_run(
     if idempotency_key is None:
         return await start()
     payload = {"threadId": body.thread_id, "content": body.content}
-    return await idempotency.run(user_id, idempotency_key, fingerprint("POST /chat", payload), start)
+    answer = await idempotency.run(user_id, idempotency_key, fingerprint("POST /chat", payload), start)
+    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
 @router.post(

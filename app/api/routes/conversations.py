@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.api.deps import StoreDep, UserIdDep
+from app.api.deps import ConversationsDep, UserIdDep
 from app.api.schemas import THREAD_ID_PATTERN, ConversationOut, ConversationPage, ConversationRename, error_responses
 from app.errors import ConversationNotFound, InvalidField
-from app.storage.base import PageCursor
+from app.storage.conversations import PageCursor
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -18,7 +18,7 @@ ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc1
 
 @router.get("", response_model=ConversationPage, summary="List conversations", responses=error_responses(400, 422, 503))
 async def list_conversations(
-    store: StoreDep,
+    store: ConversationsDep,
     user_id: UserIdDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
@@ -45,7 +45,7 @@ async def list_conversations(
     summary="Read a conversation",
     responses=error_responses(404, 422, 503),
 )
-async def read_conversation(thread_id: ThreadId, store: StoreDep, user_id: UserIdDep) -> ConversationOut:
+async def read_conversation(thread_id: ThreadId, store: ConversationsDep, user_id: UserIdDep) -> ConversationOut:
     """One conversation of the user, by its thread id."""
     conversation = await store.get_conversation(user_id, thread_id)
     if conversation is None:
@@ -60,7 +60,7 @@ async def read_conversation(thread_id: ThreadId, store: StoreDep, user_id: UserI
     responses=error_responses(404, 422, 503),
 )
 async def rename_conversation(
-    thread_id: ThreadId, body: ConversationRename, store: StoreDep, user_id: UserIdDep
+    thread_id: ThreadId, body: ConversationRename, store: ConversationsDep, user_id: UserIdDep
 ) -> ConversationOut:
     """Set the conversation's `name`."""
     conversation = await store.rename_conversation(user_id, thread_id, body.name)
@@ -75,7 +75,7 @@ async def rename_conversation(
     summary="Delete a conversation",
     responses=error_responses(404, 422, 503),
 )
-async def delete_conversation(thread_id: ThreadId, store: StoreDep, user_id: UserIdDep) -> Response:
+async def delete_conversation(thread_id: ThreadId, store: ConversationsDep, user_id: UserIdDep) -> Response:
     """Remove the conversation from the user's history (the thread itself is left as it is)."""
     if not await store.delete_conversation(user_id, thread_id):
         raise ConversationNotFound(thread_id)

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, Response, UploadFile
 
-from app.api.deps import ResourcesDep, SettingsDep
+from app.api.deps import FilesDep, SettingsDep
 from app.api.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
 from app.errors import InvalidField
 
@@ -24,9 +24,9 @@ UPSTREAM_ERRORS = (401, 429, 502, 503, 504)
     summary="Create the quickstart assistant",
     responses=error_responses(*UPSTREAM_ERRORS),
 )
-async def create_assistant(resources: ResourcesDep) -> AssistantCreated:
+async def create_assistant(files: FilesDep) -> AssistantCreated:
     """Create an assistant with the quickstart's tools (code interpreter, file search, get_weather)."""
-    return AssistantCreated(assistant_id=await resources.create_quickstart_assistant())
+    return AssistantCreated(assistant_id=await files.create_quickstart_assistant())
 
 
 @router.get(
@@ -35,9 +35,9 @@ async def create_assistant(resources: ResourcesDep) -> AssistantCreated:
     summary="List the vector store's files",
     responses=error_responses(*UPSTREAM_ERRORS),
 )
-async def list_files(resources: ResourcesDep) -> list[FileEntry]:
+async def list_files(files: FilesDep) -> list[FileEntry]:
     """Files that file_search searches: `[{file_id, filename, status}]`."""
-    return [FileEntry(file_id=f.file_id, filename=f.filename, status=f.status) for f in await resources.list_files()]
+    return [FileEntry(file_id=f.file_id, filename=f.filename, status=f.status) for f in await files.list_files()]
 
 
 @router.post(
@@ -46,14 +46,14 @@ async def list_files(resources: ResourcesDep) -> list[FileEntry]:
     summary="Upload a file to the vector store",
     responses=error_responses(413, 415, 422, *UPSTREAM_ERRORS),
 )
-async def upload_file(file: UploadFile, resources: ResourcesDep, settings: SettingsDep) -> FileEntry:
+async def upload_file(file: UploadFile, files: FilesDep, settings: SettingsDep) -> FileEntry:
     """Multipart upload (field `file`, at most MAX_UPLOAD_BYTES); the file is added to the vector store."""
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise InvalidField("file", f"larger than {settings.max_upload_bytes} bytes")
     if not data:
         raise InvalidField("file", "empty")
-    stored = await resources.upload_file(file.filename or "upload", data)
+    stored = await files.upload_file(file.filename or "upload", data)
     return FileEntry(file_id=stored.file_id, filename=stored.filename, status=stored.status)
 
 
@@ -63,13 +63,13 @@ async def upload_file(file: UploadFile, resources: ResourcesDep, settings: Setti
     status_code=200,
     responses=error_responses(404, 422, *UPSTREAM_ERRORS),
 )
-async def delete_file(request: Request, resources: ResourcesDep) -> Response:
+async def delete_file(request: Request, files: FilesDep) -> Response:
     """JSON body `{"fileId": "file-..."}` (sent without a JSON content type by the frontend)."""
     try:
         body = FileDelete.model_validate_json(await request.body())
     except ValueError as exc:
         raise InvalidField("fileId", 'the body must be JSON {"fileId": "file-..."}') from exc
-    await resources.delete_file(body.file_id)
+    await files.delete_file(body.file_id)
     return Response(status_code=200)
 
 
@@ -82,8 +82,8 @@ async def delete_file(request: Request, resources: ResourcesDep) -> Response:
         **error_responses(404, 422, *UPSTREAM_ERRORS),
     },
 )
-async def download_file(file_id: Annotated[str, Path(pattern=FILE_ID_PATTERN)], resources: ResourcesDep) -> Response:
+async def download_file(file_id: Annotated[str, Path(pattern=FILE_ID_PATTERN)], files: FilesDep) -> Response:
     """The file's bytes, as an attachment with its filename (images and files cited in replies)."""
-    filename, content = await resources.download_file(file_id)
+    filename, content = await files.download_file(file_id)
     disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
     return Response(content, media_type="application/octet-stream", headers={"Content-Disposition": disposition})

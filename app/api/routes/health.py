@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__
-from app.api.deps import EngineDep, MetricsDep, SettingsDep, StoreDep, UpsertRetriesDep
+from app.api.deps import EngineDep, MetricsDep, SettingsDep, StoresDep, UpsertRetriesDep
+from app.api.error_handlers import HttpAnswer
 from app.api.schemas import Health, Liveness, Readiness, error_responses
 from app.engines import missing_chat_setting
-from app.errors import ErrorAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +23,13 @@ STORAGE_PING_TIMEOUT_S = 2.0
 
 
 @router.get("/", response_model=Health, summary="Health")
-async def read_health(settings: SettingsDep, engine: EngineDep, store: StoreDep) -> Health:
+async def read_health(settings: SettingsDep, engine: EngineDep, stores: StoresDep) -> Health:
     """Service status: version, engine, storage kind and whether chat is configured."""
     return Health(
         service="chat-backend",
         version=__version__,
         engine=engine.name,
-        storage=store.kind,
+        storage=stores.kind,
         chat_configured=missing_chat_setting(settings) is None,
     )
 
@@ -52,10 +52,10 @@ async def read_liveness() -> Liveness:
         }
     },
 )
-async def read_readiness(store: StoreDep, upsert_retries: UpsertRetriesDep) -> Response:
+async def read_readiness(stores: StoresDep, upsert_retries: UpsertRetriesDep) -> Response:
     """200 when the database answers a ping and no conversation writes wait for a retry; else 503."""
     try:
-        await asyncio.wait_for(store.ping(), timeout=STORAGE_PING_TIMEOUT_S)
+        await asyncio.wait_for(stores.ping(), timeout=STORAGE_PING_TIMEOUT_S)
         storage = "ok"
     except Exception as exc:
         logger.warning("readiness: storage ping failed: %s", type(exc).__name__)
@@ -64,7 +64,7 @@ async def read_readiness(store: StoreDep, upsert_retries: UpsertRetriesDep) -> R
     if storage == "ok" and pending == 0:
         return JSONResponse(Readiness(pending_upserts=0).model_dump())
     status = "unavailable" if storage != "ok" else "degraded"
-    return ErrorAnswer(
+    return HttpAnswer(
         503,
         "not_ready",
         f"Not ready: storage {storage}, {pending} conversation write(s) waiting for a retry.",

@@ -16,14 +16,17 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
+from app.api.error_handlers import HttpAnswer, answer_for
 from app.api.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedNext, error_responses
-from app.api.wire.streams import EventStreamResponse, ndjson_body, ndjson_error_body
+from app.api.wire.event_stream import EventStreamResponse
+from app.api.wire.ndjson import NDJSON, ndjson_body, ndjson_error_body
 from app.engines.base import ToolOutput
-from app.errors import ErrorAnswer, IdempotencyNotSupported, InvalidField, answer_for
+from app.errors import IdempotencyNotSupported, InvalidField
 
 router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
 
-NDJSON = "application/x-ndjson"
+# The routes whose every answer, errors included, is an NDJSON run stream the frontend can show.
+NEXTJS_STREAM_PATH = re.compile(r"^/api/assistants/threads/[^/]+/(messages|actions)$")
 RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
 _NDJSON_DOC = {200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}}
 
@@ -72,7 +75,7 @@ def _check_thread_id(thread_id: str) -> None:
         raise InvalidField("threadId", "not a thread id (the thread may not have been created)")
 
 
-def _error_stream(answer: ErrorAnswer) -> StreamingResponse:
+def _error_stream(answer: HttpAnswer) -> StreamingResponse:
     return StreamingResponse(
         iter(ndjson_error_body(answer)), status_code=answer.status, media_type=NDJSON, headers=answer.headers or None
     )

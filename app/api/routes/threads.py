@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
-from app.api.schemas import THREAD_ID_PATTERN, MessagePage, RunState, ThreadCreated, error_responses
+from app.api.schemas import THREAD_ID_PATTERN, ThreadCreated, error_responses
+from app.engines.base import MessagePage, RunState
 
 router = APIRouter(prefix="/threads", tags=["threads and runs"])
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from pydantic import ValidationError
 
-from app.api.schemas import MessagePage, RunError, RunState, ThreadMessage
-from app.engines.base import StreamEvent
+from app.engines.base import MessagePage, RunError, RunState, StreamEvent, ThreadMessage
 from app.upstream.json_calls import unexpected_answer
 
 
@@ -26,15 +26,13 @@ def to_stream_event(name: str, data: dict[str, Any]) -> StreamEvent:
     return StreamEvent(event=name, data=drop_nones(data) if name.endswith(".delta") else data)
 
 
-async def relay_events(stream: Any) -> AsyncIterator[StreamEvent]:
-    """Relay an SDK event stream read as dicts (`{"event": ..., "data": {...}}`, as the SDK's decoder
+async def relay_events(stream: AsyncIterator[Any]) -> AsyncIterator[StreamEvent]:
+    """Relay an event stream read as dicts (`{"event": ..., "data": {...}}`, as the SDK's decoder
     gives them for `thread.*` events); the upstream connection is closed however the relay ends."""
-    try:
+    async with aclosing(stream):
         async for item in stream:
             if isinstance(item, dict) and isinstance(item.get("event"), str) and isinstance(item.get("data"), dict):
                 yield to_stream_event(item["event"], item["data"])
-    finally:
-        await stream.close()
 
 
 def message_text(content: list[dict[str, Any]]) -> str:
@@ -77,7 +75,7 @@ def to_message_page(page: dict[str, Any], thread_id: str) -> MessagePage:
     try:
         data = [to_thread_message(m, thread_id) for m in _dicts(page.get("data"))]
     except ValidationError as exc:
-        raise unexpected_answer("a page of messages", page) from exc
+        raise unexpected_answer("a page of messages") from exc
     return MessagePage(
         data=data,
         first_id=data[0].id if data else None,
@@ -109,4 +107,4 @@ def to_run_state(run: dict[str, Any], thread_id: str, reply: str | None = None) 
             reply=reply,
         )
     except ValidationError as exc:
-        raise unexpected_answer("a run", run) from exc
+        raise unexpected_answer("a run") from exc

@@ -15,15 +15,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import openai
-from openai import AsyncStream
-
-from app.api.schemas import MessagePage, RunState
 from app.config import Settings
 from app.engines.assistants.convert import relay_events, reply_text, to_message_page, to_run_state
-from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
-from app.errors import AssistantsApiUnavailable, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
-from app.upstream.json_calls import ASSISTANTS_BETA, UpstreamJson
+from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
+from app.errors import (
+    AssistantsApiUnavailable,
+    RunAlreadyActive,
+    RunNotActive,
+    RunNotFound,
+    ThreadNotFound,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRejected,
+)
+from app.upstream.client import Upstream
+from app.upstream.json_calls import ASSISTANTS_BETA
 
 logger = logging.getLogger(__name__)
 
@@ -33,26 +39,17 @@ _API_GONE_PHRASES = ("invalid url", "shut down", "no longer available", "has bee
 _REMEMBERED_THREADS = 100_000
 
 
-def _upstream_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
-    return str(exc.message or "")
-
-
-def translate_status_error(exc: openai.APIStatusError, thread_id: str, run_id: str | None = None) -> Exception:
+def translate_status_error(exc: UpstreamError, thread_id: str, run_id: str | None = None) -> Exception:
     """Turn the upstream's thread- and run-level refusals into domain errors; leave the rest as they are."""
-    message = _upstream_message(exc)
+    message = exc.upstream_message
     lowered = message.lower()
-    if isinstance(exc, openai.BadRequestError):
+    if isinstance(exc, UpstreamRejected) and exc.upstream_status == 400:
         if run_id and ("cannot cancel" in lowered or "do not accept tool outputs" in lowered):
             return RunNotActive(thread_id, run_id)
         if any(p in lowered for p in _ACTIVE_RUN_PHRASES):
             match = _RUN_ID.search(message)
             return RunAlreadyActive(thread_id, match.group(0) if match else None)
-    if isinstance(exc, openai.NotFoundError):
+    if isinstance(exc, UpstreamNotFound):
         if "thread" in lowered and "no " in lowered:
             return ThreadNotFound(thread_id)
         if run_id and "run" in lowered and "no " in lowered:
@@ -67,11 +64,8 @@ class AssistantsEngine:
 
     name = "assistants"
 
-    def __init__(self, upstream: UpstreamJson, settings: Settings, assistant_id: str) -> None:
-        # Plain JSON calls on the SDK's connection pool for everything that answers JSON (the hot path
-        # first); the SDK client's generic `post` for streamed calls (its SSE decoding, events as dicts).
+    def __init__(self, upstream: Upstream, settings: Settings, assistant_id: str) -> None:
         self._calls = upstream
-        self._client = upstream.client
         self._settings = settings
         self._assistant_id = assistant_id
         self._threads_with_vector_store: OrderedDict[str, None] = OrderedDict()
@@ -93,7 +87,7 @@ class AssistantsEngine:
         try:
             body = await self._run_body(thread_id, content)
             run = await self._calls.request("POST", f"/threads/{quote(thread_id, safe='')}/runs", body, ids=("id",))
-        except openai.APIStatusError as exc:
+        except UpstreamError as exc:
             raise translate_status_error(exc, thread_id) from exc
         run_id: str = run["id"]
         logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
@@ -104,26 +98,14 @@ class AssistantsEngine:
             body = await self._run_body(thread_id, content)
             body["stream"] = True
             events = await self._event_stream(f"/threads/{quote(thread_id, safe='')}/runs", body)
-        except openai.APIStatusError as exc:
+        except UpstreamError as exc:
             raise translate_status_error(exc, thread_id) from exc
         logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
         return events
 
     async def _event_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
-        """POST a streamed call; its Assistants events relayed as they come.
-
-        `runs.create(stream=True)`'s request through the SDK's generic `post`, with the events read as
-        dicts: no per-call parameter transform, no typed model per event (and no `client.beta` types).
-        """
-        stream = await self._client.post(
-            path,
-            body=body,
-            cast_to=object,
-            stream=True,
-            stream_cls=AsyncStream[object],
-            options={"headers": ASSISTANTS_BETA},
-        )
-        return relay_events(stream)
+        """POST a streamed call; its Assistants events relayed as they come."""
+        return relay_events(await self._calls.stream(path, body, headers=ASSISTANTS_BETA))
 
     async def _run_body(self, thread_id: str, content: str) -> dict[str, Any]:
         """The JSON `runs.create` sends for a non-streaming run, in its key order (omitted values left out).
@@ -153,7 +135,7 @@ class AssistantsEngine:
         body = {"tool_outputs": [{"tool_call_id": o.tool_call_id, "output": o.output} for o in outputs], "stream": True}
         try:
             return await self._event_stream(path, body)
-        except openai.APIStatusError as exc:
+        except UpstreamError as exc:
             raise translate_status_error(exc, thread_id, run_id) from exc
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
@@ -165,7 +147,7 @@ class AssistantsEngine:
                 params = {"run_id": run_id, "order": "asc", "limit": 100}
                 page = await self._calls.request("GET", f"/threads/{quote(thread_id, safe='')}/messages", params=params)
                 reply = reply_text(page)
-        except openai.APIStatusError as exc:
+        except UpstreamError as exc:
             raise translate_status_error(exc, thread_id, run_id) from exc
         return to_run_state(run, thread_id, reply)
 
@@ -173,7 +155,7 @@ class AssistantsEngine:
         path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}/cancel"
         try:
             run = await self._calls.request("POST", path, ids=("id",))
-        except openai.APIStatusError as exc:
+        except UpstreamError as exc:
             raise translate_status_error(exc, thread_id, run_id) from exc
         logger.info("run cancel requested engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
         return to_run_state(run, thread_id)
@@ -191,7 +173,7 @@ class AssistantsEngine:
         params.update((k, v) for k, v in (("after", after), ("before", before)) if v)
         try:
             page = await self._calls.request("GET", f"/threads/{quote(thread_id, safe='')}/messages", params=params)
-        except openai.APIStatusError as exc:
+        except UpstreamError as exc:
             raise translate_status_error(exc, thread_id) from exc
         return to_message_page(page, thread_id)
 
@@ -237,7 +219,7 @@ class AssistantsEngine:
     async def check_setup(self) -> None:
         try:
             assistant = await self._retrieve_assistant()
-        except openai.APIError as exc:
+        except UpstreamError as exc:
             logger.warning(
                 "could not read assistant %s at start-up (%s); runs will still be attempted",
                 self._assistant_id,

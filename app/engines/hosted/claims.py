@@ -16,10 +16,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from app.engines.hosted.records import RunRecord, ThreadRecord, is_active
+from app.clock import utc_now
 from app.errors import RunAlreadyActive, ThreadNotFound
-from app.storage.base import utc_now
-from app.storage.threads import HostedStore
+from app.storage.threads import RunRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ _SWEEP_BATCH = 500
 class ThreadClaims:
     """Claims threads for new runs and expires runs whose lease lapsed."""
 
-    def __init__(self, store: HostedStore, lease_s: float) -> None:
+    def __init__(self, store: ThreadStore, lease_s: float) -> None:
         self._store = store
         self._lease = timedelta(seconds=lease_s)
 
@@ -45,7 +44,9 @@ class ThreadClaims:
         holder: str | None = None
         for _ in range(_CLAIM_ATTEMPTS):
             claim_expires_at = self.lease_from(utc_now())
-            result = await self._store.claim_thread(thread_id, run_id, holder=holder, claim_expires_at=claim_expires_at)
+            result = await self._store.claim_active_run(
+                thread_id, run_id, holder=holder, claim_expires_at=claim_expires_at
+            )
             thread = result.thread
             if thread is None:
                 raise ThreadNotFound(thread_id)
@@ -82,7 +83,7 @@ class ThreadClaims:
                 run.id,
                 run.thread_id,
             )
-            await self._store.release_thread(run.thread_id, run.id)
+            await self._store.release_active_run(run.thread_id, run.id)
         return expired
 
     async def expire_lapsed_runs(self) -> int:

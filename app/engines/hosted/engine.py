@@ -10,24 +10,15 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from app.api.schemas import MessagePage, RunState
+from app.clock import utc_now
 from app.config import Settings
-from app.engines.base import MessageOrder, RunRef, StreamEvent, ToolOutput
+from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.model_client import ModelClient
-from app.engines.hosted.records import (
-    MessageRecord,
-    RunRecord,
-    ThreadRecord,
-    is_active,
-    new_id,
-    run_state,
-    thread_message,
-)
+from app.engines.hosted.objects import new_id, run_state, thread_message
 from app.engines.hosted.runner import RunRunner
 from app.errors import InvalidRequest, NoToolCallPending, RunNotFound, ThreadNotFound
-from app.storage.base import utc_now
-from app.storage.threads import HostedStore
+from app.storage.threads import MessageRecord, RunRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +30,7 @@ class HostedEngine:
 
     name = "hosted"
 
-    def __init__(self, settings: Settings, store: HostedStore, model: ModelClient) -> None:
+    def __init__(self, settings: Settings, store: ThreadStore, model: ModelClient) -> None:
         self._settings = settings
         self._store = store
         self._model = model
@@ -47,7 +38,7 @@ class HostedEngine:
         self._runner = RunRunner(store, model, settings, self._claims)
 
     @property
-    def store(self) -> HostedStore:
+    def store(self) -> ThreadStore:
         return self._store
 
     @property
@@ -90,7 +81,7 @@ class HostedEngine:
         cancelled = await self._store.update_active_run(run_id, changes)
         if cancelled is None:  # it finished meanwhile
             return run_state(await self._store.get_run(run_id) or run)
-        await self._store.release_thread(thread_id, run_id)
+        await self._store.release_active_run(thread_id, run_id)
         logger.info("run cancelled engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
         await self._runner.stop(run_id)  # another process notices at its next lease renewal
         return run_state(cancelled)
@@ -139,11 +130,10 @@ class HostedEngine:
                 "OPENAI_KNOWLEDGE_STORE_ID are not searched"
             )
         logger.info(
-            "hosted engine: model=%s api=%s last_messages=%d storage=%s",
+            "hosted engine: model=%s api=%s last_messages=%d",
             self._settings.openai_model,
             self._model.api,
             self._settings.truncation_last_messages,
-            self._store.kind,
         )
 
     async def aclose(self) -> None:
@@ -181,7 +171,7 @@ class HostedEngine:
     async def _undo_begin(self, thread_id: str, run_id: str, message_id: str) -> None:
         try:
             await self._store.delete_message(message_id)
-            await self._store.release_thread(thread_id, run_id)
+            await self._store.release_active_run(thread_id, run_id)
         except Exception as exc:  # the original error matters more; the claim's lease frees the thread
             logger.warning("could not undo the start of run %s: %s", run_id, type(exc).__name__)
 

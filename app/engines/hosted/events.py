@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.engines.base import StreamEvent
-from app.engines.hosted.records import RunRecord, epoch, is_active, text_content
+from app.engines.hosted.objects import epoch, text_content
+from app.storage.threads import RunRecord, is_active
 
 RUN_STATUS_EVENTS = {
     "queued": "thread.run.queued",

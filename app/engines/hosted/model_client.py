@@ -2,9 +2,8 @@
 
 Both adapters stream, and turn the provider's stream into the same small events (text deltas,
 then one `ModelDone`). They post a body built here and read the stream's events as plain dicts
-through the SDK's generic `post`: the same request and SSE decoding as `responses.create` /
-`chat.completions.create`, without the per-call parameter transform and the typed model built for
-every event (together about a third of a hosted run's CPU).
+(`Upstream.stream`): the same request and SSE decoding as `responses.create` /
+`chat.completions.create`, without the per-call parameter transform and a typed model per event.
 
 Every way a call can fail (HTTP status, timeout, refused connection, an error event in the
 stream, a stream that stops early) becomes `ModelCallFailed`, carrying a
@@ -14,22 +13,17 @@ code and a message of ours that are safe to show; the provider's own text only r
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import openai
-from openai import AsyncOpenAI, AsyncStream
-
 from app.config import Settings
+from app.errors import RATE_LIMIT_EXCEEDED, SERVER_ERROR, UpstreamError
+from app.upstream.client import Upstream
 
 logger = logging.getLogger(__name__)
 
-# The codes the Assistants API uses in a failed run's `last_error`.
-SERVER_ERROR = "server_error"
-RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
-INVALID_PROMPT = "invalid_prompt"
 _RATE_LIMITED = "The model provider is rate limiting requests; try again later."
 
 
@@ -84,33 +78,18 @@ class ModelClient(Protocol):
         """Text deltas, then one ModelDone; raises ModelCallFailed. Close it to end the call early."""
 
 
-def build_model_client(settings: Settings, client: AsyncOpenAI) -> ModelClient:
+def build_model_client(settings: Settings, upstream: Upstream) -> ModelClient:
     if settings.hosted_model_api == "chat_completions":
-        return ChatCompletionsModel(client)
-    return ResponsesModel(client, settings.file_search_store_ids)
+        return ChatCompletionsModel(upstream)
+    return ResponsesModel(upstream, settings.file_search_store_ids)
 
 
-def failure_from(exc: openai.APIError) -> ModelCallFailed:
-    """Our code and text for an SDK error (the provider's text is logged, never shown)."""
+def failure_from(exc: UpstreamError) -> ModelCallFailed:
+    """The run's `last_error` for a failed model call (the provider's text is logged, never shown)."""
     logger.warning(
-        "model call failed: %s status=%s request_id=%s",
-        type(exc).__name__,
-        getattr(exc, "status_code", None),
-        getattr(exc, "request_id", None),
+        "model call failed: %s status=%s request_id=%s", exc.upstream_type, exc.upstream_status, exc.request_id
     )
-    if isinstance(exc, openai.RateLimitError):
-        return ModelCallFailed(RATE_LIMIT_EXCEEDED, _RATE_LIMITED)
-    if isinstance(exc, openai.APITimeoutError):
-        return ModelCallFailed(SERVER_ERROR, "The model did not answer in time.")
-    if isinstance(exc, openai.APIConnectionError):
-        return ModelCallFailed(SERVER_ERROR, "The model provider could not be reached.")
-    if isinstance(exc, openai.AuthenticationError):
-        return ModelCallFailed(SERVER_ERROR, "The model provider rejected the configured OPENAI_API_KEY.")
-    if isinstance(exc, openai.BadRequestError):
-        return ModelCallFailed(INVALID_PROMPT, "The model provider rejected the request (status 400).")
-    if isinstance(exc, openai.APIStatusError):
-        return ModelCallFailed(SERVER_ERROR, f"The model provider failed (status {exc.status_code}).")
-    return ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
+    return ModelCallFailed(*exc.run_error())
 
 
 def _usage(prompt: Any, completion: Any, total: Any) -> dict[str, int] | None:
@@ -130,21 +109,13 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-@asynccontextmanager
-async def _events(client: AsyncOpenAI, path: str, body: dict[str, Any]) -> AsyncIterator[AsyncStream[object]]:
-    """POST `body` (with `stream: true`) and yield the SSE stream's events as dicts; closed on exit."""
-    stream = await client.post(path, body=body, cast_to=object, stream=True, stream_cls=AsyncStream[object])
-    async with stream:
-        yield stream
-
-
 class ResponsesModel:
     """`POST /v1/responses`, streamed; file_search over the configured vector stores."""
 
     api = "responses"
 
-    def __init__(self, client: AsyncOpenAI, vector_store_ids: list[str]) -> None:
-        self._client = client
+    def __init__(self, upstream: Upstream, vector_store_ids: list[str]) -> None:
+        self._upstream = upstream
         self._vector_store_ids = vector_store_ids
 
     def tool_names(self) -> tuple[str, ...]:
@@ -165,7 +136,7 @@ class ResponsesModel:
         if self._vector_store_ids:
             body["tools"] = [{"type": "file_search", "vector_store_ids": self._vector_store_ids}]
         try:
-            async with _events(self._client, "/responses", body) as events:
+            async with aclosing(await self._upstream.stream("/responses", body)) as events:
                 async for item in events:
                     event = _dict(item)
                     kind = event.get("type")
@@ -181,7 +152,7 @@ class ResponsesModel:
                     elif kind == "error":
                         logger.warning("model stream error event code=%s", event.get("code"))
                         raise ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
-        except openai.APIError as exc:
+        except UpstreamError as exc:
             raise failure_from(exc) from exc
         raise ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
 
@@ -215,8 +186,8 @@ class ChatCompletionsModel:
 
     api = "chat_completions"
 
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
 
     def tool_names(self) -> tuple[str, ...]:
         return ()
@@ -236,7 +207,7 @@ class ChatCompletionsModel:
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
         try:
-            async with _events(self._client, "/chat/completions", body) as chunks:
+            async with aclosing(await self._upstream.stream("/chat/completions", body)) as chunks:
                 async for item in chunks:
                     chunk = _dict(item)
                     counted = _dict(chunk.get("usage"))
@@ -251,7 +222,7 @@ class ChatCompletionsModel:
                         reason = choice.get("finish_reason")
                         if isinstance(reason, str) and reason:
                             finish_reason = reason
-        except openai.APIError as exc:
+        except UpstreamError as exc:
             raise failure_from(exc) from exc
         if finish_reason is None:
             raise ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")

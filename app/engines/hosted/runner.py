@@ -20,21 +20,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.clock import utc_now
 from app.config import Settings
 from app.engines.base import StreamEvent
 from app.engines.hosted import events
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.model_client import (
-    SERVER_ERROR,
     ChatTurn,
     ModelCallFailed,
     ModelClient,
     ModelDone,
     ModelRequest,
 )
-from app.engines.hosted.records import MessageRecord, RunRecord, epoch, new_id
-from app.storage.base import utc_now
-from app.storage.threads import HostedStore
+from app.engines.hosted.objects import epoch, new_id
+from app.errors import SERVER_ERROR
+from app.storage.threads import MessageRecord, RunRecord, ThreadStore
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class _Answer:
 class RunRunner:
     """Owns the tasks of the runs started in this process."""
 
-    def __init__(self, store: HostedStore, model: ModelClient, settings: Settings, claims: ThreadClaims) -> None:
+    def __init__(self, store: ThreadStore, model: ModelClient, settings: Settings, claims: ThreadClaims) -> None:
         self._store = store
         self._model = model
         self._settings = settings
@@ -278,7 +278,7 @@ class RunRunner:
         if completed is None:  # cancelled or expired while the reply was being stored
             await self._store.delete_message(message.id)
             return await self._current(run)
-        await self._store.release_thread(run.thread_id, run.id)
+        await self._store.release_active_run(run.thread_id, run.id)
         self._publish(local, events.message_completed(message.id, completed, answer.created_at, text))
         return completed
 
@@ -291,7 +291,7 @@ class RunRunner:
         ended = await self._store.update_active_run(run.id, update)
         if ended is None:
             return await self._current(run)
-        await self._store.release_thread(run.thread_id, run.id)
+        await self._store.release_active_run(run.thread_id, run.id)
         return ended
 
     async def _after_stop(self, local: _LocalRun) -> RunRecord:

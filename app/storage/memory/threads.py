@@ -13,13 +13,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from app.engines.hosted.records import ClaimResult, MessageRecord, RunRecord, ThreadRecord, is_active
+from app.storage.threads import ClaimResult, MessageRecord, RunRecord, ThreadRecord, is_active
 
 
-class MemoryHostedStore:
+class MemoryThreadStore:
     """Threads, messages and runs in process memory, indexed like the MongoDB collections."""
-
-    kind = "memory"
 
     def __init__(self) -> None:
         self._threads: dict[str, ThreadRecord] = {}
@@ -39,7 +37,7 @@ class MemoryHostedStore:
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return self._threads.get(thread_id)
 
-    async def claim_thread(
+    async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
         thread = self._threads.get(thread_id)
@@ -54,7 +52,7 @@ class MemoryHostedStore:
         self._threads[thread_id] = thread
         return ClaimResult(granted=True, thread=thread)
 
-    async def release_thread(self, thread_id: str, run_id: str) -> bool:
+    async def release_active_run(self, thread_id: str, run_id: str) -> bool:
         thread = self._threads.get(thread_id)
         if thread is None or thread.active_run_id != run_id:
             return False

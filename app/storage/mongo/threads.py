@@ -14,8 +14,8 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from app.engines.base import ACTIVE_RUN_STATUSES
-from app.engines.hosted.records import ClaimResult, MessageRecord, RunRecord, ThreadRecord
+from app.storage.mongo.errors import storage_errors_translated
+from app.storage.threads import ACTIVE_RUN_STATUSES, ClaimResult, MessageRecord, RunRecord, ThreadRecord
 
 THREADS = "threads"
 MESSAGES = "messages"
@@ -58,10 +58,9 @@ def _run_doc(run: RunRecord) -> dict[str, Any]:
     return doc
 
 
-class MongoHostedStore:
+@storage_errors_translated
+class MongoThreadStore:
     """Threads, messages and runs in a MongoDB database (pymongo async, or mongomock-motor in tests)."""
-
-    kind = "mongodb"
 
     def __init__(self, database: Any) -> None:
         self._db = database
@@ -83,7 +82,7 @@ class MongoHostedStore:
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return _thread(await self._threads.find_one({"_id": thread_id}))
 
-    async def claim_thread(
+    async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
         doc = await self._threads.find_one_and_update(
@@ -95,7 +94,7 @@ class MongoHostedStore:
             return ClaimResult(granted=True, thread=_thread(doc))
         return ClaimResult(granted=False, thread=await self.get_thread(thread_id))
 
-    async def release_thread(self, thread_id: str, run_id: str) -> bool:
+    async def release_active_run(self, thread_id: str, run_id: str) -> bool:
         result = await self._threads.update_one(
             {"_id": thread_id, "activeRunId": run_id}, {"$set": {"activeRunId": None, "claimExpiresAt": None}}
         )

@@ -1,6 +1,6 @@
 """Per-request cost of the hosted engine's embedded store as data grows (it must stay flat).
 
-    .venv/bin/python scripts/bench_hosted_store.py
+    .venv/bin/python -m bench.hosted_store_cost [--repeats 200]
 
 For each size, fills the in-memory store with that many messages (one busy thread holding a
 tenth of them, the rest spread over many threads), then times what one run does on the busy
@@ -20,14 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.engines.hosted import HostedStore, MemoryHostedStore, MongoHostedStore
-from app.engines.hosted.records import MessageRecord, ThreadRecord, new_id
-from app.storage.base import utc_now
+from app.clock import utc_now
+from app.engines.hosted.objects import new_id
+from app.storage.memory.threads import MemoryThreadStore
+from app.storage.mongo.threads import MongoThreadStore
+from app.storage.threads import MessageRecord, ThreadRecord, ThreadStore
 
 LAST_N = 10
 
 
-async def fill(store: HostedStore, messages: int) -> str:
+async def fill(store: ThreadStore, messages: int) -> str:
     """Store `messages` messages; return the busy thread's id."""
     now = utc_now()
     busy = new_id("thread_")
@@ -43,21 +45,21 @@ async def fill(store: HostedStore, messages: int) -> str:
     return busy
 
 
-async def one_run(store: HostedStore, thread_id: str) -> None:
+async def one_run(store: ThreadStore, thread_id: str) -> None:
     now = utc_now()
     run_id = new_id("run_")
-    claim = await store.claim_thread(thread_id, run_id, holder=None, claim_expires_at=now + timedelta(seconds=30))
+    claim = await store.claim_active_run(thread_id, run_id, holder=None, claim_expires_at=now + timedelta(seconds=30))
     assert claim.granted and claim.thread is not None
     await store.insert_message(MessageRecord(new_id("msg_"), thread_id, claim.thread.message_count, "user", "q", now))
     await store.messages_page(thread_id, seq_after=None, seq_before=None, ascending=False, limit=LAST_N)
     seq = await store.next_message_seq(thread_id, run_id)
     assert seq is not None
     await store.insert_message(MessageRecord(new_id("msg_"), thread_id, seq, "assistant", "a", now))
-    await store.release_thread(thread_id, run_id)
+    await store.release_active_run(thread_id, run_id)
     await store.messages_page(thread_id, seq_after=seq // 2, seq_before=None, ascending=True, limit=20)
 
 
-async def measure(store: HostedStore, messages: int, repeats: int) -> float:
+async def measure(store: ThreadStore, messages: int, repeats: int) -> float:
     thread_id = await fill(store, messages)
     started = time.perf_counter()
     for _ in range(repeats):
@@ -71,11 +73,11 @@ async def main() -> None:
     args = parser.parse_args()
     print(f"{'store':<10} {'messages':>9} {'us per run':>11}")
     for size in (1_000, 10_000, 100_000):
-        print(f"{'memory':<10} {size:>9} {await measure(MemoryHostedStore(), size, args.repeats):>11.1f}")
+        print(f"{'memory':<10} {size:>9} {await measure(MemoryThreadStore(), size, args.repeats):>11.1f}")
     from mongomock_motor import AsyncMongoMockClient
 
     for size in (1_000, 4_000):
-        store = MongoHostedStore(AsyncMongoMockClient(tz_aware=True)["bench"])
+        store = MongoThreadStore(AsyncMongoMockClient(tz_aware=True)["bench"])
         print(f"{'mongomock':<10} {size:>9} {await measure(store, size, max(args.repeats // 10, 5)):>11.1f}")
 
 

@@ -1,4 +1,4 @@
-"""What the routes and engines need from storage, independent of the backend."""
+"""Conversations: a user's threads, as the Next.js app's `conversations` documents. The protocol and its records."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -50,25 +50,6 @@ class PageCursor:
             raise ValueError("not a cursor from this service") from exc
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    """A request made with an Idempotency-Key: in flight, or completed with the answer to replay."""
-
-    user_id: str
-    key: str
-    fingerprint: str
-    state: Literal["in_progress", "completed"]
-    expires_at: datetime
-    status_code: int | None = None
-    response: dict[str, Any] | None = None
-
-
-def utc_now() -> datetime:
-    """Now, in UTC, at MongoDB's millisecond precision (so stored and read values match)."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 def conversation_name(created_at: datetime) -> str:
     """The default name the Next.js app gives a conversation: `YYYY-MM-DD HH:MM:SS` (UTC)."""
     return created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -77,13 +58,8 @@ def conversation_name(created_at: datetime) -> str:
 class ConversationStore(Protocol):
     """Storage for conversations. Implemented on MongoDB and in memory."""
 
-    kind: str
-
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries rely on (idempotent)."""
-
-    async def ping(self) -> None:
-        """Raise if the storage cannot be reached."""
 
     async def touch_conversation(self, user_id: str, thread_id: str, at: datetime | None = None) -> bool:
         """Create the conversation or move its `updatedAt` (to `at`, default now; never back); True when created."""
@@ -101,29 +77,3 @@ class ConversationStore(Protocol):
         self, user_id: str, *, limit: int, after: PageCursor | None = None
     ) -> list[Conversation]:
         """The user's conversations, newest (by createdAt, then threadId) first, after the cursor."""
-
-    async def claim_thread(self, user_id: str, thread_id: str) -> str:
-        """Record the user as the thread's owner unless it has one; return the owner."""
-
-    async def thread_owner(self, thread_id: str) -> str | None:
-        """The user who owns the thread, or None when no one has claimed it."""
-
-    async def release_thread(self, user_id: str, thread_id: str) -> None:
-        """Forget the user's claim on the thread (a thread that turned out not to exist)."""
-
-    async def claim_idempotency_key(
-        self, user_id: str, key: str, fingerprint: str, *, lease_s: float
-    ) -> IdempotencyRecord | None:
-        """Reserve the key for a request now in flight (for `lease_s` at most).
-
-        Returns None when the caller now holds the key, else the live record that holds it
-        (expired records are taken over).
-        """
-
-    async def complete_idempotency_key(
-        self, user_id: str, key: str, status_code: int, response: dict[str, Any], *, ttl_s: float
-    ) -> None:
-        """Store the answer to replay for this key for `ttl_s` seconds."""
-
-    async def release_idempotency_key(self, user_id: str, key: str) -> None:
-        """Drop the key (the request did not take effect; a retry may run it again)."""

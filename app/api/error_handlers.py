@@ -1,0 +1,132 @@
+"""The one place that maps every exception to an HTTP answer.
+
+Every error answer has the same JSON shape::
+
+    {"success": false, "error": {"code": "...", "message": "...", ...extra fields}}
+
+Upstream and database texts never reach the client: they are logged with the exception type
+and the upstream request id, and the client gets the domain error's own text. Middleware that
+refuses a request before any route runs answers through `error_response`, which writes the
+error in the format the path's clients read (NDJSON on the Next.js stream routes).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
+
+from app.errors import AppError, StorageUnavailable, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The one JSON error shape."""
+    return {"success": False, "error": {"code": code, "message": message, **extra}}
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """How an error is answered: status, stable code, safe message, headers and extra fields."""
+
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, **self.extra)
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(status_code=self.status, content=self.body(), headers=self.headers or None)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_answer(errors: list[Any]) -> HttpAnswer:
+    """422 naming each invalid field, from pydantic/FastAPI error dicts."""
+    fields = [{"field": _field_name(err.get("loc", ())), "message": str(err.get("msg", ""))} for err in errors]
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "Invalid request."
+    return HttpAnswer(422, "validation_error", summary, extra={"fields": fields})
+
+
+def _http_exception_answer(exc: StarletteHTTPException) -> HttpAnswer:
+    if exc.status_code == 400:
+        # FastAPI/Starlette could not parse the body (not UTF-8, broken multipart): a body error like any other.
+        return HttpAnswer(
+            422,
+            "validation_error",
+            f"body: {exc.detail}",
+            extra={"fields": [{"field": "body", "message": str(exc.detail)}]},
+        )
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+    return HttpAnswer(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+def answer_for(exc: BaseException, *, log: bool = True) -> HttpAnswer:
+    """The answer for any error: the one mapping, shared by JSON handlers and event streams.
+
+    `log=False` when the same error will be answered (and logged) again later.
+    """
+    if isinstance(exc, AppError):
+        if log and isinstance(exc, UpstreamError):
+            logger.warning(
+                "upstream error %s status=%s request_id=%s", exc.upstream_type, exc.upstream_status, exc.request_id
+            )
+        elif log and isinstance(exc, StorageUnavailable):
+            logger.warning("storage error %s", type(exc.__cause__).__name__)
+        return HttpAnswer(exc.status_code, exc.code, exc.message, headers=dict(exc.headers), extra=dict(exc.extra))
+    if isinstance(exc, RequestValidationError | ValidationError):
+        return validation_answer(list(exc.errors()))
+    if isinstance(exc, StarletteHTTPException):
+        return _http_exception_answer(exc)
+    if log:
+        logger.error("unhandled error %s", type(exc).__name__, exc_info=exc)
+    return HttpAnswer(500, "internal_error", "Internal server error.")
+
+
+# Paths whose clients read errors in another format than JSON, and how to write it for them.
+ErrorRenderer = Callable[[HttpAnswer], Response]
+
+
+def add_error_renderer(app: FastAPI, method: str, path: re.Pattern[str], render: ErrorRenderer) -> None:
+    """Answer errors found before routing (middleware) on `method path` with `render`."""
+    renderers: list[tuple[str, re.Pattern[str], ErrorRenderer]] = getattr(app.state, "error_renderers", [])
+    renderers.append((method, path, render))
+    app.state.error_renderers = renderers
+
+
+def error_response(scope: Scope, exc: BaseException) -> Response:
+    """The answer to an error found before any route ran, in the format the path's clients read."""
+    answer = answer_for(exc)
+    renderers: list[tuple[str, re.Pattern[str], ErrorRenderer]] = getattr(scope["app"].state, "error_renderers", [])
+    for method, path, render in renderers:
+        if scope.get("method") == method and path.fullmatch(scope.get("path", "")):
+            return render(answer)
+    return answer.response()
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    return answer_for(exc).response()
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    """Install the handlers that turn every error into the one JSON shape."""
+    for error_class in (AppError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(error_class, _handle)
+    app.add_exception_handler(Exception, _handle)

@@ -1,0 +1,57 @@
+"""New ids, and how the stored records become the API's objects."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime
+from typing import Any
+
+from app.engines.base import RunError, RunState, ThreadMessage
+from app.storage.threads import MessageRecord, RunRecord, is_active
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str) -> str:
+    """An id shaped like OpenAI's: `thread_` / `msg_` / `run_` and 24 letters or digits."""
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def epoch(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment is not None else None
+
+
+def run_state(run: RunRecord) -> RunState:
+    """The API view of a run (same fields as the Assistants API's run object)."""
+    return RunState(
+        id=run.id,
+        thread_id=run.thread_id,
+        status=run.status,  # type: ignore[arg-type]
+        created_at=int(run.created_at.timestamp()),
+        started_at=epoch(run.started_at),
+        completed_at=epoch(run.completed_at),
+        cancelled_at=epoch(run.cancelled_at),
+        failed_at=epoch(run.failed_at),
+        expires_at=epoch(run.expires_at) if is_active(run.status) else None,
+        last_error=RunError(**run.last_error) if run.last_error else None,
+        model=run.model,
+        usage=run.usage,
+        reply=run.reply if run.status == "completed" else None,
+    )
+
+
+def text_content(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"value": text, "annotations": []}}]
+
+
+def thread_message(message: MessageRecord) -> ThreadMessage:
+    return ThreadMessage(
+        id=message.id,
+        thread_id=message.thread_id,
+        role=message.role,  # type: ignore[arg-type]
+        created_at=int(message.created_at.timestamp()),
+        run_id=message.run_id,
+        text=message.text,
+        content=text_content(message.text),
+    )

@@ -1,0 +1,142 @@
+"""The app's lifespan: settings, upstream client, stores, engine and services, built once, closed once.
+
+Everything a request needs is put on `app.state` here (read by `app/api/deps.py`). Tests hand
+in their own settings, SDK client and stores; whatever is not handed in is built from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from openai import AsyncOpenAI
+
+from app import __version__
+from app.api.error_handlers import answer_for
+from app.api.middleware.api_keys import ApiKeys
+from app.api.middleware.rate_limit import RateLimiter
+from app.api.route_table import RouteTable
+from app.config import Settings
+from app.engines import AssistantEngine, build_engine, missing_chat_setting
+from app.observability.metrics import Metrics
+from app.process_limits import raise_open_files_limit
+from app.services.chat import ChatService
+from app.services.conversation_retry import UpsertRetryQueue
+from app.services.files import FileService
+from app.services.idempotency import IdempotentRequests
+from app.services.thread_owners import ThreadAccess
+from app.storage import Stores, open_stores
+from app.upstream.client import Upstream, open_upstream
+
+logger = logging.getLogger("app.main")
+
+
+def _describe_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """How an error is answered over HTTP, for answers the idempotency keys keep (logged when answered)."""
+    answer = answer_for(exc, log=False)
+    return answer.status, answer.body()
+
+
+def _idempotency_lease_s(settings: Settings) -> float:
+    """How long a request may hold its Idempotency-Key: its upstream attempts, with room to spare."""
+    return settings.openai_timeout_s * (settings.openai_max_retries + 1) + 30.0
+
+
+def _log_startup(settings: Settings, engine: AssistantEngine, stores: Stores) -> None:
+    missing = missing_chat_setting(settings)
+    logger.info(
+        "chat-backend %s: engine=%s storage=%s database=%s chat=%s",
+        __version__,
+        engine.name,
+        stores.kind,
+        settings.database_name if stores.kind == "mongodb" else "-",
+        "configured" if missing is None else f"NOT configured ({missing} is not set; chat answers 503)",
+    )
+    users = sorted(set(settings.api_key_users.values()))
+    if users:
+        logger.info("access control: %d API key(s) for user(s) %s", len(settings.api_key_users), ", ".join(users))
+    else:
+        logger.warning(
+            "API_KEYS is not set: every route is open without a key and acts for user %r", settings.default_user_id
+        )
+    logger.info(
+        "rate limit: %s",
+        f"{settings.rate_limit} per {'API key' if users else 'client address'}" if settings.rate_limit else "off",
+    )
+
+
+async def _check_engine_setup(engine: AssistantEngine) -> None:
+    """Start-up look at the upstream configuration; it only logs, it never stops the service."""
+    try:
+        await engine.check_setup()
+    except Exception as exc:
+        logger.warning("start-up check of the %s engine failed: %s", engine.name, type(exc).__name__)
+
+
+def _services(app: FastAPI, cfg: Settings, stores: Stores, engine: AssistantEngine, metrics: Metrics) -> None:
+    upsert_retries: UpsertRetryQueue = app.state.upsert_retries
+    thread_access = ThreadAccess(stores.thread_owners, cfg.default_user_id)
+    app.state.thread_access = thread_access
+    app.state.idempotency = IdempotentRequests(
+        stores.idempotency_keys, _describe_error, ttl_s=cfg.idempotency_ttl_s, lease_s=_idempotency_lease_s(cfg)
+    )
+    app.state.chat_service = ChatService(
+        engine, stores.conversations, access=thread_access, upsert_retries=upsert_retries, metrics=metrics
+    )
+
+
+def build_lifespan(
+    settings: Settings | None, openai_client: AsyncOpenAI | None, stores: Stores | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The lifespan of an app made by `create_app` with these (optional) parts handed in."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings or Settings()
+        raise_open_files_limit()
+        async with AsyncExitStack() as stack:
+            metrics = Metrics()
+            if openai_client is not None:
+                upstream: Upstream | None = Upstream.over_client(openai_client, metrics=metrics)
+            else:
+                upstream = await open_upstream(cfg, stack, metrics)
+            opened = stores or await open_stores(cfg, stack)
+            await opened.ensure_indexes(threads=cfg.engine == "hosted")
+            engine = build_engine(cfg, upstream, opened.threads)
+            stack.push_async_callback(engine.aclose)
+            # Closed before the stores (exit stack order): the queue flushes into open stores at shutdown.
+            upsert_retries = UpsertRetryQueue(
+                opened.conversations,
+                initial_delay_s=cfg.upsert_retry_initial_s,
+                max_delay_s=cfg.upsert_retry_max_s,
+                on_retry=metrics.record_upsert_retry,
+            )
+            metrics.upserts_pending.set_function(lambda: upsert_retries.pending)
+            upsert_retries.start()
+            stack.push_async_callback(upsert_retries.close, cfg.flush_timeout_s)
+            app.state.settings = cfg
+            app.state.metrics = metrics
+            app.state.api_keys = ApiKeys(cfg)
+            app.state.rate_limiter = RateLimiter(cfg)
+            app.state.stores = opened
+            app.state.engine = engine
+            app.state.upstream = upstream
+            app.state.upsert_retries = upsert_retries
+            app.state.files = FileService(upstream.files if upstream is not None else None, cfg)
+            _services(app, cfg, opened, engine, metrics)
+            app.state.route_table = RouteTable(app.openapi())
+            _log_startup(cfg, engine, opened)
+            setup_check = asyncio.create_task(_check_engine_setup(engine), name="engine-setup-check")
+            try:
+                yield
+            finally:
+                setup_check.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await setup_check
+
+    return lifespan

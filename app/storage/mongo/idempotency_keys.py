@@ -1,0 +1,89 @@
+"""Idempotency keys on MongoDB: collection `idempotency_keys`, unique per (user, key), removed by a TTL index."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from app.clock import utc_now
+from app.storage.idempotency_keys import IdempotencyRecord
+from app.storage.mongo.errors import storage_errors_translated
+
+IDEMPOTENCY_KEYS = "idempotency_keys"
+
+
+def _to_idempotency_record(doc: dict[str, Any]) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        user_id=doc["userId"],
+        key=doc["key"],
+        fingerprint=doc["fingerprint"],
+        state=doc["state"],
+        expires_at=doc["expiresAt"],
+        status_code=doc.get("statusCode"),
+        response=doc.get("response"),
+    )
+
+
+@storage_errors_translated
+class MongoIdempotencyKeyStore:
+    """`{userId, key, fingerprint, state, expiresAt, statusCode, response}`."""
+
+    def __init__(self, database: Any) -> None:
+        self._idempotency = database[IDEMPOTENCY_KEYS]
+
+    async def ensure_indexes(self) -> None:
+        await self._idempotency.create_index(
+            [("userId", ASCENDING), ("key", ASCENDING)], unique=True, name="user_key_unique"
+        )
+        # MongoDB's TTL monitor deletes records once `expiresAt` has passed (checked about once a minute;
+        # `claim` treats a record past its expiry as gone in the meantime).
+        await self._idempotency.create_index([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expires_ttl")
+
+    async def claim(self, user_id: str, key: str, fingerprint: str, *, lease_s: float) -> IdempotencyRecord | None:
+        for _ in range(3):
+            now = utc_now()
+            doc = {
+                "userId": user_id,
+                "key": key,
+                "fingerprint": fingerprint,
+                "state": "in_progress",
+                "createdAt": now,
+                "expiresAt": now + timedelta(seconds=lease_s),
+            }
+            try:
+                await self._idempotency.insert_one(dict(doc))
+                return None
+            except DuplicateKeyError:
+                existing = await self._idempotency.find_one({"userId": user_id, "key": key})
+            if existing is None:
+                continue  # expired and deleted in between: try the insert again
+            if existing["expiresAt"] > now:
+                return _to_idempotency_record(existing)
+            # Past its expiry but not yet removed by the TTL monitor: take it over, unless someone else just did.
+            taken = await self._idempotency.replace_one(
+                {"_id": existing["_id"], "expiresAt": existing["expiresAt"]}, doc
+            )
+            if taken.modified_count == 1:
+                return None
+        raise RuntimeError("idempotency key is contended")
+
+    async def complete(
+        self, user_id: str, key: str, status_code: int, response: dict[str, Any], *, ttl_s: float
+    ) -> None:
+        await self._idempotency.update_one(
+            {"userId": user_id, "key": key},
+            {
+                "$set": {
+                    "state": "completed",
+                    "statusCode": status_code,
+                    "response": response,
+                    "expiresAt": utc_now() + timedelta(seconds=ttl_s),
+                }
+            },
+        )
+
+    async def release(self, user_id: str, key: str) -> None:
+        await self._idempotency.delete_one({"userId": user_id, "key": key})

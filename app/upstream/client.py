@@ -1,0 +1,85 @@
+"""The process's connection to an OpenAI-compatible server: one SDK client, one pool, three kinds of call.
+
+- `request`: plain JSON calls (the hot path: runs, threads, polling), `json_calls.py`;
+- `stream`: streamed calls read as dicts (streamed runs, model calls), `streams.py`;
+- `files`: files, vector stores and assistants through the SDK's typed resources, `files.py`.
+Every call's failures leave as `UpstreamError`s (`errors.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx2
+from openai import AsyncOpenAI
+
+from app.config import Settings
+from app.observability.metrics import Metrics
+from app.upstream import sdk_private
+from app.upstream.files import UpstreamFiles
+from app.upstream.http import UpstreamHttpClient, open_upstream_session
+from app.upstream.json_calls import AiohttpSender, HttpxSender, JsonCalls, Sender
+from app.upstream.streams import open_event_stream
+
+MAX_CONNECTIONS = 1000
+KEEPALIVE_S = 5.0  # idle upstream connections are closed after this
+
+
+class Upstream:
+    """Everything the service asks of the upstream."""
+
+    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics | None = None) -> None:
+        self._client = client
+        self._json = JsonCalls(client, send, metrics=metrics)
+        self.files = UpstreamFiles(client)
+
+    @property
+    def sdk(self) -> AsyncOpenAI:
+        """The SDK client all calls share (its configuration: key, base URL, timeouts, retries)."""
+        return self._client
+
+    @classmethod
+    def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics | None = None) -> Upstream:
+        """Calls sent through an SDK client's own HTTP client (one handed to the app, as tests do)."""
+        return cls(client, HttpxSender(sdk_private.http_client_of(client)), metrics=metrics)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        ids: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """A plain JSON call; the answer's object (`ids`: keys it must carry as non-empty strings)."""
+        return await self._json.request(method, path, body, params=params, ids=ids)
+
+    async def stream(
+        self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Any]:
+        """A streamed call: its events as dicts; errors before the first event are raised by this await."""
+        return await open_event_stream(self._client, path, body, headers=headers)
+
+
+async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> Upstream | None:
+    """The process's upstream connection (closed by `stack`), or None without OPENAI_API_KEY."""
+    if settings.openai_api_key is None:
+        return None
+    connect_timeout_s = min(10.0, settings.openai_timeout_s)
+    session = open_upstream_session(max_connections=MAX_CONNECTIONS, keepalive_s=KEEPALIVE_S)
+    http_client = UpstreamHttpClient(
+        session, metrics=metrics, timeout=httpx2.Timeout(settings.openai_timeout_s, connect=connect_timeout_s)
+    )
+    client = AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout_s,
+        max_retries=settings.openai_max_retries,
+        http_client=http_client,
+    )
+    stack.push_async_callback(client.close)  # closes the transport, and with it the session
+    sender = AiohttpSender(session, timeout_s=settings.openai_timeout_s, connect_timeout_s=connect_timeout_s)
+    return Upstream(client, sender, metrics=metrics)

@@ -1,0 +1,90 @@
+"""The one translation of the SDK's errors into the domain's `UpstreamError`s, for both engines.
+
+Nothing above `app/upstream/` sees an `openai` exception: every call made here translates what
+the SDK raises. The upstream's own text is kept on the error for engines that recognise
+refusals by it (and for the log); clients only ever get the error's own message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx2
+import openai
+
+from app.errors import (
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamForbidden,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+
+
+def upstream_message(exc: openai.APIError) -> str:
+    """The message the upstream wrote (`{"error": {"message": ...}}`), else the SDK's."""
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return str(exc.message or "")
+
+
+def _outcome_unknown(exc: openai.APIError) -> bool:
+    """True when the request may have taken effect upstream although it failed."""
+    if isinstance(exc, openai.APITimeoutError):
+        return True
+    if isinstance(exc, openai.APIConnectionError):
+        # No connection made means nothing was sent; a connection lost mid-request may have delivered it.
+        return not isinstance(exc.__cause__, httpx2.ConnectError)
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def _error_class(exc: openai.APIError) -> type[UpstreamError]:
+    if isinstance(exc, openai.AuthenticationError):
+        return UpstreamAuthFailed
+    if isinstance(exc, openai.RateLimitError):
+        return UpstreamRateLimited
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamTimeout
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamUnreachable
+    if isinstance(exc, openai.PermissionDeniedError):
+        return UpstreamForbidden
+    if isinstance(exc, openai.NotFoundError):
+        return UpstreamNotFound
+    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
+        return UpstreamRejected
+    return UpstreamError
+
+
+def translate(exc: openai.APIError) -> UpstreamError:
+    """The domain error for an SDK error (raise it `from exc`)."""
+    status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+    headers: dict[str, str] = {}
+    if isinstance(exc, openai.RateLimitError):
+        retry_after = exc.response.headers.get("retry-after")
+        if retry_after:
+            headers["Retry-After"] = retry_after
+    return _error_class(exc)(
+        upstream_status=status,
+        upstream_message=upstream_message(exc),
+        upstream_type=type(exc).__name__,
+        request_id=getattr(exc, "request_id", None),
+        outcome_unknown=_outcome_unknown(exc),
+        headers=headers,
+    )
+
+
+@asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """Run SDK calls whose errors leave as `UpstreamError`s."""
+    try:
+        yield
+    except openai.APIError as exc:
+        raise translate(exc) from exc

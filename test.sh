@@ -15,4 +15,5 @@ else
 fi
 echo "== ruff check" && .venv/bin/ruff check .
 echo "== ruff format --check" && .venv/bin/ruff format --check .
+echo "== mypy --strict app" && .venv/bin/mypy
 echo "== pytest" && .venv/bin/python -m pytest "$@"

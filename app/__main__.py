@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 
 import uvicorn
 
@@ -15,9 +16,9 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.secrets)
     app = create_app(settings)
-    # The ~170,000 objects made by the imports live as long as the process: move them out of the
-    # collector's way, so each full collection under load walks only what requests made (a full
-    # walk of everything stops the event loop for ~50 ms). Garbage from start-up is freed first.
+    # The objects made by the imports live as long as the process: move them out of the collector's
+    # way, so each full collection under load walks only what requests made (a full walk of
+    # everything stops the event loop; bench/README.md). Garbage from start-up is freed first.
     gc.collect()
     gc.freeze()
     # A /chat allocates thousands of objects: collect the young generation every 10,000 net
@@ -32,7 +33,7 @@ def main() -> None:
         access_log=False,
         # On SIGTERM: stop accepting, let requests in flight finish for this long, then run the
         # lifespan shutdown (which flushes pending conversation writes within FLUSH_TIMEOUT_S).
-        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
     )
 
 

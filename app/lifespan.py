@@ -22,7 +22,8 @@ from app.api.middleware.api_keys import ApiKeys
 from app.api.middleware.rate_limit import RateLimiter
 from app.api.route_table import RouteTable
 from app.config import Settings
-from app.engines import AssistantEngine, build_engine, missing_chat_setting
+from app.engines import build_engine, missing_chat_setting
+from app.engines.base import AssistantEngine
 from app.observability.metrics import Metrics
 from app.process_limits import raise_open_files_limit
 from app.services.chat import ChatService

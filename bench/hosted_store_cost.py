@@ -49,7 +49,8 @@ async def one_run(store: ThreadStore, thread_id: str) -> None:
     now = utc_now()
     run_id = new_id("run_")
     claim = await store.claim_active_run(thread_id, run_id, holder=None, claim_expires_at=now + timedelta(seconds=30))
-    assert claim.granted and claim.thread is not None
+    assert claim.granted
+    assert claim.thread is not None
     await store.insert_message(MessageRecord(new_id("msg_"), thread_id, claim.thread.message_count, "user", "q", now))
     await store.messages_page(thread_id, seq_after=None, seq_before=None, ascending=False, limit=LAST_N)
     seq = await store.next_message_seq(thread_id, run_id)

@@ -65,11 +65,27 @@ class Connection:
                 await self.writer.wait_closed()
         self.reader = self.writer = None
 
+    async def _read_chunked(self, *, stream: bool, t0: float) -> tuple[bytes, float | None]:
+        """A chunked body, and when its first streamed event arrived."""
+        assert self.reader is not None
+        chunks = []
+        first_event: float | None = None
+        while True:
+            size_line = await self.reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";", 1)[0], 16)
+            data = await self.reader.readexactly(size + 2)
+            if size == 0:
+                return b"".join(chunks), first_event
+            if stream and first_event is None and _has_event(data):
+                first_event = time.perf_counter() - t0
+            chunks.append(data[:-2])
+
     async def request(self, raw: bytes, *, stream: bool, t0: float) -> tuple[int, bytes, float | None]:
         """Send one request; return (status, body, seconds to the first streamed event or None)."""
         if self.writer is None:
             await self.open()
-        assert self.reader is not None and self.writer is not None
+        assert self.reader is not None
+        assert self.writer is not None
         self.writer.write(raw)
         try:
             head = await self.reader.readuntil(b"\r\n\r\n")
@@ -77,33 +93,29 @@ class Connection:
             if not exc.partial:
                 raise ConnectionClosed from exc
             raise
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, value = line.split(":", 1)
-                headers[name.strip().lower()] = value.strip()
-        first_event: float | None = None
+        status, headers = _parse_head(head)
         if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size_line = await self.reader.readuntil(b"\r\n")
-                size = int(size_line.split(b";", 1)[0], 16)
-                data = await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                if stream and first_event is None and (b"event:" in data or b"data:" in data):
-                    first_event = time.perf_counter() - t0
-                chunks.append(data[:-2])
-            body = b"".join(chunks)
+            body, first_event = await self._read_chunked(stream=stream, t0=t0)
         else:
             body = await self.reader.readexactly(int(headers.get("content-length", "0")))
-            if stream and first_event is None and (b"event:" in body or b"data:" in body):
-                first_event = time.perf_counter() - t0
+            first_event = time.perf_counter() - t0 if stream and _has_event(body) else None
         if headers.get("connection", "").lower() == "close":
             await self.close()
         return status, body, first_event
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split(" ", 2)[1]), headers
+
+
+def _has_event(data: bytes) -> bool:
+    return b"event:" in data or b"data:" in data
 
 
 def build_request(port: int, path: str, payload: dict[str, Any]) -> bytes:

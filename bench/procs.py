@@ -145,7 +145,7 @@ class ProcGroup:
 
 def start_fake(group: ProcGroup, log_dir: Path, *, latency_s: float, threads: int, run_seconds: float = 0.0) -> Proc:
     port = free_port()
-    args = ["-m", "tests.fake_openai", "--port", str(port), "--latency", str(latency_s)]
+    args = ["-m", "tests.fakes.fake_openai", "--port", str(port), "--latency", str(latency_s)]
     args += ["--run-seconds", str(run_seconds), "--threads", str(threads), "--thread-prefix", THREAD_PREFIX]
     args += ["--assistant-id", ASSISTANT_ID]
     fake = group.start("fake_openai", args, base_env(), port, log_dir)

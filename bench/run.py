@@ -4,7 +4,7 @@
     ./bench/run.sh --quick    # the three target scenarios only, shorter
     ./bench/run.sh --profile  # profile the service under load instead (see bench/profile.py)
 
-Every scenario starts a fresh fake upstream (`tests.fake_openai`, a real process with a chosen
+Every scenario starts a fresh fake upstream (`tests.fakes.fake_openai`, a real process with a chosen
 latency), a fresh server (our service `python -m app`, or `bench/baseline_app.py`) and drives it
 from a separate load-generator process (`bench/load.py`). Traffic only goes to 127.0.0.1. Results
 go to stdout and to bench/results/ (JSON and the table as text).

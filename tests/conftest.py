@@ -1,17 +1,16 @@
-"""Fixtures: a fake OpenAI server driven through the real SDK, mongomock storage, our app."""
+"""Fixtures: a fake OpenAI server driven through the real SDK, mongomock storage, our app.
+
+The helpers they use (and that tests import) live in tests/fakes/.
+"""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from mongomock_motor import AsyncMongoMockClient
 from openai import AsyncOpenAI
 
@@ -19,10 +18,9 @@ from app.config import Settings
 from app.main import create_app
 from app.storage import Stores
 from app.storage import mongo_stores as make_mongo_stores
-from tests.fake_openai import FakeOpenAI
-
-TEST_API_KEY = "sk-test-SECRETKEY-do-not-leak-1234567890"
-ASSISTANT_ID = "asst_test"
+from tests.fakes.app_support import ASSISTANT_ID, AppClientFactory, make_settings, sdk_client_for
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.servers import serve_in_thread
 
 
 @pytest.fixture(autouse=True)
@@ -40,16 +38,6 @@ def fake() -> FakeOpenAI:
     return fake
 
 
-def sdk_client_for(fake: FakeOpenAI, api_key: str = TEST_API_KEY) -> AsyncOpenAI:
-    """The real openai SDK, talking to the fake over an in-process ASGI transport."""
-    return AsyncOpenAI(
-        api_key=api_key,
-        base_url="http://fake-openai/v1",
-        max_retries=0,
-        http_client=httpx2.AsyncClient(transport=httpx2.ASGITransport(app=fake.app)),
-    )
-
-
 @pytest.fixture
 def mongo_database() -> Any:
     """A mongomock database, as pymongo's async client gives one."""
@@ -60,19 +48,6 @@ def mongo_database() -> Any:
 def mongo_stores(mongo_database: Any) -> Stores:
     """Every store on the mongomock database."""
     return make_mongo_stores(mongo_database)
-
-
-def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "openai_api_key": TEST_API_KEY,
-        "openai_assistant_id": ASSISTANT_ID,
-        "openai_model": "gpt-4o-mini",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
-
-
-AppClientFactory = Callable[..., Any]
 
 
 @pytest.fixture
@@ -107,23 +82,3 @@ def live_fake(fake: FakeOpenAI) -> Iterator[str]:
     """The fake served by uvicorn on a real 127.0.0.1 port (for timeouts and real sockets); yields its /v1 URL."""
     with serve_in_thread(fake.app) as base_url:
         yield base_url + "/v1"
-
-
-@contextmanager
-def serve_in_thread(asgi_app: Any, *, lifespan: str = "off") -> Iterator[str]:
-    """Serve an ASGI app on a free loopback port from a background thread."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(asgi_app, log_level="warning", lifespan=lifespan))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

@@ -21,15 +21,18 @@ IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_engine(request: Request) -> AssistantEngine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    engine: AssistantEngine = request.app.state.engine
+    return engine
 
 
 async def get_stores(request: Request) -> Stores:
-    return request.app.state.stores  # type: ignore[no-any-return]
+    stores: Stores = request.app.state.stores
+    return stores
 
 
 async def get_conversations(request: Request) -> ConversationStore:
@@ -38,11 +41,13 @@ async def get_conversations(request: Request) -> ConversationStore:
 
 
 async def get_chat_service(request: Request) -> ChatService:
-    return request.app.state.chat_service  # type: ignore[no-any-return]
+    chat_service: ChatService = request.app.state.chat_service
+    return chat_service
 
 
 async def get_files(request: Request) -> FileService:
-    return request.app.state.files  # type: ignore[no-any-return]
+    files: FileService = request.app.state.files
+    return files
 
 
 async def get_user_id(request: Request) -> str:
@@ -55,19 +60,23 @@ async def get_user_id(request: Request) -> str:
 
 
 async def get_thread_access(request: Request) -> ThreadAccess:
-    return request.app.state.thread_access  # type: ignore[no-any-return]
+    thread_access: ThreadAccess = request.app.state.thread_access
+    return thread_access
 
 
 async def get_idempotency(request: Request) -> IdempotentRequests:
-    return request.app.state.idempotency  # type: ignore[no-any-return]
+    idempotency: IdempotentRequests = request.app.state.idempotency
+    return idempotency
 
 
 async def get_metrics(request: Request) -> Metrics:
-    return request.app.state.metrics  # type: ignore[no-any-return]
+    metrics: Metrics = request.app.state.metrics
+    return metrics
 
 
 async def get_upsert_retries(request: Request) -> UpsertRetryQueue:
-    return request.app.state.upsert_retries  # type: ignore[no-any-return]
+    upsert_retries: UpsertRetryQueue = request.app.state.upsert_retries
+    return upsert_retries
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -65,7 +65,7 @@ _BASE_SCHEMAS: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def _base_schema(app: FastAPI, routers: tuple[APIRouter, ...]) -> dict[str, Any]:
-    """The schema FastAPI generates, made once per process for a given set of routers (it takes ~0.1 s)."""
+    """The schema FastAPI generates, made once per process for a given set of routers (it is slow to build)."""
     key = (app.title, app.version, app.summary, app.description, *(id(router) for router in routers))
     if key not in _BASE_SCHEMAS:
         _BASE_SCHEMAS[key] = get_openapi(

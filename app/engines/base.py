@@ -7,7 +7,7 @@ call). Both return the same types, so a client cannot tell them apart.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -148,7 +148,7 @@ class AssistantEngine(Protocol):
     async def start_run(self, thread_id: str, content: str) -> RunRef:
         """Post the user's message to the thread and start a run; return at once."""
 
-    async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+    async def stream_run(self, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
         """Post the message and start a streamed run.
 
         Errors that happen before the run exists (unknown thread, active run, upstream down)
@@ -158,7 +158,7 @@ class AssistantEngine(Protocol):
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Answer a run's function calls and stream the continued run (same rules as stream_run)."""
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import NoReturn
 
 from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
@@ -25,12 +25,12 @@ class UnconfiguredEngine:
     async def start_run(self, thread_id: str, content: str) -> RunRef:
         self._refuse()
 
-    async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+    async def stream_run(self, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
         self._refuse()
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         self._refuse()
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:

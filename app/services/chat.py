@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 from app.clock import utc_now
@@ -51,7 +51,7 @@ class ChatService:
         self._count_run("run")
         return run
 
-    async def stream_message(self, user_id: str, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+    async def stream_message(self, user_id: str, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
         """Like post_message, but the run is streamed: returns its events once it has started."""
         events = await self._posted(user_id, thread_id, self._engine.stream_run, content)
         self._count_run("stream")

@@ -86,8 +86,6 @@ class ClaimResult:
 class ThreadStore(Protocol):
     """Threads, messages and runs of the hosted engine."""
 
-    kind: str
-
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries rely on (idempotent)."""
 

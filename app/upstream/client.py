@@ -8,7 +8,7 @@ Every call's failures leave as `UpstreamError`s (`errors.py`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -59,7 +59,7 @@ class Upstream:
 
     async def stream(
         self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """A streamed call: its events as dicts; errors before the first event are raised by this await."""
         return await open_event_stream(self._client, path, body, headers=headers)
 

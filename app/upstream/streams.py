@@ -7,7 +7,7 @@ dicts anyway). Errors, when the call opens and while it streams, leave as `Upstr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import openai
@@ -18,7 +18,7 @@ from app.upstream.errors import translate
 
 async def open_event_stream(
     client: AsyncOpenAI, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """POST `body` (it must ask for `stream: true`); the answer's events, the connection closed when they end.
 
     Errors before the first event (the upstream refused the call) are raised by this await.
@@ -37,7 +37,7 @@ async def open_event_stream(
     return _events(stream)
 
 
-async def _events(stream: AsyncStream[object]) -> AsyncIterator[Any]:
+async def _events(stream: AsyncStream[object]) -> AsyncGenerator[Any, None]:
     try:
         async for item in stream:
             yield item

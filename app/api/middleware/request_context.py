@@ -27,9 +27,9 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 
 def route_template(scope: Scope) -> str:
     """The route's path template (`/threads/{thread_id}/messages`), also for answers given before routing."""
-    route = scope.get("route")
-    if getattr(route, "path", None):
-        return str(route.path)  # type: ignore[union-attr]
+    path = getattr(scope.get("route"), "path", None)
+    if path:
+        return str(path)
     table: RouteTable | None = getattr(scope["app"].state, "route_table", None)
     found = table.match(scope["method"], scope["path"]) if table else None
     if found is not None:

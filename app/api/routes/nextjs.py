@@ -28,7 +28,9 @@ router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
 # The routes whose every answer, errors included, is an NDJSON run stream the frontend can show.
 NEXTJS_STREAM_PATH = re.compile(r"^/api/assistants/threads/[^/]+/(messages|actions)$")
 RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
-_NDJSON_DOC = {200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}}
+_NDJSON_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}
+}
 
 
 def _ndjson_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

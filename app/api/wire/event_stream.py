@@ -7,7 +7,7 @@ disconnects leaves no upstream connection or task behind.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import anyio
 from starlette.responses import StreamingResponse
@@ -44,7 +44,7 @@ class EventStreamResponse(StreamingResponse):
                     await close()
 
 
-async def until_terminal(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+async def until_terminal(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[StreamEvent, None]:
     """The events, then an error if they stopped before a terminal run event (a cut upstream)."""
     async for event in events:
         yield event

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 from starlette.responses import Response
@@ -71,7 +71,7 @@ def ndjson_error_response(answer: HttpAnswer) -> Response:
     return Response(body, status_code=answer.status, media_type=NDJSON, headers=answer.headers or None)
 
 
-async def ndjson_body(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+async def ndjson_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
     """The Next.js body for a run; a failure (upstream or run) becomes a visible, unlocking message."""
     async with aclosing(events):
         try:

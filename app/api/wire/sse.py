@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -22,7 +22,7 @@ def sse_frame(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
-async def sse_body(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
     """Server-Sent Events named as the Assistants events; `error` then `done` if the stream breaks."""
     async with aclosing(events):
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -26,7 +26,7 @@ def to_stream_event(name: str, data: dict[str, Any]) -> StreamEvent:
     return StreamEvent(event=name, data=drop_nones(data) if name.endswith(".delta") else data)
 
 
-async def relay_events(stream: AsyncIterator[Any]) -> AsyncIterator[StreamEvent]:
+async def relay_events(stream: AsyncGenerator[Any, None]) -> AsyncGenerator[StreamEvent, None]:
     """Relay an event stream read as dicts (`{"event": ..., "data": {...}}`, as the SDK's decoder
     gives them for `thread.*` events); the upstream connection is closed however the relay ends."""
     async with aclosing(stream):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
@@ -93,7 +93,7 @@ class AssistantsEngine:
         logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
         return RunRef(run_id=run_id, thread_id=thread_id, status=str(run.get("status") or "queued"))
 
-    async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+    async def stream_run(self, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
         try:
             body = await self._run_body(thread_id, content)
             body["stream"] = True
@@ -103,7 +103,7 @@ class AssistantsEngine:
         logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
         return events
 
-    async def _event_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+    async def _event_stream(self, path: str, body: dict[str, Any]) -> AsyncGenerator[StreamEvent, None]:
         """POST a streamed call; its Assistants events relayed as they come."""
         return relay_events(await self._calls.stream(path, body, headers=ASSISTANTS_BETA))
 
@@ -130,7 +130,7 @@ class AssistantsEngine:
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}/submit_tool_outputs"
         body = {"tool_outputs": [{"tool_call_id": o.tool_call_id, "output": o.output} for o in outputs], "stream": True}
         try:
@@ -144,7 +144,7 @@ class AssistantsEngine:
             run = await self._calls.request("GET", run_path, ids=("id",))
             reply = None
             if run.get("status") == "completed":
-                params = {"run_id": run_id, "order": "asc", "limit": 100}
+                params: dict[str, str | int] = {"run_id": run_id, "order": "asc", "limit": 100}
                 page = await self._calls.request("GET", f"/threads/{quote(thread_id, safe='')}/messages", params=params)
                 reply = reply_text(page)
         except UpstreamError as exc:

@@ -7,7 +7,7 @@ apart. Function calling is not offered (there are no assistant tool definitions 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 
 from app.clock import utc_now
@@ -55,13 +55,13 @@ class HostedEngine:
         self._runner.start(run)
         return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
 
-    async def stream_run(self, thread_id: str, content: str) -> AsyncIterator[StreamEvent]:
+    async def stream_run(self, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
         run = await self._begin_run(thread_id, content)
         return self._runner.start_streamed(run)
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         run = await self._find_run(thread_id, run_id)
         raise NoToolCallPending(thread_id, run.id)
 

@@ -27,7 +27,7 @@ def run_state(run: RunRecord) -> RunState:
     return RunState(
         id=run.id,
         thread_id=run.thread_id,
-        status=run.status,  # type: ignore[arg-type]
+        status=run.status,
         created_at=int(run.created_at.timestamp()),
         started_at=epoch(run.started_at),
         completed_at=epoch(run.completed_at),
@@ -49,7 +49,7 @@ def thread_message(message: MessageRecord) -> ThreadMessage:
     return ThreadMessage(
         id=message.id,
         thread_id=message.thread_id,
-        role=message.role,  # type: ignore[arg-type]
+        role=message.role,
         created_at=int(message.created_at.timestamp()),
         run_id=message.run_id,
         text=message.text,

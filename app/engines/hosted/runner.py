@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +86,7 @@ class RunRunner:
         """Execute the run in the background."""
         self._launch(run)
 
-    def start_streamed(self, run: RunRecord) -> AsyncIterator[StreamEvent]:
+    def start_streamed(self, run: RunRecord) -> AsyncGenerator[StreamEvent, None]:
         """Execute the run in the background and return its events, from `thread.run.created` on."""
         local = self._launch(run)
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
@@ -139,7 +139,9 @@ class RunRunner:
         # A task that has not started yet sees stop_reason when it does (cancelling it now would
         # skip its body, and with it the terminal event its subscribers wait for).
 
-    async def _events(self, local: _LocalRun, queue: asyncio.Queue[StreamEvent | None]) -> AsyncIterator[StreamEvent]:
+    async def _events(
+        self, local: _LocalRun, queue: asyncio.Queue[StreamEvent | None]
+    ) -> AsyncGenerator[StreamEvent, None]:
         try:
             while (event := await queue.get()) is not None:
                 yield event

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ MAX_POOL_SIZE = 200
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Any]:
+async def open_database(settings: Settings) -> AsyncGenerator[Any, None]:
     """Connect to MONGODB_URI and yield the database the settings name; close on exit."""
     assert settings.mongodb_uri is not None
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(

@@ -71,7 +71,7 @@ class MongoConversationStore:
 
     async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
         result = await self._conversations.delete_one({"userId": user_id, "threadId": thread_id})
-        return result.deleted_count > 0
+        return bool(result.deleted_count > 0)
 
     async def rename_conversation(self, user_id: str, thread_id: str, name: str) -> Conversation | None:
         doc = await self._conversations.find_one_and_update(

@@ -1,0 +1,244 @@
+"""One active run per thread (also across processes) and leases, on mongomock, in memory, on a real MongoDB."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+
+from app.clock import utc_now
+from app.engines.hosted.objects import new_id
+from app.errors import RunAlreadyActive
+from app.storage.mongo.threads import MongoThreadStore
+from app.storage.threads import ThreadStore
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import (
+    engine_of,
+    hosted_app,
+    hosted_engine,
+    leave_crashed_run,
+    new_store,
+    wait_for_run,
+    wait_until,
+)
+
+
+@pytest.fixture(params=["mongomock", "memory", "mongomock-interleaved", "memory-interleaved"])
+def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
+    return new_store(request.param)
+
+
+async def test_simultaneous_messages_start_exactly_one_run(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
+    gate = asyncio.Event()
+    fake.models.default.gate = gate  # the winning run stays active while the others arrive
+    async with hosted_app(fake, hosted_store=hosted_store) as client:
+        engine = engine_of(client)
+        thread_id = await engine.create_thread()
+        responses = await asyncio.gather(
+            *(client.post("/chat", json={"content": f"m{i}", "threadId": thread_id}) for i in range(10))
+        )
+        gate.set()
+        winners = [r for r in responses if r.status_code == 200]
+        assert len(winners) == 1
+        run_id = winners[0].json()["run_id"]
+        await wait_for_run(engine, thread_id, run_id)
+        messages = await engine.list_messages(thread_id)
+
+    losers = [r for r in responses if r.status_code != 200]
+    assert [r.status_code for r in losers] == [400] * 9
+    assert {r.json()["error"]["code"] for r in losers} == {"active_run"}
+    assert {r.json()["error"]["run_id"] for r in losers} == {run_id}
+    assert Counter(m.role for m in messages.data) == {"user": 1, "assistant": 1}
+    assert len(fake.models.calls) == 1
+
+
+async def test_simultaneous_messages_through_two_processes_start_exactly_one_run(fake: FakeOpenAI) -> None:
+    """Two app instances (two engines, two stores) sharing one database, as two processes do."""
+    database = AsyncMongoMockClient(tz_aware=True)["shared"]
+    gate = asyncio.Event()
+    fake.models.default.gate = gate
+    first_store, second_store = (new_store("mongomock-interleaved", database) for _ in range(2))
+    async with (
+        hosted_app(fake, hosted_store=first_store) as first,
+        hosted_app(fake, hosted_store=second_store) as second,
+    ):
+        thread_id = await engine_of(first).create_thread()
+        responses = await asyncio.gather(
+            *(
+                client.post("/chat", json={"content": f"m{i}", "threadId": thread_id})
+                for i in range(6)
+                for client in (first, second)
+            )
+        )
+        gate.set()
+        statuses = Counter(r.status_code for r in responses)
+        run_ids = {r.json().get("run_id") or r.json()["error"]["run_id"] for r in responses}
+        (run_id,) = run_ids
+        winner = first if any(r.status_code == 200 for r in responses[::2]) else second
+        await wait_for_run(engine_of(winner), thread_id, run_id)
+    assert statuses == {200: 1, 400: 11}
+
+
+async def test_a_message_after_a_crash_expires_the_lapsed_run_and_starts(
+    fake: FakeOpenAI, hosted_store: ThreadStore
+) -> None:
+    async with hosted_app(fake, hosted_store=hosted_store) as client:
+        engine = engine_of(client)
+        thread_id = await engine.create_thread()
+        crashed = new_id("run_")
+        await leave_crashed_run(hosted_store, thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
+        response = await client.post("/chat", json={"content": "anyone there?", "threadId": thread_id})
+        old = await engine.get_run(thread_id, crashed)
+        new = await wait_for_run(engine, thread_id, response.json()["run_id"])
+    assert response.status_code == 200
+    assert old.status == "expired"
+    assert old.expires_at is None
+    assert new.status == "completed"
+
+
+async def test_a_run_whose_lease_is_still_valid_keeps_the_thread(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
+    async with hosted_app(fake, hosted_store=hosted_store) as client:
+        engine = engine_of(client)
+        thread_id = await engine.create_thread()
+        elsewhere = new_id("run_")  # running in another process, which renews its lease
+        await leave_crashed_run(hosted_store, thread_id, elsewhere, lease_expires_at=utc_now() + timedelta(minutes=1))
+        response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
+        state = await engine.get_run(thread_id, elsewhere)
+    assert response.status_code == 400
+    assert response.json()["error"]["run_id"] == elsewhere
+    assert state.status == "in_progress"
+    assert fake.models.calls == []
+
+
+async def test_a_claim_without_its_run_document_holds_only_until_its_lease_ends(
+    fake: FakeOpenAI, hosted_store: ThreadStore
+) -> None:
+    """A process that died between claiming the thread and writing the run."""
+    async with hosted_engine(fake, hosted_store) as engine:
+        thread_id = await engine.create_thread()
+        lost = new_id("run_")
+        await hosted_store.claim_active_run(
+            thread_id, lost, holder=None, claim_expires_at=utc_now() + timedelta(minutes=1)
+        )
+        with pytest.raises(RunAlreadyActive) as refused:
+            await engine.start_run(thread_id, "hi")
+        await hosted_store.release_active_run(thread_id, lost)
+        await hosted_store.claim_active_run(
+            thread_id, lost, holder=None, claim_expires_at=utc_now() - timedelta(seconds=1)
+        )
+        ref = await engine.start_run(thread_id, "hi again")
+        await wait_for_run(engine, thread_id, ref.run_id)
+    assert refused.value.extra["run_id"] == lost
+
+
+async def test_start_up_expires_runs_whose_lease_lapsed(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
+    async with hosted_engine(fake, hosted_store) as engine:
+        thread_ids = [await engine.create_thread() for _ in range(3)]
+        crashed = [new_id("run_") for _ in thread_ids]
+        for thread_id, run_id in zip(thread_ids, crashed, strict=True):
+            await leave_crashed_run(hosted_store, thread_id, run_id, lease_expires_at=utc_now() - timedelta(seconds=1))
+        await engine.check_setup()
+        runs = [await hosted_store.get_run(run_id) for run_id in crashed]
+        threads = [await hosted_store.get_thread(thread_id) for thread_id in thread_ids]
+    assert [run.status for run in runs if run] == ["expired"] * 3
+    assert [thread.active_run_id for thread in threads if thread] == [None] * 3
+
+
+async def test_polling_a_lapsed_run_reports_it_expired(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
+    async with hosted_engine(fake, hosted_store) as engine:
+        thread_id = await engine.create_thread()
+        crashed = new_id("run_")
+        await leave_crashed_run(hosted_store, thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
+        state = await engine.get_run(thread_id, crashed)
+        thread = await hosted_store.get_thread(thread_id)
+    assert state.status == "expired"
+    assert thread is not None
+    assert thread.active_run_id is None
+
+
+async def test_a_running_run_renews_its_lease(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
+    gate = asyncio.Event()
+    fake.models.plan(gate=gate)
+    async with hosted_engine(fake, hosted_store, run_lease_s=0.3) as engine:
+        thread_id = await engine.create_thread()
+        ref = await engine.start_run(thread_id, "hi")
+        first = await hosted_store.get_run(ref.run_id)
+        assert first is not None
+        assert first.lease_expires_at is not None
+        first_lease = first.lease_expires_at
+
+        async def renewed() -> bool:
+            run = await hosted_store.get_run(ref.run_id)
+            return run is not None and run.lease_expires_at is not None and run.lease_expires_at > first_lease
+
+        await wait_until(renewed, "the lease to be renewed")
+        gate.set()
+        done = await wait_for_run(engine, thread_id, ref.run_id)
+    assert done.status == "completed"
+
+
+async def test_a_run_cancelled_by_another_process_stops_its_model_call(fake: FakeOpenAI) -> None:
+    database = AsyncMongoMockClient(tz_aware=True)["shared"]
+    fake.models.plan(gate=asyncio.Event())  # never opened
+    async with (
+        hosted_engine(fake, MongoThreadStore(database), run_lease_s=0.3) as worker,
+        hosted_engine(fake, MongoThreadStore(database), run_lease_s=0.3) as other,
+    ):
+        thread_id = await worker.create_thread()
+        ref = await worker.start_run(thread_id, "hi")
+        await wait_until(lambda: len(fake.models.calls) == 1, "the model call to start")
+        cancelled = await other.cancel_run(thread_id, ref.run_id)
+        await wait_until(lambda: fake.models.calls[0].outcome != "running", "the worker to stop the model call")
+        await wait_until(lambda: worker.runner.running == 0, "the worker's run task to end")
+        final = await worker.get_run(thread_id, ref.run_id)
+    assert cancelled.status == final.status == "cancelled"
+    assert fake.models.calls[0].outcome == "aborted"
+
+
+@pytest.fixture
+async def real_mongodb() -> str:
+    uri = os.environ.get("TEST_MONGODB_URI")
+    if not uri:
+        pytest.skip("TEST_MONGODB_URI is not set: no real MongoDB server to test against")
+    return uri
+
+
+@pytest.mark.mongodb
+async def test_real_mongodb_one_run_per_thread_across_clients(fake: FakeOpenAI, real_mongodb: str) -> None:
+    from pymongo import AsyncMongoClient
+
+    clients = [AsyncMongoClient(real_mongodb, tz_aware=True) for _ in range(2)]
+    databases = [client["chat_backend_hosted_test"] for client in clients]
+    try:
+        for name in ("threads", "messages", "runs"):
+            await databases[0][name].drop()
+        stores = [MongoThreadStore(database) for database in databases]
+        gate = asyncio.Event()
+        fake.models.default.gate = gate
+        async with hosted_engine(fake, stores[0]) as first, hosted_engine(fake, stores[1]) as second:
+            thread_id = await first.create_thread()
+            results = await asyncio.gather(
+                *(engine.start_run(thread_id, f"m{i}") for i in range(10) for engine in (first, second)),
+                return_exceptions=True,
+            )
+            started = [r for r in results if not isinstance(r, BaseException)]
+            refused = [r for r in results if isinstance(r, RunAlreadyActive)]
+            gate.set()
+            assert len(started) == 1
+            assert len(refused) == 19
+            assert {r.extra["run_id"] for r in refused} == {started[0].run_id}
+            crashed = new_id("run_")
+            await wait_for_run(first, thread_id, started[0].run_id)
+            await leave_crashed_run(stores[0], thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
+            ref = await second.start_run(thread_id, "after the crash")
+            assert (await first.get_run(thread_id, crashed)).status == "expired"
+            assert (await wait_for_run(second, thread_id, ref.run_id)).status == "completed"
+    finally:
+        for name in ("threads", "messages", "runs"):
+            await databases[0][name].drop()
+        for client in clients:
+            await client.close()

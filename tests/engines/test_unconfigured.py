@@ -1,0 +1,33 @@
+"""The engine in use while a required setting is missing: chat answers 503 naming the setting, health still answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import hosted_app
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [({"openai_api_key": None}, "OPENAI_API_KEY"), ({"openai_assistant_id": None}, "OPENAI_ASSISTANT_ID")],
+)
+async def test_chat_without_configuration_answers_503_naming_the_variable(
+    app_client, fake: FakeOpenAI, overrides: dict, variable: str
+) -> None:
+    async with app_client(**overrides) as client:
+        health = await client.get("/")
+        response = await client.post("/chat", json={"content": "hi", "threadId": "thread_abc"})
+    assert health.status_code == 200
+    assert health.json()["chat_configured"] is False
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "chat_not_configured"
+    assert variable in response.json()["error"]["message"]
+    assert [r for r in fake.requests if "/threads" in r.path] == []
+
+
+async def test_hosted_without_api_key_answers_503(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake, openai_api_key=None) as client:
+        response = await client.post("/chat", json={"content": "hi", "threadId": "thread_abc"})
+    assert response.status_code == 503
+    assert response.json()["error"]["missing"] == "OPENAI_API_KEY"

@@ -1,0 +1,55 @@
+"""The lifespan: the embedded store without MONGODB_URI, MongoDB with it, for either engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.main import create_app
+from tests.fakes.app_support import make_settings, sdk_client_for
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import hosted_settings, wait_for_run
+
+
+async def test_memory_store_is_used_without_mongodb_uri(fake: FakeOpenAI) -> None:
+    app = create_app(make_settings(), openai_client=sdk_client_for(fake))
+    async with app.router.lifespan_context(app):
+        assert app.state.stores.kind == "memory"
+
+
+async def test_lifespan_uses_the_embedded_store_without_mongodb_uri(fake: FakeOpenAI) -> None:
+    app = create_app(hosted_settings(), openai_client=sdk_client_for(fake))
+    async with app.router.lifespan_context(app):
+        engine = app.state.engine
+        thread_id = await engine.create_thread()
+        ref = await engine.start_run(thread_id, "hi")
+        run = await wait_for_run(engine, thread_id, ref.run_id)
+    assert app.state.stores.kind == "memory"
+    assert run.status == "completed"
+
+
+@pytest.mark.mongodb
+async def test_real_mongodb_chat_through_the_lifespan(fake: FakeOpenAI) -> None:
+    import os
+
+    from pymongo import AsyncMongoClient
+
+    uri = os.environ.get("TEST_MONGODB_URI")
+    if not uri:
+        pytest.skip("TEST_MONGODB_URI is not set: no real MongoDB server to test against")
+
+    database_name = "chat_backend_hosted_lifespan_test"
+    app = create_app(hosted_settings(mongodb_uri=uri, mongodb_db=database_name), openai_client=sdk_client_for(fake))
+    try:
+        async with app.router.lifespan_context(app):
+            engine = app.state.engine
+            assert app.state.stores.kind == "mongodb"
+            thread_id = await engine.create_thread()
+            ref = await engine.start_run(thread_id, "hi")
+            run = await wait_for_run(engine, thread_id, ref.run_id)
+            page = await engine.list_messages(thread_id, order="asc")
+        assert run.status == "completed"
+        assert [m.role for m in page.data] == ["user", "assistant"]
+    finally:
+        client: AsyncMongoClient = AsyncMongoClient(uri)
+        await client.drop_database(database_name)
+        await client.close()

@@ -87,7 +87,12 @@ def _services(app: FastAPI, cfg: Settings, stores: Stores, engine: AssistantEngi
         stores.idempotency_keys, _describe_error, ttl_s=cfg.idempotency_ttl_s, lease_s=_idempotency_lease_s(cfg)
     )
     app.state.chat_service = ChatService(
-        engine, stores.conversations, access=thread_access, upsert_retries=upsert_retries, metrics=metrics
+        engine,
+        stores.conversations,
+        access=thread_access,
+        upsert_retries=upsert_retries,
+        metrics=metrics,
+        max_content_chars=cfg.max_content_chars,
     )
 
 

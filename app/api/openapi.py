@@ -41,6 +41,11 @@ def _add_response(operation: dict[str, Any], status: str, ndjson: bool) -> None:
 
 def complete_schema(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Add security schemes and the middleware's error answers to every operation they apply to."""
+    content = (
+        schema.get("components", {}).get("schemas", {}).get("ChatRequest", {}).get("properties", {}).get("content")
+    )
+    if content is not None:
+        content["maxLength"] = settings.max_content_chars
     access_on = bool(settings.api_key_users)
     if access_on:
         schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES

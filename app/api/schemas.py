@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 THREAD_ID_PATTERN = r"^thread_[A-Za-z0-9]{1,64}$"
-MAX_CONTENT_CHARS = 32_000
+# The largest MAX_CONTENT_CHARS allows; the configured limit is checked by the chat service.
+MAX_CONTENT_CHARS = 256_000
 
 
 class ChatRequest(BaseModel):

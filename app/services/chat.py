@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from app.clock import utc_now
 from app.engines.base import AssistantEngine, RunRef, StreamEvent
-from app.errors import ThreadNotFound
+from app.errors import InvalidField, ThreadNotFound
 from app.observability.metrics import Metrics
 from app.services.conversation_retry import UpsertRetryQueue
 from app.services.thread_owners import ThreadAccess
@@ -31,8 +31,10 @@ class ChatService:
         access: ThreadAccess | None = None,
         upsert_retries: UpsertRetryQueue | None = None,
         metrics: Metrics | None = None,
+        max_content_chars: int | None = None,
     ) -> None:
         self._engine = engine
+        self._max_content_chars = max_content_chars
         self._store = store
         self._access = access
         self._upsert_retries = upsert_retries
@@ -58,7 +60,9 @@ class ChatService:
         return events
 
     async def _posted(self, user_id: str, thread_id: str, start: Callable[[str, str], Awaitable[T]], content: str) -> T:
-        """Check the user may post to the thread (claiming an unowned one), then start and record."""
+        """Check the message and the user's right to the thread (claiming an unowned one), then start and record."""
+        if self._max_content_chars is not None and len(content) > self._max_content_chars:
+            raise InvalidField("content", f"String should have at most {self._max_content_chars} characters")
         claimed = await self._access.claim_for_posting(user_id, thread_id) if self._access else False
         try:
             return await self._recorded(user_id, thread_id, start(thread_id, content))

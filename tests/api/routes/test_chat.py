@@ -129,3 +129,27 @@ async def test_concurrent_first_messages_give_one_run_and_one_conversation(
     assert len(fake.runs[thread_id]) == 1
     docs = await mongo_database["conversations"].find({"threadId": thread_id}).to_list(None)
     assert len(docs) == 1
+
+
+async def test_max_content_chars_limits_the_message_on_every_posting_route(app_client, fake: FakeOpenAI) -> None:
+    thread_id = fake.add_thread()
+    async with app_client(max_content_chars=10) as client:
+        fits = await client.post("/chat", json={"content": "x" * 10, "threadId": thread_id})
+        await asyncio.sleep(0.3)  # the fake's run ends
+        too_long = await client.post("/chat", json={"content": "x" * 11, "threadId": thread_id})
+        streamed = await client.post("/chat/stream", json={"content": "x" * 11, "threadId": thread_id})
+        nextjs = await client.post(
+            f"/api/assistants/threads/{thread_id}/messages", content='{"content": "xxxxxxxxxxx"}'
+        )
+        schema = (await client.get("/openapi.json")).json()
+
+    assert fits.status_code == 200
+    for refused in (too_long, streamed):
+        assert refused.status_code == 422
+        assert refused.json()["error"]["fields"] == [
+            {"field": "content", "message": "String should have at most 10 characters"}
+        ]
+    assert nextjs.status_code == 422
+    assert "content: String should have at most 10 characters" in nextjs.text
+    assert len([m for m in fake.messages[thread_id] if m["role"] == "user"]) == 1
+    assert schema["components"]["schemas"]["ChatRequest"]["properties"]["content"]["maxLength"] == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Annotated, Literal
@@ -12,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DB_NAME = "chat_backend"
+DEFAULT_DATA_DIR = "data"
 MIN_API_KEY_CHARS = 16
 USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
 
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
     mongodb_uri: SecretStr | None = None
     mongodb_db: str | None = None
     default_user_id: str = "default-user"
+    # The embedded store (no MONGODB_URI): its SQLite file's directory (relative to the working
+    # directory; created on first start), and how many threads each user may own in it.
+    data_dir: str = DEFAULT_DATA_DIR
+    max_threads_per_user: int = Field(default=10_000, ge=1)
 
     # HTTP
     cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
@@ -88,6 +94,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # The HTTP edge of `python -m app`: largest request header block (431 above it); how long a
+    # header block may take to arrive and a body may pause (then 408 and closed); the proxies
+    # whose X-Forwarded-For/-Proto are believed (addresses or networks, `*` for any; empty: none).
+    max_header_bytes: int = Field(default=8192, ge=1024, le=1024 * 1024)
+    http_read_timeout_s: float = Field(default=15.0, gt=0, le=3600)
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = []
 
     # Access control and limits
     api_keys: SecretStr | None = None
@@ -110,6 +122,28 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _valid_proxies(cls, value: list[str]) -> list[str]:
+        """Addresses and networks in the form uvicorn reads (it would silently ignore a malformed one)."""
+        if "*" in value:
+            return ["*"]  # uvicorn trusts everyone only for exactly "*"
+        normalized = []
+        for entry in value:
+            try:
+                address = ipaddress.ip_network(entry, strict=False) if "/" in entry else ipaddress.ip_address(entry)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.1, 10.0.0.0/8, *)") from exc
+            normalized.append(str(address))
+        return normalized
+
     @field_validator(
         "openai_assistant_id",
         "openai_base_url",
@@ -122,6 +156,13 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _blank_is_default_dir(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return DEFAULT_DATA_DIR
         return value
 
     @field_validator("rate_limit")

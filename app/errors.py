@@ -169,6 +169,20 @@ class RateLimited(AppError):
         )
 
 
+class ThreadLimitReached(AppError):
+    """The user owns as many threads as the embedded store allows each user (MAX_THREADS_PER_USER)."""
+
+    status_code = 429
+    code = "thread_limit_reached"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This user already has {limit} threads, the most the service allows per user; "
+            "no new thread can be created for it.",
+            limit=limit,
+        )
+
+
 class PayloadTooLarge(StarletteHTTPException):
     """Raised while the body is read: an HTTPException, so FastAPI's body reading passes it on as it is."""
 
@@ -231,7 +245,9 @@ class UpstreamError(AppError):
 
     `upstream_status` and `upstream_message` describe what the upstream said (for engines that
     recognise refusals, and for the log); `outcome_unknown` is True when the request may have
-    taken effect although it failed (a timeout, a 5xx, a connection lost mid-request).
+    taken effect although it failed (a timeout, a 5xx, a connection lost mid-request); `retryable`
+    when the SDK's rule would send the request again (connection errors, 408, 409, 429, 5xx, unless
+    the upstream said `x-should-retry`).
     """
 
     status_code = 502
@@ -246,6 +262,7 @@ class UpstreamError(AppError):
         upstream_type: str = "",
         request_id: str | None = None,
         outcome_unknown: bool = False,
+        retryable: bool = False,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(self.default_message, headers=headers)
@@ -254,6 +271,16 @@ class UpstreamError(AppError):
         self.upstream_type = upstream_type or type(self).__name__
         self.request_id = request_id
         self.outcome_unknown = outcome_unknown
+        self.retryable = retryable
+
+    def with_posting_outcome(self, posted: bool | None) -> UpstreamError:
+        """Say in the answer whether the user's message reached the thread (None: it cannot be known yet)."""
+        self.extra["posted"] = posted
+        if posted is None:
+            self.message += " The message may have been posted: check the thread before sending it again."
+        elif not posted:
+            self.message += " The message was not posted."
+        return self
 
     def run_error(self) -> tuple[str, str]:
         """The `last_error` (code, message) of a hosted run that failed with this error."""

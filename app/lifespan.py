@@ -26,6 +26,7 @@ from app.engines import build_engine, missing_chat_setting
 from app.engines.base import AssistantEngine
 from app.observability.metrics import Metrics
 from app.process_limits import raise_open_files_limit
+from app.server.shutdown import Shutdown
 from app.services.chat import ChatService
 from app.services.conversation_retry import UpsertRetryQueue
 from app.services.files import FileService
@@ -81,7 +82,12 @@ async def _check_engine_setup(engine: AssistantEngine) -> None:
 
 def _services(app: FastAPI, cfg: Settings, stores: Stores, engine: AssistantEngine, metrics: Metrics) -> None:
     upsert_retries: UpsertRetryQueue = app.state.upsert_retries
-    thread_access = ThreadAccess(stores.thread_owners, cfg.default_user_id)
+    # The per-user thread limit applies to the embedded store only (MongoDB deployments size their own).
+    thread_access = ThreadAccess(
+        stores.thread_owners,
+        cfg.default_user_id,
+        max_threads_per_user=cfg.max_threads_per_user if stores.kind == "sqlite" else None,
+    )
     app.state.thread_access = thread_access
     app.state.idempotency = IdempotentRequests(
         stores.idempotency_keys, _describe_error, ttl_s=cfg.idempotency_ttl_s, lease_s=_idempotency_lease_s(cfg)
@@ -126,6 +132,7 @@ def build_lifespan(
             upsert_retries.start()
             stack.push_async_callback(upsert_retries.close, cfg.flush_timeout_s)
             app.state.settings = cfg
+            app.state.shutdown = Shutdown(cfg.shutdown_timeout_s)
             app.state.metrics = metrics
             app.state.api_keys = ApiKeys(cfg)
             app.state.rate_limiter = RateLimiter(cfg)

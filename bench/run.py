@@ -391,10 +391,12 @@ def report(
     out.append("upstream's own answer time (1 client, straight to the fake's runs.create): " + ", ".join(own))
     out.append("")
     touches = ", ".join(f"{n:,} conversations {us:.1f} us" for n, us in store_cost["per_touch_us"].items())
+    pages = ", ".join(f"{n:,} conversations {us:.1f} us" for n, us in store_cost["per_page_us"].items())
     runs = ", ".join(f"{n:,} messages {us:.0f} us" for n, us in store_cost["hosted_per_run_us"].items())
     out.append(
-        f"embedded stores, per-request cost by data size: conversation touch: {touches} "
-        f"({store_cost['flatness']:.2f}x); hosted run's store work: {runs} ({store_cost['hosted_flatness']:.2f}x)"
+        f"embedded store (SQLite), per-request cost by data size: conversation touch: {touches} "
+        f"({store_cost['flatness']:.2f}x); conversations page from a cursor: {pages} "
+        f"({store_cost['page_flatness']:.2f}x); hosted run's store work: {runs} ({store_cost['hosted_flatness']:.2f}x)"
     )
     out.append("")
     out.append("targets:")
@@ -451,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             key = upstream_key(scenario.latency_s, stream=True)
             upstream[key] = upstream_probe(scenario.latency_s, log_root, stream=True)
 
-    print("measuring the embedded store's per-request cost ...", flush=True)
+    print("measuring the embedded store's per-request cost (SQLite) ...", flush=True)
     store_cost = measure_store_cost()
 
     machine = (

@@ -10,10 +10,10 @@ from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import hosted_settings, wait_for_run
 
 
-async def test_memory_store_is_used_without_mongodb_uri(fake: FakeOpenAI) -> None:
+async def test_sqlite_store_is_used_without_mongodb_uri(fake: FakeOpenAI) -> None:
     app = create_app(make_settings(), openai_client=sdk_client_for(fake))
     async with app.router.lifespan_context(app):
-        assert app.state.stores.kind == "memory"
+        assert app.state.stores.kind == "sqlite"
 
 
 async def test_lifespan_uses_the_embedded_store_without_mongodb_uri(fake: FakeOpenAI) -> None:
@@ -23,7 +23,7 @@ async def test_lifespan_uses_the_embedded_store_without_mongodb_uri(fake: FakeOp
         thread_id = await engine.create_thread()
         ref = await engine.start_run(thread_id, "hi")
         run = await wait_for_run(engine, thread_id, ref.run_id)
-    assert app.state.stores.kind == "memory"
+    assert app.state.stores.kind == "sqlite"
     assert run.status == "completed"
 
 

@@ -136,7 +136,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Body larger than the limit (`payload_too_large`)",
         415: "Body is not `application/json` (`unsupported_media_type`)",
         422: "Invalid body: the `error.fields` list names each field",
-        429: "Rate limit (`rate_limited`), or the upstream's (`upstream_rate_limited`); see `Retry-After`",
+        429: "Rate limit (`rate_limited`) or the upstream's (`upstream_rate_limited`), see `Retry-After`; "
+        "or the user owns the most threads allowed (`thread_limit_reached`, embedded store)",
         502: "Upstream failed or unreachable",
         503: "Chat not configured, or storage unavailable",
         504: "Upstream timed out",

@@ -41,31 +41,46 @@ class ChatService:
         self._metrics = metrics
 
     async def create_thread(self, user_id: str) -> str:
-        """A new, empty thread, owned by the user."""
+        """A new, empty thread, owned by the user (none is created above the user's thread limit)."""
+        if self._access is not None:
+            await self._access.ensure_room_for_a_thread(user_id)
         thread_id = await self._engine.create_thread()
         if self._access is not None:
             await self._access.record_new_thread(user_id, thread_id)
         return thread_id
 
-    async def post_message(self, user_id: str, thread_id: str, content: str) -> RunRef:
-        """Start a run with the message and upsert the conversation; the two overlap."""
-        run = await self._posted(user_id, thread_id, self._engine.start_run, content)
+    async def post_message(self, user_id: str, thread_id: str, content: str, *, marker: str) -> RunRef:
+        """Start a run with the message and upsert the conversation; the two overlap.
+
+        `marker` identifies the request (the same for its retries with one Idempotency-Key).
+        """
+        run = await self._posted(user_id, thread_id, self._engine.start_run, content, marker)
         self._count_run("run")
         return run
 
-    async def stream_message(self, user_id: str, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
+    async def find_posted_run(self, user_id: str, thread_id: str, marker: str) -> RunRef | None:
+        """The run an earlier request with this marker started on the user's thread, if it can be found."""
+        if self._access is not None:
+            await self._access.check(user_id, thread_id)
+        return await self._engine.find_run(thread_id, marker)
+
+    async def stream_message(
+        self, user_id: str, thread_id: str, content: str, *, marker: str
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Like post_message, but the run is streamed: returns its events once it has started."""
-        events = await self._posted(user_id, thread_id, self._engine.stream_run, content)
+        events = await self._posted(user_id, thread_id, self._engine.stream_run, content, marker)
         self._count_run("stream")
         return events
 
-    async def _posted(self, user_id: str, thread_id: str, start: Callable[[str, str], Awaitable[T]], content: str) -> T:
+    async def _posted(
+        self, user_id: str, thread_id: str, start: Callable[[str, str, str], Awaitable[T]], content: str, marker: str
+    ) -> T:
         """Check the message and the user's right to the thread (claiming an unowned one), then start and record."""
         if self._max_content_chars is not None and len(content) > self._max_content_chars:
             raise InvalidField("content", f"String should have at most {self._max_content_chars} characters")
         claimed = await self._access.claim_for_posting(user_id, thread_id) if self._access else False
         try:
-            return await self._recorded(user_id, thread_id, start(thread_id, content))
+            return await self._recorded(user_id, thread_id, start(thread_id, content, marker))
         except ThreadNotFound:
             if claimed and self._access is not None:
                 await self._access.release(user_id, thread_id)
@@ -81,8 +96,9 @@ class ChatService:
             start, self._store.touch_conversation(user_id, thread_id), return_exceptions=True
         )
         if isinstance(started, BaseException):
-            if touched is True:
-                # The run was refused (unknown thread, say): forget the conversation we just created.
+            if touched is True and isinstance(started, ThreadNotFound):
+                # The thread does not exist: forget the conversation just created for it. Any other
+                # failure leaves it: the message may have been posted, or another one was.
                 await self._forget_conversation(user_id, thread_id)
             raise started
         if isinstance(touched, BaseException):

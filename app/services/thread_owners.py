@@ -4,14 +4,17 @@ A thread belongs to the user who created it here (POST /threads, POST /api/assis
 or who first posted to it. Threads made elsewhere (no owner recorded) belong to the default
 user, which is everyone while API keys are off, so the service then behaves as before.
 Another user's thread is answered exactly like an unknown one (404 thread_not_found).
+
+With a per-user limit (MAX_THREADS_PER_USER, the embedded store only), a user who owns that many
+threads cannot create or first-claim another: 429 thread_limit_reached.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from app.errors import ThreadNotFound
-from app.storage.thread_owners import ThreadOwnerStore
+from app.errors import ThreadLimitReached, ThreadNotFound
+from app.storage.thread_owners import CountingThreadOwnerStore, ThreadOwnerStore
 
 _REMEMBERED_OWNERS = 100_000
 
@@ -19,10 +22,19 @@ _REMEMBERED_OWNERS = 100_000
 class ThreadAccess:
     """Checks and records thread ownership; recorded owners never change, so they are cached."""
 
-    def __init__(self, store: ThreadOwnerStore, default_user_id: str) -> None:
+    def __init__(
+        self, store: ThreadOwnerStore, default_user_id: str, *, max_threads_per_user: int | None = None
+    ) -> None:
+        """`max_threads_per_user`: None for no limit; else `store` must count threads (the embedded store)."""
         self._store = store
         self._default_user_id = default_user_id
         self._owners: OrderedDict[str, str] = OrderedDict()
+        self._max_threads = max_threads_per_user
+        self._counting: CountingThreadOwnerStore | None = None
+        if max_threads_per_user is not None:
+            if not isinstance(store, CountingThreadOwnerStore):
+                raise TypeError(f"{type(store).__name__} does not count threads per user: it cannot cap them")
+            self._counting = store
 
     async def _owner(self, thread_id: str) -> str | None:
         owner = self._owners.get(thread_id)
@@ -45,9 +57,15 @@ class ThreadAccess:
         if owner != user_id and not (owner is None and user_id == self._default_user_id):
             raise ThreadNotFound(thread_id)
 
+    async def ensure_room_for_a_thread(self, user_id: str) -> None:
+        """ThreadLimitReached if the user already owns as many threads as they may (checked before creating one)."""
+        if self._counting is not None and self._max_threads is not None:
+            if await self._counting.thread_count(user_id) >= self._max_threads:
+                raise ThreadLimitReached(self._max_threads)
+
     async def record_new_thread(self, user_id: str, thread_id: str) -> None:
-        """The user just created this thread: it is theirs."""
-        owner = await self._store.claim_owner(user_id, thread_id)
+        """The user just created this thread: it is theirs (ThreadLimitReached if they own too many)."""
+        owner = await self._claim(user_id, thread_id)
         self._remember(thread_id, owner)
 
     async def claim_for_posting(self, user_id: str, thread_id: str) -> bool:
@@ -59,11 +77,20 @@ class ThreadAccess:
             return False
         if user_id != self._default_user_id:
             raise ThreadNotFound(thread_id)
-        owner = await self._store.claim_owner(user_id, thread_id)
+        owner = await self._claim(user_id, thread_id)
         if owner != user_id:  # lost a race against another user's claim
             raise ThreadNotFound(thread_id)
         self._remember(thread_id, owner)
         return True
+
+    async def _claim(self, user_id: str, thread_id: str) -> str:
+        """Record the user as the owner unless the thread has one; within the user's limit, if any."""
+        if self._counting is None or self._max_threads is None:
+            return await self._store.claim_owner(user_id, thread_id)
+        owner = await self._counting.claim_owner_within_limit(user_id, thread_id, self._max_threads)
+        if owner is None:
+            raise ThreadLimitReached(self._max_threads)
+        return owner
 
     async def release(self, user_id: str, thread_id: str) -> None:
         """Undo a claim made for a thread that turned out not to exist."""

@@ -1,6 +1,6 @@
-"""Storage: every store of a process, on MongoDB (MONGODB_URI) or embedded in the process.
+"""Storage: every store of a process, on MongoDB (MONGODB_URI) or embedded in a SQLite file (DATA_DIR).
 
-One folder per backend (`mongo/`, `memory/`), one module per collection, each implementing the
+One folder per backend (`mongo/`, `sqlite/`), one module per collection, each implementing the
 protocol of the module of the same name here (`conversations`, `thread_owners`,
 `idempotency_keys`, `threads`). Stores raise `StorageUnavailable` when their backend fails.
 """
@@ -16,16 +16,17 @@ from typing import Any, Literal
 from app.config import Settings
 from app.storage.conversations import ConversationStore
 from app.storage.idempotency_keys import IdempotencyKeyStore
-from app.storage.memory.conversations import MemoryConversationStore
-from app.storage.memory.idempotency_keys import MemoryIdempotencyKeyStore
-from app.storage.memory.thread_owners import MemoryThreadOwnerStore
-from app.storage.memory.threads import MemoryThreadStore
+from app.storage.sqlite.conversations import SqliteConversationStore
+from app.storage.sqlite.database import SqliteDatabase
+from app.storage.sqlite.idempotency_keys import SqliteIdempotencyKeyStore
+from app.storage.sqlite.thread_owners import SqliteThreadOwnerStore
+from app.storage.sqlite.threads import SqliteThreadStore
 from app.storage.thread_owners import ThreadOwnerStore
 from app.storage.threads import ThreadStore
 
 logger = logging.getLogger(__name__)
 
-StorageKind = Literal["memory", "mongodb"]
+StorageKind = Literal["sqlite", "mongodb"]
 
 
 async def _always_up() -> None:
@@ -51,14 +52,19 @@ class Stores:
             await self.threads.ensure_indexes()
 
 
-def memory_stores() -> Stores:
-    """Every store in process memory: nothing survives a restart."""
+def sqlite_stores(database: SqliteDatabase) -> Stores:
+    """Every store in one SQLite database (a file, or `:memory:` in tests); the caller closes it."""
+
+    async def ping() -> None:
+        database.one("SELECT 1")
+
     return Stores(
-        kind="memory",
-        conversations=MemoryConversationStore(),
-        thread_owners=MemoryThreadOwnerStore(),
-        idempotency_keys=MemoryIdempotencyKeyStore(),
-        threads=MemoryThreadStore(),
+        kind="sqlite",
+        conversations=SqliteConversationStore(database),
+        thread_owners=SqliteThreadOwnerStore(database),
+        idempotency_keys=SqliteIdempotencyKeyStore(database),
+        threads=SqliteThreadStore(database),
+        ping=ping,
     )
 
 
@@ -84,10 +90,16 @@ def mongo_stores(database: Any) -> Stores:
 
 
 async def open_stores(settings: Settings, stack: AsyncExitStack) -> Stores:
-    """The stores the settings ask for; a MongoDB client is closed by `stack`."""
+    """The stores the settings ask for; the MongoDB client or the SQLite file is closed by `stack`."""
     if settings.mongodb_uri is None:
-        logger.warning("MONGODB_URI is not set: using the embedded in-memory store; nothing survives a restart")
-        return memory_stores()
+        database = SqliteDatabase.in_directory(settings.data_dir)
+        stack.callback(database.close)
+        logger.info(
+            "MONGODB_URI is not set: using the embedded SQLite store %s (kept across restarts; "
+            "shared only by processes on this machine)",
+            database.path,
+        )
+        return sqlite_stores(database)
     from app.storage.mongo.client import open_database  # pymongo: see mongo_stores
 
     database = await stack.enter_async_context(open_database(settings))

@@ -56,7 +56,7 @@ def conversation_name(created_at: datetime) -> str:
 
 
 class ConversationStore(Protocol):
-    """Storage for conversations. Implemented on MongoDB and in memory."""
+    """Storage for conversations. Implemented on MongoDB and on SQLite."""
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries rely on (idempotent)."""

@@ -1,8 +1,8 @@
-"""Thread owners: which user a thread belongs to. The protocol."""
+"""Thread owners: which user a thread belongs to. The protocol, and the embedded store's counting one."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class ThreadOwnerStore(Protocol):
@@ -19,3 +19,15 @@ class ThreadOwnerStore(Protocol):
 
     async def release_owner(self, user_id: str, thread_id: str) -> None:
         """Forget the user's claim on the thread (a thread that turned out not to exist)."""
+
+
+@runtime_checkable
+class CountingThreadOwnerStore(ThreadOwnerStore, Protocol):
+    """An owner store that counts each user's threads (the embedded store), so it can cap them."""
+
+    async def thread_count(self, user_id: str) -> int:
+        """How many threads the user owns."""
+
+    async def claim_owner_within_limit(self, user_id: str, thread_id: str, max_threads: int) -> str | None:
+        """Like `claim_owner`; but None, with nothing recorded, when the thread has no owner yet and
+        the user already owns `max_threads` threads (checked and claimed atomically)."""

@@ -1,6 +1,6 @@
 """The hosted engine's threads, messages and runs: the stored records and the store protocol.
 
-Implemented on MongoDB and in memory. Every method that changes a run or a thread's active run
+Implemented on MongoDB and on SQLite. Every method that changes a run or a thread's active run
 is conditional, and atomic on its own: the engine composes them into the one-active-run rule
 without transactions.
 """

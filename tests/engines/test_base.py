@@ -17,9 +17,9 @@ import httpx2
 import pytest
 
 from app.main import create_app
-from app.storage import memory_stores
 from tests.fakes.app_support import make_settings, sdk_client_for
-from tests.fakes.event_streams import parse_sse
+from tests.fakes.embedded_stores import embedded_stores
+from tests.fakes.event_streams import ndjson_lines, parse_sse
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.node_decoder import decode_like_chat_tsx
 
@@ -43,7 +43,7 @@ class Harness:
         app = create_app(
             make_settings(**overrides),
             openai_client=sdk_client_for(self.fake),
-            stores=memory_stores(),
+            stores=embedded_stores(),
         )
         async with app.router.lifespan_context(app):
             transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
@@ -200,3 +200,28 @@ async def test_cancel_an_active_run_frees_the_thread(harness: Harness) -> None:
     assert state["status"] == "cancelled"
     assert state["reply"] is None
     assert after.status_code == 200
+
+
+async def test_cancelling_a_finished_run_is_409_run_not_active(harness: Harness) -> None:
+    async with harness.client() as client:
+        thread_id = await _new_thread(client)
+        run_id = (await client.post("/chat", json={"content": "quick", "threadId": thread_id})).json()["run_id"]
+        state = await _final_state(client, thread_id, run_id)
+        refused = await client.post(f"/threads/{thread_id}/runs/{run_id}/cancel")
+    assert state["status"] == "completed"
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "run_not_active"
+
+
+async def test_run_events_on_the_stream_routes_carry_no_instructions(harness: Harness) -> None:
+    async with harness.client() as client:
+        thread_id = await _new_thread(client)
+        sse = await client.post("/chat/stream", json={"content": "hi", "threadId": thread_id})
+        ndjson = await client.post(f"/api/assistants/threads/{thread_id}/messages", content='{"content": "again"}')
+    events = [(name, json.loads(data)) for name, data in parse_sse(sse.text) if name not in ("done", "error")]
+    events += [(line["event"], line["data"]) for line in ndjson_lines(ndjson.content)]
+    run_objects = [
+        data for name, data in events if name.startswith("thread.run.") and data.get("object") == "thread.run"
+    ]
+    assert len(run_objects) >= 4
+    assert all(not run.get("instructions") for run in run_objects)

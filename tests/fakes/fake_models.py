@@ -7,7 +7,8 @@ lines, a usage-only chunk, `data: [DONE]`); non-streaming answers are the full J
 `add_model_routes(app)` adds the routes to the FakeOpenAI app and returns the `FakeModels` state:
 every call is recorded (`calls`, with the request body and how the call ended) and each call
 behaves as planned with `plan(...)` (else as `default`): latency between deltas, an HTTP error
-status, a hang, a stream cut short, an error event, or a gate the stream waits on.
+status, a hang, a stream cut short, an error event, or a gate the stream waits on. A fake running
+as a process takes plans at `POST /_fake/models/plan` (a JSON object of ModelBehaviour's fields).
 """
 
 from __future__ import annotations
@@ -155,6 +156,15 @@ def add_model_routes(app: FastAPI) -> FakeModels:
             call.outcome = "completed"
             return JSONResponse(answer.completion())
         return StreamingResponse(_tracked(call, behaviour, answer.events()), media_type="text/event-stream")
+
+    @app.post("/_fake/models/plan")
+    async def plan_model_call(request: Request) -> Response:
+        """`plan(...)` for a fake running as a process: the body is ModelBehaviour's fields (no gate)."""
+        behaviour = await request.json()
+        if not isinstance(behaviour, dict) or "gate" in behaviour:
+            return JSONResponse({"error": "expected ModelBehaviour fields other than gate"}, status_code=400)
+        models.plan(**behaviour)
+        return JSONResponse({"planned": len(models.planned)})
 
     return models
 

@@ -19,12 +19,12 @@ from app.engines import build_engine
 from app.engines.base import RunState
 from app.engines.hosted.engine import HostedEngine
 from app.main import create_app
-from app.storage import Stores, memory_stores
-from app.storage.memory.threads import MemoryThreadStore
+from app.storage import Stores
 from app.storage.mongo.threads import MongoThreadStore
 from app.storage.threads import RunRecord, ThreadStore
 from app.upstream.client import Upstream
 from tests.fakes.app_support import make_settings, sdk_client_for
+from tests.fakes.embedded_stores import IN_MEMORY, embedded_stores, embedded_thread_store
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.servers import closed_port
 
@@ -40,11 +40,15 @@ def hosted_settings(**overrides: Any) -> Settings:
 
 
 def new_store(kind: str, database: Any = None) -> ThreadStore:
-    """`memory`, `mongomock`, or either with `-interleaved` (see InterleavingStore)."""
+    """`sqlite`, `mongomock`, or either with `-interleaved` (see InterleavingStore).
+
+    `database`: for `sqlite` the file (a new connection to it), for `mongomock` the database;
+    None: a fresh in-memory one.
+    """
     base, _, interleaved = kind.partition("-")
     store: ThreadStore
-    if base == "memory":
-        store = MemoryThreadStore()
+    if base == "sqlite":
+        store = embedded_thread_store(database if database is not None else IN_MEMORY)
     else:
         store = MongoThreadStore(database if database is not None else AsyncMongoMockClient(tz_aware=True)["hosted"])
     return InterleavingStore(store) if interleaved else store
@@ -55,7 +59,7 @@ async def hosted_engine(
     fake: FakeOpenAI, store: ThreadStore | None = None, client: AsyncOpenAI | None = None, **overrides: Any
 ) -> AsyncIterator[HostedEngine]:
     """The hosted engine as build_engine makes it, talking to the fake; closed on exit."""
-    store = store if store is not None else MemoryThreadStore()
+    store = store if store is not None else embedded_thread_store()
     await store.ensure_indexes()
     upstream = Upstream.over_client(client or sdk_client_for(fake))
     engine = build_engine(hosted_settings(**overrides), upstream, store)
@@ -79,7 +83,7 @@ async def hosted_app(
     app = create_app(
         hosted_settings(**overrides),
         openai_client=openai_client or sdk_client_for(fake),
-        stores=replace(stores or memory_stores(), threads=hosted_store or MemoryThreadStore()),
+        stores=replace(stores or embedded_stores(), threads=hosted_store or embedded_thread_store()),
     )
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)

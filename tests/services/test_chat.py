@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.fakes.app_support import sdk_client_for
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.nextjs_client import post_text_plain
 
@@ -34,3 +35,21 @@ async def test_message_route_records_the_conversation(app_client, fake: FakeOpen
     async with app_client() as client:
         await post_text_plain(client, thread_id, "hi")
     assert await mongo_stores.conversations.get_conversation("default-user", thread_id) is not None
+
+
+async def test_two_messages_racing_with_a_retried_failure_keep_their_conversation(
+    app_client, fake: FakeOpenAI, mongo_stores
+) -> None:
+    """Whichever request created the record, the one that lost the race must not delete it."""
+    fake.run_seconds = 60  # the winner's run stays active: the loser's retry meets it
+    threads = [fake.add_thread() for _ in range(6)]
+    async with app_client(openai_client=sdk_client_for(fake, max_retries=1)) as client:
+        for thread_id in threads:
+            fake.fail_next(500, path_contains=f"/threads/{thread_id}/runs", method="POST")
+            answers = await asyncio.gather(
+                *(client.post("/chat", json={"content": text, "threadId": thread_id}) for text in ("one", "two"))
+            )
+            assert sorted(a.status_code for a in answers) == [200, 400], [a.text for a in answers]
+            conversation = await mongo_stores.conversations.get_conversation("default-user", thread_id)
+            assert conversation is not None, "a message was posted: its conversation stays"
+            assert len([m for m in fake.messages[thread_id] if m["role"] == "user"]) == 1

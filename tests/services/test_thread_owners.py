@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.errors import ThreadLimitReached
+from app.services.thread_owners import ThreadAccess
 from tests.fakes.access import ALICE, API_KEYS, APP_ROUTES, BOB, SHARED, error_code, request_for
+from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
 
 THREAD_ROUTES = [(m, p) for m, p in APP_ROUTES if "{thread_id}" in p or p in ("/chat", "/chat/stream")]
@@ -66,3 +69,18 @@ async def test_posting_to_an_unknown_thread_leaves_no_claim(app_client, mongo_st
         response = await client.post("/chat", json={"content": "hi", "threadId": "thread_ghost"}, headers=SHARED)
     assert response.status_code == 404
     assert await mongo_stores.thread_owners.owner_of("thread_ghost") is None
+
+
+async def test_a_thread_limit_needs_a_store_that_counts_threads(mongo_stores) -> None:
+    with pytest.raises(TypeError, match="does not count threads"):
+        ThreadAccess(mongo_stores.thread_owners, "default-user", max_threads_per_user=5)
+    access = ThreadAccess(embedded_stores().thread_owners, "default-user", max_threads_per_user=1)
+    await access.record_new_thread("alice", "thread_1")
+    with pytest.raises(ThreadLimitReached) as refused:
+        await access.record_new_thread("alice", "thread_2")
+    assert await access.claim_for_posting("alice", "thread_1") is False  # her own thread: no new claim
+    assert (refused.value.status_code, refused.value.code, refused.value.extra) == (
+        429,
+        "thread_limit_reached",
+        {"limit": 1},
+    )

@@ -1,15 +1,22 @@
-"""Fixtures for the storage tests: every store, on mongomock and in memory."""
+"""Fixtures for the storage tests: every store, on mongomock and on SQLite (a temporary file)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
-from app.storage import Stores, memory_stores, mongo_stores
+from app.storage import Stores, mongo_stores, sqlite_stores
+from app.storage.sqlite.database import SqliteDatabase
 
 
-@pytest.fixture(params=["mongomock", "memory"])
-def store(request: pytest.FixtureRequest) -> Stores:
-    if request.param == "memory":
-        return memory_stores()
-    return mongo_stores(AsyncMongoMockClient(tz_aware=True)["chat_test"])
+@pytest.fixture(params=["mongomock", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    if request.param == "mongomock":
+        yield mongo_stores(AsyncMongoMockClient(tz_aware=True)["chat_test"])
+        return
+    database = SqliteDatabase(str(tmp_path / "store.sqlite3"))
+    yield sqlite_stores(database)
+    database.close()

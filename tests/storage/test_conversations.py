@@ -1,4 +1,4 @@
-"""Conversation storage: the Next.js schema, upsert semantics, races; on mongomock and in memory."""
+"""Conversation storage: the Next.js schema, upsert semantics, races; on mongomock and on SQLite."""
 
 from __future__ import annotations
 
@@ -57,11 +57,11 @@ async def test_concurrent_first_touches_leave_one_conversation(store: Stores) ->
 async def test_listing_is_newest_first_with_ties_by_thread_id_across_pages_and_deletes(
     store: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.storage.memory import conversations as memory
     from app.storage.mongo import conversations as mongo
+    from app.storage.sqlite import conversations as sqlite
 
     clock = iter([datetime(2026, 1, 1, 12, 0, second) for second in (1, 2, 2, 2, 3, 3)])
-    for module in (memory, mongo):
+    for module in (sqlite, mongo):
         monkeypatch.setattr(module, "utc_now", lambda: next(clock).replace(tzinfo=UTC))
     for thread_id in ("thread_a", "thread_b", "thread_ba", "thread_c", "thread_x", "thread_d"):
         await store.conversations.touch_conversation("u1", thread_id)

@@ -1,6 +1,21 @@
-"""The hosted engine's storage on MongoDB: the indexes its reads use."""
+"""The hosted engine's storage: one contract on mongomock and SQLite; indexes; SQLite claims across processes."""
 
 from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from app.clock import utc_now
+from app.engines.hosted.objects import new_id
+from app.storage import Stores
+from app.storage.sqlite.database import SqliteDatabase
+from app.storage.sqlite.threads import SqliteThreadStore
+from app.storage.threads import ClaimResult, MessageRecord, RunRecord, ThreadRecord
 
 
 async def test_mongo_store_reads_a_threads_messages_through_an_index() -> None:
@@ -15,3 +30,164 @@ async def test_mongo_store_reads_a_threads_messages_through_an_index() -> None:
     assert indexes["thread_position_unique"]["unique"] is True
     run_indexes = await database["runs"].index_information()
     assert run_indexes["status_lease"]["key"] == [("status", 1), ("leaseExpiresAt", 1)]
+
+
+def _run(thread_id: str, run_id: str, *, status: str = "queued", lease_s: float = 30) -> RunRecord:
+    now = utc_now()
+    return RunRecord(
+        id=run_id,
+        thread_id=thread_id,
+        status=status,
+        created_at=now,
+        model="gpt-4o-mini",
+        instructions="Be brief.",
+        tools=("file_search",),
+        max_completion_tokens=100,
+        truncation_last_messages=10,
+        lease_expires_at=now + timedelta(seconds=lease_s),
+        expires_at=now + timedelta(minutes=10),
+    )
+
+
+async def _thread(store: Stores) -> str:
+    thread_id = new_id("thread_")
+    await store.threads.create_thread(ThreadRecord(id=thread_id, created_at=utc_now()))
+    return thread_id
+
+
+async def test_a_claim_takes_the_thread_from_its_holder_only_and_counts_the_message(store: Stores) -> None:
+    await store.ensure_indexes(threads=True)
+    thread_id = await _thread(store)
+    until = utc_now() + timedelta(seconds=30)
+
+    first = await store.threads.claim_active_run(thread_id, "run_1", holder=None, claim_expires_at=until)
+    refused = await store.threads.claim_active_run(thread_id, "run_2", holder=None, claim_expires_at=until)
+    taken_over = await store.threads.claim_active_run(thread_id, "run_3", holder="run_1", claim_expires_at=until)
+    unknown = await store.threads.claim_active_run("thread_none", "run_4", holder=None, claim_expires_at=until)
+
+    assert first.granted
+    assert first.thread is not None
+    assert (first.thread.active_run_id, first.thread.claim_expires_at, first.thread.message_count) == (
+        "run_1",
+        until,
+        1,
+    )
+    assert not refused.granted
+    assert refused.thread is not None
+    assert refused.thread.active_run_id == "run_1"
+    assert taken_over.granted
+    assert taken_over.thread is not None
+    assert taken_over.thread.message_count == 2
+    assert unknown == ClaimResult(granted=False, thread=None)
+    assert await store.threads.next_message_seq(thread_id, "run_1") is None
+    assert await store.threads.next_message_seq(thread_id, "run_3") == 3
+    assert await store.threads.release_active_run(thread_id, "run_1") is False
+    assert await store.threads.release_active_run(thread_id, "run_3") is True
+    thread = await store.threads.get_thread(thread_id)
+    assert thread is not None
+    assert (thread.active_run_id, thread.claim_expires_at, thread.message_count) == (None, None, 3)
+
+
+async def test_message_pages_read_by_position_in_both_directions(store: Stores) -> None:
+    await store.ensure_indexes(threads=True)
+    thread_id, other = await _thread(store), await _thread(store)
+    now = utc_now()
+    for seq in range(1, 8):
+        await store.threads.insert_message(MessageRecord(f"msg_{seq}", thread_id, seq, "user", f"m{seq}", now))
+    await store.threads.insert_message(MessageRecord("msg_other", other, 1, "user", "elsewhere", now))
+    await store.threads.delete_message("msg_4")
+
+    async def page(**bounds: Any) -> list[int]:
+        return [m.seq for m in await store.threads.messages_page(thread_id, **bounds)]
+
+    assert await page(seq_after=None, seq_before=None, ascending=False, limit=3) == [7, 6, 5]
+    assert await page(seq_after=None, seq_before=None, ascending=True, limit=3) == [1, 2, 3]
+    assert await page(seq_after=2, seq_before=7, ascending=True, limit=10) == [3, 5, 6]
+    assert await page(seq_after=2, seq_before=7, ascending=False, limit=2) == [6, 5]
+    assert await store.threads.get_message("msg_4") is None
+    assert await store.threads.get_message("msg_5") == MessageRecord("msg_5", thread_id, 5, "user", "m5", now)
+
+
+async def test_a_run_reads_back_as_written_and_changes_only_while_active(store: Stores) -> None:
+    await store.ensure_indexes(threads=True)
+    thread_id = await _thread(store)
+    run = _run(thread_id, "run_a")
+    await store.threads.insert_run(run)
+    assert await store.threads.get_run("run_a") == run
+
+    later = utc_now() + timedelta(minutes=1)
+    assert await store.threads.update_active_run("run_a", {"status": "in_progress"}, lapsed_before=utc_now()) is None
+    started = await store.threads.update_active_run("run_a", {"status": "in_progress", "started_at": later})
+    assert started == replace(run, status="in_progress", started_at=later)
+    changes = {
+        "status": "completed",
+        "completed_at": later,
+        "lease_expires_at": None,
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        "reply": "Hi!",
+        "reply_message_id": "msg_r",
+    }
+    completed = await store.threads.update_active_run("run_a", changes)
+    assert completed == replace(started, **changes)
+    assert await store.threads.get_run("run_a") == completed
+    assert await store.threads.update_active_run("run_a", {"status": "cancelled"}) is None
+    assert await store.threads.get_run("run_missing") is None
+
+
+async def test_leases_renew_active_runs_only_and_lapsed_runs_are_found(store: Stores) -> None:
+    await store.ensure_indexes(threads=True)
+    thread_id = await _thread(store)
+    await store.threads.insert_run(_run(thread_id, "run_live"))
+    await store.threads.insert_run(_run(thread_id, "run_lapsed", status="in_progress", lease_s=-5))
+    await store.threads.insert_run(_run(thread_id, "run_done", status="completed", lease_s=-5))
+    now = utc_now()
+
+    assert [r.id for r in await store.threads.lapsed_runs(now, 10)] == ["run_lapsed"]
+    failed = {"status": "failed", "last_error": {"code": "server_error", "message": "gone"}}
+    assert await store.threads.update_active_run("run_live", failed, lapsed_before=now) is None
+    expired = await store.threads.update_active_run("run_lapsed", {"status": "expired"}, lapsed_before=now)
+    assert expired is not None
+    assert expired.status == "expired"
+
+    renewed_until = now + timedelta(minutes=5)
+    renewed = await store.threads.renew_leases(["run_live", "run_lapsed", "run_done", "run_none"], renewed_until)
+    live = await store.threads.get_run("run_live")
+    assert renewed == {"run_live"}
+    assert live is not None
+    assert live.lease_expires_at == renewed_until
+    assert await store.threads.lapsed_runs(now + timedelta(minutes=10), 10) == [live]
+    assert await store.threads.renew_leases([], renewed_until) == set()
+
+
+def test_two_connections_to_one_file_racing_for_a_thread_let_exactly_one_claim_win(tmp_path: Path) -> None:
+    """Two "processes" (a connection each, on its own OS thread) claim the same threads at the same moment."""
+    path = str(tmp_path / "shared.sqlite3")
+    databases = [SqliteDatabase(path) for _ in range(2)]
+    stores = [SqliteThreadStore(database) for database in databases]
+    thread_ids = [new_id("thread_") for _ in range(50)]
+    for thread_id in thread_ids:
+        asyncio.run(stores[0].create_thread(ThreadRecord(id=thread_id, created_at=utc_now())))
+    start = threading.Barrier(2, timeout=10)
+    until = utc_now() + timedelta(seconds=30)
+
+    def claim_all(n: int) -> list[bool]:
+        async def claims() -> list[bool]:
+            granted = []
+            for thread_id in thread_ids:
+                start.wait()  # both claims of a thread begin together
+                result = await stores[n].claim_active_run(thread_id, f"run_p{n}", holder=None, claim_expires_at=until)
+                granted.append(result.granted)
+            return granted
+
+        return asyncio.run(claims())
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first, second = pool.map(claim_all, range(2))
+        threads = [asyncio.run(stores[1].get_thread(thread_id)) for thread_id in thread_ids]
+    finally:
+        for database in databases:
+            database.close()
+    assert [a + b for a, b in zip(first, second, strict=True)] == [1] * len(thread_ids)
+    winners = ["run_p0" if won else "run_p1" for won in first]
+    assert [(t.active_run_id, t.message_count) for t in threads if t] == [(w, 1) for w in winners]

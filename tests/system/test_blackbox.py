@@ -75,7 +75,7 @@ def test_served_process_answers_health_and_chat(processes: tuple[str, Path]) -> 
 
     assert health.status_code == 200
     assert health.json()["chat_configured"] is True
-    assert health.json()["storage"] == "memory"
+    assert health.json()["storage"] == "sqlite"
     assert first.status_code == 200, first.text
     assert first.json()["success"] is True
     assert first.json()["thread_id"] == "thread_demo"
@@ -84,7 +84,7 @@ def test_served_process_answers_health_and_chat(processes: tuple[str, Path]) -> 
 
     time.sleep(0.3)
     log = log_path.read_text()
-    assert "engine=assistants storage=memory" in log
+    assert "engine=assistants storage=sqlite" in log
     assert "MONGODB_URI is not set" in log
     assert SECRET not in log
     for response in (health, first, second):

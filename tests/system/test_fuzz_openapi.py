@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 from app.api.openapi import complete_schema
 from app.config import Settings
 from app.main import create_app
-from app.storage import memory_stores
 from tests.fakes.app_support import make_settings, sdk_client_for
+from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
 
 FUZZ_KEY = "fuzz-key-0123456789abcdef"
@@ -46,7 +46,7 @@ def _fuzzed_app() -> tuple[Any, dict[str, Any]]:
         for name in Settings.model_fields:
             env.delenv(name.upper(), raising=False)
         cfg = make_settings(api_keys=f"{FUZZ_KEY}:fuzzer", openai_vector_store_id="vs_docs")
-    app = create_app(cfg, openai_client=sdk_client_for(fake), stores=memory_stores())
+    app = create_app(cfg, openai_client=sdk_client_for(fake), stores=embedded_stores())
     return app, complete_schema(app.openapi(), cfg)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.storage import memory_stores
+from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
 
 
-@pytest.fixture(params=["mongomock", "memory"])
+@pytest.fixture(params=["mongomock", "sqlite"])
 def any_store(request: pytest.FixtureRequest, mongo_stores):
-    return mongo_stores if request.param == "mongomock" else memory_stores()
+    return mongo_stores if request.param == "mongomock" else embedded_stores()
 
 
 async def test_list_pages_newest_first_without_gaps_or_repeats(app_client, any_store) -> None:

@@ -1,4 +1,4 @@
-"""Polling: create a thread, read a run to completion, list messages, cancel."""
+"""Polling: create a thread, read a run to completion, list messages, cancel; the per-user thread cap."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from tests.fakes.access import ALICE, API_KEYS, BOB
+from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
 
 
@@ -93,3 +95,38 @@ async def test_polling_errors(app_client, fake: FakeOpenAI, path: str, status: i
         response = await client.get(path)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
+
+
+async def test_the_embedded_store_caps_threads_per_user_with_a_429(app_client, fake: FakeOpenAI) -> None:
+    unowned = fake.add_thread()  # made elsewhere: the default user's first post claims it
+    async with app_client(stores=embedded_stores(), max_threads_per_user=2) as client:
+        created = [await client.post("/threads") for _ in range(2)]
+        refused = await client.post("/threads")
+        claim_refused = await client.post("/chat", json={"content": "hi", "threadId": unowned})
+        owned_still_works = await client.post(
+            "/chat", json={"content": "hi", "threadId": created[0].json()["thread_id"]}
+        )
+
+    assert [r.status_code for r in created] == [201, 201]
+    assert len(fake.requests_to("POST", "/v1/threads")) == 2, "no thread is created upstream above the limit"
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "thread_limit_reached"
+    assert refused.json()["error"]["limit"] == 2
+    assert "2 threads" in refused.json()["error"]["message"]
+    assert "Retry-After" not in refused.headers
+    assert claim_refused.status_code == 429
+    assert claim_refused.json()["error"]["code"] == "thread_limit_reached"
+    assert owned_still_works.status_code == 200, owned_still_works.text
+
+
+async def test_the_thread_cap_is_per_user(app_client) -> None:
+    async with app_client(stores=embedded_stores(), max_threads_per_user=1, api_keys=API_KEYS) as client:
+        alice = [(await client.post("/threads", headers=ALICE)).status_code for _ in range(2)]
+        bob = [(await client.post("/threads", headers=BOB)).status_code for _ in range(2)]
+    assert alice == bob == [201, 429]
+
+
+async def test_mongodb_deployments_have_no_thread_cap(app_client) -> None:
+    async with app_client(max_threads_per_user=1) as client:  # the app_client's stores: mongomock
+        statuses = [(await client.post("/threads")).status_code for _ in range(3)]
+    assert statuses == [201, 201, 201]

@@ -11,8 +11,8 @@ import httpx2
 import pytest
 
 from app.main import create_app
-from app.storage import memory_stores
 from tests.fakes.app_support import make_settings
+from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.event_streams import parse_sse
 from tests.fakes.fake_assistant_streams import StreamScript
 from tests.fakes.fake_openai import FakeOpenAI
@@ -22,7 +22,7 @@ from tests.fakes.servers import serve_in_thread
 @pytest.fixture
 def live_app(fake: FakeOpenAI, live_fake: str) -> Iterator[str]:
     """Our app served by uvicorn (lifespan on), its OpenAI client pointed at the live fake."""
-    app = create_app(make_settings(openai_base_url=live_fake, openai_max_retries=0), stores=memory_stores())
+    app = create_app(make_settings(openai_base_url=live_fake, openai_max_retries=0), stores=embedded_stores())
     with serve_in_thread(app, lifespan="on") as url:
         yield url
 

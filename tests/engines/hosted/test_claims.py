@@ -1,4 +1,4 @@
-"""One active run per thread (also across processes) and leases, on mongomock, in memory, on a real MongoDB."""
+"""One active run per thread (also across processes) and leases, on mongomock, on SQLite, on a real MongoDB."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 import os
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from mongomock_motor import AsyncMongoMockClient
@@ -27,9 +29,17 @@ from tests.fakes.hosted_support import (
 )
 
 
-@pytest.fixture(params=["mongomock", "memory", "mongomock-interleaved", "memory-interleaved"])
+@pytest.fixture(params=["mongomock", "sqlite", "mongomock-interleaved", "sqlite-interleaved"])
 def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
     return new_store(request.param)
+
+
+@pytest.fixture(params=["mongomock", "sqlite"])
+def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
+    """(kind, database) for stores that share one database as processes do: mongomock's, or a SQLite file."""
+    if request.param == "sqlite":
+        return "sqlite", str(tmp_path / "shared.sqlite3")
+    return "mongomock", AsyncMongoMockClient(tz_aware=True)["shared"]
 
 
 async def test_simultaneous_messages_start_exactly_one_run(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
@@ -56,12 +66,14 @@ async def test_simultaneous_messages_start_exactly_one_run(fake: FakeOpenAI, hos
     assert len(fake.models.calls) == 1
 
 
-async def test_simultaneous_messages_through_two_processes_start_exactly_one_run(fake: FakeOpenAI) -> None:
+async def test_simultaneous_messages_through_two_processes_start_exactly_one_run(
+    fake: FakeOpenAI, shared_database: tuple[str, Any]
+) -> None:
     """Two app instances (two engines, two stores) sharing one database, as two processes do."""
-    database = AsyncMongoMockClient(tz_aware=True)["shared"]
+    kind, database = shared_database
     gate = asyncio.Event()
     fake.models.default.gate = gate
-    first_store, second_store = (new_store("mongomock-interleaved", database) for _ in range(2))
+    first_store, second_store = (new_store(f"{kind}-interleaved", database) for _ in range(2))
     async with (
         hosted_app(fake, hosted_store=first_store) as first,
         hosted_app(fake, hosted_store=second_store) as second,
@@ -181,12 +193,14 @@ async def test_a_running_run_renews_its_lease(fake: FakeOpenAI, hosted_store: Th
     assert done.status == "completed"
 
 
-async def test_a_run_cancelled_by_another_process_stops_its_model_call(fake: FakeOpenAI) -> None:
-    database = AsyncMongoMockClient(tz_aware=True)["shared"]
+async def test_a_run_cancelled_by_another_process_stops_its_model_call(
+    fake: FakeOpenAI, shared_database: tuple[str, Any]
+) -> None:
+    kind, database = shared_database
     fake.models.plan(gate=asyncio.Event())  # never opened
     async with (
-        hosted_engine(fake, MongoThreadStore(database), run_lease_s=0.3) as worker,
-        hosted_engine(fake, MongoThreadStore(database), run_lease_s=0.3) as other,
+        hosted_engine(fake, new_store(kind, database), run_lease_s=0.3) as worker,
+        hosted_engine(fake, new_store(kind, database), run_lease_s=0.3) as other,
     ):
         thread_id = await worker.create_thread()
         ref = await worker.start_run(thread_id, "hi")

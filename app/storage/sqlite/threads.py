@@ -1,0 +1,210 @@
+"""The hosted engine's threads, messages and runs in the embedded SQLite store.
+
+Tables `threads`, `messages` and `runs`. A message is one row of columns (a run reads the last
+few of its thread's, so they are cheap to decode); a run's record is kept as JSON beside the
+columns the queries filter on (status and lease). Every conditional change (claim the thread,
+end a run) is one transaction, so the rules hold across processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import fields, replace
+from datetime import datetime
+from typing import Any
+
+from app.storage.sqlite.database import SqliteDatabase, from_ms, to_ms
+from app.storage.threads import ACTIVE_RUN_STATUSES, ClaimResult, MessageRecord, RunRecord, ThreadRecord, is_active
+
+_MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id"
+_ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
+_ACTIVE_SQL = ", ".join("?" for _ in _ACTIVE)
+# A run's fields, and those holding datetimes (stored as epoch milliseconds).
+_RUN_FIELDS = tuple(f.name for f in fields(RunRecord))
+_RUN_TIMES = tuple(name for name in _RUN_FIELDS if name.endswith("_at"))
+
+
+def _run_doc(run: RunRecord) -> str:
+    values: dict[str, Any] = {}
+    for name in _RUN_FIELDS:
+        value = getattr(run, name)
+        values[name] = to_ms(value) if isinstance(value, datetime) else value
+    return json.dumps(values, separators=(",", ":"))
+
+
+def _run(doc: str) -> RunRecord:
+    """The run a `_run_doc` made (fields it lacks take their defaults; names RunRecord lacks are ignored)."""
+    values = json.loads(doc)
+    for name in _RUN_TIMES:
+        if name in values:
+            values[name] = from_ms(values[name])
+    if "tools" in values:
+        values["tools"] = tuple(values["tools"])
+    return RunRecord(**{name: values[name] for name in _RUN_FIELDS if name in values})
+
+
+def _message(row: tuple[Any, ...]) -> MessageRecord:
+    message_id, thread_id, seq, role, text, created_at, run_id = row
+    return MessageRecord(message_id, thread_id, seq, role, text, from_ms(created_at), run_id)
+
+
+def _thread(row: tuple[Any, ...] | None) -> ThreadRecord | None:
+    if row is None:
+        return None
+    thread_id, created_at, active_run_id, claim_expires_at, message_count = row
+    return ThreadRecord(thread_id, from_ms(created_at), active_run_id, from_ms(claim_expires_at), message_count)
+
+
+class SqliteThreadStore:
+    """Threads, messages and runs in the SQLite file."""
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._db = database
+
+    async def ensure_indexes(self) -> None:
+        return None  # created with the schema
+
+    # ---- threads ---------------------------------------------------------------------
+    async def create_thread(self, thread: ThreadRecord) -> None:
+        self._db.execute(
+            "INSERT INTO threads (id, created_at, active_run_id, claim_expires_at, message_count) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                thread.id,
+                to_ms(thread.created_at),
+                thread.active_run_id,
+                to_ms(thread.claim_expires_at),
+                thread.message_count,
+            ),
+        )
+
+    def _get_thread(self, thread_id: str) -> ThreadRecord | None:
+        return _thread(
+            self._db.one(
+                "SELECT id, created_at, active_run_id, claim_expires_at, message_count FROM threads WHERE id = ?",
+                (thread_id,),
+            )
+        )
+
+    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        return self._get_thread(thread_id)
+
+    async def claim_active_run(
+        self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
+    ) -> ClaimResult:
+        with self._db.transaction():
+            claimed = self._db.execute(
+                "UPDATE threads SET active_run_id = ?, claim_expires_at = ?, message_count = message_count + 1 "
+                "WHERE id = ? AND active_run_id IS ?",
+                (run_id, to_ms(claim_expires_at), thread_id, holder),
+            ).rowcount
+            thread = self._get_thread(thread_id)
+        return ClaimResult(granted=bool(claimed), thread=thread)
+
+    async def release_active_run(self, thread_id: str, run_id: str) -> bool:
+        released = self._db.execute(
+            "UPDATE threads SET active_run_id = NULL, claim_expires_at = NULL WHERE id = ? AND active_run_id = ?",
+            (thread_id, run_id),
+        ).rowcount
+        return bool(released)
+
+    async def next_message_seq(self, thread_id: str, run_id: str) -> int | None:
+        row = self._db.one(
+            "UPDATE threads SET message_count = message_count + 1 WHERE id = ? AND active_run_id = ? "
+            "RETURNING message_count",
+            (thread_id, run_id),
+        )
+        return int(row[0]) if row else None
+
+    # ---- messages ----------------------------------------------------------------------
+    async def insert_message(self, message: MessageRecord) -> None:
+        self._db.execute(
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.id,
+                message.thread_id,
+                message.seq,
+                message.role,
+                message.text,
+                to_ms(message.created_at),
+                message.run_id,
+            ),
+        )
+
+    async def get_message(self, message_id: str) -> MessageRecord | None:
+        row = self._db.one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        return _message(row) if row else None
+
+    async def delete_message(self, message_id: str) -> None:
+        self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    async def messages_page(
+        self,
+        thread_id: str,
+        *,
+        seq_after: int | None,
+        seq_before: int | None,
+        ascending: bool,
+        limit: int,
+    ) -> list[MessageRecord]:
+        low = -1 if seq_after is None else seq_after
+        high = 2**62 if seq_before is None else seq_before
+        order = "ASC" if ascending else "DESC"
+        rows = self._db.all(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ? AND seq > ? AND seq < ? "
+            f"ORDER BY seq {order} LIMIT ?",
+            (thread_id, low, high, limit),
+        )
+        return [_message(row) for row in rows]
+
+    # ---- runs --------------------------------------------------------------------------
+    async def insert_run(self, run: RunRecord) -> None:
+        self._db.execute(
+            "INSERT INTO runs (id, thread_id, status, lease_expires_at, doc) VALUES (?, ?, ?, ?, ?)",
+            (run.id, run.thread_id, run.status, to_ms(run.lease_expires_at), _run_doc(run)),
+        )
+
+    def _get_run(self, run_id: str) -> RunRecord | None:
+        row = self._db.one("SELECT doc FROM runs WHERE id = ?", (run_id,))
+        return _run(row[0]) if row else None
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return self._get_run(run_id)
+
+    async def update_active_run(
+        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None
+    ) -> RunRecord | None:
+        with self._db.transaction():
+            run = self._get_run(run_id)
+            if run is None or not is_active(run.status):
+                return None
+            if lapsed_before is not None and (run.lease_expires_at is None or run.lease_expires_at >= lapsed_before):
+                return None
+            run = replace(run, **changes)
+            self._db.execute(
+                "UPDATE runs SET status = ?, lease_expires_at = ?, doc = ? WHERE id = ?",
+                (run.status, to_ms(run.lease_expires_at), _run_doc(run), run_id),
+            )
+        return run
+
+    async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
+        renewed: set[str] = set()
+        with self._db.transaction():
+            for run_id in run_ids:
+                run = self._get_run(run_id)
+                if run is not None and is_active(run.status):
+                    run = replace(run, lease_expires_at=lease_expires_at)
+                    self._db.execute(
+                        "UPDATE runs SET lease_expires_at = ?, doc = ? WHERE id = ?",
+                        (to_ms(lease_expires_at), _run_doc(run), run_id),
+                    )
+                    renewed.add(run_id)
+        return renewed
+
+    async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
+        rows = self._db.all(
+            f"SELECT doc FROM runs WHERE status IN ({_ACTIVE_SQL}) AND lease_expires_at < ? LIMIT ?",
+            (*_ACTIVE, to_ms(now), limit),
+        )
+        return [_run(row[0]) for row in rows]

@@ -1,0 +1,94 @@
+"""The embedded store's SQLite file: where it is made, how it is opened and closed, transactions, failures."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from app.errors import StorageUnavailable
+from app.storage import open_stores
+from app.storage.sqlite.database import DATABASE_FILE, SqliteDatabase
+from tests.fakes.app_support import make_settings
+
+
+def test_the_file_is_made_in_data_dir_relative_to_the_working_directory(tmp_path: Path) -> None:
+    database = SqliteDatabase.in_directory("nested/data")  # the tests run in tmp_path
+    try:
+        assert database.path == str(tmp_path / "nested" / "data" / DATABASE_FILE)
+        assert (tmp_path / "nested" / "data" / DATABASE_FILE).is_file()
+        assert database.one("PRAGMA journal_mode") == ("wal",)
+    finally:
+        database.close()
+
+
+def test_a_blank_data_dir_is_the_default() -> None:
+    assert make_settings(data_dir=" ").data_dir == "data"
+    assert make_settings().data_dir == "data"
+
+
+async def test_open_stores_opens_the_file_and_the_exit_stack_closes_it(tmp_path: Path) -> None:
+    async with AsyncExitStack() as stack:
+        stores = await open_stores(make_settings(data_dir=str(tmp_path / "d")), stack)
+        await stores.ping()
+        assert stores.kind == "sqlite"
+        assert await stores.conversations.touch_conversation("u1", "thread_a") is True
+    with pytest.raises(StorageUnavailable):
+        await stores.ping()
+    reopened = SqliteDatabase.in_directory(str(tmp_path / "d"))
+    try:
+        assert reopened.one("SELECT thread_id FROM conversations") == ("thread_a",)
+    finally:
+        reopened.close()
+
+
+def _insert_then(database: SqliteDatabase, thread_id: str, failure: str) -> None:
+    with database.transaction():
+        database.execute("INSERT INTO thread_owners (thread_id, user_id, created_at) VALUES (?, 'u1', 0)", (thread_id,))
+        if failure == "raise":
+            raise ValueError("boom")
+        database.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def test_a_transaction_that_raises_is_rolled_back_and_the_connection_goes_on() -> None:
+    database = SqliteDatabase(":memory:")
+    with pytest.raises(ValueError, match="boom"):
+        _insert_then(database, "t1", "raise")
+    with pytest.raises(StorageUnavailable):
+        _insert_then(database, "t2", "bad statement")
+    with database.transaction():
+        database.execute("INSERT INTO thread_owners (thread_id, user_id, created_at) VALUES ('t3', 'u1', 0)")
+    assert database.all("SELECT thread_id FROM thread_owners") == [("t3",)]
+    database.close()
+
+
+def test_a_file_that_is_not_a_database_is_storage_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "broken.sqlite3"
+    path.write_bytes(b"this is not a SQLite database, not even its header" * 100)
+    with pytest.raises(StorageUnavailable) as refused:
+        SqliteDatabase(str(path))
+    assert isinstance(refused.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_a_write_waits_for_another_connections_transaction_then_fails_as_storage_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding the write lock past the busy timeout: a 503, and both connections go on."""
+    import app.storage.sqlite.database as database_module
+
+    monkeypatch.setattr(database_module, "BUSY_TIMEOUT_MS", 50)
+    path = str(tmp_path / "shared.sqlite3")
+    holder, waiter = SqliteDatabase(path), SqliteDatabase(path)
+    try:
+        with holder.transaction():
+            holder.execute("INSERT INTO thread_owners (thread_id, user_id, created_at) VALUES ('t1', 'u1', 0)")
+            with pytest.raises(StorageUnavailable), waiter.transaction():
+                pass
+        with waiter.transaction():
+            waiter.execute("INSERT INTO thread_owners (thread_id, user_id, created_at) VALUES ('t2', 'u2', 0)")
+        assert holder.all("SELECT thread_id FROM thread_owners ORDER BY thread_id") == [("t1",), ("t2",)]
+    finally:
+        holder.close()
+        waiter.close()

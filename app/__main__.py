@@ -10,6 +10,8 @@ import uvicorn
 from app.config import Settings
 from app.main import create_app
 from app.observability.logs import configure_logging
+from app.server.edge import uvicorn_edge_options
+from app.server.shutdown import NoticingServer
 
 
 def main() -> None:
@@ -24,17 +26,21 @@ def main() -> None:
     # A /chat allocates thousands of objects: collect the young generation every 10,000 net
     # allocations instead of 700 (fewer passes, same collector; peak RSS under the burst unchanged).
     gc.set_threshold(10_000, 10, 10)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         # Our access log line carries the request id and route; uvicorn's would repeat it.
         access_log=False,
+        # Header block cap and read timeouts (MAX_HEADER_BYTES, HTTP_READ_TIMEOUT_S); proxy headers
+        # believed only from FORWARDED_ALLOW_IPS.
+        **uvicorn_edge_options(settings),
         # On SIGTERM: stop accepting, let requests in flight finish for this long, then run the
         # lifespan shutdown (which flushes pending conversation writes within FLUSH_TIMEOUT_S).
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
     )
+    NoticingServer(config).run()
 
 
 if __name__ == "__main__":

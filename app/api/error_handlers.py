@@ -53,14 +53,19 @@ class HttpAnswer:
         return JSONResponse(status_code=self.status, content=self.body(), headers=self.headers or None)
 
 
-def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+def _field_name(loc: tuple[Any, ...] | list[Any], error_type: object = None) -> str:
+    if error_type == "json_invalid":
+        return "body"  # its loc is ("body", <byte offset of the error>): the offset names no field
     parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
 
 def validation_answer(errors: list[Any]) -> HttpAnswer:
     """422 naming each invalid field, from pydantic/FastAPI error dicts."""
-    fields = [{"field": _field_name(err.get("loc", ())), "message": str(err.get("msg", ""))} for err in errors]
+    fields = [
+        {"field": _field_name(err.get("loc", ()), err.get("type")), "message": str(err.get("msg", ""))}
+        for err in errors
+    ]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "Invalid request."
     return HttpAnswer(422, "validation_error", summary, extra={"fields": fields})
 

@@ -14,6 +14,15 @@ from app.observability.request_ids import request_id_var
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 REDACTED = "[REDACTED]"
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators, as escapes.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL_ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line: newlines, NUL and every other control character written as escapes (`\\n`, `\\x00`)."""
+    return text.translate(_CONTROL_ESCAPES)
+
 
 class RequestIdFilter(logging.Filter):
     """Puts the current request's id (or `-`) on every record as `request_id`."""
@@ -22,6 +31,25 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get() or "-"
         return True
+
+
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT lines; the message's control characters escaped, so a record is one line.
+
+    A client-supplied value in a message (a request path with `%0a` or `%00`) cannot forge a log
+    line or write a raw NUL. A traceback still follows on its own lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
+        record.message = escape_controls(message)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = message
 
 
 class JsonFormatter(logging.Formatter):
@@ -60,7 +88,7 @@ def build_handler(
 ) -> logging.Handler:
     """A stream handler with request ids, the chosen format, and secret redaction."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    inner = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    inner = JsonFormatter() if log_format == "json" else TextFormatter()
     handler.setFormatter(RedactingFormatter(inner, secrets))
     handler.addFilter(RequestIdFilter())
     return handler

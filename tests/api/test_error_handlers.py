@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import httpx2
+import pytest
 
 from app.main import create_app
 from tests.fakes.app_support import TEST_API_KEY, make_settings, sdk_client_for
@@ -55,3 +56,43 @@ async def test_a_storage_error_answers_503_without_a_traceback(fake: FakeOpenAI,
         "storage error AutoReconnect"
     ]
     assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_malformed_json_names_the_body_not_a_byte_offset(app_client) -> None:
+    async with app_client() as client:
+        response = await client.post(
+            "/chat", content=b'{"content": "hi", oops}', headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["fields"] == [{"field": "body", "message": "JSON decode error"}]
+    assert error["message"] == "body: JSON decode error"
+
+
+BODY_METHODS = ("post", "put", "patch", "delete")
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+async def test_deeply_nested_json_is_never_a_500(
+    app_client, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture, content_type: str
+) -> None:
+    """Every operation that takes a body answers 4xx; one that takes none ignores it (and never fails)."""
+    thread_id = fake.add_thread()
+    nested = b'{"content": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+    statuses: dict[str, int] = {}
+    async with app_client() as client:
+        paths = client.app.openapi()["paths"]
+        for template, operations in paths.items():
+            path = template.format(thread_id=thread_id, run_id="run_abc", file_id="file_abc")
+            for method in BODY_METHODS & operations.keys():
+                response = await client.request(
+                    method.upper(), path, content=nested, headers={"content-type": content_type}
+                )
+                takes_body = "requestBody" in operations[method]
+                statuses[f"{method.upper()} {template}"] = response.status_code
+                if takes_body:
+                    assert 400 <= response.status_code < 500, (method, template, response.text)
+                else:
+                    assert response.status_code < 500, (method, template, response.text)
+    assert len(statuses) >= 10, statuses
+    assert not [r for r in caplog.records if r.exc_info or "Recursion" in r.getMessage()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 
 import pytest
 
@@ -107,7 +108,7 @@ async def test_an_unexpected_error_text_is_redacted_in_the_production_log(app_cl
     from app.api.deps import get_chat_service
 
     class Broken:
-        async def post_message(self, *args: object) -> None:
+        async def post_message(self, *args: object, **kwargs: object) -> None:
             raise RuntimeError(f"leaked {TEST_API_KEY}")
 
     async with app_client() as client:
@@ -119,3 +120,34 @@ async def test_an_unexpected_error_text_is_redacted_in_the_production_log(app_cl
     assert errors
     assert "RuntimeError: leaked [REDACTED]" in errors[0]["exception"]
     assert TEST_API_KEY not in json.dumps(log_lines())
+
+
+def test_text_log_escapes_control_characters_so_a_record_is_one_line() -> None:
+    stream = io.StringIO()
+    handler = build_handler("text", stream=stream)
+    forged = "/x\n2026-01-01 00:00:00,000 INFO app.access [-]: GET /admin 200\r\x00\x1b[31m\x85\u2028\tend"
+    record = logging.LogRecord("app.access", logging.INFO, __file__, 1, "%s %s %d", ("GET", forged, 404), None)
+    handler.handle(record)
+
+    line = stream.getvalue()
+    assert line.count("\n") == 1
+    assert line.endswith(
+        "GET /x\\n2026-01-01 00:00:00,000 INFO app.access [-]: GET /admin 200\\r\\x00\\x1b[31m\\x85\\u2028\\tend 404\n"
+    )
+    assert len(line.splitlines()) == 1  # no other line boundary either (\x85, \u2028)
+    assert record.getMessage().startswith("GET /x\n")  # the record itself is left as it was
+
+
+def test_text_log_keeps_the_traceback_on_its_own_lines() -> None:
+    stream = io.StringIO()
+    handler = build_handler("text", stream=stream)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("app.x", logging.ERROR, __file__, 1, "failed:\n%s", ("path\x00",), sys.exc_info())
+    handler.handle(record)
+
+    first, *rest = stream.getvalue().splitlines()
+    assert first.endswith("failed:\\npath\\x00")
+    assert rest[0] == "Traceback (most recent call last):"
+    assert rest[-1] == "ValueError: boom"

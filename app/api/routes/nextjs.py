@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
+from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep, request_marker
 from app.api.error_handlers import HttpAnswer, answer_for
 from app.api.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedNext, error_responses
 from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.ndjson import NDJSON, ndjson_body, ndjson_error_body
+from app.api.wire.ndjson import NDJSON, NDJSON_FAREWELL, ndjson_body, ndjson_error_body
 from app.engines.base import ToolOutput
 from app.errors import IdempotencyNotSupported, InvalidField
 
@@ -69,6 +69,8 @@ async def _parse(request: Request, model: type[BaseModel]) -> Any:
         data = json.loads(raw) if raw else None
     except ValueError as exc:
         raise InvalidField("body", "must be JSON") from exc
+    except RecursionError as exc:  # json's parser recurses once per level of nesting
+        raise InvalidField("body", "JSON nested too deeply") from exc
     return model.model_validate(data)
 
 
@@ -117,10 +119,10 @@ async def post_message_next(thread_id: str, request: Request, chat: ChatServiceD
         body = await _parse(request, MessageBody)
         if not body.content.strip():
             raise InvalidField("content", "must contain text, not only white space")
-        events = await chat.stream_message(user_id, thread_id, body.content)
+        events = await chat.stream_message(user_id, thread_id, body.content, marker=request_marker(user_id, None))
     except Exception as exc:
         return _error_stream(answer_for(exc))
-    return EventStreamResponse(ndjson_body(events), media_type=NDJSON)
+    return EventStreamResponse(ndjson_body(events), media_type=NDJSON, farewell=NDJSON_FAREWELL)
 
 
 @router.post(
@@ -149,4 +151,4 @@ async def submit_actions_next(
         events = await engine.submit_tool_outputs(thread_id, body.run_id, outputs)
     except Exception as exc:
         return _error_stream(answer_for(exc))
-    return EventStreamResponse(ndjson_body(events), media_type=NDJSON)
+    return EventStreamResponse(ndjson_body(events), media_type=NDJSON, farewell=NDJSON_FAREWELL)

@@ -154,3 +154,22 @@ async def test_actions_for_a_run_not_waiting_is_shown_and_unlocks(app_client, fa
     assert response.status_code == 409
     decoded = decode_like_chat_tsx(response.content)
     assert decoded["inputDisabled"] is False
+
+
+@pytest.mark.parametrize("route", ["messages", "actions"])
+@pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/json"])
+async def test_deeply_nested_json_is_a_422_naming_the_body(
+    app_client, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture, route: str, content_type: str
+) -> None:
+    thread_id = fake.add_thread()
+    nested = b"[" * 3000 + b"]" * 3000  # deeper than json's parser recurses
+    async with app_client() as client:
+        response = await client.post(
+            f"/api/assistants/threads/{thread_id}/{route}", content=nested, headers={"content-type": content_type}
+        )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    decoded = decode_like_chat_tsx(response.content)
+    assert decoded["messages"][-1]["text"] == "Error: body: JSON nested too deeply"
+    assert decoded["inputDisabled"] is False
+    assert not [r for r in caplog.records if r.exc_info or "RecursionError" in r.getMessage()]

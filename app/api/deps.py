@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -9,6 +11,7 @@ from fastapi import Depends, Header, Request
 from app.config import Settings
 from app.engines.base import AssistantEngine
 from app.observability.metrics import Metrics
+from app.observability.request_ids import request_id_var
 from app.services.chat import ChatService
 from app.services.conversation_retry import UpsertRetryQueue
 from app.services.files import FileService
@@ -18,6 +21,13 @@ from app.storage import Stores
 from app.storage.conversations import ConversationStore
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+
+
+def request_marker(user_id: str, idempotency_key: str | None) -> str:
+    """What identifies a request upstream (run metadata): the same for every retry with one Idempotency-Key."""
+    if idempotency_key is not None:
+        return hashlib.sha256(f"{user_id}\0{idempotency_key}".encode()).hexdigest()[:32]
+    return request_id_var.get() or uuid.uuid4().hex
 
 
 async def get_settings(request: Request) -> Settings:

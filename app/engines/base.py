@@ -145,10 +145,19 @@ class AssistantEngine(Protocol):
     async def create_thread(self) -> str:
         """Create an empty thread (vector store attached when configured); return its id."""
 
-    async def start_run(self, thread_id: str, content: str) -> RunRef:
-        """Post the user's message to the thread and start a run; return at once."""
+    async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
+        """Post the user's message to the thread and start a run, at most once; return at once.
 
-    async def stream_run(self, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
+        `marker` identifies the request (the same for its retries; None: a new one): an engine that
+        must retry finds out by it whether an earlier attempt took effect.
+        """
+
+    async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
+        """The run a request with this marker started, if an engine can tell (None otherwise)."""
+
+    async def stream_run(
+        self, thread_id: str, content: str, marker: str | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Post the message and start a streamed run.
 
         Errors that happen before the run exists (unknown thread, active run, upstream down)

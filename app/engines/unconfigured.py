@@ -22,10 +22,15 @@ class UnconfiguredEngine:
     async def create_thread(self) -> str:
         self._refuse()
 
-    async def start_run(self, thread_id: str, content: str) -> RunRef:
+    async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
         self._refuse()
 
-    async def stream_run(self, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
+    async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
+        self._refuse()
+
+    async def stream_run(
+        self, thread_id: str, content: str, marker: str | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
         self._refuse()
 
     async def submit_tool_outputs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
 
 from app.config import Settings
 from app.errors import ChatNotConfigured, NotFound, UpstreamNotFound
@@ -66,11 +67,23 @@ class FileService:
         except UpstreamNotFound as exc:
             raise NotFound(f"No file '{file_id}' in the vector store.", file_id=file_id) from exc
 
-    async def download_file(self, file_id: str) -> tuple[str, bytes]:
+    async def download_file(self, file_id: str) -> tuple[str, AsyncGenerator[bytes, None]]:
+        """The file's name and bytes (streamed), if it may be shown here; any other file is answered as unknown.
+
+        Shown: files in the configured vector store, and files the assistant's runs wrote
+        (purpose `assistants_output`: code interpreter images and files). Not: any other file of
+        the organisation (fine-tuning data, batch files, other apps' uploads).
+        """
+        files = self._upstream()
+        unknown = NotFound(f"No file '{file_id}'.", file_id=file_id)
         try:
-            return await self._upstream().download(file_id)
+            info = await files.describe(file_id)
+            store_id = self._settings.openai_vector_store_id
+            if info.purpose != "assistants_output" and not (store_id and await files.store_has_file(store_id, file_id)):
+                raise unknown
+            return info.filename, await files.content(file_id)
         except UpstreamNotFound as exc:
-            raise NotFound(f"No file '{file_id}'.", file_id=file_id) from exc
+            raise unknown from exc
 
     async def create_quickstart_assistant(self) -> str:
         assistant_id = await self._upstream().create_assistant(

@@ -46,8 +46,18 @@ def fingerprint(route: str, payload: dict[str, Any]) -> str:
 
 
 def outcome_unknown(exc: BaseException) -> bool:
-    """True when the request may have taken effect upstream although it failed."""
-    return isinstance(exc, UpstreamError) and exc.outcome_unknown
+    """True when the request may have taken effect upstream although it failed (and no check said otherwise)."""
+    return isinstance(exc, UpstreamError) and exc.outcome_unknown and exc.extra.get("posted") is not False
+
+
+def _posting_unknown(body: dict[str, Any]) -> bool:
+    """An answer saying the message may have been posted (`posted: null`): a replay looks again."""
+    error = body.get("error")
+    return isinstance(error, dict) and "posted" in error and error["posted"] is None
+
+
+# Looks again whether an earlier attempt took effect: its 200 answer, or None.
+Recheck = Callable[[], Awaitable[dict[str, Any] | None]]
 
 
 class IdempotentRequests:
@@ -62,15 +72,28 @@ class IdempotentRequests:
         self._lease_s = lease_s
 
     async def run(
-        self, user_id: str, key: str, request_fingerprint: str, action: Callable[[], Awaitable[dict[str, Any]]]
+        self,
+        user_id: str,
+        key: str,
+        request_fingerprint: str,
+        action: Callable[[], Awaitable[dict[str, Any]]],
+        recheck: Recheck | None = None,
     ) -> IdempotentAnswer:
-        """The answer of `action()` (200), run at most once for this user's key; replays come from the store."""
+        """The answer of `action()` (200), run at most once for this user's key; replays come from the store.
+
+        A kept answer saying the outcome was unknown is replaced by `recheck()`'s 200 answer once it finds one.
+        """
         held = await self._store.claim(user_id, key, request_fingerprint, lease_s=self._lease_s)
         if held is not None:
             if held.fingerprint != request_fingerprint:
                 raise IdempotencyKeyReused()
             if held.state == "in_progress" or held.response is None or held.status_code is None:
                 raise IdempotencyInProgress()
+            if recheck is not None and _posting_unknown(held.response):
+                found = await recheck()
+                if found is not None:
+                    await self._save(user_id, key, 200, found)
+                    return IdempotentAnswer(200, found, replayed=True)
             return IdempotentAnswer(held.status_code, held.response, replayed=True)
         try:
             body = await action()

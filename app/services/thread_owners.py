@@ -59,9 +59,9 @@ class ThreadAccess:
 
     async def ensure_room_for_a_thread(self, user_id: str) -> None:
         """ThreadLimitReached if the user already owns as many threads as they may (checked before creating one)."""
-        if self._counting is not None and self._max_threads is not None:
-            if await self._counting.thread_count(user_id) >= self._max_threads:
-                raise ThreadLimitReached(self._max_threads)
+        counting, limit = self._counting, self._max_threads
+        if counting is not None and limit is not None and await counting.thread_count(user_id) >= limit:
+            raise ThreadLimitReached(limit)
 
     async def record_new_thread(self, user_id: str, thread_id: str) -> None:
         """The user just created this thread: it is theirs (ThreadLimitReached if they own too many)."""

@@ -53,15 +53,26 @@ class Upstream:
         *,
         params: Mapping[str, str | int] | None = None,
         ids: tuple[str, ...] = (),
+        once: bool = False,
+        attempt: int = 0,
     ) -> dict[str, Any]:
-        """A plain JSON call; the answer's object (`ids`: keys it must carry as non-empty strings)."""
-        return await self._json.request(method, path, body, params=params, ids=ids)
+        """A plain JSON call; the answer's object (`ids`: keys it must carry as non-empty strings).
+
+        `once`: sent once, never retried (for calls that create something; see `max_retries`), as the
+        caller's attempt number `attempt`.
+        """
+        return await self._json.request(method, path, body, params=params, ids=ids, once=once, attempt=attempt)
 
     async def stream(
-        self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None
+        self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None, once: bool = False
     ) -> AsyncGenerator[Any, None]:
         """A streamed call: its events as dicts; errors before the first event are raised by this await."""
-        return await open_event_stream(self._client, path, body, headers=headers)
+        return await open_event_stream(self._client, path, body, headers=headers, once=once)
+
+    @property
+    def max_retries(self) -> int:
+        """How many times a failed call may be retried (OPENAI_MAX_RETRIES)."""
+        return self._client.max_retries
 
 
 async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> Upstream | None:

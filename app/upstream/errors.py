@@ -45,6 +45,18 @@ def _outcome_unknown(exc: openai.APIError) -> bool:
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
 
+def _retryable(exc: openai.APIError) -> bool:
+    """The SDK's retry rule, read from the error (its response's status and `x-should-retry`)."""
+    if isinstance(exc, openai.APIConnectionError):
+        return True
+    if not isinstance(exc, openai.APIStatusError):
+        return False
+    should_retry = exc.response.headers.get("x-should-retry")
+    if should_retry in ("true", "false"):
+        return should_retry == "true"
+    return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+
+
 def _error_class(exc: openai.APIError) -> type[UpstreamError]:
     if isinstance(exc, openai.AuthenticationError):
         return UpstreamAuthFailed
@@ -77,6 +89,7 @@ def translate(exc: openai.APIError) -> UpstreamError:
         upstream_type=type(exc).__name__,
         request_id=getattr(exc, "request_id", None),
         outcome_unknown=_outcome_unknown(exc),
+        retryable=_retryable(exc),
         headers=headers,
     )
 

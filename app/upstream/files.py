@@ -7,12 +7,24 @@ multipart encoding). Errors leave as `UpstreamError`s.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 from openai import AsyncOpenAI
 
 from app.upstream.errors import translated
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    file_id: str
+    filename: str
+    purpose: str
 
 
 @dataclass(frozen=True)
@@ -44,13 +56,40 @@ class UpstreamFiles:
         async with translated():
             await self._client.vector_stores.files.delete(file_id, vector_store_id=store_id)
 
-    async def download(self, file_id: str) -> tuple[str, bytes]:
+    async def describe(self, file_id: str) -> FileInfo:
+        """The file's name and purpose (`assistants`, `assistants_output`, `fine-tune`, ...)."""
         async with translated():
             info = await self._client.files.retrieve(file_id)
-            content = await self._client.files.content(file_id)
-        return info.filename, content.content
+        return FileInfo(info.id, info.filename, str(info.purpose))
+
+    async def store_has_file(self, store_id: str, file_id: str) -> bool:
+        """Whether the vector store holds the file."""
+        async with translated():
+            try:
+                await self._client.vector_stores.files.retrieve(file_id, vector_store_id=store_id)
+            except openai.NotFoundError:
+                return False
+        return True
+
+    async def content(self, file_id: str) -> AsyncGenerator[bytes, None]:
+        """The file's bytes as they arrive (never held whole); errors before the first byte are raised here."""
+        manager = self._client.files.with_streaming_response.content(file_id)
+        async with translated():
+            response = await manager.__aenter__()
+        return _relayed(manager, response.iter_bytes())
 
     async def create_assistant(self, **params: Any) -> str:
         async with translated():
             assistant = await self._client.beta.assistants.create(**params)
         return assistant.id
+
+
+async def _relayed(manager: Any, chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """The body's chunks; the upstream response is closed however the relay ends."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except openai.APIError as exc:  # the answer has started: all that is left is to stop
+        logger.warning("file download broke off: %s", type(exc).__name__)
+    finally:
+        await manager.__aexit__(None, None, None)

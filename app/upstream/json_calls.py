@@ -117,16 +117,21 @@ class JsonCalls:
         *,
         params: Mapping[str, str | int] | None = None,
         ids: tuple[str, ...] = (),
+        once: bool = False,
+        attempt: int = 0,
     ) -> dict[str, Any]:
         """The answer's JSON object; `ids`: keys it must carry as non-empty strings (else the upstream failed).
 
+        `once`: no retry (a call that creates something: its caller checks what happened before any retry);
+        `attempt`: which attempt of the caller's this is (sent as the SDK's retry count).
         Raises UpstreamError.
         """
         url = self._base_url + path + (f"?{urlencode(params)}" if params else "")
         payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         url_path = self._base_path + path
-        max_retries = len(self._headers) - 1
-        for attempt, headers in enumerate(self._headers):
+        attempts = self._headers[attempt : attempt + 1] if once else self._headers
+        max_retries = len(attempts) - 1
+        for attempt, headers in enumerate(attempts):
             started = time.perf_counter()
             try:
                 answer = await self._send(method, url, headers, payload)
@@ -135,7 +140,7 @@ class JsonCalls:
                 self._record(method, url_path, outcome, started)
                 if attempt == max_retries:
                     raise translate(exc) from exc
-                await asyncio.sleep(_backoff_s(attempt, None))
+                await asyncio.sleep(backoff_s(attempt, None))
                 continue
             self._record(method, url_path, str(answer.status), started)
             if answer.status < 300:
@@ -146,7 +151,7 @@ class JsonCalls:
             if attempt == max_retries or not sdk_private.should_retry(self.client, response):
                 error = sdk_private.status_error(self.client, response)
                 raise (translate(error) if isinstance(error, openai.APIError) else error) from error
-            await asyncio.sleep(_backoff_s(attempt, sdk_private.retry_after_s(self.client, response.headers)))
+            await asyncio.sleep(backoff_s(attempt, sdk_private.retry_after_s(self.client, response.headers)))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _record(self, method: str, url_path: str, outcome: str, started: float) -> None:
@@ -173,7 +178,7 @@ def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...])
     raise unexpected_answer(f"a JSON object with {', '.join(ids)}" if ids else "a JSON object", answer.status)
 
 
-def _backoff_s(attempt: int, retry_after: float | None) -> float:
+def backoff_s(attempt: int, retry_after: float | None) -> float:
     """The SDK's wait before retry number `attempt + 1`: the server's Retry-After, else exponential backoff."""
     if retry_after is not None and 0 < retry_after <= _MAX_RETRY_AFTER_S:
         return retry_after

@@ -17,7 +17,12 @@ from app.upstream.errors import translate
 
 
 async def open_event_stream(
-    client: AsyncOpenAI, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None
+    client: AsyncOpenAI,
+    path: str,
+    body: dict[str, Any],
+    *,
+    headers: Mapping[str, str] | None = None,
+    once: bool = False,
 ) -> AsyncGenerator[Any, None]:
     """POST `body` (it must ask for `stream: true`); the answer's events, the connection closed when they end.
 
@@ -30,7 +35,7 @@ async def open_event_stream(
             cast_to=object,
             stream=True,
             stream_cls=AsyncStream[object],
-            options={"headers": dict(headers)} if headers else {},
+            options={**({"headers": dict(headers)} if headers else {}), **({"max_retries": 0} if once else {})},
         )
     except openai.APIError as exc:
         raise translate(exc) from exc

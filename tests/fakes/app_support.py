@@ -27,11 +27,11 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def sdk_client_for(fake: FakeOpenAI, api_key: str = TEST_API_KEY) -> AsyncOpenAI:
+def sdk_client_for(fake: FakeOpenAI, api_key: str = TEST_API_KEY, *, max_retries: int = 0) -> AsyncOpenAI:
     """The real openai SDK, talking to the fake over an in-process ASGI transport."""
     return AsyncOpenAI(
         api_key=api_key,
         base_url="http://fake-openai/v1",
-        max_retries=0,
+        max_retries=max_retries,
         http_client=httpx2.AsyncClient(transport=httpx2.ASGITransport(app=fake.app)),
     )

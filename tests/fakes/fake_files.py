@@ -104,6 +104,12 @@ def _add_vector_store_files(app: FastAPI, fake: FakeOpenAI) -> None:
         fake.vector_stores[store_id].append(file_id)
         return JSONResponse(_vector_store_file(fake, store_id, file_id))
 
+    @app.get("/v1/vector_stores/{store_id}/files/{file_id}")
+    async def retrieve_store_file(store_id: str, file_id: str) -> Response:
+        if file_id not in fake.vector_stores.get(store_id, []):
+            return openai_error(404, f"No file found with id '{file_id}' in vector store '{store_id}'.")
+        return JSONResponse(_vector_store_file(fake, store_id, file_id))
+
     @app.delete("/v1/vector_stores/{store_id}/files/{file_id}")
     async def remove_store_file(store_id: str, file_id: str) -> Response:
         if file_id not in fake.vector_stores.get(store_id, []):

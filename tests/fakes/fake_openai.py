@@ -56,6 +56,11 @@ class PlannedFailure:
     headers: dict[str, str]
     path_contains: str | None
     hang_s: float = 0.0
+    # "before": answer the failure without doing the work; "after": do the work, then (after hang_s)
+    # answer the failure; "slow": wait hang_s, then do the work and answer it; "drop": do the work,
+    # then cut the connection in the middle of the answer.
+    mode: str = "before"
+    method: str | None = None  # only requests with this method (None: any)
 
 
 @dataclass
@@ -94,10 +99,13 @@ class FakeOpenAI:
         path_contains: str | None = None,
         times: int = 1,
         hang_s: float = 0.0,
+        mode: str = "before",
+        method: str | None = None,
     ) -> None:
-        """The next `times` requests (whose path contains `path_contains`) answer with this error."""
+        """The next `times` requests (whose path contains `path_contains`) fail this way (see PlannedFailure)."""
         for _ in range(times):
-            self.failures.append(PlannedFailure(status, message, type_, code, headers or {}, path_contains, hang_s))
+            failure = PlannedFailure(status, message, type_, code, headers or {}, path_contains, hang_s, mode, method)
+            self.failures.append(failure)
 
     def add_assistant(
         self,
@@ -249,8 +257,27 @@ class FakeOpenAI:
         _add_run_routes(app, self)
         _add_one_run_routes(app, self)
         add_file_routes(app, self)
+        _add_control_routes(app, self)
         self.models = add_model_routes(app)  # /v1/responses and /v1/chat/completions (tests/fakes/fake_models.py)
         return app
+
+
+def _add_control_routes(app: FastAPI, fake: FakeOpenAI) -> None:
+    """`/_fake/...`: what a test needs when the fake runs as a process of its own."""
+
+    @app.post("/_fake/threads")
+    async def add_thread() -> Response:
+        return JSONResponse({"id": fake.add_thread()})
+
+    @app.get("/_fake/threads/{thread_id}")
+    async def thread_state(thread_id: str) -> Response:
+        runs = [fake.public(run) for run in fake.runs.get(thread_id, [])]
+        return JSONResponse({"messages": fake.messages.get(thread_id, []), "runs": runs})
+
+    @app.post("/_fake/fail_next")
+    async def fail_next(request: Request) -> Response:
+        fake.fail_next(**await _json(request))
+        return JSONResponse({"planned": len(fake.failures)})
 
 
 def _add_assistant_routes(app: FastAPI, fake: FakeOpenAI) -> None:
@@ -406,7 +433,7 @@ class _RecordAndFail:
         self.fake = fake
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith("/_fake/"):
             await self.app(scope, receive, send)
             return
         chunks = []
@@ -416,9 +443,9 @@ class _RecordAndFail:
             if not message.get("more_body"):
                 break
         raw = b"".join(chunks)
-        response = await self._planned(Request(scope), raw)
-        if response is not None:
-            await response(scope, receive, send)
+        failure = await self._planned(Request(scope), raw)
+        if failure is not None and failure.mode == "before":
+            await _failure_response(failure)(scope, receive, send)
             return
         replayed = False
 
@@ -429,9 +456,12 @@ class _RecordAndFail:
                 return {"type": "http.request", "body": raw, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        if failure is None:
+            await self.app(scope, replay, send)
+        else:
+            await _after_the_work(failure, self.app, scope, replay, send)
 
-    async def _planned(self, request: Request, raw: bytes) -> Response | None:
+    async def _planned(self, request: Request, raw: bytes) -> PlannedFailure | None:
         fake = self.fake
         try:
             body = json.loads(raw) if raw else None
@@ -444,16 +474,47 @@ class _RecordAndFail:
         if fake.valid_keys is not None:
             token = request.headers.get("authorization", "").removeprefix("Bearer ")
             if token not in fake.valid_keys:
-                return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+                return PlannedFailure(
+                    401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", {}, None
+                )
         for failure in list(fake.failures):
+            if failure.method not in (None, request.method):
+                continue
             if failure.path_contains is None or failure.path_contains in request.url.path:
                 fake.failures.remove(failure)
-                if failure.hang_s:
+                if failure.hang_s and failure.mode in ("before", "slow"):
                     await asyncio.sleep(failure.hang_s)
-                response = openai_error(failure.status, failure.message, failure.type_, failure.code)
-                response.headers.update(failure.headers)
-                return response
+                return failure
         return None
+
+
+def _failure_response(failure: PlannedFailure) -> Response:
+    response = openai_error(failure.status, failure.message, failure.type_, failure.code)
+    response.headers.update(failure.headers)
+    return response
+
+
+async def _after_the_work(failure: PlannedFailure, app: Any, scope: Any, receive: Any, send: Any) -> None:
+    """Do the work; then answer it (slow), answer the failure instead (after), or cut the answer (drop)."""
+    if failure.mode == "slow":
+        await app(scope, receive, send)
+        return
+    started: list[dict[str, Any]] = []
+
+    async def hold(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.append(message)
+
+    await app(scope, receive, hold)
+    if failure.mode == "drop":
+        head = started[0] if started else {"type": "http.response.start", "status": 200, "headers": []}
+        headers = [(k, v) for k, v in head["headers"] if k.lower() != b"content-length"]
+        await send({**head, "headers": [*headers, (b"content-length", b"1000")]})
+        await send({"type": "http.response.body", "body": b'{"id": "run_', "more_body": True})
+        raise ConnectionAbortedError("the fake cuts the answer")  # the server closes the connection mid-answer
+    if failure.hang_s:
+        await asyncio.sleep(failure.hang_s)
+    await _failure_response(failure)(scope, receive, send)
 
 
 async def _json(request: Request) -> dict[str, Any]:

@@ -85,6 +85,7 @@ def test_python_m_app_passes_the_edge_options_to_uvicorn(monkeypatch: pytest.Mon
     monkeypatch.setattr(entry_point, "create_app", lambda settings: "the app")
     monkeypatch.setattr(gc, "freeze", lambda: None)
     monkeypatch.setattr(gc, "set_threshold", lambda *args: None)
+
     class Server:  # what `python -m app` runs, recording its uvicorn configuration
         def __init__(self, config: Any) -> None:
             self.config = config

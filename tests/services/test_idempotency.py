@@ -91,17 +91,40 @@ async def test_a_request_that_certainly_posted_nothing_frees_its_key(app_client,
     assert "idempotent-replayed" not in retried.headers
 
 
-async def test_an_upstream_failure_of_unknown_outcome_is_replayed_not_retried(app_client, fake: FakeOpenAI) -> None:
+async def test_a_5xx_before_the_run_was_created_says_not_posted_and_frees_the_key(app_client, fake: FakeOpenAI) -> None:
     thread_id = fake.add_thread()
     fake.fail_next(500, "boom", path_contains="/runs")
     body = {"content": "maybe posted", "threadId": thread_id}
     async with app_client() as client:
         failed = await client.post("/chat", json=body, headers={"Idempotency-Key": "k2"})
         retried = await client.post("/chat", json=body, headers={"Idempotency-Key": "k2"})
-    assert failed.status_code == retried.status_code == 502
-    assert retried.json() == failed.json()
-    assert retried.headers["idempotent-replayed"] == "true"
+    assert failed.status_code == 502
+    assert failed.json()["error"]["posted"] is False
+    assert "The message was not posted." in failed.json()["error"]["message"]
+    assert retried.status_code == 200, "the key was freed: nothing had been posted"
+    assert "idempotent-replayed" not in retried.headers
+    assert [m["content"][0]["text"]["value"] for m in fake.messages[thread_id] if m["role"] == "user"] == [
+        "maybe posted"
+    ]
+
+
+async def test_an_unknown_outcome_is_kept_and_a_replay_looks_again(app_client, fake: FakeOpenAI) -> None:
+    thread_id = fake.add_thread()
+    fake.fail_next(500, "boom", path_contains="/runs", mode="after")  # the run is created, the answer is a 500
+    fake.fail_next(503, "lookup down", path_contains="/runs")  # and the check that would find it fails
+    body = {"content": "posted after all", "threadId": thread_id}
+    async with app_client() as client:
+        unknown = await client.post("/chat", json=body, headers={"Idempotency-Key": "k3"})
+        replayed = await client.post("/chat", json=body, headers={"Idempotency-Key": "k3"})
+        again = await client.post("/chat", json=body, headers={"Idempotency-Key": "k3"})
+    assert unknown.status_code == 502
+    assert unknown.json()["error"]["posted"] is None
+    assert replayed.status_code == 200, "the replay found the run the first attempt created"
+    assert replayed.json()["run_id"] == fake.runs[thread_id][0]["id"]
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert again.json() == replayed.json()
     assert len(fake.requests_to("POST", f"/threads/{thread_id}/runs")) == 1
+    assert len(fake.runs[thread_id]) == 1
 
 
 async def test_streaming_routes_refuse_an_idempotency_key(app_client, fake: FakeOpenAI) -> None:

@@ -8,95 +8,20 @@ after the restart: threads and who owns them, messages, runs (a `hosted` run tha
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
-from app.config import Settings
 from app.storage.sqlite.database import DATABASE_FILE
 from tests.fakes.access import ALICE, API_KEYS, BOB
-from tests.fakes.servers import ROOT, free_port, wait_until_up
+from tests.fakes.processes import Server, fake_upstream_process
 
 WAIT_S = 20.0
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
-
-
-def _clean_env() -> dict[str, str]:
-    """This environment without any of the service's settings (the test sets those)."""
-    settings = {name.upper() for name in Settings.model_fields}
-    return {k: v for k, v in os.environ.items() if k.upper() not in settings and not k.startswith("OPENAI_")}
-
-
-@contextmanager
-def _fake_upstream() -> Iterator[str]:
-    """The fake OpenAI server as a process (runs finish after 0.2 s); yields its base URL."""
-    port = free_port()
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.fake_openai", "--port", str(port), "--run-seconds", "0.2"],
-        cwd=ROOT,
-        env={**_clean_env(), "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{base}/v1/threads/thread_demo", fake)
-        yield base
-    finally:
-        fake.terminate()
-        try:
-            fake.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            fake.kill()
-            fake.wait(timeout=10)
-
-
-class Server:
-    """`python -m app` in `workdir` with these settings; started and killed (SIGKILL) as the test says."""
-
-    def __init__(self, workdir: Path, **settings: str) -> None:
-        self.workdir = workdir
-        self.env = {**_clean_env(), "HOST": "127.0.0.1", "PYTHONPATH": str(ROOT), **settings}
-        self.process: subprocess.Popen[bytes] | None = None
-        self.base = ""
-        self.starts = 0
-
-    def start(self) -> str:
-        port = free_port()
-        self.starts += 1
-        with open(self.workdir / f"server-{self.starts}.log", "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "app"],
-                cwd=self.workdir,
-                env={**self.env, "PORT": str(port)},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.base = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{self.base}/livez", self.process)
-        return self.base
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no flush; whatever was committed is all there is."""
-        assert self.process is not None
-        self.process.kill()
-        assert self.process.wait(timeout=10) == -9
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return (self.workdir / f"server-{self.starts}.log").read_text(errors="replace")
 
 
 @pytest.fixture
@@ -156,7 +81,7 @@ def _post_chat(client: httpx2.Client, thread_id: str, content: str, key: str | N
 def test_assistants_engine_keeps_owners_conversations_keys_and_counts_across_a_kill(
     tmp_path: Path, server_factory: Callable[..., Server]
 ) -> None:
-    with _fake_upstream() as fake:
+    with fake_upstream_process() as fake:
         server = server_factory(
             ENGINE="assistants",
             OPENAI_API_KEY="sk-restart-test",
@@ -208,7 +133,7 @@ def test_assistants_engine_keeps_owners_conversations_keys_and_counts_across_a_k
 def test_hosted_engine_keeps_threads_messages_runs_and_expires_the_run_the_kill_interrupted(
     tmp_path: Path, server_factory: Callable[..., Server]
 ) -> None:
-    with _fake_upstream() as fake:
+    with fake_upstream_process() as fake:
         server = server_factory(
             ENGINE="hosted",
             OPENAI_API_KEY="sk-restart-test",

@@ -86,7 +86,7 @@ async def test_slow_upstream_is_504_with_the_service_client(fake: FakeOpenAI, li
 
 async def test_configured_retries_are_applied_to_upstream_5xx(upstream_app, fake: FakeOpenAI) -> None:
     thread_id = fake.add_thread()
-    fake.fail_next(500, path_contains="/runs", times=2)
+    fake.fail_next(500, path_contains="/runs", times=2, method="POST")
     async with upstream_app(openai_max_retries=2) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
     assert response.status_code == 200

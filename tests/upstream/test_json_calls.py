@@ -42,6 +42,7 @@ async def test_the_run_request_is_the_one_the_sdk_sends(fake: FakeOpenAI, live_f
             additional_messages=[{"role": "user", "content": "Hello, ünïcode ✓"}],
             max_completion_tokens=321,
             truncation_strategy={"type": "last_messages", "last_messages": 7},
+            metadata={"chat_backend_request": response.headers["x-request-id"]},
         )
 
     assert response.status_code == 200, response.text
@@ -57,8 +58,8 @@ async def test_retries_follow_the_sdk_rules_and_count_in_the_header(
     fake: FakeOpenAI, live_fake: str, app_client
 ) -> None:
     thread_id = fake.add_thread()
-    fake.fail_next(500, path_contains="/runs")
-    fake.fail_next(429, headers={"retry-after-ms": "10"}, path_contains="/runs")
+    fake.fail_next(500, path_contains="/runs", method="POST")
+    fake.fail_next(429, headers={"retry-after-ms": "10"}, path_contains="/runs", method="POST")
     async with app_client(client_from_settings=True, openai_base_url=live_fake, openai_max_retries=2) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
         metrics = (await client.get("/metrics")).text

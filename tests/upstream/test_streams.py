@@ -14,7 +14,7 @@ async def test_streamed_runs_and_tool_outputs_send_what_the_sdk_methods_send(app
     fake.stream_script = StreamScript(function_call=("get_weather", '{"location":"Oslo"}'))  # the next run only
     async with app_client() as client:
         engine = client.app.state.engine
-        events = [e async for e in await engine.stream_run(ours, "Weather?")]
+        events = [e async for e in await engine.stream_run(ours, "Weather?", "marker-1")]
         run_id = events[0].data["id"]
         call_id = events[-1].data["required_action"]["submit_tool_outputs"]["tool_calls"][0]["id"]
         after = [e.event async for e in await engine.submit_tool_outputs(ours, run_id, [ToolOutput(call_id, "12 C")])]
@@ -28,6 +28,7 @@ async def test_streamed_runs_and_tool_outputs_send_what_the_sdk_methods_send(app
             additional_messages=[{"role": "user", "content": "Weather?"}],
             max_completion_tokens=make_settings().max_completion_tokens,
             truncation_strategy={"type": "last_messages", "last_messages": make_settings().truncation_last_messages},
+            metadata={"chat_backend_request": "marker-1"},
             stream=True,
         )
         sdk_events = [e async for e in stream]

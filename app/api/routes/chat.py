@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.api.deps import ChatServiceDep, IdempotencyDep, IdempotencyKeyHeader, UserIdDep
+from app.api.deps import ChatServiceDep, IdempotencyDep, IdempotencyKeyHeader, UserIdDep, request_marker
 from app.api.schemas import ChatRequest, ChatStarted, error_responses
 from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.sse import SSE_HEADERS, sse_body
+from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
 from app.errors import IdempotencyNotSupported
 from app.services.idempotency import fingerprint
 
@@ -39,13 +39,19 @@ async def create_chat_run(
     """
 
     async def start() -> dict[str, Any]:
-        run = await chat.post_message(user_id, body.thread_id, body.content)
+        run = await chat.post_message(user_id, body.thread_id, body.content, marker=marker)
         return ChatStarted(run_id=run.run_id, thread_id=run.thread_id).model_dump()
+
+    async def find_posted() -> dict[str, Any] | None:
+        run = await chat.find_posted_run(user_id, body.thread_id, marker)
+        return ChatStarted(run_id=run.run_id, thread_id=run.thread_id).model_dump() if run is not None else None
+
+    marker = request_marker(user_id, idempotency_key)
 
     if idempotency_key is None:
         return await start()
     payload = {"threadId": body.thread_id, "content": body.content}
-    answer = await idempotency.run(user_id, idempotency_key, fingerprint("POST /chat", payload), start)
+    answer = await idempotency.run(user_id, idempotency_key, fingerprint("POST /chat", payload), start, find_posted)
     headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
@@ -72,5 +78,7 @@ async def stream_chat_run(
     """
     if idempotency_key is not None:
         raise IdempotencyNotSupported()
-    events = await chat.stream_message(user_id, body.thread_id, body.content)
-    return EventStreamResponse(sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS)
+    events = await chat.stream_message(user_id, body.thread_id, body.content, marker=request_marker(user_id, None))
+    return EventStreamResponse(
+        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
+    )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request, Response, UploadFile
 
 from app.api.deps import FilesDep, SettingsDep
 from app.api.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
+from app.api.wire.event_stream import EventStreamResponse
 from app.errors import InvalidField
 
 router = APIRouter(tags=["next.js frontend"])
@@ -83,7 +84,8 @@ async def delete_file(request: Request, files: FilesDep) -> Response:
     },
 )
 async def download_file(file_id: Annotated[str, Path(pattern=FILE_ID_PATTERN)], files: FilesDep) -> Response:
-    """The file's bytes, as an attachment with its filename (images and files cited in replies)."""
+    """The file's bytes, as an attachment with its filename: files of the vector store, and files runs wrote."""
     filename, content = await files.download_file(file_id)
     disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
-    return Response(content, media_type="application/octet-stream", headers={"Content-Disposition": disposition})
+    headers = {"Content-Disposition": disposition}
+    return EventStreamResponse(content, media_type="application/octet-stream", headers=headers)

@@ -1,20 +1,26 @@
 """The HTTP response that carries a run's event stream, and the rule that a stream must end in a run event.
 
 Each body generator closes the run's event iterator however it ends, so a client that
-disconnects leaves no upstream connection or task behind.
+disconnects leaves no upstream connection or task behind. A stream still open when the server
+shuts down ends with its format's closing words (`farewell`) before the shutdown timeout, never
+cut off mid-way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 
 import anyio
+from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from app.engines.base import TERMINAL_RUN_EVENTS, StreamEvent
 from app.errors import StreamBrokeOff
+from app.server.shutdown import Shutdown
 
 
 class EventStreamResponse(StreamingResponse):
@@ -25,18 +31,53 @@ class EventStreamResponse(StreamingResponse):
     once, and the iterator is closed, which closes the run's upstream stream.
     """
 
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+        *,
+        farewell: bytes = b"",
+    ) -> None:
+        super().__init__(content, status_code, headers, media_type, background)
+        self._farewell = farewell
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+        shut_down = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        shutdown: Shutdown | None = getattr(scope["app"].state, "shutdown", None)
         try:
             async with anyio.create_task_group() as task_group:
 
                 async def stream_then_stop() -> None:
                     with contextlib.suppress(OSError):  # the client went away mid-write
-                        await self.stream_response(send)
+                        await self.stream_response(tracked_send)
+                    task_group.cancel_scope.cancel()
+
+                async def stop_before_shutdown() -> None:
+                    nonlocal shut_down
+                    if shutdown is None:
+                        await asyncio.Future()  # never: no server to shut down (tests, ASGI hosts)
+                    else:
+                        await shutdown.streams_must_end()
+                    shut_down = True
                     task_group.cancel_scope.cancel()
 
                 task_group.start_soon(stream_then_stop)
+                task_group.start_soon(stop_before_shutdown)
                 await self.listen_for_disconnect(receive)
                 task_group.cancel_scope.cancel()
+            if shut_down and started:
+                with contextlib.suppress(OSError):
+                    await send({"type": "http.response.body", "body": self._farewell, "more_body": False})
         finally:
             close = getattr(self.body_iterator, "aclose", None)
             if close is not None:

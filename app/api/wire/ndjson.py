@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -32,7 +33,7 @@ def ndjson_line(event: StreamEvent) -> bytes:
 def error_message_events(text: str, code: str, run_id: str | None = None) -> list[StreamEvent]:
     """A synthetic assistant message saying `text`, then a completed run: shows the error, unlocks the UI."""
     now = int(time.time())
-    message_id = f"msg_error{now}"
+    message_id = f"msg_error{secrets.token_hex(12)}"
     content = [{"type": "text", "text": {"value": text, "annotations": []}}]
     message = {"id": message_id, "object": "thread.message", "role": "assistant", "created_at": now}
     return [
@@ -45,7 +46,7 @@ def error_message_events(text: str, code: str, run_id: str | None = None) -> lis
         StreamEvent(
             "thread.run.completed",
             {
-                "id": run_id or f"run_error{now}",
+                "id": run_id or f"run_error{secrets.token_hex(12)}",
                 "object": "thread.run",
                 "status": "completed",
                 "metadata": {"error_code": code},
@@ -63,6 +64,15 @@ def _failure_text(event: StreamEvent) -> str:
 
 def ndjson_error_body(answer: HttpAnswer) -> list[bytes]:
     return [ndjson_line(e) for e in error_message_events(f"Error: {answer.message}", answer.code)]
+
+
+# How a Next.js stream still open at shutdown ends: a message the frontend shows, and the input unlocked.
+NDJSON_FAREWELL = b"".join(
+    ndjson_line(e)
+    for e in error_message_events(
+        "The service restarted before the reply was complete; it may still appear in the thread.", "shutting_down"
+    )
+)
 
 
 def ndjson_error_response(answer: HttpAnswer) -> Response:

@@ -22,6 +22,12 @@ def sse_frame(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
+# How a stream still open at shutdown ends.
+SSE_FAREWELL = sse_frame(
+    "error", {"code": "shutting_down", "message": "The service restarted before the run's stream ended."}
+) + sse_frame("done", "[DONE]")
+
+
 async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
     """Server-Sent Events named as the Assistants events; `error` then `done` if the stream breaks."""
     async with aclosing(events):

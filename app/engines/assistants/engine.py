@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -17,6 +18,7 @@ from urllib.parse import quote
 
 from app.config import Settings
 from app.engines.assistants.convert import relay_events, reply_text, to_message_page, to_run_state
+from app.engines.assistants.run_creation import RunCreation
 from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
 from app.errors import (
     AssistantsApiUnavailable,
@@ -71,6 +73,9 @@ class AssistantsEngine:
         self._threads_with_vector_store: OrderedDict[str, None] = OrderedDict()
         self._run_tools: list[dict[str, Any]] | None = None
         self._run_tools_lock = asyncio.Lock()
+        self._runs = RunCreation(
+            upstream, settle_s=min(settings.openai_timeout_s, 10.0), follow_timeout_s=settings.run_timeout_s
+        )
 
     async def create_thread(self) -> str:
         body: dict[str, Any] = {}
@@ -82,30 +87,40 @@ class AssistantsEngine:
         logger.info("thread created engine=assistants thread_id=%s", thread_id)
         return thread_id
 
-    async def start_run(self, thread_id: str, content: str) -> RunRef:
-        # The hot path: `runs.create`'s request, sent as plain JSON (app/upstream_json.py).
+    async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
+        # The hot path: `runs.create`'s request, sent as plain JSON, at most once (run_creation.py).
         try:
             body = await self._run_body(thread_id, content)
-            run = await self._calls.request("POST", f"/threads/{quote(thread_id, safe='')}/runs", body, ids=("id",))
+            run = await self._runs.create(thread_id, body, marker or uuid.uuid4().hex)
         except UpstreamError as exc:
             raise translate_status_error(exc, thread_id) from exc
         run_id: str = run["id"]
         logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
         return RunRef(run_id=run_id, thread_id=thread_id, status=str(run.get("status") or "queued"))
 
-    async def stream_run(self, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
+    async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
+        try:
+            run = await self._runs.find(thread_id, marker)
+        except UpstreamError as exc:
+            raise translate_status_error(exc, thread_id) from exc
+        if run is None:
+            return None
+        return RunRef(run_id=str(run["id"]), thread_id=thread_id, status=str(run.get("status") or "queued"))
+
+    async def stream_run(
+        self, thread_id: str, content: str, marker: str | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
         try:
             body = await self._run_body(thread_id, content)
-            body["stream"] = True
-            events = await self._event_stream(f"/threads/{quote(thread_id, safe='')}/runs", body)
+            events = await self._runs.create_streamed(thread_id, body, marker or uuid.uuid4().hex)
         except UpstreamError as exc:
             raise translate_status_error(exc, thread_id) from exc
         logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
-        return events
+        return relay_events(events)
 
     async def _event_stream(self, path: str, body: dict[str, Any]) -> AsyncGenerator[StreamEvent, None]:
-        """POST a streamed call; its Assistants events relayed as they come."""
-        return relay_events(await self._calls.stream(path, body, headers=ASSISTANTS_BETA))
+        """POST a streamed call once (a repeat would be refused: the run no longer waits); events relayed."""
+        return relay_events(await self._calls.stream(path, body, headers=ASSISTANTS_BETA, once=True))
 
     async def _run_body(self, thread_id: str, content: str) -> dict[str, Any]:
         """The JSON `runs.create` sends for a non-streaming run, in its key order (omitted values left out).

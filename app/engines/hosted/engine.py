@@ -17,7 +17,7 @@ from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
 from app.engines.hosted.runner import RunRunner
-from app.errors import InvalidRequest, NoToolCallPending, RunNotFound, ThreadNotFound
+from app.errors import InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, ThreadNotFound
 from app.storage.threads import MessageRecord, RunRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
@@ -50,12 +50,17 @@ class HostedEngine:
         await self._store.create_thread(thread)
         return thread.id
 
-    async def start_run(self, thread_id: str, content: str) -> RunRef:
+    async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
         run = await self._begin_run(thread_id, content)
         self._runner.start(run)
         return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
 
-    async def stream_run(self, thread_id: str, content: str) -> AsyncGenerator[StreamEvent, None]:
+    async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
+        return None  # a hosted start is answered only once its writes are done: nothing to look for
+
+    async def stream_run(
+        self, thread_id: str, content: str, marker: str | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
         run = await self._begin_run(thread_id, content)
         return self._runner.start_streamed(run)
 
@@ -73,14 +78,14 @@ class HostedEngine:
         return run_state(run)
 
     async def cancel_run(self, thread_id: str, run_id: str) -> RunState:
-        """Cancel an active run and stop its model call; a finished run is returned as it is."""
+        """Cancel an active run and stop its model call; a finished run is 409 `run_not_active`, as upstream."""
         run = await self._find_run(thread_id, run_id)
         if not is_active(run.status):
-            return run_state(run)
+            raise RunNotActive(thread_id, run_id)
         changes = {"status": "cancelled", "cancelled_at": utc_now(), "lease_expires_at": None}
         cancelled = await self._store.update_active_run(run_id, changes)
         if cancelled is None:  # it finished meanwhile
-            return run_state(await self._store.get_run(run_id) or run)
+            raise RunNotActive(thread_id, run_id)
         await self._store.release_active_run(thread_id, run_id)
         logger.info("run cancelled engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
         await self._runner.stop(run_id)  # another process notices at its next lease renewal

@@ -40,7 +40,7 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "required_action": None,
         "last_error": dict(run.last_error) if run.last_error else None,
         "model": run.model,
-        "instructions": run.instructions,
+        "instructions": "",  # the system prompt stays on the server: these events reach every client
         "tools": [{"type": name} for name in run.tools],
         "metadata": {},
         "incomplete_details": None,

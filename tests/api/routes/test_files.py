@@ -60,3 +60,39 @@ async def test_create_assistant_like_the_quickstart(app_client, fake: FakeOpenAI
     sent = fake.requests_to("POST", "/v1/assistants")[0].body
     assert [t["type"] for t in sent["tools"]] == ["code_interpreter", "file_search", "function"]
     assert sent["tools"][2]["function"]["name"] == "get_weather"
+
+
+def _stored_file(fake: FakeOpenAI, file_id: str, purpose: str, data: bytes) -> None:
+    fake.files[file_id] = {
+        "id": file_id,
+        "object": "file",
+        "bytes": len(data),
+        "created_at": 1,
+        "filename": f"{file_id}.bin",
+        "purpose": purpose,
+        "status": "processed",
+    }
+    fake.file_contents[file_id] = data
+
+
+async def test_only_the_vector_stores_files_and_run_outputs_can_be_downloaded(app_client, fake: FakeOpenAI) -> None:
+    big = bytes(range(256)) * 4096  # 1 MiB, streamed through
+    _stored_file(fake, "file-instore", "assistants", big)
+    _stored_file(fake, "file-output", "assistants_output", b"png bytes")
+    _stored_file(fake, "file-finetune", "fine-tune", b"secret training data")
+    _stored_file(fake, "file-elsewhere", "assistants", b"another app's upload")
+    fake.vector_stores["vs_docs"] = ["file-instore"]
+    async with app_client(openai_vector_store_id="vs_docs") as client:
+        in_store = await client.get("/api/files/file-instore")
+        output = await client.get("/api/files/file-output")
+        finetune = await client.get("/api/files/file-finetune")
+        elsewhere = await client.get("/api/files/file-elsewhere")
+    assert in_store.status_code == 200
+    assert in_store.content == big
+    assert output.status_code == 200
+    assert output.content == b"png bytes"
+    for refused in (finetune, elsewhere):
+        assert refused.status_code == 404
+        assert refused.json()["error"]["code"] == "not_found"
+        assert b"secret" not in refused.content
+    assert not fake.requests_to("GET", "/files/file-finetune/content")

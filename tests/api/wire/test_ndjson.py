@@ -18,3 +18,13 @@ async def test_ndjson_body_relays_events_in_order_and_unlocks_after_expiry() -> 
     decoded = decode_like_chat_tsx(body)
     assert decoded["messages"] == [{"role": "assistant", "text": "The run expired."}]
     assert decoded["inputDisabled"] is False
+
+
+def test_two_error_messages_in_the_same_second_have_different_ids() -> None:
+    from app.api.wire.ndjson import error_message_events
+
+    first, second = error_message_events("Error: one", "x"), error_message_events("Error: two", "x")
+    assert first[0].data["id"] != second[0].data["id"]
+    assert first[-1].data["id"] != second[-1].data["id"]
+    assert first[0].data["id"].startswith("msg_")
+    assert first[-1].data["id"].startswith("run_")

@@ -22,6 +22,8 @@ async def test_chat_sends_the_seed_run_settings_in_one_upstream_request(app_clie
         "additional_messages": [{"role": "user", "content": "Hello!"}],
         "truncation_strategy": {"type": "last_messages", "last_messages": 7},
         "max_completion_tokens": 321,
+        # Marks the run as this request's, so a failed attempt can be looked for before any retry.
+        "metadata": {"chat_backend_request": response.headers["x-request-id"]},
     }
     assert sent.headers["authorization"] == f"Bearer {TEST_API_KEY}"
     assert sent.headers["openai-beta"] == "assistants=v2"

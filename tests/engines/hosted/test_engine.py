@@ -8,7 +8,7 @@ import re
 import pytest
 
 from app.api.schemas import THREAD_ID_PATTERN
-from app.errors import InvalidRequest, NoToolCallPending, RunNotFound, ThreadNotFound
+from app.errors import InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, ThreadNotFound
 from app.storage import Stores
 from app.storage.threads import ThreadStore
 from tests.fakes.fake_models import ECHO_PREFIX
@@ -26,7 +26,7 @@ from tests.fakes.hosted_support import (
 ID_24 = r"[A-Za-z0-9]{24}"
 
 
-@pytest.fixture(params=["mongomock", "memory"])
+@pytest.fixture(params=["mongomock", "sqlite"])
 def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
     return new_store(request.param)
 
@@ -147,14 +147,15 @@ async def test_cancel_stops_the_model_call_and_frees_the_thread(fake: FakeOpenAI
         await wait_until(lambda: len(fake.models.calls) == 1, "the model call to start")
         cancelled = await engine.cancel_run(thread_id, ref.run_id)
         stored = await engine.get_run(thread_id, ref.run_id)
-        again = await engine.cancel_run(thread_id, ref.run_id)
+        with pytest.raises(RunNotActive):
+            await engine.cancel_run(thread_id, ref.run_id)
         next_ref = await engine.start_run(thread_id, "short one then")
         completed = await wait_for_run(engine, thread_id, next_ref.run_id)
         messages = await engine.list_messages(thread_id, order="asc")
         # The fake sees the closed stream when its side of the transport next runs.
         await wait_until(lambda: fake.models.calls[0].outcome != "running", "the fake to see the call end")
 
-    assert cancelled.status == stored.status == again.status == "cancelled"
+    assert cancelled.status == stored.status == "cancelled"
     assert cancelled.cancelled_at is not None
     assert fake.models.calls[0].outcome == "aborted"
     assert completed.status == "completed"
@@ -162,18 +163,20 @@ async def test_cancel_stops_the_model_call_and_frees_the_thread(fake: FakeOpenAI
     assert roles == [("user", None), ("user", None), ("assistant", next_ref.run_id)]
 
 
-async def test_cancelling_a_finished_run_returns_it_unchanged(fake: FakeOpenAI) -> None:
+async def test_cancelling_a_finished_run_is_run_not_active_and_leaves_it(fake: FakeOpenAI) -> None:
     async with hosted_engine(fake) as engine:
         thread_id = await engine.create_thread()
         ref = await engine.start_run(thread_id, "hi")
         done = await wait_for_run(engine, thread_id, ref.run_id)
-        after_cancel = await engine.cancel_run(thread_id, ref.run_id)
+        with pytest.raises(RunNotActive):
+            await engine.cancel_run(thread_id, ref.run_id)
+        after_cancel = await engine.get_run(thread_id, ref.run_id)
     assert done.status == after_cancel.status == "completed"
     assert after_cancel.reply == done.reply
 
 
 async def test_cancel_before_the_run_task_starts_ends_it_cancelled(fake: FakeOpenAI) -> None:
-    async with hosted_engine(fake) as engine:  # memory store: nothing in between yields to the loop
+    async with hosted_engine(fake) as engine:  # SQLite store: nothing in between yields to the loop
         thread_id = await engine.create_thread()
         events = await engine.stream_run(thread_id, "hi")
         (task,) = hosted_run_tasks()

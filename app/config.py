@@ -76,8 +76,11 @@ class Settings(BaseSettings):
     # Engine `hosted`: threads, messages and runs in our storage; a run is one model call
     hosted_model_api: Literal["responses", "chat_completions"] = "responses"
     assistant_instructions: str = "You are a helpful assistant."
+    # A JSON file of assistants (the Assistants API's create shape plus `id`), stored at start-up.
+    assistants_file: str | None = None
     run_lease_s: float = Field(default=30.0, gt=0, le=3600)
     run_timeout_s: float = Field(default=600.0, gt=0)
+    requires_action_timeout_s: float = Field(default=600.0, gt=0)
 
     # Storage
     mongodb_uri: SecretStr | None = None
@@ -150,6 +153,7 @@ class Settings(BaseSettings):
         "openai_vector_store_id",
         "openai_knowledge_store_id",
         "mongodb_db",
+        "assistants_file",
         mode="before",
     )
     @classmethod

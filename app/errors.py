@@ -70,6 +70,39 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class AssistantNotFound(AppError):
+    status_code = 404
+    code = "assistant_not_found"
+
+    def __init__(self, assistant_id: str) -> None:
+        super().__init__(f"No assistant found with id '{assistant_id}'.", assistant_id=assistant_id)
+
+
+class AssistantInUse(AppError):
+    status_code = 409
+    code = "assistant_in_use"
+
+    def __init__(self, assistant_id: str) -> None:
+        super().__init__(
+            f"Assistant {assistant_id} is the one runs use (OPENAI_ASSISTANT_ID, or the built-in default); "
+            "it cannot be deleted.",
+            assistant_id=assistant_id,
+        )
+
+
+class HostedEngineRequired(AppError):
+    """Stored assistants exist only with ENGINE=hosted (the assistants engine's live upstream)."""
+
+    status_code = 400
+    code = "hosted_engine_required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Assistants are stored by this service only with ENGINE=hosted; with ENGINE=assistants they "
+            "live in the upstream Assistants API (OPENAI_ASSISTANT_ID)."
+        )
+
+
 class RunAlreadyActive(AppError):
     status_code = 400
     code = "active_run"

@@ -27,6 +27,7 @@ from app.engines.base import AssistantEngine
 from app.observability.metrics import Metrics
 from app.process_limits import raise_open_files_limit
 from app.server.shutdown import Shutdown
+from app.services.assistants import AssistantService
 from app.services.chat import ChatService
 from app.services.conversation_retry import UpsertRetryQueue
 from app.services.files import FileService
@@ -119,7 +120,12 @@ def build_lifespan(
                 upstream = await open_upstream(cfg, stack, metrics)
             opened = stores or await open_stores(cfg, stack)
             await opened.ensure_indexes(threads=cfg.engine == "hosted")
-            engine = build_engine(cfg, upstream, opened.threads)
+            assistants = AssistantService(opened.assistants, cfg)
+            if cfg.engine == "hosted":
+                await assistants.prepare()  # ASSISTANTS_FILE, the run's assistant; raises to stop start-up
+            elif cfg.assistants_file:
+                logger.warning("ASSISTANTS_FILE is ignored with ENGINE=assistants (its assistants live upstream)")
+            engine = build_engine(cfg, upstream, opened.threads, opened.assistants)
             stack.push_async_callback(engine.aclose)
             # Closed before the stores (exit stack order): the queue flushes into open stores at shutdown.
             upsert_retries = UpsertRetryQueue(
@@ -140,7 +146,8 @@ def build_lifespan(
             app.state.engine = engine
             app.state.upstream = upstream
             app.state.upsert_retries = upsert_retries
-            app.state.files = FileService(upstream.files if upstream is not None else None, cfg)
+            app.state.assistants = assistants
+            app.state.files = FileService(upstream.files if upstream is not None else None, cfg, assistants)
             _services(app, cfg, opened, engine, metrics)
             app.state.route_table = RouteTable(app.openapi())
             _log_startup(cfg, engine, opened)

@@ -13,7 +13,7 @@ from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.rate_limit import RateLimitMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import chat, conversations, files, health, nextjs, threads
+from app.api.routes import assistants, chat, conversations, files, health, nextjs, threads
 from app.api.wire.ndjson import ndjson_error_response
 from app.config import Settings
 from app.lifespan import build_lifespan
@@ -39,7 +39,7 @@ def create_app(
     register_error_handlers(app)
     # The Next.js frontend reads every answer of its stream routes as a run stream, refusals included.
     add_error_renderer(app, "POST", nextjs.NEXTJS_STREAM_PATH, ndjson_error_response)
-    routers = tuple(module.router for module in (health, chat, threads, conversations, nextjs, files))
+    routers = tuple(module.router for module in (health, chat, threads, conversations, nextjs, files, assistants))
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)

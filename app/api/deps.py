@@ -12,6 +12,7 @@ from app.config import Settings
 from app.engines.base import AssistantEngine
 from app.observability.metrics import Metrics
 from app.observability.request_ids import request_id_var
+from app.services.assistants import AssistantService
 from app.services.chat import ChatService
 from app.services.conversation_retry import UpsertRetryQueue
 from app.services.files import FileService
@@ -60,6 +61,11 @@ async def get_files(request: Request) -> FileService:
     return files
 
 
+async def get_assistants(request: Request) -> AssistantService:
+    assistants: AssistantService = request.app.state.assistants
+    return assistants
+
+
 async def get_user_id(request: Request) -> str:
     """The user the request acts for: set from its API key by the API key middleware."""
     user_id: str | None = getattr(request.state, "user_id", None)
@@ -96,6 +102,7 @@ ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 UserIdDep = Annotated[str, Depends(get_user_id)]
 FilesDep = Annotated[FileService, Depends(get_files)]
+AssistantsDep = Annotated[AssistantService, Depends(get_assistants)]
 ThreadAccessDep = Annotated[ThreadAccess, Depends(get_thread_access)]
 IdempotencyDep = Annotated[IdempotentRequests, Depends(get_idempotency)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

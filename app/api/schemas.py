@@ -129,9 +129,10 @@ class ErrorAnswer(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the error shape for the given statuses."""
     descriptions = {
-        400: "Bad request, or the thread already has an active run (`active_run`)",
+        400: "Bad request, or the thread already has an active run (`active_run`); `/assistants`: ENGINE is not "
+        "`hosted` (`hosted_engine_required`)",
         401: "Missing or invalid API key (`unauthorized`), or the upstream rejected the configured OpenAI key",
-        404: "Unknown thread (or another user's)",
+        404: "Unknown thread or assistant (or another user's)",
         409: "Conflict: the run is not active, or a request with this Idempotency-Key is still in progress",
         413: "Body larger than the limit (`payload_too_large`)",
         415: "Body is not `application/json` (`unsupported_media_type`)",
@@ -234,3 +235,67 @@ class AssistantCreated(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     assistant_id: str = Field(alias="assistantId")
+
+
+class AssistantObject(BaseModel):
+    """A stored assistant, as the Assistants API shows one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "asst_abc123",
+                    "object": "assistant",
+                    "created_at": 1764000000,
+                    "name": "Quickstart Assistant",
+                    "description": None,
+                    "model": "gpt-4o-mini",
+                    "instructions": "You are a helpful assistant.",
+                    "tools": [{"type": "code_interpreter"}, {"type": "file_search"}],
+                    "tool_resources": {"file_search": {"vector_store_ids": ["vs_abc123"]}},
+                    "metadata": {},
+                }
+            ]
+        }
+    )
+
+    id: str
+    object: Literal["assistant"] = "assistant"
+    created_at: int
+    name: str | None
+    description: str | None
+    model: str
+    instructions: str | None
+    tools: list[dict[str, Any]]
+    tool_resources: dict[str, Any]
+    metadata: dict[str, str]
+
+    @classmethod
+    def of(cls, record: Any) -> AssistantObject:
+        return cls(
+            id=record.id,
+            created_at=int(record.created_at.timestamp()),
+            name=record.name,
+            description=record.description,
+            model=record.model,
+            instructions=record.instructions,
+            tools=[dict(tool) for tool in record.tools],
+            tool_resources=dict(record.tool_resources),
+            metadata=dict(record.metadata),
+        )
+
+
+class AssistantList(BaseModel):
+    """A page of the caller's assistants; pass `last_id` as `after` for the next page."""
+
+    object: Literal["list"] = "list"
+    data: list[AssistantObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class AssistantDeleted(BaseModel):
+    id: str
+    object: Literal["assistant.deleted"] = "assistant.deleted"
+    deleted: Literal[True] = True

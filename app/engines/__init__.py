@@ -8,6 +8,7 @@ from app.engines.base import AssistantEngine
 from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.model_client import build_model_client
 from app.engines.unconfigured import UnconfiguredEngine
+from app.storage.assistants import AssistantStore
 from app.storage.threads import ThreadStore
 from app.upstream.client import Upstream
 
@@ -21,15 +22,18 @@ def missing_chat_setting(settings: Settings) -> str | None:
     return None
 
 
-def build_engine(settings: Settings, upstream: Upstream | None, threads: ThreadStore) -> AssistantEngine:
+def build_engine(
+    settings: Settings, upstream: Upstream | None, threads: ThreadStore, assistants: AssistantStore | None = None
+) -> AssistantEngine:
     """The engine named by ENGINE, or a stand-in answering 503 when chat is not configured.
 
-    The `hosted` engine keeps its threads, messages and runs in `threads`.
+    The `hosted` engine keeps its threads, messages and runs in `threads`, and finds the run's
+    assistant in `assistants` (None: the built-in default, from the settings).
     """
     missing = missing_chat_setting(settings)
     if missing is not None or upstream is None:
         return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")
     if settings.engine == "hosted":
-        return HostedEngine(settings, threads, build_model_client(settings, upstream))
+        return HostedEngine(settings, threads, build_model_client(settings, upstream), assistants)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)

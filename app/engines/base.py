@@ -80,6 +80,8 @@ class RunState(BaseModel):
                     "expires_at": None,
                     "last_error": None,
                     "model": "gpt-4o-mini",
+                    "assistant_id": "asst_default",
+                    "tools": [{"type": "file_search"}],
                     "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52},
                     "reply": "Hello! How can I help?",
                 }
@@ -108,6 +110,8 @@ class RunState(BaseModel):
     expires_at: int | None = None
     last_error: RunError | None = None
     model: str | None = None
+    assistant_id: str | None = Field(default=None, description="The assistant the run uses.")
+    tools: list[dict[str, Any]] = Field(default_factory=list, description="The assistant's tools, as on the run.")
     usage: dict[str, int] | None = None
     reply: str | None = Field(default=None, description="The assistant's reply text, once the run completed.")
 

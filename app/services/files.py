@@ -1,4 +1,9 @@
-"""The quickstart's file viewer: the vector store's files (list, upload, delete, download), and its assistant."""
+"""The quickstart's file viewer: the vector store's files (list, upload, delete, download), and its assistant.
+
+The vector store is OPENAI_VECTOR_STORE_ID when set; otherwise the run assistant's first file_search
+store, created on the first upload (named as the quickstart names it) and recorded on the assistant:
+upstream with ENGINE=assistants, in our storage with ENGINE=hosted.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,15 @@ import logging
 from collections.abc import AsyncGenerator
 
 from app.config import Settings
-from app.errors import ChatNotConfigured, NotFound, UpstreamNotFound
+from app.errors import AssistantNotFound, ChatNotConfigured, NotFound, UpstreamError, UpstreamNotFound
+from app.services.assistants import AssistantCreate, AssistantService
 from app.upstream.files import StoredFile, UpstreamFiles
 
 logger = logging.getLogger(__name__)
 
+VECTOR_STORE_NAME = "sample-assistant-vector-store"
+QUICKSTART_INSTRUCTIONS = "You are a helpful assistant."
+QUICKSTART_NAME = "Quickstart Assistant"
 QUICKSTART_TOOLS = [
     {"type": "code_interpreter"},
     {"type": "file_search"},
@@ -33,44 +42,88 @@ QUICKSTART_TOOLS = [
 
 
 class FileService:
-    """Files of the configured vector store (OPENAI_VECTOR_STORE_ID), and the quickstart's assistant creation."""
+    """Files of the assistant's vector store, and the quickstart's assistant creation."""
 
-    def __init__(self, files: UpstreamFiles | None, settings: Settings) -> None:
+    def __init__(
+        self, files: UpstreamFiles | None, settings: Settings, assistants: AssistantService | None = None
+    ) -> None:
         self._files = files
         self._settings = settings
+        self._assistants = assistants
 
     def _upstream(self) -> UpstreamFiles:
         if self._files is None:
             raise ChatNotConfigured("OPENAI_API_KEY")
         return self._files
 
-    def _vector_store(self) -> tuple[UpstreamFiles, str]:
+    async def _vector_store(self, *, create: bool) -> tuple[UpstreamFiles, str | None]:
+        """The store the files live in; None when there is none yet and `create` is False."""
         files = self._upstream()
-        if not self._settings.openai_vector_store_id:
+        if self._settings.openai_vector_store_id:
+            return files, self._settings.openai_vector_store_id
+        if self._settings.engine == "hosted":
+            return files, await self._hosted_store(files, create=create)
+        assistant_id = self._settings.openai_assistant_id
+        if not assistant_id:
+            raise ChatNotConfigured("OPENAI_ASSISTANT_ID")
+        store_ids = await files.assistant_vector_store_ids(assistant_id)
+        if store_ids or not create:
+            return files, store_ids[0] if store_ids else None
+        store_id = await files.create_vector_store(VECTOR_STORE_NAME)
+        await files.attach_vector_store(assistant_id, store_id)
+        logger.info("vector store created vector_store_id=%s assistant_id=%s", store_id, assistant_id)
+        return files, store_id
+
+    async def _hosted_store(self, files: UpstreamFiles, *, create: bool) -> str | None:
+        """The run assistant's first file_search store (our storage); created upstream and recorded on it."""
+        if self._assistants is None:
             raise ChatNotConfigured("OPENAI_VECTOR_STORE_ID")
-        return files, self._settings.openai_vector_store_id
+        assistant = await self._assistants.run_assistant()
+        if assistant.vector_store_ids or not create:
+            return assistant.vector_store_ids[0] if assistant.vector_store_ids else None
+        store_id = await files.create_vector_store(VECTOR_STORE_NAME)
+        attached = await self._assistants.store.attach_vector_store(assistant.id, store_id)
+        winner = attached.vector_store_ids[0] if attached is not None and attached.vector_store_ids else None
+        if winner != store_id:  # deleted meanwhile, or another request attached its store first
+            await self._discard_store(files, store_id)
+            if winner is None:
+                raise AssistantNotFound(assistant.id)
+            return winner
+        logger.info("vector store created vector_store_id=%s assistant_id=%s", store_id, assistant.id)
+        return store_id
+
+    @staticmethod
+    async def _discard_store(files: UpstreamFiles, store_id: str) -> None:
+        try:
+            await files.delete_vector_store(store_id)
+        except UpstreamError as exc:
+            logger.warning("could not delete the unused vector store %s: %s", store_id, type(exc).__name__)
 
     async def list_files(self) -> list[StoredFile]:
-        files, store_id = self._vector_store()
-        return await files.list_store_files(store_id)
+        files, store_id = await self._vector_store(create=False)
+        return await files.list_store_files(store_id) if store_id else []
 
     async def upload_file(self, filename: str, data: bytes) -> StoredFile:
-        files, store_id = self._vector_store()
+        files, store_id = await self._vector_store(create=True)
+        assert store_id is not None
         stored = await files.upload_to_store(store_id, filename, data)
         logger.info("file uploaded file_id=%s bytes=%d", stored.file_id, len(data))
         return stored
 
     async def delete_file(self, file_id: str) -> None:
-        files, store_id = self._vector_store()
+        files, store_id = await self._vector_store(create=False)
+        missing = NotFound(f"No file '{file_id}' in the vector store.", file_id=file_id)
+        if store_id is None:
+            raise missing
         try:
             await files.remove_from_store(store_id, file_id)
         except UpstreamNotFound as exc:
-            raise NotFound(f"No file '{file_id}' in the vector store.", file_id=file_id) from exc
+            raise missing from exc
 
     async def download_file(self, file_id: str) -> tuple[str, AsyncGenerator[bytes, None]]:
         """The file's name and bytes (streamed), if it may be shown here; any other file is answered as unknown.
 
-        Shown: files in the configured vector store, and files the assistant's runs wrote
+        Shown: files in the assistant's vector store, and files the assistant's runs wrote
         (purpose `assistants_output`: code interpreter images and files). Not: any other file of
         the organisation (fine-tuning data, batch files, other apps' uploads).
         """
@@ -78,17 +131,29 @@ class FileService:
         unknown = NotFound(f"No file '{file_id}'.", file_id=file_id)
         try:
             info = await files.describe(file_id)
-            store_id = self._settings.openai_vector_store_id
-            if info.purpose != "assistants_output" and not (store_id and await files.store_has_file(store_id, file_id)):
-                raise unknown
+            if info.purpose != "assistants_output":
+                _, store_id = await self._vector_store(create=False)
+                if not (store_id and await files.store_has_file(store_id, file_id)):
+                    raise unknown
             return info.filename, await files.content(file_id)
         except UpstreamNotFound as exc:
             raise unknown from exc
 
-    async def create_quickstart_assistant(self) -> str:
+    async def create_quickstart_assistant(self, owner: str) -> str:
+        """The quickstart's assistant: in our storage with ENGINE=hosted (owned by `owner`), else upstream."""
+        if self._settings.engine == "hosted" and self._assistants is not None:
+            fields = AssistantCreate.model_validate(
+                {
+                    "instructions": QUICKSTART_INSTRUCTIONS,
+                    "name": QUICKSTART_NAME,
+                    "model": self._settings.openai_model,
+                    "tools": QUICKSTART_TOOLS,
+                }
+            )
+            return (await self._assistants.create(owner, fields)).id
         assistant_id = await self._upstream().create_assistant(
-            instructions="You are a helpful assistant.",
-            name="Quickstart Assistant",
+            instructions=QUICKSTART_INSTRUCTIONS,
+            name=QUICKSTART_NAME,
             model=self._settings.openai_model,
             tools=QUICKSTART_TOOLS,
         )

@@ -2,7 +2,7 @@
 
 One folder per backend (`mongo/`, `sqlite/`), one module per collection, each implementing the
 protocol of the module of the same name here (`conversations`, `thread_owners`,
-`idempotency_keys`, `threads`). Stores raise `StorageUnavailable` when their backend fails.
+`idempotency_keys`, `threads`, `assistants`). Stores raise `StorageUnavailable` when their backend fails.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.config import Settings
+from app.storage.assistants import AssistantStore
 from app.storage.conversations import ConversationStore
 from app.storage.idempotency_keys import IdempotencyKeyStore
+from app.storage.sqlite.assistants import SqliteAssistantStore
 from app.storage.sqlite.conversations import SqliteConversationStore
 from app.storage.sqlite.database import SqliteDatabase
 from app.storage.sqlite.idempotency_keys import SqliteIdempotencyKeyStore
@@ -42,14 +44,16 @@ class Stores:
     thread_owners: ThreadOwnerStore
     idempotency_keys: IdempotencyKeyStore
     threads: ThreadStore
+    assistants: AssistantStore
     ping: Callable[[], Awaitable[None]] = _always_up
 
     async def ensure_indexes(self, *, threads: bool) -> None:
-        """Create every store's indexes; the hosted engine's (`threads`) only when it runs."""
+        """Create every store's indexes; the hosted engine's (`threads`, `assistants`) only when it runs."""
         for store in (self.conversations, self.thread_owners, self.idempotency_keys):
             await store.ensure_indexes()
         if threads:
             await self.threads.ensure_indexes()
+            await self.assistants.ensure_indexes()
 
 
 def sqlite_stores(database: SqliteDatabase) -> Stores:
@@ -64,6 +68,7 @@ def sqlite_stores(database: SqliteDatabase) -> Stores:
         thread_owners=SqliteThreadOwnerStore(database),
         idempotency_keys=SqliteIdempotencyKeyStore(database),
         threads=SqliteThreadStore(database),
+        assistants=SqliteAssistantStore(database),
         ping=ping,
     )
 
@@ -71,6 +76,7 @@ def sqlite_stores(database: SqliteDatabase) -> Stores:
 def mongo_stores(database: Any) -> Stores:
     """Every store in one MongoDB database (pymongo's async database, or mongomock-motor's)."""
     # Imported here: pymongo adds about 6 MB to the idle process, and only MONGODB_URI needs it.
+    from app.storage.mongo.assistants import MongoAssistantStore
     from app.storage.mongo.conversations import MongoConversationStore
     from app.storage.mongo.idempotency_keys import MongoIdempotencyKeyStore
     from app.storage.mongo.thread_owners import MongoThreadOwnerStore
@@ -85,6 +91,7 @@ def mongo_stores(database: Any) -> Stores:
         thread_owners=MongoThreadOwnerStore(database),
         idempotency_keys=MongoIdempotencyKeyStore(database),
         threads=MongoThreadStore(database),
+        assistants=MongoAssistantStore(database),
         ping=ping,
     )
 

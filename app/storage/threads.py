@@ -14,6 +14,9 @@ from typing import Any, Protocol
 
 # A thread is busy while one of its runs has one of these statuses.
 ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
+# Active runs a process works on (and renews the lease of); a `requires_action` run waits for
+# tool outputs with no process: its lease is its `expires_at`.
+RUNNING_RUN_STATUSES = ACTIVE_RUN_STATUSES - {"requires_action"}
 
 
 def is_active(status: str) -> bool:
@@ -57,7 +60,8 @@ class RunRecord:
     created_at: datetime
     model: str
     instructions: str
-    tools: tuple[str, ...]
+    # Tool type names (`file_search`) or tool objects (`{"type": "function", "function": {...}}`).
+    tools: tuple[str | dict[str, Any], ...]
     max_completion_tokens: int
     truncation_last_messages: int
     lease_expires_at: datetime | None
@@ -70,6 +74,31 @@ class RunRecord:
     usage: dict[str, int] | None = None
     reply: str | None = None
     reply_message_id: str | None = None
+    # The assistant the run uses (its model, instructions and tools were copied onto the run).
+    assistant_id: str | None = None
+    # While `requires_action`: the calls waiting for outputs, `{"id", "type": "function", "function":
+    # {"name", "arguments"}}` (arguments as the model wrote them).
+    required_tool_calls: list[dict[str, Any]] | None = None
+    # Answered rounds of calls, in order: `{"calls": [...], "outputs": [{"tool_call_id", "output"}]}`.
+    tool_rounds: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class RunStepRecord:
+    """A step of a run: `message_creation` (a reply) or `tool_calls` (one batch of function calls).
+
+    `seq` orders the steps of a run; `details` is the Assistants `step_details` object.
+    """
+
+    id: str
+    thread_id: str
+    run_id: str
+    seq: int
+    type: str
+    status: str
+    created_at: datetime
+    details: dict[str, Any]
+    completed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -127,13 +156,25 @@ class ThreadStore(Protocol):
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
     async def update_active_run(
-        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None
+        self,
+        run_id: str,
+        changes: dict[str, Any],
+        *,
+        lapsed_before: datetime | None = None,
+        status: str | None = None,
     ) -> RunRecord | None:
         """Apply `changes` (RunRecord field names) if the run is still active (and, with
-        `lapsed_before`, its lease ended before then); the updated run, or None."""
+        `lapsed_before`, its lease ended before then; with `status`, it has that status); the
+        updated run, or None."""
 
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
-        """Extend the leases of those runs that are still active; return their ids."""
+        """Extend the leases of those runs that are still running (RUNNING_RUN_STATUSES); return their ids."""
 
     async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
         """Active runs whose lease ended before `now` (their process died or stalled)."""
+
+    async def save_run_step(self, step: RunStepRecord) -> None:
+        """Insert the step, or replace the stored step with the same id."""
+
+    async def run_steps(self, run_id: str) -> list[RunStepRecord]:
+        """The run's steps, by position (a run has a handful)."""

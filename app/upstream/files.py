@@ -83,6 +83,30 @@ class UpstreamFiles:
             assistant = await self._client.beta.assistants.create(**params)
         return assistant.id
 
+    async def assistant_vector_store_ids(self, assistant_id: str) -> list[str]:
+        """The vector stores of the upstream assistant's file_search (`tool_resources`)."""
+        async with translated():
+            assistant = await self._client.beta.assistants.retrieve(assistant_id)
+        resources = assistant.tool_resources
+        file_search = resources.file_search if resources is not None else None
+        return list(file_search.vector_store_ids or []) if file_search is not None else []
+
+    async def attach_vector_store(self, assistant_id: str, store_id: str) -> None:
+        """Make `store_id` the upstream assistant's file_search store (as the quickstart does)."""
+        async with translated():
+            await self._client.beta.assistants.update(
+                assistant_id, tool_resources={"file_search": {"vector_store_ids": [store_id]}}
+            )
+
+    async def create_vector_store(self, name: str) -> str:
+        async with translated():
+            store = await self._client.vector_stores.create(name=name)
+        return store.id
+
+    async def delete_vector_store(self, store_id: str) -> None:
+        async with translated():
+            await self._client.vector_stores.delete(store_id)
+
 
 async def _relayed(manager: Any, chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """The body's chunks; the upstream response is closed however the relay ends."""

@@ -83,7 +83,7 @@ async def test_deeply_nested_json_is_never_a_500(
     async with app_client() as client:
         paths = client.app.openapi()["paths"]
         for template, operations in paths.items():
-            path = template.format(thread_id=thread_id, run_id="run_abc", file_id="file_abc")
+            path = template.format(thread_id=thread_id, run_id="run_abc", file_id="file_abc", assistant_id="asst_abc")
             for method in BODY_METHODS & operations.keys():
                 response = await client.request(
                     method.upper(), path, content=nested, headers={"content-type": content_type}

@@ -35,10 +35,16 @@ def request_for(method: str, path: str, thread_id: str, run_id: str) -> tuple[st
         ("POST", "/api/assistants/threads/{thread_id}/actions"): {
             "json": {"runId": run_id, "toolCallOutputs": [{"tool_call_id": "call_1", "output": "x"}]}
         },
+        ("POST", "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"): {
+            "json": {"tool_outputs": [{"tool_call_id": "call_1", "output": "x"}]}
+        },
         ("POST", "/api/assistants/files"): {"files": {"file": ("a.txt", b"hello", "text/plain")}},
         ("DELETE", "/api/assistants/files"): {"content": json.dumps({"fileId": "file-abc"})},
+        ("POST", "/assistants"): {"json": {"model": "gpt-4o-mini", "name": "mine"}},
+        ("POST", "/assistants/{assistant_id}"): {"json": {"name": "mine now"}},
     }
     url = path.replace("{thread_id}", thread_id).replace("{run_id}", run_id).replace("{file_id}", "file-abc")
+    url = url.replace("{assistant_id}", "asst_abc")
     return method, url, bodies.get((method, path), {})
 
 

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 def add_file_routes(app: FastAPI, fake: FakeOpenAI) -> None:
-    """Register /v1/files and /v1/vector_stores/{id}/files on the fake's app."""
+    """Register /v1/files, /v1/vector_stores and /v1/vector_stores/{id}/files on the fake's app."""
     _add_files(app, fake)
+    _add_vector_stores(app, fake)
     _add_vector_store_files(app, fake)
 
 
@@ -74,6 +75,35 @@ def _add_files(app: FastAPI, fake: FakeOpenAI) -> None:
         if file_id not in fake.files:
             return _no_file(file_id)
         return Response(fake.file_contents[file_id], media_type="application/octet-stream")
+
+
+def _add_vector_stores(app: FastAPI, fake: FakeOpenAI) -> None:
+    @app.post("/v1/vector_stores")
+    async def create_vector_store(request: Request) -> Response:
+        body = await request.json()
+        store_id = new_id("vs_")
+        fake.vector_stores[store_id] = []
+        fake.vector_store_names[store_id] = body.get("name") or ""
+        return JSONResponse(
+            {
+                "id": store_id,
+                "object": "vector_store",
+                "created_at": int(time.time()),
+                "name": body.get("name") or "",
+                "usage_bytes": 0,
+                "file_counts": {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0},
+                "status": "completed",
+                "last_active_at": None,
+                "metadata": {},
+            }
+        )
+
+    @app.delete("/v1/vector_stores/{store_id}")
+    async def delete_vector_store(store_id: str) -> Response:
+        if store_id not in fake.vector_stores:
+            return _no_vector_store(store_id)
+        del fake.vector_stores[store_id]
+        return JSONResponse({"id": store_id, "object": "vector_store.deleted", "deleted": True})
 
 
 def _add_vector_store_files(app: FastAPI, fake: FakeOpenAI) -> None:

@@ -81,6 +81,7 @@ class FakeOpenAI:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     file_contents: dict[str, bytes] = field(default_factory=dict)
     vector_stores: dict[str, list[str]] = field(default_factory=dict)
+    vector_store_names: dict[str, str] = field(default_factory=dict)
     record: bool = True
     open_streams: int = 0
 
@@ -293,6 +294,15 @@ def _add_assistant_routes(app: FastAPI, fake: FakeOpenAI) -> None:
         assistant = fake.add_assistant(new_id("asst_"), tools=body.get("tools") or [])
         assistant.update({k: body[k] for k in ("name", "model", "instructions") if k in body})
         return JSONResponse(assistant)
+
+    @app.post("/v1/assistants/{assistant_id}")
+    async def update_assistant(assistant_id: str, request: Request) -> Response:
+        if assistant_id not in fake.assistants:
+            return openai_error(404, f"No assistant found with id '{assistant_id}'.")
+        body = await _json(request)
+        fields = ("name", "description", "model", "instructions", "tools", "tool_resources", "metadata")
+        fake.assistants[assistant_id].update({k: body[k] for k in fields if k in body})
+        return JSONResponse(fake.assistants[assistant_id])
 
 
 def _add_thread_routes(app: FastAPI, fake: FakeOpenAI) -> None:

@@ -191,3 +191,40 @@ def test_two_connections_to_one_file_racing_for_a_thread_let_exactly_one_claim_w
     assert [a + b for a, b in zip(first, second, strict=True)] == [1] * len(thread_ids)
     winners = ["run_p0" if won else "run_p1" for won in first]
     assert [(t.active_run_id, t.message_count) for t in threads if t] == [(w, 1) for w in winners]
+
+
+async def test_run_steps_are_saved_replaced_and_listed_by_position(store: Stores) -> None:
+    from app.storage.threads import RunStepRecord
+
+    await store.ensure_indexes(threads=True)
+    now = utc_now()
+    calls = RunStepRecord("step_b", "thread_1", "run_1", 1, "tool_calls", "in_progress", now, {"type": "tool_calls"})
+    message = RunStepRecord(
+        "step_a", "thread_1", "run_1", 0, "message_creation", "completed", now, {"type": "message_creation"}, now
+    )
+    await store.threads.save_run_step(calls)
+    await store.threads.save_run_step(message)
+    await store.threads.save_run_step(replace(calls, status="completed", completed_at=now))
+    await store.threads.save_run_step(replace(message, id="step_c", run_id="run_2"))
+
+    steps = await store.threads.run_steps("run_1")
+    assert [step.id for step in steps] == ["step_a", "step_b"]
+    assert steps[0] == message
+    assert steps[1] == replace(calls, status="completed", completed_at=now)
+    assert await store.threads.run_steps("run_none") == []
+
+
+async def test_a_status_condition_and_waiting_runs_keep_their_lease(store: Stores) -> None:
+    await store.ensure_indexes(threads=True)
+    thread_id = await _thread(store)
+    waiting = replace(_run(thread_id, "run_w"), status="requires_action", required_tool_calls=[{"id": "call_1"}])
+    await store.threads.insert_run(waiting)
+    assert await store.threads.update_active_run("run_w", {"status": "queued"}, status="in_progress") is None
+    assert await store.threads.renew_leases(["run_w"], utc_now() + timedelta(hours=1)) == set()
+    resumed = await store.threads.update_active_run(
+        "run_w", {"status": "queued", "required_tool_calls": None}, status="requires_action"
+    )
+    assert resumed is not None
+    assert resumed.required_tool_calls is None
+    assert resumed.lease_expires_at == waiting.lease_expires_at
+    assert await store.threads.update_active_run("run_w", {"status": "queued"}, status="requires_action") is None

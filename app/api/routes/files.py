@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, Response, UploadFile
 
-from app.api.deps import FilesDep, SettingsDep
+from app.api.deps import FilesDep, SettingsDep, UserIdDep
 from app.api.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
 from app.api.wire.event_stream import EventStreamResponse
 from app.errors import InvalidField
@@ -25,9 +25,12 @@ UPSTREAM_ERRORS = (401, 429, 502, 503, 504)
     summary="Create the quickstart assistant",
     responses=error_responses(*UPSTREAM_ERRORS),
 )
-async def create_assistant(files: FilesDep) -> AssistantCreated:
-    """Create an assistant with the quickstart's tools (code interpreter, file search, get_weather)."""
-    return AssistantCreated(assistant_id=await files.create_quickstart_assistant())
+async def create_assistant(files: FilesDep, user_id: UserIdDep) -> AssistantCreated:
+    """Create an assistant with the quickstart's tools (code interpreter, file search, get_weather).
+
+    ENGINE=hosted: stored in this service (see `/assistants`), owned by the caller; ENGINE=assistants:
+    created in the upstream Assistants API."""
+    return AssistantCreated(assistant_id=await files.create_quickstart_assistant(user_id))
 
 
 @router.get(
@@ -37,7 +40,10 @@ async def create_assistant(files: FilesDep) -> AssistantCreated:
     responses=error_responses(*UPSTREAM_ERRORS),
 )
 async def list_files(files: FilesDep) -> list[FileEntry]:
-    """Files that file_search searches: `[{file_id, filename, status}]`."""
+    """Files that file_search searches: `[{file_id, filename, status}]`; `[]` while the assistant has no store.
+
+    The store is OPENAI_VECTOR_STORE_ID, else the assistant's first file_search vector store (upstream
+    with ENGINE=assistants, this service's with ENGINE=hosted)."""
     return [FileEntry(file_id=f.file_id, filename=f.filename, status=f.status) for f in await files.list_files()]
 
 
@@ -48,7 +54,10 @@ async def list_files(files: FilesDep) -> list[FileEntry]:
     responses=error_responses(413, 415, 422, *UPSTREAM_ERRORS),
 )
 async def upload_file(file: UploadFile, files: FilesDep, settings: SettingsDep) -> FileEntry:
-    """Multipart upload (field `file`, at most MAX_UPLOAD_BYTES); the file is added to the vector store."""
+    """Multipart upload (field `file`, at most MAX_UPLOAD_BYTES); the file is added to the vector store.
+
+    Without OPENAI_VECTOR_STORE_ID and an assistant's store, a vector store named
+    `sample-assistant-vector-store` is created and attached to the assistant first, as the quickstart does."""
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise InvalidField("file", f"larger than {settings.max_upload_bytes} bytes")

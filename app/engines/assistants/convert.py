@@ -110,6 +110,8 @@ def to_run_state(run: dict[str, Any], thread_id: str, reply: str | None = None) 
             if isinstance(error, dict)
             else None,
             model=run.get("model"),
+            assistant_id=run.get("assistant_id"),
+            tools=[tool for tool in run.get("tools") or [] if isinstance(tool, dict)],
             usage={k: v for k, v in usage.items() if isinstance(v, int)} if isinstance(usage, dict) else None,
             reply=reply,
         )

@@ -1,28 +1,35 @@
 """Engine `hosted`: threads, messages and runs live in this service's storage; a run is one model call.
 
 Same ids, statuses and event streams as the `assistants` engine, so a client cannot tell them
-apart. Function calling is not offered (there are no assistant tool definitions here).
+apart. Function calls put the run in `requires_action`; `submit_tool_outputs` continues it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from app.clock import utc_now
 from app.config import Settings
 from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
+from app.engines.hosted.assistants import RunAssistants
 from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.events import step_object
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
 from app.engines.hosted.runner import RunRunner
-from app.errors import InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, ThreadNotFound
+from app.errors import InvalidField, InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, ThreadNotFound
+from app.storage.assistants import AssistantStore
 from app.storage.threads import MessageRecord, RunRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
 
 MAX_PAGE = 100
+# One tool output's limit (characters); the request body limit (MAX_BODY_BYTES) applies as well.
+MAX_TOOL_OUTPUT_CHARS = 512 * 1024
 
 
 class HostedEngine:
@@ -30,12 +37,17 @@ class HostedEngine:
 
     name = "hosted"
 
-    def __init__(self, settings: Settings, store: ThreadStore, model: ModelClient) -> None:
+    def __init__(
+        self, settings: Settings, store: ThreadStore, model: ModelClient, assistants: AssistantStore | None = None
+    ) -> None:
         self._settings = settings
         self._store = store
         self._model = model
+        self._assistants = RunAssistants(settings, assistants)
         self._claims = ThreadClaims(store, settings.run_lease_s)
         self._runner = RunRunner(store, model, settings, self._claims)
+        # Function tools (`{"type": "function", "function": {...}}`) offered to every run besides its assistant's.
+        self.function_tools: tuple[dict[str, Any], ...] = ()
 
     @property
     def store(self) -> ThreadStore:
@@ -67,8 +79,61 @@ class HostedEngine:
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
     ) -> AsyncGenerator[StreamEvent, None]:
+        """Answer every call the run waits for and stream the continued run (any process may take it)."""
         run = await self._find_run(thread_id, run_id)
-        raise NoToolCallPending(thread_id, run.id)
+        if run.status == "requires_action":
+            run = await self._claims.expire_if_lapsed(run) or run
+        if run.status != "requires_action" or not run.required_tool_calls:
+            raise NoToolCallPending(thread_id, run_id)
+        answers = _answers_for(run.required_tool_calls, outputs)
+        now = utc_now()
+        answered = {"calls": run.required_tool_calls, "outputs": answers}
+        changes = {
+            "status": "queued",
+            "required_tool_calls": None,
+            "tool_rounds": [*(run.tool_rounds or []), answered],
+            "lease_expires_at": self._claims.lease_from(now),
+            "expires_at": now + timedelta(seconds=self._settings.run_timeout_s),
+        }
+        resumed = await self._store.update_active_run(run_id, changes, status="requires_action")
+        if resumed is None:  # another submit, a cancel or the expiry came first
+            raise NoToolCallPending(thread_id, run_id)
+        await self._record_outputs(run_id, answers)
+        logger.info("tool outputs submitted engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
+        return self._runner.start_streamed(resumed, resumed=True)
+
+    async def list_run_steps(
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> dict[str, Any]:
+        """The run's steps as an Assistants list page (a run has a handful: paged in memory)."""
+        await self._find_run(thread_id, run_id)
+        steps = await self._store.run_steps(run_id)
+        if order == "desc":
+            steps.reverse()
+        ids = [step.id for step in steps]
+        for name, cursor in (("after", after), ("before", before)):
+            if cursor is not None and cursor not in ids:
+                raise InvalidRequest(f"{name}: no step '{cursor}' on run {run_id}.", field=name)
+        start = ids.index(after) + 1 if after is not None else 0
+        end = ids.index(before) if before is not None else len(ids)
+        window = steps[start:end]
+        limit = max(1, min(limit, MAX_PAGE))
+        page = window[-limit:] if before is not None and after is None else window[:limit]
+        data = [step_object(step) for step in page]
+        return {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": len(window) > len(page),
+        }
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
         run = await self._find_run(thread_id, run_id)
@@ -146,7 +211,8 @@ class HostedEngine:
 
     # ---- helpers -----------------------------------------------------------------------
     async def _begin_run(self, thread_id: str, content: str) -> RunRecord:
-        """Claim the thread, store the user's message and the queued run."""
+        """Claim the thread, store the user's message and the queued run (with its assistant's settings)."""
+        assistant = await self._assistants.current()
         run_id = new_id("run_")
         seq = await self._claims.claim(thread_id, run_id)
         now = utc_now()
@@ -156,13 +222,14 @@ class HostedEngine:
             thread_id=thread_id,
             status="queued",
             created_at=now,
-            model=self._settings.openai_model,
-            instructions=self._settings.assistant_instructions,
-            tools=self._model.tool_names(),
+            model=assistant.model,
+            instructions=assistant.instructions or "",
+            tools=(*assistant.tools, *self.function_tools),
             max_completion_tokens=self._settings.max_completion_tokens,
             truncation_last_messages=self._settings.truncation_last_messages,
             lease_expires_at=self._claims.lease_from(now),
             expires_at=now + timedelta(seconds=self._settings.run_timeout_s),
+            assistant_id=assistant.id,
         )
         try:
             await self._store.insert_message(message)
@@ -188,6 +255,19 @@ class HostedEngine:
             raise RunNotFound(thread_id, run_id)
         return run
 
+    async def _record_outputs(self, run_id: str, answers: list[dict[str, str]]) -> None:
+        """Write the outputs into the run's last tool_calls step, as the Assistants API shows them."""
+        outputs = {answer["tool_call_id"]: answer["output"] for answer in answers}
+        steps = [step for step in await self._store.run_steps(run_id) if step.type == "tool_calls"]
+        if not steps:
+            return
+        step = steps[-1]
+        calls = [
+            {**call, "function": {**call["function"], "output": outputs.get(call["id"])}}
+            for call in step.details.get("tool_calls", [])
+        ]
+        await self._store.save_run_step(replace(step, details={**step.details, "tool_calls": calls}))
+
     async def _cursor_seq(self, thread_id: str, name: str, message_id: str | None) -> int | None:
         if message_id is None:
             return None
@@ -195,3 +275,31 @@ class HostedEngine:
         if message is None or message.thread_id != thread_id:
             raise InvalidRequest(f"{name}: no message '{message_id}' on thread {thread_id}.", field=name)
         return message.seq
+
+
+def _answers_for(calls: list[dict[str, Any]], outputs: list[ToolOutput]) -> list[dict[str, str]]:
+    """The outputs in the calls' order; every pending call answered exactly once (400 naming the id)."""
+    pending = [str(call["id"]) for call in calls]
+    given: dict[str, str] = {}
+    for index, output in enumerate(outputs):
+        field = f"tool_outputs[{index}]"
+        if not isinstance(output.output, str):
+            raise InvalidField(f"{field}.output", "must be a string")
+        if len(output.output) > MAX_TOOL_OUTPUT_CHARS:
+            raise InvalidField(f"{field}.output", f"longer than {MAX_TOOL_OUTPUT_CHARS} characters")
+        if output.tool_call_id not in pending:
+            raise InvalidRequest(
+                f"{field}.tool_call_id: '{output.tool_call_id}' is not a tool call this run waits for.",
+                field=f"{field}.tool_call_id",
+            )
+        if output.tool_call_id in given:
+            raise InvalidRequest(
+                f"{field}.tool_call_id: '{output.tool_call_id}' is answered more than once.",
+                field=f"{field}.tool_call_id",
+            )
+        given[output.tool_call_id] = output.output
+    missing = [call_id for call_id in pending if call_id not in given]
+    if missing:
+        names = ", ".join(f"'{call_id}'" for call_id in missing)
+        raise InvalidRequest(f"tool_outputs: no output for tool call {names}.", field="tool_outputs")
+    return [{"tool_call_id": call_id, "output": given[call_id]} for call_id in pending]

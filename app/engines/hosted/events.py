@@ -12,11 +12,12 @@ from typing import Any
 
 from app.engines.base import StreamEvent
 from app.engines.hosted.objects import epoch, text_content
-from app.storage.threads import RunRecord, is_active
+from app.storage.threads import RunRecord, RunStepRecord, is_active
 
 RUN_STATUS_EVENTS = {
     "queued": "thread.run.queued",
     "in_progress": "thread.run.in_progress",
+    "requires_action": "thread.run.requires_action",
     "completed": "thread.run.completed",
     "failed": "thread.run.failed",
     "cancelled": "thread.run.cancelled",
@@ -29,7 +30,7 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "id": run.id,
         "object": "thread.run",
         "created_at": epoch(run.created_at),
-        "assistant_id": None,
+        "assistant_id": run.assistant_id,
         "thread_id": run.thread_id,
         "status": run.status,
         "started_at": epoch(run.started_at),
@@ -37,11 +38,11 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "cancelled_at": epoch(run.cancelled_at),
         "failed_at": epoch(run.failed_at),
         "completed_at": epoch(run.completed_at),
-        "required_action": None,
+        "required_action": required_action(run),
         "last_error": dict(run.last_error) if run.last_error else None,
         "model": run.model,
         "instructions": "",  # the system prompt stays on the server: these events reach every client
-        "tools": [{"type": name} for name in run.tools],
+        "tools": [dict(tool) if isinstance(tool, dict) else {"type": tool} for tool in run.tools],
         "metadata": {},
         "incomplete_details": None,
         "usage": dict(run.usage) if run.usage else None,
@@ -54,6 +55,14 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "tool_choice": "auto",
         "parallel_tool_calls": True,
     }
+
+
+def required_action(run: RunRecord) -> dict[str, Any] | None:
+    """`submit_tool_outputs` with the calls the run waits for (arguments as the model wrote them)."""
+    if run.status != "requires_action" or not run.required_tool_calls:
+        return None
+    calls = [dict(call) for call in run.required_tool_calls]
+    return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
 
 
 def run_event(event: str, run: RunRecord) -> StreamEvent:
@@ -74,7 +83,7 @@ def message_object(
         "id": message_id,
         "object": "thread.message",
         "created_at": created_at,
-        "assistant_id": None,
+        "assistant_id": run.assistant_id,
         "thread_id": run.thread_id,
         "run_id": run.id,
         "role": "assistant",
@@ -107,3 +116,49 @@ def message_delta(message_id: str, text: str, *, first: bool) -> StreamEvent:
 def message_completed(message_id: str, run: RunRecord, created_at: int, text: str) -> StreamEvent:
     data = message_object(message_id, run, created_at=created_at, status="completed", text=text)
     return StreamEvent("thread.message.completed", data)
+
+
+def step_object(step: RunStepRecord, *, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A `thread.run.step` (step_details: `details` when given, e.g. an empty call list at creation)."""
+    return {
+        "id": step.id,
+        "object": "thread.run.step",
+        "created_at": epoch(step.created_at),
+        "run_id": step.run_id,
+        "assistant_id": None,
+        "thread_id": step.thread_id,
+        "type": step.type,
+        "status": step.status,
+        "cancelled_at": None,
+        "completed_at": epoch(step.completed_at),
+        "expired_at": None,
+        "failed_at": None,
+        "last_error": None,
+        "step_details": details if details is not None else step.details,
+        "usage": None,
+        "metadata": {},
+    }
+
+
+def step_opened(step: RunStepRecord) -> list[StreamEvent]:
+    """`thread.run.step.created` and `.in_progress`; a tool_calls step starts with no calls (rule 3)."""
+    details = {"type": "tool_calls", "tool_calls": []} if step.type == "tool_calls" else step.details
+    data = step_object(step, details=details)
+    return [StreamEvent("thread.run.step.created", data), StreamEvent("thread.run.step.in_progress", dict(data))]
+
+
+def tool_call_delta(step_id: str, index: int, arguments: str, call_id: str | None, name: str | None) -> StreamEvent:
+    """One piece of a function call: the first (with `id`, `type`, `name`) opens the call in AssistantStream."""
+    function: dict[str, Any] = {"arguments": arguments}
+    call: dict[str, Any] = {"index": index, "type": "function", "function": function}
+    if call_id is not None:
+        call["id"] = call_id
+        function["name"] = name or ""
+    details = {"type": "tool_calls", "tool_calls": [call]}
+    return StreamEvent(
+        "thread.run.step.delta", {"id": step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}
+    )
+
+
+def step_completed(step: RunStepRecord) -> StreamEvent:
+    return StreamEvent("thread.run.step.completed", step_object(step))

@@ -36,6 +36,8 @@ def run_state(run: RunRecord) -> RunState:
         expires_at=epoch(run.expires_at) if is_active(run.status) else None,
         last_error=RunError(**run.last_error) if run.last_error else None,
         model=run.model,
+        assistant_id=run.assistant_id,
+        tools=[dict(tool) if isinstance(tool, dict) else {"type": tool} for tool in run.tools],
         usage=run.usage,
         reply=run.reply if run.status == "completed" else None,
     )

@@ -1,4 +1,4 @@
-"""The hosted engine's storage on MongoDB: collections `threads`, `messages` and `runs`.
+"""The hosted engine's storage on MongoDB: collections `threads`, `messages`, `runs` and `run_steps`.
 
 Documents use camelCase field names, like the `conversations` collection. Every change to a
 thread's active run or to a run's status is a single conditional update, so the rules hold
@@ -15,13 +15,23 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app.storage.mongo.errors import storage_errors_translated
-from app.storage.threads import ACTIVE_RUN_STATUSES, ClaimResult, MessageRecord, RunRecord, ThreadRecord
+from app.storage.threads import (
+    ACTIVE_RUN_STATUSES,
+    RUNNING_RUN_STATUSES,
+    ClaimResult,
+    MessageRecord,
+    RunRecord,
+    RunStepRecord,
+    ThreadRecord,
+)
 
 THREADS = "threads"
 MESSAGES = "messages"
 RUNS = "runs"
+RUN_STEPS = "run_steps"
 
 _ACTIVE = {"$in": sorted(ACTIVE_RUN_STATUSES)}
+_RUNNING = {"$in": sorted(RUNNING_RUN_STATUSES)}
 
 
 def _camel(name: str) -> str:
@@ -67,6 +77,7 @@ class MongoThreadStore:
         self._threads = database[THREADS]
         self._messages = database[MESSAGES]
         self._runs = database[RUNS]
+        self._steps = database[RUN_STEPS]
 
     async def ensure_indexes(self) -> None:
         await self._messages.create_index(
@@ -74,6 +85,7 @@ class MongoThreadStore:
         )
         await self._runs.create_index([("threadId", ASCENDING), ("createdAt", DESCENDING)], name="thread_recent")
         await self._runs.create_index([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="status_lease")
+        await self._steps.create_index([("runId", ASCENDING), ("seq", ASCENDING)], name="run_position")
 
     # ---- threads ---------------------------------------------------------------------
     async def create_thread(self, thread: ThreadRecord) -> None:
@@ -148,9 +160,16 @@ class MongoThreadStore:
         return _run(await self._runs.find_one({"_id": run_id}))
 
     async def update_active_run(
-        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None
+        self,
+        run_id: str,
+        changes: dict[str, Any],
+        *,
+        lapsed_before: datetime | None = None,
+        status: str | None = None,
     ) -> RunRecord | None:
-        query: dict[str, Any] = {"_id": run_id, "status": _ACTIVE}
+        query: dict[str, Any] = {"_id": run_id, "status": _ACTIVE if status is None else status}
+        if status is not None and status not in ACTIVE_RUN_STATUSES:
+            return None
         if lapsed_before is not None:
             query["leaseExpiresAt"] = {"$lt": lapsed_before}
         update = {_camel(name): list(value) if name == "tools" else value for name, value in changes.items()}
@@ -161,7 +180,7 @@ class MongoThreadStore:
         ids = list(run_ids)
         if not ids:
             return set()
-        query = {"_id": {"$in": ids}, "status": _ACTIVE}
+        query = {"_id": {"$in": ids}, "status": _RUNNING}
         await self._runs.update_many(query, {"$set": {"leaseExpiresAt": lease_expires_at}})
         # A run that went terminal between the two calls is simply not reported: it is no longer ours to run.
         docs = await self._runs.find(query, projection={"_id": True}).to_list(None)
@@ -170,3 +189,12 @@ class MongoThreadStore:
     async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
         cursor = self._runs.find({"status": _ACTIVE, "leaseExpiresAt": {"$lt": now}}).limit(limit)
         return [run for doc in await cursor.to_list(None) if (run := _run(doc)) is not None]
+
+    # ---- run steps ---------------------------------------------------------------------
+    async def save_run_step(self, step: RunStepRecord) -> None:
+        doc = _to_doc(step)
+        await self._steps.replace_one({"_id": step.id}, doc, upsert=True)
+
+    async def run_steps(self, run_id: str) -> list[RunStepRecord]:
+        cursor = self._steps.find({"runId": run_id}).sort("seq", ASCENDING)
+        return [_from_doc(RunStepRecord, doc) for doc in await cursor.to_list(None)]

@@ -79,6 +79,20 @@ CREATE TABLE IF NOT EXISTS runs (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_lease ON runs (status, lease_expires_at);
+CREATE TABLE IF NOT EXISTS run_steps (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_steps_position ON run_steps (run_id, seq);
+CREATE TABLE IF NOT EXISTS assistants (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assistants_newest ON assistants (user_id, created_at DESC, id DESC);
 """
 
 

@@ -1,6 +1,6 @@
 """The hosted engine's threads, messages and runs in the embedded SQLite store.
 
-Tables `threads`, `messages` and `runs`. A message is one row of columns (a run reads the last
+Tables `threads`, `messages`, `runs` and `run_steps`. A message is one row of columns (a run reads the last
 few of its thread's, so they are cheap to decode); a run's record is kept as JSON beside the
 columns the queries filter on (status and lease). Every conditional change (claim the thread,
 end a run) is one transaction, so the rules hold across processes sharing the file.
@@ -15,7 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from app.storage.sqlite.database import SqliteDatabase, from_ms, to_ms
-from app.storage.threads import ACTIVE_RUN_STATUSES, ClaimResult, MessageRecord, RunRecord, ThreadRecord, is_active
+from app.storage.threads import (
+    ACTIVE_RUN_STATUSES,
+    RUNNING_RUN_STATUSES,
+    ClaimResult,
+    MessageRecord,
+    RunRecord,
+    RunStepRecord,
+    ThreadRecord,
+    is_active,
+)
 
 _MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id"
 _ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
@@ -23,6 +32,23 @@ _ACTIVE_SQL = ", ".join("?" for _ in _ACTIVE)
 # A run's fields, and those holding datetimes (stored as epoch milliseconds).
 _RUN_FIELDS = tuple(f.name for f in fields(RunRecord))
 _RUN_TIMES = tuple(name for name in _RUN_FIELDS if name.endswith("_at"))
+_STEP_FIELDS = tuple(f.name for f in fields(RunStepRecord))
+_STEP_TIMES = tuple(name for name in _STEP_FIELDS if name.endswith("_at"))
+
+
+def _step_doc(step: RunStepRecord) -> str:
+    values = {name: getattr(step, name) for name in _STEP_FIELDS}
+    for name in _STEP_TIMES:
+        values[name] = to_ms(values[name])
+    return json.dumps(values, separators=(",", ":"))
+
+
+def _step(doc: str) -> RunStepRecord:
+    values = json.loads(doc)
+    for name in _STEP_TIMES:
+        if name in values:
+            values[name] = from_ms(values[name])
+    return RunStepRecord(**{name: values[name] for name in _STEP_FIELDS if name in values})
 
 
 def _run_doc(run: RunRecord) -> str:
@@ -173,11 +199,18 @@ class SqliteThreadStore:
         return self._get_run(run_id)
 
     async def update_active_run(
-        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None
+        self,
+        run_id: str,
+        changes: dict[str, Any],
+        *,
+        lapsed_before: datetime | None = None,
+        status: str | None = None,
     ) -> RunRecord | None:
         with self._db.transaction():
             run = self._get_run(run_id)
             if run is None or not is_active(run.status):
+                return None
+            if status is not None and run.status != status:
                 return None
             if lapsed_before is not None and (run.lease_expires_at is None or run.lease_expires_at >= lapsed_before):
                 return None
@@ -193,7 +226,7 @@ class SqliteThreadStore:
         with self._db.transaction():
             for run_id in run_ids:
                 run = self._get_run(run_id)
-                if run is not None and is_active(run.status):
+                if run is not None and run.status in RUNNING_RUN_STATUSES:
                     run = replace(run, lease_expires_at=lease_expires_at)
                     self._db.execute(
                         "UPDATE runs SET lease_expires_at = ?, doc = ? WHERE id = ?",
@@ -208,3 +241,15 @@ class SqliteThreadStore:
             (*_ACTIVE, to_ms(now), limit),
         )
         return [_run(row[0]) for row in rows]
+
+    # ---- run steps ---------------------------------------------------------------------
+    async def save_run_step(self, step: RunStepRecord) -> None:
+        self._db.execute(
+            "INSERT INTO run_steps (id, run_id, seq, doc) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, doc = excluded.doc",
+            (step.id, step.run_id, step.seq, _step_doc(step)),
+        )
+
+    async def run_steps(self, run_id: str) -> list[RunStepRecord]:
+        rows = self._db.all("SELECT doc FROM run_steps WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [_step(row[0]) for row in rows]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
+from app.engines.hosted.assistants import DEFAULT_ASSISTANT_ID
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import hosted_app
 
 
 async def test_upload_list_download_delete(app_client, fake: FakeOpenAI) -> None:
@@ -31,11 +35,95 @@ async def test_upload_list_download_delete(app_client, fake: FakeOpenAI) -> None
     assert file_id in fake.files  # removed from the vector store only, as the quickstart does
 
 
-async def test_files_without_a_vector_store_answer_503_naming_it(app_client) -> None:
+async def _list_upload_list_download(client: Any) -> tuple[Any, Any, Any, Any, Any]:
+    empty = await client.get("/api/assistants/files")
+    uploaded = await client.post("/api/assistants/files", files={"file": ("a.txt", b"hello", "text/plain")})
+    listed = await client.get("/api/assistants/files")
+    downloaded = await client.get(f"/api/files/{uploaded.json()['file_id']}")
+    again = await client.post("/api/assistants/files", files={"file": ("b.txt", b"more", "text/plain")})
+    return empty, uploaded, listed, downloaded, again
+
+
+def _check_flow(fake: FakeOpenAI, responses: tuple[Any, Any, Any, Any, Any]) -> str:
+    """The store the flow created: `[]` first, then the file in one store named as the quickstart names it."""
+    empty, uploaded, listed, downloaded, again = responses
+    assert empty.status_code == 200
+    assert empty.json() == []
+    file_id = uploaded.json()["file_id"]
+    assert listed.json() == [{"file_id": file_id, "filename": "a.txt", "status": "completed"}]
+    assert downloaded.content == b"hello"
+    assert again.status_code == 200
+    assert len(fake.vector_stores) == 1, "one store, created on the first upload and reused"
+    (store_id,) = fake.vector_stores
+    assert fake.vector_store_names[store_id] == "sample-assistant-vector-store"
+    assert fake.vector_stores[store_id] == [file_id, again.json()["file_id"]]
+    return store_id
+
+
+async def test_without_a_vector_store_the_assistants_engine_attaches_one_upstream(app_client, fake: FakeOpenAI) -> None:
     async with app_client() as client:
+        store_id = _check_flow(fake, await _list_upload_list_download(client))
+    assert fake.assistants["asst_test"]["tool_resources"] == {"file_search": {"vector_store_ids": [store_id]}}
+
+
+async def test_the_assistants_engine_uses_the_upstream_assistants_store(app_client, fake: FakeOpenAI) -> None:
+    fake.add_assistant("asst_test", vector_store_ids=["vs_existing"])
+    fake.vector_stores["vs_existing"] = []
+    async with app_client() as client:
+        await client.post("/api/assistants/files", files={"file": ("a.txt", b"hello", "text/plain")})
+    assert len(fake.vector_stores["vs_existing"]) == 1
+    assert list(fake.vector_stores) == ["vs_existing"]
+
+
+async def test_without_a_vector_store_the_hosted_engine_records_one_on_its_assistant(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client:
+        store_id = _check_flow(fake, await _list_upload_list_download(client))
+        default = (await client.get(f"/assistants/{DEFAULT_ASSISTANT_ID}")).json()
+    assert default["tool_resources"] == {"file_search": {"vector_store_ids": [store_id]}}
+    assert {"type": "file_search"} in default["tools"]
+    assert not fake.requests_to("POST", "/v1/assistants"), "no upstream assistant is involved"
+
+
+async def test_concurrent_first_uploads_on_the_hosted_engine_end_with_one_store(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client:
+        uploads = await asyncio.gather(
+            *(client.post("/api/assistants/files", files={"file": (f"{n}.txt", b"x", "text/plain")}) for n in range(4))
+        )
+        listed = (await client.get("/api/assistants/files")).json()
+    assert all(u.status_code == 200 for u in uploads)
+    assert len(fake.vector_stores) == 1, "the stores that lost the race were deleted upstream"
+    assert len(listed) == 4
+
+
+async def test_the_hosted_engine_uses_its_assistants_store(fake: FakeOpenAI, tmp_path: Any) -> None:
+    fake.vector_stores["vs_mine"] = []
+    path = tmp_path / "assistants.json"
+    entry = {"id": "asst_docs", "model": "m", "tools": [{"type": "file_search"}]}
+    path.write_text(json.dumps([{**entry, "tool_resources": {"file_search": {"vector_store_ids": ["vs_mine"]}}}]))
+    async with hosted_app(fake, assistants_file=str(path), openai_assistant_id="asst_docs") as client:
+        uploaded = await client.post("/api/assistants/files", files={"file": ("a.txt", b"hello", "text/plain")})
+    assert fake.vector_stores == {"vs_mine": [uploaded.json()["file_id"]]}
+
+
+async def test_files_are_never_served_from_another_store(app_client, fake: FakeOpenAI) -> None:
+    _stored_file(fake, "file-elsewhere", "assistants", b"another app's upload")
+    fake.vector_stores["vs_other"] = ["file-elsewhere"]
+    async with app_client() as client:
+        no_store_yet = await client.get("/api/files/file-elsewhere")
+        await client.post("/api/assistants/files", files={"file": ("a.txt", b"hello", "text/plain")})
+        with_store = await client.get("/api/files/file-elsewhere")
+        delete_elsewhere = await client.request(
+            "DELETE", "/api/assistants/files", content=json.dumps({"fileId": "file-elsewhere"})
+        )
+    assert no_store_yet.status_code == with_store.status_code == delete_elsewhere.status_code == 404
+    assert fake.vector_stores["vs_other"] == ["file-elsewhere"]
+
+
+async def test_the_assistants_engine_without_an_assistant_names_it(app_client) -> None:
+    async with app_client(openai_assistant_id=None) as client:
         response = await client.get("/api/assistants/files")
     assert response.status_code == 503
-    assert "OPENAI_VECTOR_STORE_ID" in response.json()["error"]["message"]
+    assert "OPENAI_ASSISTANT_ID" in response.json()["error"]["message"]
 
 
 async def test_unknown_file_is_404_and_bad_ids_never_reach_upstream(app_client, fake: FakeOpenAI) -> None:

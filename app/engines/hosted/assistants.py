@@ -1,0 +1,75 @@
+"""The assistant a hosted run uses: OPENAI_ASSISTANT_ID from storage, else the built-in default.
+
+The default assistant is made from the settings (ASSISTANT_INSTRUCTIONS, OPENAI_MODEL, the
+configured vector stores) and kept in storage under DEFAULT_ASSISTANT_ID, so the file routes can
+record the vector store they create on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from app.clock import utc_now
+from app.config import Settings
+from app.errors import AssistantNotFound
+from app.storage.assistants import FILE_SEARCH_TOOL, AssistantRecord, AssistantStore
+
+DEFAULT_ASSISTANT_ID = "asst_default"
+
+
+def run_assistant_id(settings: Settings) -> str:
+    """The id of the assistant hosted runs use."""
+    return settings.openai_assistant_id or DEFAULT_ASSISTANT_ID
+
+
+def default_assistant(settings: Settings, *, created_at: datetime | None = None) -> AssistantRecord:
+    """The built-in assistant: the settings' instructions and model; file_search over the configured stores."""
+    store_ids = settings.file_search_store_ids
+    return AssistantRecord(
+        id=DEFAULT_ASSISTANT_ID,
+        owner=settings.default_user_id,
+        created_at=created_at or utc_now(),
+        model=settings.openai_model,
+        name="Default assistant",
+        description="Built in: ASSISTANT_INSTRUCTIONS, OPENAI_MODEL and the configured vector stores.",
+        instructions=settings.assistant_instructions,
+        tools=(dict(FILE_SEARCH_TOOL),) if store_ids else (),
+        tool_resources={"file_search": {"vector_store_ids": store_ids}} if store_ids else {},
+    )
+
+
+def refreshed_default(settings: Settings, stored: AssistantRecord | None) -> AssistantRecord:
+    """The default assistant for these settings; a vector store recorded on the stored one is kept
+    while the settings name none."""
+    fresh = default_assistant(settings, created_at=stored.created_at if stored else None)
+    if stored is not None and stored.vector_store_ids and not fresh.vector_store_ids:
+        fresh = replace(
+            fresh,
+            tools=(dict(FILE_SEARCH_TOOL),),
+            tool_resources={"file_search": {"vector_store_ids": stored.vector_store_ids[:1]}},
+        )
+    return fresh
+
+
+class RunAssistants:
+    """Finds the run's assistant: in storage, or (without a store, as in engine tests) the default."""
+
+    def __init__(self, settings: Settings, store: AssistantStore | None) -> None:
+        self._settings = settings
+        self._store = store
+
+    @property
+    def assistant_id(self) -> str:
+        return run_assistant_id(self._settings)
+
+    async def current(self) -> AssistantRecord:
+        """The assistant runs use now; AssistantNotFound (naming it) when it is not stored."""
+        if self._store is None:
+            if self._settings.openai_assistant_id:
+                raise AssistantNotFound(self._settings.openai_assistant_id)
+            return default_assistant(self._settings)
+        assistant = await self._store.get(self.assistant_id)
+        if assistant is None:
+            raise AssistantNotFound(self.assistant_id)
+        return assistant

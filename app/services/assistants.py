@@ -1,0 +1,331 @@
+"""Stored assistants (ENGINE=hosted): create, read, list, update, delete; ASSISTANTS_FILE; the run's assistant.
+
+The pydantic models here are the assistant's rules (the routes' bodies and the file's entries
+both go through them): tool shapes, function names, JSON-schema parameters, the limits on tools
+and metadata. Each user sees only their own assistants; another user's is answered as unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.clock import utc_now
+from app.config import Settings
+from app.engines.hosted.assistants import DEFAULT_ASSISTANT_ID, RunAssistants, refreshed_default
+from app.engines.hosted.objects import new_id
+from app.errors import AssistantInUse, AssistantNotFound, HostedEngineRequired, InvalidField
+from app.storage.assistants import AssistantRecord, AssistantStore, with_vector_store
+
+logger = logging.getLogger(__name__)
+
+ASSISTANT_ID_PATTERN = r"^asst_[A-Za-z0-9]{1,64}$"
+FUNCTION_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+MAX_TOOLS = 128
+MAX_METADATA_KEYS = 16
+MAX_PAGE = 100
+
+
+class FunctionDefinition(BaseModel):
+    """A function the model may call: `name`, and `parameters` as a JSON schema object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN, description="1-64 of a-z A-Z 0-9 _ -")
+    description: str | None = Field(default=None, max_length=1024)
+    parameters: dict[str, Any] | None = Field(
+        default=None, description='A JSON schema object: `{"type": "object", "properties": {...}}`.'
+    )
+    strict: bool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _json_schema_object(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and value.get("type") != "object":
+            raise ValueError('must be a JSON schema object, with "type": "object"')
+        return value
+
+
+class AssistantTool(BaseModel):
+    """`{"type": "code_interpreter"}`, `{"type": "file_search"}` or `{"type": "function", "function": {...}}`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"type": "file_search"}]},
+    )
+
+    type: Literal["function", "file_search", "code_interpreter"]
+    function: FunctionDefinition | None = None
+
+    @model_validator(mode="after")
+    def _function_iff_function_tool(self) -> AssistantTool:
+        if self.type == "function" and self.function is None:
+            raise ValueError('a "function" tool needs a "function" object with a "name"')
+        if self.type != "function" and self.function is not None:
+            raise ValueError(f'a "{self.type}" tool takes no "function" object')
+        return self
+
+    def as_object(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class FileSearchResources(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vector_store_ids: list[str] = Field(default_factory=list, max_length=1)
+
+
+class CodeInterpreterResources(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file_ids: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ToolResources(BaseModel):
+    """Resources of the tools: the vector store file_search searches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_search: FileSearchResources | None = None
+    code_interpreter: CodeInterpreterResources | None = None
+
+
+def _metadata_checked(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
+    for key, item in value.items():
+        if len(key) > 64 or len(item) > 512:
+            raise ValueError("keys are at most 64 characters, values at most 512")
+    return value
+
+
+class AssistantUpdate(BaseModel):
+    """Fields to change; those left out keep their value (`tools` and `metadata` are replaced whole)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, min_length=1, max_length=256)
+    name: str | None = Field(default=None, max_length=256)
+    description: str | None = Field(default=None, max_length=512)
+    instructions: str | None = Field(default=None, max_length=256_000)
+    tools: list[AssistantTool] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_resources: ToolResources | None = None
+    metadata: dict[str, str] | None = Field(default=None, description=f"At most {MAX_METADATA_KEYS} keys.")
+
+    _metadata = field_validator("metadata")(_metadata_checked)
+
+
+class AssistantCreate(AssistantUpdate):
+    """An assistant, in the Assistants API's create shape."""
+
+    model: str = Field(min_length=1, max_length=256, description="The model runs use, e.g. `gpt-4o-mini`.")
+
+
+class AssistantFileEntry(AssistantCreate):
+    """An ASSISTANTS_FILE entry: the create shape plus its `id`."""
+
+    id: str = Field(pattern=ASSISTANT_ID_PATTERN)
+
+
+def _record(assistant_id: str, owner: str, fields: AssistantCreate, created_at: Any) -> AssistantRecord:
+    return AssistantRecord(
+        id=assistant_id,
+        owner=owner,
+        created_at=created_at,
+        model=fields.model,
+        name=fields.name,
+        description=fields.description,
+        instructions=fields.instructions,
+        tools=tuple(tool.as_object() for tool in fields.tools or ()),
+        tool_resources=fields.tool_resources.model_dump(exclude_none=True) if fields.tool_resources else {},
+        metadata=dict(fields.metadata or {}),
+    )
+
+
+@dataclass(frozen=True)
+class AssistantPage:
+    data: list[AssistantRecord]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class AssistantsSetupError(ValueError):
+    """Start-up stops: ASSISTANTS_FILE is malformed, or OPENAI_ASSISTANT_ID is not stored."""
+
+
+def _entry_label(index: int, entry: Any) -> str:
+    entry_id = entry.get("id") if isinstance(entry, dict) else None
+    return f"entry {index}" + (f" (id {entry_id!r})" if isinstance(entry_id, str) else "")
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error.get("loc", ())) or "entry"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+def parse_assistants_file(path: str) -> list[AssistantFileEntry]:
+    """The file's entries, all valid, or AssistantsSetupError naming the entry (index, id) and the field."""
+    where = f"ASSISTANTS_FILE {path}"
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AssistantsSetupError(f"{where}: cannot be read ({type(exc).__name__})") from exc
+    except ValueError as exc:
+        raise AssistantsSetupError(f"{where}: not valid JSON ({exc})") from exc
+    if not isinstance(raw, list):
+        raise AssistantsSetupError(f"{where}: must hold a JSON list of assistant objects")
+    entries: list[AssistantFileEntry] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        try:
+            entry = AssistantFileEntry.model_validate(item)
+        except ValidationError as exc:
+            raise AssistantsSetupError(f"{where}: {_entry_label(index, item)}: {_first_problem(exc)}") from exc
+        if entry.id in seen:
+            raise AssistantsSetupError(f"{where}: {_entry_label(index, item)}: id: used by an earlier entry")
+        seen.add(entry.id)
+        entries.append(entry)
+    return entries
+
+
+class AssistantService:
+    """Assistants in our storage, per user; only with ENGINE=hosted."""
+
+    def __init__(self, store: AssistantStore, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+        self.run_assistants = RunAssistants(settings, store)
+
+    @property
+    def store(self) -> AssistantStore:
+        return self._store
+
+    def _require_hosted(self) -> None:
+        if self._settings.engine != "hosted":
+            raise HostedEngineRequired()
+
+    async def create(self, owner: str, fields: AssistantCreate) -> AssistantRecord:
+        self._require_hosted()
+        record = _record(new_id("asst_"), owner, fields, utc_now())
+        await self._store.put(record)
+        logger.info("assistant created assistant_id=%s", record.id)
+        return record
+
+    async def get(self, owner: str, assistant_id: str) -> AssistantRecord:
+        self._require_hosted()
+        record = await self._store.get(assistant_id)
+        if record is None or record.owner != owner:
+            raise AssistantNotFound(assistant_id)
+        return record
+
+    async def update(self, owner: str, assistant_id: str, changes: AssistantUpdate) -> AssistantRecord:
+        record = await self.get(owner, assistant_id)
+        given = changes.model_fields_set
+        values: dict[str, Any] = {}
+        for name in ("model", "name", "description", "instructions"):
+            if name in given and (name != "model" or changes.model is not None):
+                values[name] = getattr(changes, name)
+        if "tools" in given:
+            values["tools"] = tuple(tool.as_object() for tool in changes.tools or ())
+        if "tool_resources" in given:
+            resources = changes.tool_resources
+            values["tool_resources"] = resources.model_dump(exclude_none=True) if resources else {}
+        if "metadata" in given:
+            values["metadata"] = dict(changes.metadata or {})
+        updated = replace(record, **values)
+        await self._store.put(updated)
+        return updated
+
+    async def delete(self, owner: str, assistant_id: str) -> None:
+        await self.get(owner, assistant_id)
+        if assistant_id == self.run_assistants.assistant_id:
+            raise AssistantInUse(assistant_id)
+        if not await self._store.delete(assistant_id):
+            raise AssistantNotFound(assistant_id)
+        logger.info("assistant deleted assistant_id=%s", assistant_id)
+
+    async def list(
+        self,
+        owner: str,
+        *,
+        limit: int = 20,
+        order: Literal["asc", "desc"] = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> AssistantPage:
+        """A page of the owner's assistants (newest first by default), cursors as in the Assistants API."""
+        self._require_hosted()
+        limit = max(1, min(limit, MAX_PAGE))
+        ascending = order == "asc"
+        after_key = await self._cursor_key(owner, "after", after)
+        before_key = await self._cursor_key(owner, "before", before)
+        low, high = (after_key, before_key) if ascending else (before_key, after_key)
+        backwards = before is not None and after is None
+        found = await self._store.page(
+            owner, key_after=low, key_before=high, ascending=ascending != backwards, limit=limit + 1
+        )
+        has_more = len(found) > limit
+        page = found[:limit]
+        if backwards:
+            page.reverse()
+        return AssistantPage(
+            data=page,
+            first_id=page[0].id if page else None,
+            last_id=page[-1].id if page else None,
+            has_more=has_more,
+        )
+
+    async def _cursor_key(self, owner: str, name: str, assistant_id: str | None) -> Any:
+        if assistant_id is None:
+            return None
+        record = await self._store.get(assistant_id)
+        if record is None or record.owner != owner:
+            raise InvalidField(name, f"no assistant '{assistant_id}'")
+        return (record.created_at, record.id)
+
+    # ---- start-up and the run's assistant ---------------------------------------------------
+    async def prepare(self) -> None:
+        """At start-up (ENGINE=hosted): load ASSISTANTS_FILE, keep the default assistant current, and
+        check that OPENAI_ASSISTANT_ID is stored. Raises AssistantsSetupError to stop start-up."""
+        if self._settings.assistants_file:
+            await self.load_file(self._settings.assistants_file)
+        configured = self._settings.openai_assistant_id
+        if configured:
+            if await self._store.get(configured) is None:
+                raise AssistantsSetupError(
+                    f"OPENAI_ASSISTANT_ID={configured}: no such assistant in this service's storage "
+                    "(ENGINE=hosted keeps assistants here: list it in ASSISTANTS_FILE, or unset "
+                    "OPENAI_ASSISTANT_ID to use the built-in default assistant)"
+                )
+            logger.info("hosted runs use assistant %s", configured)
+            return
+        await self._store.put(refreshed_default(self._settings, await self._store.get(DEFAULT_ASSISTANT_ID)))
+        logger.info("hosted runs use the built-in default assistant %s", DEFAULT_ASSISTANT_ID)
+
+    async def load_file(self, path: str) -> int:
+        """Create or update the file's assistants (owned by DEFAULT_USER_ID); how many."""
+        entries = parse_assistants_file(path)
+        for entry in entries:
+            existing = await self._store.get(entry.id)
+            record = _record(
+                entry.id, self._settings.default_user_id, entry, existing.created_at if existing else utc_now()
+            )
+            # A vector store the file routes recorded stays while the entry names none.
+            has_file_search = any(tool.get("type") == "file_search" for tool in record.tools)
+            if existing and existing.vector_store_ids and not record.vector_store_ids and has_file_search:
+                record = with_vector_store(record, existing.vector_store_ids[0])
+            await self._store.put(record)
+        logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))
+        return len(entries)
+
+    async def run_assistant(self) -> AssistantRecord:
+        return await self.run_assistants.current()

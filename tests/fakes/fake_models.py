@@ -40,6 +40,9 @@ class ModelBehaviour:
     cut_after: int | None = None  # end the stream after this many deltas, without the final events
     error_event: bool = False  # with cut_after: send the provider's error event, then end
     finish: Literal["completed", "incomplete", "failed"] = "completed"
+    # Answer with these function calls instead of text: `{"name", "arguments"}` (optional `call_id`).
+    calls: list[dict[str, str]] | None = None
+    call_style: Literal["openai", "llamacpp"] = "openai"  # llamacpp: every chunk repeats id, type, name
 
 
 @dataclass
@@ -64,9 +67,30 @@ class ModelCall:
             items = self.body.get("input")
             if isinstance(items, str):
                 return [("user", items)]
-            return [(item["role"], _text_of(item["content"])) for item in items or []]
+            return [(item["role"], _text_of(item["content"])) for item in items or [] if "role" in item]
         messages = self.body.get("messages") or []
-        return [(m["role"], _text_of(m["content"])) for m in messages if m["role"] not in ("system", "developer")]
+        return [
+            (m["role"], _text_of(m["content"]))
+            for m in messages
+            if m["role"] not in ("system", "developer", "tool") and not m.get("tool_calls")
+        ]
+
+    @property
+    def tool_exchange(self) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+        """The function calls (call_id, name, arguments) and outputs (call_id, output) the model was given."""
+        if self.api == "responses":
+            items = self.body.get("input") or []
+            calls = [(i["call_id"], i["name"], i["arguments"]) for i in items if i.get("type") == "function_call"]
+            outputs = [(i["call_id"], i["output"]) for i in items if i.get("type") == "function_call_output"]
+            return calls, outputs
+        messages = self.body.get("messages") or []
+        calls = [
+            (c["id"], c["function"]["name"], c["function"]["arguments"])
+            for m in messages
+            for c in m.get("tool_calls") or []
+        ]
+        outputs = [(m["tool_call_id"], m["content"]) for m in messages if m["role"] == "tool"]
+        return calls, outputs
 
 
 def _text_of(content: Any) -> str:
@@ -246,7 +270,42 @@ class _ResponsesAnswer:
             "metadata": {},
         }
 
+    def _call_items(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"fc_{index}{self.item_id}",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": call.get("call_id") or _id("call_"),
+                "name": call["name"],
+                "arguments": call["arguments"],
+            }
+            for index, call in enumerate(self.behaviour.calls or [])
+        ]
+
+    async def call_events(self) -> AsyncIterator[str]:
+        items = self._call_items()
+        yield self._sse("response.created", response=self.response("in_progress", with_output=False))
+        for index, item in enumerate(items):
+            yield self._sse("response.output_item.added", output_index=index, item={**item, "arguments": ""})
+            arguments = item["arguments"]
+            for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
+                yield self._sse(
+                    "response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=piece
+                )
+            yield self._sse(
+                "response.function_call_arguments.done", item_id=item["id"], output_index=index, arguments=arguments
+            )
+            yield self._sse("response.output_item.done", output_index=index, item=item)
+        final = self.response("completed", with_output=False)
+        final["output"] = items
+        yield self._sse("response.completed", response=final)
+
     async def events(self) -> AsyncIterator[str]:
+        if self.behaviour.calls:
+            async for event in self.call_events():
+                yield event
+            return
         where = {"item_id": self.item_id, "output_index": 0, "content_index": 0}
         yield self._sse("response.created", response=self.response("in_progress", with_output=False))
         yield self._sse("response.in_progress", response=self.response("in_progress", with_output=False))
@@ -316,7 +375,40 @@ class _ChatAnswer:
             "usage": self._usage(),
         }
 
+    async def call_events(self) -> AsyncIterator[str]:
+        llamacpp = self.behaviour.call_style == "llamacpp"
+        for index, call in enumerate(self.behaviour.calls or []):
+            call_id = call.get("call_id") or _id("call_")
+            arguments = call["arguments"]
+            pieces = [arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]]
+            if not llamacpp:
+                opening = {
+                    "index": index,
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": ""},
+                }
+                yield self._chunk({"role": "assistant", "content": None, "tool_calls": [opening]})
+            for piece in pieces:
+                entry: dict[str, Any] = {"index": index, "function": {"arguments": piece}}
+                delta: dict[str, Any] = {"tool_calls": [entry]}
+                if llamacpp:  # id, type and name repeated; explicit nulls; the legacy function_call mirror
+                    entry.update(id=call_id, type="function")
+                    entry["function"]["name"] = call["name"]
+                    delta.update(
+                        role=None, content=None, refusal=None, function_call={"name": call["name"], "arguments": piece}
+                    )
+                yield self._chunk(delta)
+        yield self._chunk({}, "tool_calls")
+        if self.call.body.get("stream_options", {}).get("include_usage"):
+            yield "data: " + json.dumps(self._envelope([], usage=self._usage())) + "\n\n"
+        yield "data: [DONE]\n\n"
+
     async def events(self) -> AsyncIterator[str]:
+        if self.behaviour.calls:
+            async for event in self.call_events():
+                yield event
+            return
         yield self._chunk({"role": "assistant", "content": ""})
         for count, delta in enumerate(self.deltas):
             if self.behaviour.cut_after is not None and count >= self.behaviour.cut_after:

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep, request_marker
 from app.api.error_handlers import HttpAnswer, answer_for
@@ -21,6 +21,7 @@ from app.api.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedN
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.ndjson import NDJSON, NDJSON_FAREWELL, ndjson_body, ndjson_error_body
 from app.engines.base import ToolOutput
+from app.engines.hosted.engine import MAX_TOOL_OUTPUT_CHARS
 from app.errors import IdempotencyNotSupported, InvalidField
 
 router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
@@ -54,7 +55,7 @@ class ToolCallOutput(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     tool_call_id: str = Field(min_length=1, max_length=200)
-    output: str = ""
+    output: StrictStr = Field(default="", max_length=MAX_TOOL_OUTPUT_CHARS)
 
 
 class ActionsBody(BaseModel):

@@ -1,22 +1,31 @@
-"""Threads and runs for clients that poll: create a thread, read a run, list messages, cancel."""
+"""Threads and runs for clients that poll: create a thread, read a run, list messages and run steps,
+cancel, submit tool outputs (streamed like /chat/stream)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, StrictStr
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
 from app.api.schemas import THREAD_ID_PATTERN, ThreadCreated, error_responses
-from app.engines.base import MessagePage, RunState
+from app.api.wire.event_stream import EventStreamResponse
+from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
+from app.engines.base import MessagePage, RunState, ToolOutput
+from app.engines.hosted.engine import MAX_TOOL_OUTPUT_CHARS, HostedEngine
+from app.errors import NotFound
 
 router = APIRouter(prefix="/threads", tags=["threads and runs"])
 
 RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
 MESSAGE_ID_PATTERN = r"^msg_[A-Za-z0-9]{1,64}$"
+STEP_ID_PATTERN = r"^step_[A-Za-z0-9]{1,64}$"
 ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]
 MessageCursor = Annotated[str | None, Query(pattern=MESSAGE_ID_PATTERN)]
+StepCursor = Annotated[str | None, Query(pattern=STEP_ID_PATTERN)]
 # A thread route can meet: another user's or unknown thread, bad ids, and every upstream or storage failure.
 THREAD_ERRORS = (401, 404, 422, 429, 502, 503, 504)
 
@@ -80,3 +89,65 @@ async def list_messages(
     """Newest first by default; pass the page's `last_id` as `after` for the next page."""
     await access.check(user_id, thread_id)
     return await engine.list_messages(thread_id, limit=limit, order=order, after=after, before=before)
+
+
+class SubmittedToolOutput(BaseModel):
+    tool_call_id: str = Field(min_length=1, max_length=200)
+    output: StrictStr = Field(max_length=MAX_TOOL_OUTPUT_CHARS, description="At most 524288 characters.")
+
+
+class ToolOutputsBody(BaseModel):
+    tool_outputs: list[SubmittedToolOutput] = Field(min_length=1, max_length=128)
+
+
+@router.post(
+    "/{thread_id}/runs/{run_id}/submit_tool_outputs",
+    summary="Submit tool outputs and stream the continued run (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`text/event-stream`, as `POST /chat/stream`: the continued run's events.",
+            "content": {"text/event-stream": {}},
+        },
+        **error_responses(400, *THREAD_ERRORS),
+    },
+)
+async def submit_tool_outputs(
+    thread_id: ThreadId,
+    run_id: RunId,
+    body: ToolOutputsBody,
+    engine: EngineDep,
+    access: ThreadAccessDep,
+    user_id: UserIdDep,
+) -> StreamingResponse:
+    """Answer every call of a run in `requires_action` (one output per call id; 400 naming a missing,
+    unknown or repeated id; `no_tool_call_pending` if the run is not waiting)."""
+    await access.check(user_id, thread_id)
+    outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_outputs]
+    events = await engine.submit_tool_outputs(thread_id, run_id, outputs)
+    return EventStreamResponse(
+        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
+    )
+
+
+@router.get(
+    "/{thread_id}/runs/{run_id}/steps",
+    summary="List a run's steps",
+    responses=error_responses(400, *THREAD_ERRORS),
+)
+async def list_run_steps(
+    thread_id: ThreadId,
+    run_id: RunId,
+    engine: EngineDep,
+    access: ThreadAccessDep,
+    user_id: UserIdDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: StepCursor = None,
+    before: StepCursor = None,
+) -> dict[str, Any]:
+    """`thread.run.step` objects (`message_creation`, `tool_calls`) in an Assistants list page (ENGINE=hosted)."""
+    await access.check(user_id, thread_id)
+    if not isinstance(engine, HostedEngine):
+        raise NotFound("Run steps are listed with ENGINE=hosted only.")
+    return await engine.list_run_steps(thread_id, run_id, limit=limit, order=order, after=after, before=before)

@@ -1,8 +1,8 @@
 """One model call per run: the Responses API, or Chat Completions for OpenAI-compatible servers.
 
 Both adapters stream, and turn the provider's stream into the same small events (text deltas,
-then one `ModelDone`). They post a body built here and read the stream's events as plain dicts
-(`Upstream.stream`): the same request and SSE decoding as `responses.create` /
+function call pieces, then one `ModelDone` carrying the calls). They post a body built here and
+read the stream's events as plain dicts (`Upstream.stream`): the same request and SSE decoding as `responses.create` /
 `chat.completions.create`, without the per-call parameter transform and a typed model per event.
 
 Every way a call can fail (HTTP status, timeout, refused connection, an error event in the
@@ -19,6 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.config import Settings
+from app.engines.hosted.tool_calls import (
+    CallPieces,
+    FunctionCall,
+    FunctionCallDelta,
+    FunctionTool,
+    ToolRound,
+    new_call_id,
+)
 from app.errors import RATE_LIMIT_EXCEEDED, SERVER_ERROR, UpstreamError
 from app.upstream.client import Upstream
 
@@ -40,13 +48,15 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class ModelDone:
-    """The model finished. `text` is the full answer when the provider sent it without deltas."""
+    """The model finished. `text` is the full answer when the provider sent it without deltas;
+    `calls` are the functions it called (the run then waits for their outputs)."""
 
     usage: dict[str, int] | None
     text: str | None = None
+    calls: tuple[FunctionCall, ...] = ()
 
 
-ModelEvent = TextDelta | ModelDone
+ModelEvent = TextDelta | FunctionCallDelta | ModelDone
 
 
 class ModelCallFailed(Exception):
@@ -62,8 +72,9 @@ class ModelCallFailed(Exception):
 class ModelRequest:
     model: str
     instructions: str
-    turns: Sequence[ChatTurn]
+    turns: Sequence[ChatTurn | ToolRound]
     max_output_tokens: int
+    tools: Sequence[FunctionTool] = ()
 
 
 class ModelClient(Protocol):
@@ -75,7 +86,7 @@ class ModelClient(Protocol):
         """The tools calls are made with (recorded on the run)."""
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        """Text deltas, then one ModelDone; raises ModelCallFailed. Close it to end the call early."""
+        """Text and call deltas, then one ModelDone; raises ModelCallFailed. Close it to end the call early."""
 
 
 def build_model_client(settings: Settings, upstream: Upstream) -> ModelClient:
@@ -109,6 +120,84 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _function(tool: FunctionTool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = tool.parameters
+    return function
+
+
+def _responses_input(turns: Sequence[ChatTurn | ToolRound]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for turn in turns:
+        if isinstance(turn, ToolRound):
+            items.extend(
+                {"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
+                for c in turn.calls
+            )
+            items.extend(
+                {"type": "function_call_output", "call_id": call_id, "output": output}
+                for call_id, output in turn.outputs
+            )
+        else:
+            items.append({"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text})
+    return items
+
+
+_CALL_EVENTS = frozenset({"response.output_item.added", "response.function_call_arguments.delta"})
+
+
+def _responses_call_piece(calls: CallPieces, event: dict[str, Any]) -> FunctionCallDelta | None:
+    if event.get("type") == "response.function_call_arguments.delta":
+        return calls.add(event.get("item_id"), _str(event.get("delta")))
+    added = _dict(event.get("item"))
+    if added.get("type") != "function_call":
+        return None
+    key = added.get("id") or added.get("call_id")
+    return calls.open(key, _str(added.get("call_id")), _str(added.get("name")), _str(added.get("arguments")))
+
+
+def _chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": request.instructions}]
+    for turn in request.turns:
+        if isinstance(turn, ToolRound):
+            tool_calls = [
+                {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in turn.calls
+            ]
+            messages.append({"role": "assistant", "content": None, "tool_calls": tool_calls})
+            messages.extend(
+                {"role": "tool", "tool_call_id": call_id, "content": output} for call_id, output in turn.outputs
+            )
+        else:
+            messages.append({"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text})
+    return messages
+
+
+def _chat_call_pieces(calls: CallPieces, delta: dict[str, Any]) -> list[FunctionCallDelta]:
+    """The pieces of `delta.tool_calls` (the legacy `function_call` mirror is ignored).
+
+    Servers differ: OpenAI sends `id`, `type` and `function.name` in a call's first piece only;
+    llama.cpp repeats them in every piece. Only `arguments` are joined; nulls count as absent.
+    """
+    pieces: list[FunctionCallDelta] = []
+    for position, entry in enumerate(map(_dict, _list(delta.get("tool_calls")))):
+        index = entry.get("index")
+        key = index if isinstance(index, int) else position
+        function = _dict(entry.get("function"))
+        arguments = _str(function.get("arguments"))
+        if key not in calls:
+            pieces.append(calls.open(key, _str(entry.get("id")), _str(function.get("name")), arguments))
+        elif (piece := calls.add(key, arguments)) is not None:
+            pieces.append(piece)
+    return pieces
+
+
 class ResponsesModel:
     """`POST /v1/responses`, streamed; file_search over the configured vector stores."""
 
@@ -121,20 +210,26 @@ class ResponsesModel:
     def tool_names(self) -> tuple[str, ...]:
         return ("file_search",) if self._vector_store_ids else ()
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+    def _body(self, request: ModelRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "input": [
-                {"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text}
-                for turn in request.turns
-            ],
+            "input": _responses_input(request.turns),
             "instructions": request.instructions,
             "max_output_tokens": request.max_output_tokens,
             "model": request.model,
             "store": False,
             "stream": True,
         }
+        tools: list[dict[str, Any]] = []
         if self._vector_store_ids:
-            body["tools"] = [{"type": "file_search", "vector_store_ids": self._vector_store_ids}]
+            tools.append({"type": "file_search", "vector_store_ids": self._vector_store_ids})
+        tools.extend({"type": "function", **_function(tool), "strict": False} for tool in request.tools)
+        if tools:
+            body["tools"] = tools
+        return body
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+        body = self._body(request)
+        calls = CallPieces()
         try:
             async with aclosing(await self._upstream.stream("/responses", body)) as events:
                 async for item in events:
@@ -144,8 +239,11 @@ class ResponsesModel:
                         delta = event.get("delta")
                         if isinstance(delta, str) and delta:
                             yield TextDelta(delta)
+                    elif kind in _CALL_EVENTS:
+                        if (piece := _responses_call_piece(calls, event)) is not None:
+                            yield piece
                     elif kind in ("response.completed", "response.incomplete"):
-                        yield self._done(_dict(event.get("response")))
+                        yield self._done(_dict(event.get("response")), calls.done())
                         return
                     elif kind == "response.failed":
                         raise self._failed(_dict(event.get("response")))
@@ -157,7 +255,7 @@ class ResponsesModel:
         raise ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
 
     @staticmethod
-    def _done(response: dict[str, Any]) -> ModelDone:
+    def _done(response: dict[str, Any], streamed_calls: tuple[FunctionCall, ...]) -> ModelDone:
         if response.get("status") == "incomplete":
             reason = _dict(response.get("incomplete_details")).get("reason")
             logger.info("model answer incomplete (%s); keeping what was written", reason)
@@ -168,9 +266,23 @@ class ResponsesModel:
             for part in _list(item.get("content"))
             if _dict(part).get("type") == "output_text" and isinstance(part.get("text"), str)
         )
+        # The final response's items are the calls as the provider recorded them; the streamed pieces
+        # stand in when a server leaves them out.
+        final = [item for item in map(_dict, _list(response.get("output"))) if item.get("type") == "function_call"]
+        calls = streamed_calls
+        if not calls:
+            calls = tuple(
+                FunctionCall(_str(i.get("call_id")) or new_call_id(), _str(i.get("name")), _str(i.get("arguments")))
+                for i in final
+            )
+        elif len(final) == len(calls):  # the ids the stream showed; the arguments as finally recorded
+            calls = tuple(
+                FunctionCall(c.call_id, c.name or _str(i.get("name")), _str(i.get("arguments")) or c.arguments)
+                for c, i in zip(calls, final, strict=True)
+            )
         usage = _dict(response.get("usage"))
         counted = _usage(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
-        return ModelDone(usage=counted, text=text or None)
+        return ModelDone(usage=counted, text=text or None, calls=calls)
 
     @staticmethod
     def _failed(response: dict[str, Any]) -> ModelCallFailed:
@@ -192,20 +304,25 @@ class ChatCompletionsModel:
     def tool_names(self) -> tuple[str, ...]:
         return ()
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        messages: list[dict[str, str]] = [{"role": "system", "content": request.instructions}]
-        for turn in request.turns:
-            messages.append({"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text})
-        body = {
-            "messages": messages,
+    @staticmethod
+    def _body(request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "messages": _chat_messages(request),
             "model": request.model,
             # max_tokens, not max_completion_tokens: the one every compatible server understands.
             "max_tokens": request.max_output_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if request.tools:
+            body["tools"] = [{"type": "function", "function": _function(tool)} for tool in request.tools]
+        return body
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+        body = self._body(request)
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
+        calls = CallPieces()
         try:
             async with aclosing(await self._upstream.stream("/chat/completions", body)) as chunks:
                 async for item in chunks:
@@ -216,9 +333,12 @@ class ChatCompletionsModel:
                             counted.get("prompt_tokens"), counted.get("completion_tokens"), counted.get("total_tokens")
                         )
                     for choice in map(_dict, _list(chunk.get("choices"))[:1]):
-                        content = _dict(choice.get("delta")).get("content")
+                        delta = _dict(choice.get("delta"))
+                        content = delta.get("content")
                         if isinstance(content, str) and content:
                             yield TextDelta(content)
+                        for piece in _chat_call_pieces(calls, delta):
+                            yield piece
                         reason = choice.get("finish_reason")
                         if isinstance(reason, str) and reason:
                             finish_reason = reason
@@ -226,6 +346,6 @@ class ChatCompletionsModel:
             raise failure_from(exc) from exc
         if finish_reason is None:
             raise ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
-        if finish_reason != "stop":
+        if finish_reason not in ("stop", "tool_calls", "function_call"):
             logger.info("model finished with reason %s; keeping what was written", finish_reason)
-        yield ModelDone(usage=usage)
+        yield ModelDone(usage=usage, calls=calls.done())

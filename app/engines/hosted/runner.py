@@ -1,8 +1,11 @@
 """Background execution of hosted runs: one task per run, owned here, cancelled at shutdown.
 
-A run task moves the run to `in_progress`, reads the thread's last N messages, streams one model
-call, stores the reply as an assistant message and marks the run `completed` (or `failed`,
-`expired`). Every write is conditional on the run still being active and holding its thread, so
+A run task moves the run to `in_progress`, reads the thread's last N messages (and the run's
+answered function calls), streams one model call, stores the reply as an assistant message and
+marks the run `completed` (or `failed`, `expired`). A model that calls functions leaves the run
+`requires_action`, with no task: submitted outputs start a new task on it (`start_streamed(resumed=True)`), in
+whichever process takes the submit. Each reply and each batch of calls is a stored run step.
+Every write is conditional on the run still being active and holding its thread, so
 a run cancelled or expired elsewhere (another request, another process) cannot write afterwards.
 
 Events go to subscribers (streaming requests) through one queue each. A subscriber that goes
@@ -17,7 +20,8 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from app.clock import utc_now
@@ -31,10 +35,19 @@ from app.engines.hosted.model_client import (
     ModelClient,
     ModelDone,
     ModelRequest,
+    TextDelta,
 )
 from app.engines.hosted.objects import epoch, new_id
+from app.engines.hosted.tool_calls import (
+    FunctionCall,
+    FunctionCallDelta,
+    ToolRound,
+    call_from,
+    call_object,
+    function_tools,
+)
 from app.errors import SERVER_ERROR
-from app.storage.threads import MessageRecord, RunRecord, ThreadStore
+from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +65,8 @@ class _LocalRun:
     started: bool = False
     stoppable: bool = True  # False once the model call is over and its outcome is being stored
     stop_reason: str | None = None
+    resumed: bool = False  # continued after tool outputs: no `thread.run.created`
+    step_count: int = 0  # steps the run has stored (the next step's position)
 
 
 class _Stopped(Exception):
@@ -64,6 +79,16 @@ class _Answer:
     created_at: int = 0
     parts: list[str] = field(default_factory=list)
     usage: dict[str, int] | None = None
+    message_step: RunStepRecord | None = None
+    calls_step: RunStepRecord | None = None
+    calls: tuple[FunctionCall, ...] = ()
+
+
+def _added_usage(first: dict[str, int] | None, second: dict[str, int] | None) -> dict[str, int] | None:
+    """The usage of a run's model calls together."""
+    if first is None or second is None:
+        return second or first
+    return {key: first.get(key, 0) + second.get(key, 0) for key in {*first, *second}}
 
 
 class RunRunner:
@@ -86,9 +111,10 @@ class RunRunner:
         """Execute the run in the background."""
         self._launch(run)
 
-    def start_streamed(self, run: RunRecord) -> AsyncGenerator[StreamEvent, None]:
-        """Execute the run in the background and return its events, from `thread.run.created` on."""
-        local = self._launch(run)
+    def start_streamed(self, run: RunRecord, *, resumed: bool = False) -> AsyncGenerator[StreamEvent, None]:
+        """Execute the run in the background and return its events, from `thread.run.created` on
+        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on)."""
+        local = self._launch(run, resumed=resumed)
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
         local.subscribers.append(queue)
         return self._events(local, queue)
@@ -121,8 +147,8 @@ class RunRunner:
             self._keeper = None
 
     # ---- tasks -------------------------------------------------------------------------
-    def _launch(self, run: RunRecord) -> _LocalRun:
-        local = _LocalRun(run)
+    def _launch(self, run: RunRecord, *, resumed: bool = False) -> _LocalRun:
+        local = _LocalRun(run, resumed=resumed)
         self._local[run.id] = local
         local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
         local.task.add_done_callback(lambda task: self._forget(local, task))
@@ -158,7 +184,10 @@ class RunRunner:
         local.started = True
         run = local.run
         began = time.monotonic()
-        self._publish(local, events.run_event("thread.run.created", run), events.run_status_event(run))
+        if local.resumed:
+            self._publish(local, events.run_status_event(run))
+        else:
+            self._publish(local, events.run_event("thread.run.created", run), events.run_status_event(run))
         final = await self._run_to_end(local)
         self._publish(local, events.run_status_event(final))
         logger.info(
@@ -219,6 +248,8 @@ class RunRunner:
             raise _Stopped  # cancelled (or expired) before it began
         local.run = started
         self._publish(local, events.run_status_event(started))
+        if local.resumed:
+            local.step_count = len(await self._store.run_steps(started.id))
         history = await self._store.messages_page(
             started.thread_id,
             seq_after=None,
@@ -226,22 +257,45 @@ class RunRunner:
             ascending=False,
             limit=started.truncation_last_messages,
         )
+        turns: list[ChatTurn | ToolRound] = [ChatTurn(message.role, message.text) for message in reversed(history)]
+        for answered in started.tool_rounds or []:
+            outputs = tuple((str(o["tool_call_id"]), str(o["output"])) for o in answered["outputs"])
+            turns.append(ToolRound(tuple(call_from(call) for call in answered["calls"]), outputs))
         request = ModelRequest(
             model=started.model,
             instructions=started.instructions,
-            turns=[ChatTurn(message.role, message.text) for message in reversed(history)],
+            turns=turns,
             max_output_tokens=started.max_completion_tokens,
+            tools=function_tools(started.tools),
         )
         answer = _Answer()
         async with contextlib.aclosing(self._model.stream(request)) as stream:
             async for item in stream:
                 if isinstance(item, ModelDone):
                     answer.usage = item.usage
+                    answer.calls = item.calls
                     if not answer.parts and item.text:
                         self._add_text(local, answer, item.text)
-                elif item.text:
+                elif isinstance(item, FunctionCallDelta):
+                    self._add_call_piece(local, answer, item)
+                elif isinstance(item, TextDelta) and item.text:
                     self._add_text(local, answer, item.text)
         return answer
+
+    def _new_step(self, local: _LocalRun, kind: str, details: dict[str, Any]) -> RunStepRecord:
+        run = local.run
+        step = RunStepRecord(
+            new_id("step_"), run.thread_id, run.id, local.step_count, kind, "in_progress", utc_now(), details
+        )
+        local.step_count += 1
+        self._publish(local, *events.step_opened(step))
+        return step
+
+    def _add_call_piece(self, local: _LocalRun, answer: _Answer, piece: FunctionCallDelta) -> None:
+        if answer.calls_step is None:
+            answer.calls_step = self._new_step(local, "tool_calls", {"type": "tool_calls", "tool_calls": []})
+        step_id = answer.calls_step.id
+        self._publish(local, events.tool_call_delta(step_id, piece.index, piece.arguments, piece.call_id, piece.name))
 
     def _add_text(self, local: _LocalRun, answer: _Answer, text: str) -> None:
         if answer.message_id is None:
@@ -253,36 +307,81 @@ class RunRunner:
     def _open_message(self, local: _LocalRun, answer: _Answer) -> None:
         answer.message_id = new_id("msg_")
         answer.created_at = epoch(utc_now()) or 0
+        details = {"type": "message_creation", "message_creation": {"message_id": answer.message_id}}
+        answer.message_step = self._new_step(local, "message_creation", details)
         self._publish(local, *events.message_created(answer.message_id, local.run, answer.created_at))
 
     async def _commit(self, local: _LocalRun, answer: _Answer) -> RunRecord:
-        """Store the reply, then complete the run, then free the thread (in that order, see claims)."""
+        """Store the reply (and its step), then complete the run or leave it waiting for tool outputs,
+        then free the thread when it completed (in that order, see claims)."""
         run = local.run
-        if answer.message_id is None:
+        if answer.message_id is None and not answer.calls:
             self._open_message(local, answer)
-        assert answer.message_id is not None
-        text = "".join(answer.parts)
-        seq = await self._store.next_message_seq(run.thread_id, run.id)
-        if seq is None:
-            return await self._current(run)
+        message: MessageRecord | None = None
         now = utc_now()
-        message = MessageRecord(answer.message_id, run.thread_id, seq, "assistant", text, now, run.id)
-        await self._store.insert_message(message)
-        changes: dict[str, Any] = {
-            "status": "completed",
-            "completed_at": now,
-            "usage": answer.usage,
-            "reply": text,
-            "reply_message_id": message.id,
-            "lease_expires_at": None,
-        }
-        completed = await self._store.update_active_run(run.id, changes)
-        if completed is None:  # cancelled or expired while the reply was being stored
-            await self._store.delete_message(message.id)
+        if answer.message_id is not None:
+            seq = await self._store.next_message_seq(run.thread_id, run.id)
+            if seq is None:
+                return await self._current(run)
+            text = "".join(answer.parts)
+            message = MessageRecord(answer.message_id, run.thread_id, seq, "assistant", text, now, run.id)
+            await self._store.insert_message(message)
+        usage = _added_usage(run.usage, answer.usage)
+        changes: dict[str, Any]
+        if answer.calls:
+            expires = now + timedelta(seconds=self._settings.requires_action_timeout_s)
+            # No process works on a waiting run: its lease is its deadline (claims expire it then).
+            changes = {
+                "status": "requires_action",
+                "required_tool_calls": [call_object(call) for call in answer.calls],
+                "usage": usage,
+                "expires_at": expires,
+                "lease_expires_at": expires,
+            }
+        else:
+            assert message is not None
+            changes = {
+                "status": "completed",
+                "completed_at": now,
+                "usage": usage,
+                "reply": message.text,
+                "reply_message_id": message.id,
+                "lease_expires_at": None,
+            }
+        ended = await self._store.update_active_run(run.id, changes)
+        if ended is None:  # cancelled or expired while the reply was being stored
+            if message is not None:
+                await self._store.delete_message(message.id)
             return await self._current(run)
-        await self._store.release_active_run(run.thread_id, run.id)
-        self._publish(local, events.message_completed(message.id, completed, answer.created_at, text))
-        return completed
+        if ended.status == "completed":
+            await self._store.release_active_run(run.thread_id, run.id)
+        await self._complete_steps(local, ended, answer, message)
+        return ended
+
+    async def _complete_steps(
+        self, local: _LocalRun, run: RunRecord, answer: _Answer, message: MessageRecord | None
+    ) -> None:
+        now = utc_now()
+        if message is not None and answer.message_step is not None:
+            self._publish(local, events.message_completed(message.id, run, answer.created_at, message.text))
+            step = replace(answer.message_step, status="completed", completed_at=now)
+            await self._store.save_run_step(step)
+            self._publish(local, events.step_completed(step))
+        if answer.calls:
+            if answer.calls_step is None:  # the provider sent the calls whole, at the end
+                for index, call in enumerate(answer.calls):
+                    self._add_call_piece(
+                        local, answer, FunctionCallDelta(index, call.arguments, call.call_id, call.name)
+                    )
+            assert answer.calls_step is not None
+            calls = [
+                {**call_object(call), "function": {**call_object(call)["function"], "output": None}}
+                for call in answer.calls
+            ]
+            details = {"type": "tool_calls", "tool_calls": calls}
+            step = replace(answer.calls_step, status="completed", completed_at=now, details=details)
+            await self._store.save_run_step(step)
+            self._publish(local, events.step_completed(step))
 
     async def _end(self, run: RunRecord, status: str, changes: dict[str, Any]) -> RunRecord:
         now = utc_now()

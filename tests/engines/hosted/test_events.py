@@ -48,19 +48,23 @@ async def test_stream_is_the_assistants_event_sequence_and_its_deltas_are_the_mo
         "thread.run.created",
         "thread.run.queued",
         "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
         "thread.message.created",
         "thread.message.in_progress",
         *["thread.message.delta"] * len(split_deltas(REPLY)),
         "thread.message.completed",
+        "thread.run.step.completed",
         "thread.run.completed",
     ]
     run = events[0].data
     assert run["object"] == "thread.run"
     assert run["status"] == "queued"
     assert run["thread_id"] == thread_id
-    assert {event.data["id"] for event in events if event.event.startswith("thread.run.")} == {run["id"]}
+    run_events = [event for event in events if event.event.startswith("thread.run.") and ".step." not in event.event]
+    assert {event.data["id"] for event in run_events} == {run["id"]}
 
-    created = events[3].data
+    created = events[5].data
     assert created["content"] == []
     assert created["role"] == "assistant"
     assert created["run_id"] == run["id"]
@@ -72,7 +76,7 @@ async def test_stream_is_the_assistants_event_sequence_and_its_deltas_are_the_mo
     assert {event.data["id"] for event in deltas} == {created["id"]}
     assert "".join(part[0]["text"]["value"] for part in parts) == REPLY
 
-    completed_message = events[-2].data
+    completed_message = events[-3].data
     assert completed_message["status"] == "completed"
     assert completed_message["content"] == [{"type": "text", "text": {"value": REPLY, "annotations": []}}]
     final = events[-1].data
@@ -91,10 +95,12 @@ async def test_stream_of_a_failing_model_ends_with_run_failed(fake: FakeOpenAI) 
         thread_id = await engine.create_thread()
         events = await collect(await engine.stream_run(thread_id, "hi"))
     names = [event.event for event in events]
-    assert names[:5] == [
+    assert names[:7] == [
         "thread.run.created",
         "thread.run.queued",
         "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
         "thread.message.created",
         "thread.message.in_progress",
     ]

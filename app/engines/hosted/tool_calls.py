@@ -1,0 +1,118 @@
+"""Function calling in a model call: the tools offered, the calls made, and calls streamed in pieces."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FunctionTool:
+    name: str
+    description: str | None
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    """A call the model made; `arguments` is the string it wrote, relayed as is (maybe not JSON)."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolRound:
+    """Calls the model made earlier in the run and their outputs, `(call_id, output)` in call order."""
+
+    calls: tuple[FunctionCall, ...]
+    outputs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class FunctionCallDelta:
+    """A piece of the `index`-th call of this answer: its first piece has `call_id` and `name`."""
+
+    index: int
+    arguments: str
+    call_id: str | None = None
+    name: str | None = None
+
+
+def new_call_id() -> str:
+    """For a call a server streamed without an id."""
+    return "call_" + secrets.token_hex(12)
+
+
+class CallPieces:
+    """The calls of one answer as their pieces arrive, keyed by the provider's index or item id."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.names: list[str] = []
+        self.arguments: list[list[str]] = []
+        self._index: dict[Any, int] = {}
+
+    def open(self, key: Any, call_id: str, name: str, arguments: str) -> FunctionCallDelta:
+        index = self._index[key] = len(self.ids)
+        self.ids.append(call_id or new_call_id())
+        self.names.append(name)
+        self.arguments.append([arguments])
+        return FunctionCallDelta(index, arguments, call_id=self.ids[index], name=name)
+
+    def add(self, key: Any, arguments: str) -> FunctionCallDelta | None:
+        index = self._index.get(key)
+        if index is None or not arguments:
+            return None
+        self.arguments[index].append(arguments)
+        return FunctionCallDelta(index, arguments)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._index
+
+    def done(self) -> tuple[FunctionCall, ...]:
+        return tuple(
+            FunctionCall(call_id, name, "".join(parts))
+            for call_id, name, parts in zip(self.ids, self.names, self.arguments, strict=True)
+        )
+
+
+_NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+def function_tools(tools: Iterable[str | dict[str, Any]]) -> tuple[FunctionTool, ...]:
+    """The function tools among a run's tools: Assistants shape (`{"type": "function", "function":
+    {...}}`) or flat (Responses shape); tool type names (`file_search`) are not functions."""
+    found: list[FunctionTool] = []
+    for tool in tools:
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            continue
+        nested = tool.get("function")
+        function: dict[str, Any] = nested if isinstance(nested, dict) else tool
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            continue
+        description = function.get("description")
+        parameters = function.get("parameters")
+        found.append(
+            FunctionTool(
+                name,
+                description if isinstance(description, str) else None,
+                parameters if isinstance(parameters, dict) else dict(_NO_PARAMETERS),
+            )
+        )
+    return tuple(found)
+
+
+def call_object(call: FunctionCall) -> dict[str, Any]:
+    """A call as `required_action` lists it."""
+    return {"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def call_from(value: dict[str, Any]) -> FunctionCall:
+    """A call stored with `call_object` back."""
+    function = value.get("function") or {}
+    return FunctionCall(str(value.get("id")), str(function.get("name", "")), str(function.get("arguments", "")))

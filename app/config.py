@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     engine: Literal["assistants", "hosted"] = "assistants"
     truncation_last_messages: int = Field(default=10, ge=1, le=100)
     max_completion_tokens: int = Field(default=1000, ge=1)
+    # Engine `hosted`: the history sent is trimmed, newest first, to this many (estimated) tokens.
+    max_prompt_tokens: int = Field(default=8000, ge=256)
     max_content_chars: int = Field(default=32_000, ge=1, le=256_000)
 
     # Engine `hosted`: threads, messages and runs in our storage; a run is one model call

@@ -48,6 +48,9 @@ class MessageRecord:
     text: str
     created_at: datetime
     run_id: str | None = None
+    # The text's annotations, in the Assistants API's shape (`file_citation`: `text`, `start_index`,
+    # `end_index`, `file_citation: {"file_id"}`); None: none.
+    annotations: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,11 @@ class RunRecord:
     required_tool_calls: list[dict[str, Any]] | None = None
     # Answered rounds of calls, in order: `{"calls": [...], "outputs": [{"tool_call_id", "output"}]}`.
     tool_rounds: list[dict[str, Any]] | None = None
+    # The prompt's token budget (estimated; None: a run stored before there was one, see history.py).
+    max_prompt_tokens: int | None = None
+    # The vector stores its file_search searches (its assistant's at the start); None (a run stored
+    # before runs recorded them): the configured stores.
+    vector_store_ids: list[str] | None = None
 
 
 @dataclass(frozen=True)

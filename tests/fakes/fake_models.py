@@ -7,7 +7,8 @@ lines, a usage-only chunk, `data: [DONE]`); non-streaming answers are the full J
 `add_model_routes(app)` adds the routes to the FakeOpenAI app and returns the `FakeModels` state:
 every call is recorded (`calls`, with the request body and how the call ended) and each call
 behaves as planned with `plan(...)` (else as `default`): latency between deltas, an HTTP error
-status, a hang, a stream cut short, an error event, or a gate the stream waits on. A fake running
+status, a hang, a stream cut short, an error event, a gate the stream waits on, or what local
+servers do: a 400 for a prompt over a context size, an empty 200 stream, no usage. A fake running
 as a process takes plans at `POST /_fake/models/plan` (a JSON object of ModelBehaviour's fields).
 """
 
@@ -43,6 +44,18 @@ class ModelBehaviour:
     # Answer with these function calls instead of text: `{"name", "arguments"}` (optional `call_id`).
     calls: list[dict[str, str]] | None = None
     call_style: Literal["openai", "llamacpp"] = "openai"  # llamacpp: every chunk repeats id, type, name
+    # Responses API: file citations of the text, `{"file_id", "filename", "index"}` (index: position in the
+    # text), announced by `response.output_text.annotation.added` events after the deltas (`cite_in_stream`)
+    # and listed on the final output_text part.
+    citations: list[dict[str, Any]] | None = None
+    cite_in_stream: bool = True
+    # Responses API: a code_interpreter call before the text, `{"code", "logs"}`.
+    code: dict[str, str] | None = None
+    # Servers with a small context: answer 400 (as llama-server words it) when the request's text
+    # (ModelCall.prompt_chars) is longer than this.
+    context_chars: int | None = None
+    empty: bool = False  # answer 200 with an empty stream, no event at all (llama-cpp-python over its context)
+    usage: bool = True  # False: no usage (no usage chunk although asked for, as llama-cpp-python; Responses: null)
 
 
 @dataclass
@@ -59,6 +72,13 @@ class ModelCall:
             return self.body.get("instructions")
         first = (self.body.get("messages") or [{}])[0]
         return first.get("content") if first.get("role") in ("system", "developer") else None
+
+    @property
+    def prompt_chars(self) -> int:
+        """How many characters of text the request carries: instructions, messages, tool calls and outputs."""
+        return sum(
+            len(text) for text in _strings([self.body.get(key) for key in ("instructions", "input", "messages")])
+        )
 
     @property
     def turns(self) -> list[tuple[str, str]]:
@@ -91,6 +111,14 @@ class ModelCall:
         ]
         outputs = [(m["tool_call_id"], m["content"]) for m in messages if m["role"] == "tool"]
         return calls, outputs
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [text for item in value for text in _strings(item)] if isinstance(value, list) else []
 
 
 def _text_of(content: Any) -> str:
@@ -130,6 +158,22 @@ def _id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
 
 
+def _refusal(call: ModelCall, behaviour: ModelBehaviour) -> Response | None:
+    """The answer instead of the model's, if the behaviour refuses this call: an HTTP error, or an empty stream."""
+    if behaviour.status is not None:
+        call.outcome = f"http_{behaviour.status}"
+        return _openai_error(behaviour.status)
+    if behaviour.context_chars is not None and call.prompt_chars > behaviour.context_chars:
+        call.outcome = "http_400"
+        message = "the request exceeds the available context size, try increasing it"
+        error = {"code": 400, "message": message, "type": "exceed_context_size_error"}
+        return JSONResponse(status_code=400, content={"error": error})
+    if behaviour.empty and call.body.get("stream"):
+        call.outcome = "empty"
+        return Response(content=b"", media_type="text/event-stream")
+    return None
+
+
 def _openai_error(status: int) -> JSONResponse:
     type_ = {429: "rate_limit_error", 401: "authentication_error"}.get(status, "server_error")
     message = {429: "Rate limit reached for requests."}.get(status, "The server had an error.")
@@ -158,9 +202,8 @@ def add_model_routes(app: FastAPI) -> FakeModels:
     @app.post("/v1/responses")
     async def create_response(request: Request) -> Response:
         call, behaviour = await begin(request, "responses")
-        if behaviour.status is not None:
-            call.outcome = f"http_{behaviour.status}"
-            return _openai_error(behaviour.status)
+        if (refused := _refusal(call, behaviour)) is not None:
+            return refused
         answer = _ResponsesAnswer(call, behaviour, models.reply_for(call, behaviour))
         if not call.body.get("stream"):
             await _wait_before_answering(behaviour)
@@ -171,9 +214,8 @@ def add_model_routes(app: FastAPI) -> FakeModels:
     @app.post("/v1/chat/completions")
     async def create_chat_completion(request: Request) -> Response:
         call, behaviour = await begin(request, "chat_completions")
-        if behaviour.status is not None:
-            call.outcome = f"http_{behaviour.status}"
-            return _openai_error(behaviour.status)
+        if (refused := _refusal(call, behaviour)) is not None:
+            return refused
         answer = _ChatAnswer(call, behaviour, models.reply_for(call, behaviour))
         if not call.body.get("stream"):
             await _wait_before_answering(behaviour)
@@ -223,15 +265,62 @@ class _ResponsesAnswer:
         self.item_id = _id("msg_")
         self.created_at = int(time.time())
         self.sequence = 0
+        self.code_item_id = _id("ci_")
+        self.container_id = _id("cntr_")
 
     def _sse(self, type_: str, **fields: Any) -> str:
         data = {"type": type_, **fields, "sequence_number": self.sequence}
         self.sequence += 1
         return f"event: {type_}\ndata: {json.dumps(data)}\n\n"
 
+    def _annotations(self) -> list[dict[str, Any]]:
+        return [{"type": "file_citation", **citation} for citation in self.behaviour.citations or []]
+
     def _item(self, status: str, text: str | None) -> dict[str, Any]:
-        content = [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+        part = {"type": "output_text", "text": text, "annotations": self._annotations(), "logprobs": []}
+        content = [] if text is None else [part]
         return {"id": self.item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+    def _code_item(self, status: str) -> dict[str, Any]:
+        """A `code_interpreter_call` output item (ResponseCodeInterpreterToolCall)."""
+        code = self.behaviour.code or {}
+        done = status == "completed"
+        return {
+            "id": self.code_item_id,
+            "type": "code_interpreter_call",
+            "status": status,
+            "code": code.get("code", "") if done else "",
+            "container_id": self.container_id,
+            "outputs": [{"type": "logs", "logs": code.get("logs", "")}] if done else None,
+        }
+
+    def _output(self) -> list[dict[str, Any]]:
+        code = [self._code_item("completed")] if self.behaviour.code else []
+        return [*code, self._item("completed", self.text)]
+
+    def citation_events(self, where: dict[str, Any]) -> list[str]:
+        """`response.output_text.annotation.added` for each citation (none unless `cite_in_stream`)."""
+        annotations = self._annotations() if self.behaviour.cite_in_stream else []
+        return [
+            self._sse("response.output_text.annotation.added", **where, annotation_index=n, annotation=annotation)
+            for n, annotation in enumerate(annotations)
+        ]
+
+    def code_events(self) -> list[str]:
+        """The code_interpreter call's events, at output_index 0 (the code streamed in two pieces); none without."""
+        if not self.behaviour.code:
+            return []
+        where = {"item_id": self.code_item_id, "output_index": 0}
+        code = (self.behaviour.code or {}).get("code", "")
+        found = [self._sse("response.output_item.added", output_index=0, item=self._code_item("in_progress"))]
+        found.append(self._sse("response.code_interpreter_call.in_progress", **where))
+        for piece in (code[: len(code) // 2], code[len(code) // 2 :]):
+            found.append(self._sse("response.code_interpreter_call_code.delta", **where, delta=piece))
+        found.append(self._sse("response.code_interpreter_call_code.done", **where, code=code))
+        found.append(self._sse("response.code_interpreter_call.interpreting", **where))
+        found.append(self._sse("response.code_interpreter_call.completed", **where))
+        found.append(self._sse("response.output_item.done", output_index=0, item=self._code_item("completed")))
+        return found
 
     def response(self, status: str, *, with_output: bool) -> dict[str, Any]:
         body = self.call.body
@@ -248,7 +337,7 @@ class _ResponsesAnswer:
             "instructions": body.get("instructions"),
             "max_output_tokens": body.get("max_output_tokens"),
             "model": body.get("model"),
-            "output": [self._item("completed", self.text)] if with_output else [],
+            "output": self._output() if with_output else [],
             "parallel_tool_calls": True,
             "previous_response_id": None,
             "store": body.get("store", True),
@@ -258,7 +347,9 @@ class _ResponsesAnswer:
             "tools": body.get("tools") or [],
             "top_p": 1.0,
             "truncation": "disabled",
-            "usage": {
+            "usage": None
+            if not self.behaviour.usage
+            else {
                 "input_tokens": prompt,
                 "input_tokens_details": {"cached_tokens": 0},
                 "output_tokens": completion,
@@ -306,10 +397,15 @@ class _ResponsesAnswer:
             async for event in self.call_events():
                 yield event
             return
-        where = {"item_id": self.item_id, "output_index": 0, "content_index": 0}
+        output_index = 1 if self.behaviour.code else 0
+        where = {"item_id": self.item_id, "output_index": output_index, "content_index": 0}
         yield self._sse("response.created", response=self.response("in_progress", with_output=False))
         yield self._sse("response.in_progress", response=self.response("in_progress", with_output=False))
-        yield self._sse("response.output_item.added", output_index=0, item=self._item("in_progress", None))
+        for event in [
+            *self.code_events(),
+            self._sse("response.output_item.added", output_index=output_index, item=self._item("in_progress", None)),
+        ]:
+            yield event
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         yield self._sse("response.content_part.added", **where, part=part)
         for count, delta in enumerate(self.deltas):
@@ -327,10 +423,13 @@ class _ResponsesAnswer:
             self.call.outcome = "failed"
             yield self._sse("response.failed", response=self.response("failed", with_output=False))
             return
+        for event in self.citation_events(where):
+            yield event
         yield self._sse("response.output_text.done", **where, text=self.text, logprobs=[])
-        done_part = {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
+        done_part = {"type": "output_text", "text": self.text, "annotations": self._annotations(), "logprobs": []}
         yield self._sse("response.content_part.done", **where, part=done_part)
-        yield self._sse("response.output_item.done", output_index=0, item=self._item("completed", self.text))
+        item = self._item("completed", self.text)
+        yield self._sse("response.output_item.done", output_index=output_index, item=item)
         final = "response.incomplete" if self.behaviour.finish == "incomplete" else "response.completed"
         yield self._sse(final, response=self.response(final.split(".")[1], with_output=True))
 
@@ -400,7 +499,7 @@ class _ChatAnswer:
                     )
                 yield self._chunk(delta)
         yield self._chunk({}, "tool_calls")
-        if self.call.body.get("stream_options", {}).get("include_usage"):
+        if self.behaviour.usage and self.call.body.get("stream_options", {}).get("include_usage"):
             yield "data: " + json.dumps(self._envelope([], usage=self._usage())) + "\n\n"
         yield "data: [DONE]\n\n"
 
@@ -423,6 +522,6 @@ class _ChatAnswer:
                 await asyncio.sleep(self.behaviour.delay_s)
             yield self._chunk({"content": delta})
         yield self._chunk({}, "length" if self.behaviour.finish == "incomplete" else "stop")
-        if self.call.body.get("stream_options", {}).get("include_usage"):
+        if self.behaviour.usage and self.call.body.get("stream_options", {}).get("include_usage"):
             yield "data: " + json.dumps(self._envelope([], usage=self._usage())) + "\n\n"
         yield "data: [DONE]\n\n"

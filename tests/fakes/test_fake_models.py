@@ -5,6 +5,13 @@ from __future__ import annotations
 import json
 
 import httpx2
+from openai.types.responses import (
+    ResponseCodeInterpreterCallCodeDeltaEvent,
+    ResponseCodeInterpreterToolCall,
+    ResponseCompletedEvent,
+    ResponseOutputMessage,
+    ResponseOutputTextAnnotationAddedEvent,
+)
 
 from tests.fakes.app_support import sdk_client_for
 from tests.fakes.fake_openai import FakeOpenAI
@@ -87,3 +94,26 @@ async def test_planned_status_is_the_openai_error_envelope(fake: FakeOpenAI) -> 
     assert response.status_code == 429
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
     assert fake.models.calls[0].outcome == "http_429"
+
+
+async def test_citations_and_a_code_interpreter_call_parse_as_the_sdk_types(fake: FakeOpenAI) -> None:
+    citation = {"file_id": "file-1", "filename": "notes.txt", "index": 2}
+    fake.models.plan(reply="Hi there", citations=[citation], code={"code": "print(1)\n", "logs": "1\n"})
+    stream = await sdk_client_for(fake).responses.create(model="m", input="hello", stream=True)
+    async with stream:
+        events = [event async for event in stream]
+    code = [e for e in events if isinstance(e, ResponseCodeInterpreterCallCodeDeltaEvent)]
+    assert "".join(e.delta for e in code) == "print(1)\n"
+    (added,) = [e for e in events if isinstance(e, ResponseOutputTextAnnotationAddedEvent)]
+    assert added.output_index == 1
+    assert added.annotation is not None
+    assert added.annotation.model_dump() == {"type": "file_citation", **citation}
+    final = events[-1]
+    assert isinstance(final, ResponseCompletedEvent)
+    call, message = final.response.output
+    assert isinstance(call, ResponseCodeInterpreterToolCall)
+    assert call.code == "print(1)\n"
+    assert call.outputs is not None
+    assert call.outputs[0].model_dump() == {"type": "logs", "logs": "1\n"}
+    assert isinstance(message, ResponseOutputMessage)
+    assert message.content[0].model_dump()["annotations"] == [{"type": "file_citation", **citation}]

@@ -1,7 +1,8 @@
 // Reads a response body on stdin and decodes it exactly as the quickstart's chat.tsx does:
 // AssistantStream.fromReadableStream (openai-node 4.46.0) with chat.tsx's handlers attached.
 // The body is fed in small chunks, as a network delivers it. Prints one JSON summary:
-// {messages: [{role, text}], inputDisabled, requiresAction, events, errors}
+// {messages: [{role, text}], inputDisabled, requiresAction, events, errors, annotations}
+// (annotations: every annotation textDelta handed chat.tsx, as it got them)
 "use strict";
 const { AssistantStream } = require("openai/lib/AssistantStream");
 
@@ -30,6 +31,7 @@ async function main() {
   let requiresAction = null;
   const events = [];
   const errors = [];
+  const annotations = [];
   process.on("unhandledRejection", (reason) => errors.push(`unhandled: ${reason && reason.message ? reason.message : reason}`));
 
   const appendToLastMessage = (text) => {
@@ -48,7 +50,10 @@ async function main() {
   stream.on("textCreated", () => messages.push({ role: "assistant", text: "" }));
   stream.on("textDelta", (delta) => {
     if (delta.value != null) appendToLastMessage(delta.value);
-    if (delta.annotations != null) annotateLastMessage(delta.annotations);
+    if (delta.annotations != null) {
+      annotations.push(...delta.annotations);
+      annotateLastMessage(delta.annotations);
+    }
   });
   stream.on("imageFileDone", (image) => appendToLastMessage(`\n![${image.file_id}](/api/files/${image.file_id})\n`));
   stream.on("toolCallCreated", (toolCall) => {
@@ -77,7 +82,7 @@ async function main() {
     errors.push(`done: ${err && err.message ? err.message : err}`);
   }
   await new Promise((r) => setTimeout(r, 20)); // let unhandled rejections surface
-  process.stdout.write(JSON.stringify({ messages, inputDisabled, requiresAction, events, errors }));
+  process.stdout.write(JSON.stringify({ messages, inputDisabled, requiresAction, events, errors, annotations }));
 }
 
 main();

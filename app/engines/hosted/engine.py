@@ -22,7 +22,7 @@ from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
 from app.engines.hosted.runner import RunRunner
 from app.errors import InvalidField, InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, ThreadNotFound
-from app.storage.assistants import AssistantStore
+from app.storage.assistants import AssistantRecord, AssistantStore
 from app.storage.threads import MessageRecord, RunRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
@@ -200,10 +200,11 @@ class HostedEngine:
                 "OPENAI_KNOWLEDGE_STORE_ID are not searched"
             )
         logger.info(
-            "hosted engine: model=%s api=%s last_messages=%d",
+            "hosted engine: model=%s api=%s last_messages=%d max_prompt_tokens=%d",
             self._settings.openai_model,
             self._model.api,
             self._settings.truncation_last_messages,
+            self._settings.max_prompt_tokens,
         )
 
     async def aclose(self) -> None:
@@ -227,9 +228,11 @@ class HostedEngine:
             tools=(*assistant.tools, *self.function_tools),
             max_completion_tokens=self._settings.max_completion_tokens,
             truncation_last_messages=self._settings.truncation_last_messages,
+            max_prompt_tokens=self._settings.max_prompt_tokens,
             lease_expires_at=self._claims.lease_from(now),
             expires_at=now + timedelta(seconds=self._settings.run_timeout_s),
             assistant_id=assistant.id,
+            vector_store_ids=_searched_stores(assistant),
         )
         try:
             await self._store.insert_message(message)
@@ -275,6 +278,13 @@ class HostedEngine:
         if message is None or message.thread_id != thread_id:
             raise InvalidRequest(f"{name}: no message '{message_id}' on thread {thread_id}.", field=name)
         return message.seq
+
+
+def _searched_stores(assistant: AssistantRecord) -> list[str]:
+    """The vector stores the assistant's file_search searches (none without the tool)."""
+    if not any(tool.get("type") == "file_search" for tool in assistant.tools):
+        return []
+    return assistant.vector_store_ids
 
 
 def _answers_for(calls: list[dict[str, Any]], outputs: list[ToolOutput]) -> list[dict[str, str]]:

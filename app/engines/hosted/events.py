@@ -48,7 +48,7 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "usage": dict(run.usage) if run.usage else None,
         "temperature": None,
         "top_p": None,
-        "max_prompt_tokens": None,
+        "max_prompt_tokens": run.max_prompt_tokens,
         "max_completion_tokens": run.max_completion_tokens,
         "truncation_strategy": {"type": "last_messages", "last_messages": run.truncation_last_messages},
         "response_format": "auto",
@@ -76,7 +76,13 @@ def run_status_event(run: RunRecord) -> StreamEvent:
 
 
 def message_object(
-    message_id: str, run: RunRecord, *, created_at: int, status: str, text: str | None
+    message_id: str,
+    run: RunRecord,
+    *,
+    created_at: int,
+    status: str,
+    text: str | None,
+    annotations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     completed = status == "completed"
     return {
@@ -91,7 +97,7 @@ def message_object(
         "incomplete_details": None,
         "completed_at": epoch(run.completed_at) if completed else None,
         "incomplete_at": None,
-        "content": text_content(text) if text is not None else [],
+        "content": text_content(text, annotations) if text is not None else [],
         "attachments": [],
         "metadata": {},
     }
@@ -103,18 +109,25 @@ def message_created(message_id: str, run: RunRecord, created_at: int) -> list[St
     return [StreamEvent("thread.message.created", data), StreamEvent("thread.message.in_progress", dict(data))]
 
 
-def message_delta(message_id: str, text: str, *, first: bool) -> StreamEvent:
+def message_delta(
+    message_id: str, text: str, *, first: bool, annotations: list[dict[str, Any]] | None = None
+) -> StreamEvent:
+    """A piece of the text; `annotations` (delta shape, with their `index`) when the piece carries some."""
     part: dict[str, Any] = {"index": 0, "type": "text", "text": {"value": text}}
-    if first:
-        part["text"]["annotations"] = []
+    if first or annotations:
+        part["text"]["annotations"] = list(annotations or [])
     return StreamEvent(
         "thread.message.delta",
         {"id": message_id, "object": "thread.message.delta", "delta": {"content": [part]}},
     )
 
 
-def message_completed(message_id: str, run: RunRecord, created_at: int, text: str) -> StreamEvent:
-    data = message_object(message_id, run, created_at=created_at, status="completed", text=text)
+def message_completed(
+    message_id: str, run: RunRecord, created_at: int, text: str, annotations: list[dict[str, Any]] | None = None
+) -> StreamEvent:
+    data = message_object(
+        message_id, run, created_at=created_at, status="completed", text=text, annotations=annotations
+    )
     return StreamEvent("thread.message.completed", data)
 
 
@@ -154,6 +167,31 @@ def tool_call_delta(step_id: str, index: int, arguments: str, call_id: str | Non
     if call_id is not None:
         call["id"] = call_id
         function["name"] = name or ""
+    details = {"type": "tool_calls", "tool_calls": [call]}
+    return StreamEvent(
+        "thread.run.step.delta", {"id": step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}
+    )
+
+
+def code_call_delta(
+    step_id: str,
+    index: int,
+    *,
+    call_id: str | None = None,
+    code: str | None = None,
+    logs: str | None = None,
+) -> StreamEvent:
+    """A piece of a code_interpreter call: the first (with `id`, empty input and outputs) opens the
+    call in AssistantStream; then code pieces (`input`), then the logs (`outputs`)."""
+    code_interpreter: dict[str, Any] = {}
+    call: dict[str, Any] = {"index": index, "type": "code_interpreter", "code_interpreter": code_interpreter}
+    if call_id is not None:
+        call["id"] = call_id
+        code_interpreter.update(input=code or "", outputs=[])
+    elif code is not None:
+        code_interpreter["input"] = code
+    if logs is not None:
+        code_interpreter["outputs"] = [{"index": 0, "type": "logs", "logs": logs}]
     details = {"type": "tool_calls", "tool_calls": [call]}
     return StreamEvent(
         "thread.run.step.delta", {"id": step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}

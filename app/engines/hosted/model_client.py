@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from app.config import Settings
+from app.engines.hosted.citations import Citation
 from app.engines.hosted.tool_calls import (
     CallPieces,
     FunctionCall,
@@ -54,9 +55,30 @@ class ModelDone:
     usage: dict[str, int] | None
     text: str | None = None
     calls: tuple[FunctionCall, ...] = ()
+    # Citations the final answer lists that the stream did not announce (each announced is a `Citation` event).
+    citations: tuple[Citation, ...] = ()
 
 
-ModelEvent = TextDelta | FunctionCallDelta | ModelDone
+@dataclass(frozen=True)
+class CodeCallDelta:
+    """A piece of the code of the `index`-th code_interpreter call of this answer; the first has `call_id`."""
+
+    index: int
+    code: str
+    call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeCallDone:
+    """The `index`-th code_interpreter call finished: its whole code and its logs."""
+
+    index: int
+    call_id: str
+    code: str
+    logs: str
+
+
+ModelEvent = TextDelta | Citation | FunctionCallDelta | CodeCallDelta | CodeCallDone | ModelDone
 
 
 class ModelCallFailed(Exception):
@@ -75,6 +97,9 @@ class ModelRequest:
     turns: Sequence[ChatTurn | ToolRound]
     max_output_tokens: int
     tools: Sequence[FunctionTool] = ()
+    # The vector stores file_search searches (none: no file_search); None: the configured stores.
+    vector_store_ids: Sequence[str] | None = None
+    code_interpreter: bool = False  # offer the code_interpreter tool (Responses API only)
 
 
 class ModelClient(Protocol):
@@ -97,10 +122,27 @@ def build_model_client(settings: Settings, upstream: Upstream) -> ModelClient:
 
 def failure_from(exc: UpstreamError) -> ModelCallFailed:
     """The run's `last_error` for a failed model call (the provider's text is logged, never shown)."""
+    why = ""
+    if exc.upstream_status == 400:  # how llama-server and vLLM refuse a prompt over the model's context
+        why = " (the prompt may exceed the model's context; see MAX_PROMPT_TOKENS): " + repr(exc.upstream_message[:300])
     logger.warning(
-        "model call failed: %s status=%s request_id=%s", exc.upstream_type, exc.upstream_status, exc.request_id
+        "model call failed: %s status=%s request_id=%s%s", exc.upstream_type, exc.upstream_status, exc.request_id, why
     )
     return ModelCallFailed(*exc.run_error())
+
+
+def _stopped_early(received: bool) -> ModelCallFailed:
+    """A stream that ended before the answer did; with no event at all (a 200 and nothing more), the
+    server said nothing: llama-cpp-python's answer to a prompt over the model's context."""
+    if received:
+        return ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
+    logger.warning(
+        "model call failed: the model server answered nothing (an empty stream): "
+        "the prompt may exceed its context; see MAX_PROMPT_TOKENS"
+    )
+    return ModelCallFailed(
+        SERVER_ERROR, "The model server sent an empty answer; the conversation may be too long for it."
+    )
 
 
 def _usage(prompt: Any, completion: Any, total: Any) -> dict[str, int] | None:
@@ -198,8 +240,96 @@ def _chat_call_pieces(calls: CallPieces, delta: dict[str, Any]) -> list[Function
     return pieces
 
 
+class _HostedTools:
+    """The text, its citations and the code_interpreter calls of one Responses stream, as our events."""
+
+    def __init__(self) -> None:
+        self.cited = False
+        self._text_length = 0
+        self._part_starts: dict[tuple[Any, Any], int] = {}
+        self._code_calls: dict[Any, int] = {}
+        self._code: list[list[str]] = []
+
+    def events(self, event: dict[str, Any]) -> list[ModelEvent]:
+        """Our events for a provider event about the text, citations or code_interpreter (others: none)."""
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            delta = _str(event.get("delta"))
+            self._part_start(event)
+            self._text_length += len(delta)
+            return [TextDelta(delta)] if delta else []
+        if kind == "response.output_text.annotation.added":
+            return self._citation(event)
+        elif kind == "response.code_interpreter_call_code.delta":
+            found = self._open(event.get("item_id"))
+            index = self._code_calls[event.get("item_id")]
+            delta = _str(event.get("delta"))
+            if delta:
+                self._code[index].append(delta)
+                found.append(CodeCallDelta(index, delta))
+            return found
+        elif kind in ("response.output_item.added", "response.output_item.done"):
+            item = _dict(event.get("item"))
+            if item.get("type") == "code_interpreter_call":
+                found = self._open(item.get("id"))
+                if kind == "response.output_item.done":
+                    found.append(self._code_done(item))
+                return found
+        return []
+
+    def _part_start(self, event: dict[str, Any]) -> int:
+        return self._part_starts.setdefault((event.get("item_id"), event.get("content_index")), self._text_length)
+
+    def _citation(self, event: dict[str, Any]) -> list[ModelEvent]:
+        annotation = _dict(event.get("annotation"))
+        index = annotation.get("index")
+        if annotation.get("type") != "file_citation" or not isinstance(index, int):
+            return []
+        self.cited = True
+        file_id, filename = _str(annotation.get("file_id")), _str(annotation.get("filename"))
+        return [Citation(file_id, filename, self._part_start(event) + index)]
+
+    def _open(self, item_id: Any) -> list[ModelEvent]:
+        if item_id in self._code_calls:
+            return []
+        index = self._code_calls[item_id] = len(self._code)
+        self._code.append([])
+        return [CodeCallDelta(index, "", call_id=_str(item_id) or new_call_id())]
+
+    def _code_done(self, item: dict[str, Any]) -> CodeCallDone:
+        index = self._code_calls[item.get("id")]
+        code = item.get("code")
+        outputs = map(_dict, _list(item.get("outputs")))
+        logs = "".join(_str(output.get("logs")) for output in outputs if output.get("type") == "logs")
+        call_id = _str(item.get("id")) or new_call_id()
+        return CodeCallDone(index, call_id, code if isinstance(code, str) else "".join(self._code[index]), logs)
+
+    def done(self, done: ModelDone) -> ModelDone:
+        """The final event; its citations only when the stream announced none."""
+        return replace(done, citations=()) if self.cited else done
+
+
+def _final_citations(response: dict[str, Any]) -> tuple[Citation, ...]:
+    """The file citations on the final response's output_text parts, positioned in the joined text."""
+    found: list[Citation] = []
+    offset = 0
+    for item in map(_dict, _list(response.get("output"))):
+        parts = _list(item.get("content")) if item.get("type") == "message" else []
+        for part in map(_dict, parts):
+            if part.get("type") != "output_text" or not isinstance(part.get("text"), str):
+                continue
+            for annotation in map(_dict, _list(part.get("annotations"))):
+                index = annotation.get("index")
+                if annotation.get("type") == "file_citation" and isinstance(index, int):
+                    file_id, filename = _str(annotation.get("file_id")), _str(annotation.get("filename"))
+                    found.append(Citation(file_id, filename, offset + index))
+            offset += len(part["text"])
+    return tuple(found)
+
+
 class ResponsesModel:
-    """`POST /v1/responses`, streamed; file_search over the configured vector stores."""
+    """`POST /v1/responses`, streamed; file_search over the run's vector stores (else the configured
+    ones), code_interpreter when the run's assistant has it."""
 
     api = "responses"
 
@@ -220,8 +350,11 @@ class ResponsesModel:
             "stream": True,
         }
         tools: list[dict[str, Any]] = []
-        if self._vector_store_ids:
-            tools.append({"type": "file_search", "vector_store_ids": self._vector_store_ids})
+        store_ids = self._vector_store_ids if request.vector_store_ids is None else list(request.vector_store_ids)
+        if store_ids:
+            tools.append({"type": "file_search", "vector_store_ids": store_ids})
+        if request.code_interpreter:
+            tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
         tools.extend({"type": "function", **_function(tool), "strict": False} for tool in request.tools)
         if tools:
             body["tools"] = tools
@@ -230,20 +363,21 @@ class ResponsesModel:
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         body = self._body(request)
         calls = CallPieces()
+        hosted = _HostedTools()
+        received = False
         try:
             async with aclosing(await self._upstream.stream("/responses", body)) as events:
                 async for item in events:
+                    received = True
                     event = _dict(item)
                     kind = event.get("type")
-                    if kind == "response.output_text.delta":
-                        delta = event.get("delta")
-                        if isinstance(delta, str) and delta:
-                            yield TextDelta(delta)
-                    elif kind in _CALL_EVENTS:
+                    for text_event in hosted.events(event):
+                        yield text_event
+                    if kind in _CALL_EVENTS:
                         if (piece := _responses_call_piece(calls, event)) is not None:
                             yield piece
                     elif kind in ("response.completed", "response.incomplete"):
-                        yield self._done(_dict(event.get("response")), calls.done())
+                        yield hosted.done(self._done(_dict(event.get("response")), calls.done()))
                         return
                     elif kind == "response.failed":
                         raise self._failed(_dict(event.get("response")))
@@ -252,7 +386,7 @@ class ResponsesModel:
                         raise ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
         except UpstreamError as exc:
             raise failure_from(exc) from exc
-        raise ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
+        raise _stopped_early(received)
 
     @staticmethod
     def _done(response: dict[str, Any], streamed_calls: tuple[FunctionCall, ...]) -> ModelDone:
@@ -282,7 +416,7 @@ class ResponsesModel:
             )
         usage = _dict(response.get("usage"))
         counted = _usage(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
-        return ModelDone(usage=counted, text=text or None, calls=calls)
+        return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(response))
 
     @staticmethod
     def _failed(response: dict[str, Any]) -> ModelCallFailed:
@@ -323,9 +457,11 @@ class ChatCompletionsModel:
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
         calls = CallPieces()
+        received = False
         try:
             async with aclosing(await self._upstream.stream("/chat/completions", body)) as chunks:
                 async for item in chunks:
+                    received = True
                     chunk = _dict(item)
                     counted = _dict(chunk.get("usage"))
                     if counted:
@@ -345,7 +481,7 @@ class ChatCompletionsModel:
         except UpstreamError as exc:
             raise failure_from(exc) from exc
         if finish_reason is None:
-            raise ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
+            raise _stopped_early(received)
         if finish_reason not in ("stop", "tool_calls", "function_call"):
             logger.info("model finished with reason %s; keeping what was written", finish_reason)
         yield ModelDone(usage=usage, calls=calls.done())

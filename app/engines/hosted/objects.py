@@ -43,8 +43,8 @@ def run_state(run: RunRecord) -> RunState:
     )
 
 
-def text_content(text: str) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": {"value": text, "annotations": []}}]
+def text_content(text: str, annotations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"value": text, "annotations": [dict(a) for a in annotations or []]}}]
 
 
 def thread_message(message: MessageRecord) -> ThreadMessage:
@@ -55,5 +55,5 @@ def thread_message(message: MessageRecord) -> ThreadMessage:
         created_at=int(message.created_at.timestamp()),
         run_id=message.run_id,
         text=message.text,
-        content=text_content(message.text),
+        content=text_content(message.text, message.annotations),
     )

@@ -28,12 +28,16 @@ from app.clock import utc_now
 from app.config import Settings
 from app.engines.base import StreamEvent
 from app.engines.hosted import events
+from app.engines.hosted.citations import Citation, CitedText, Piece
 from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.history import fit_history
 from app.engines.hosted.model_client import (
-    ChatTurn,
+    CodeCallDelta,
+    CodeCallDone,
     ModelCallFailed,
     ModelClient,
     ModelDone,
+    ModelEvent,
     ModelRequest,
     TextDelta,
 )
@@ -41,8 +45,6 @@ from app.engines.hosted.objects import epoch, new_id
 from app.engines.hosted.tool_calls import (
     FunctionCall,
     FunctionCallDelta,
-    ToolRound,
-    call_from,
     call_object,
     function_tools,
 )
@@ -82,6 +84,18 @@ class _Answer:
     message_step: RunStepRecord | None = None
     calls_step: RunStepRecord | None = None
     calls: tuple[FunctionCall, ...] = ()
+    cited: CitedText = field(default_factory=CitedText)
+    code_calls: list[_CodeCall] = field(default_factory=list)
+
+
+@dataclass
+class _CodeCall:
+    """A code_interpreter call of the answer, and its step."""
+
+    step: RunStepRecord
+    call_id: str
+    code: list[str]
+    done: bool = False
 
 
 def _added_usage(first: dict[str, int] | None, second: dict[str, int] | None) -> dict[str, int] | None:
@@ -257,16 +271,15 @@ class RunRunner:
             ascending=False,
             limit=started.truncation_last_messages,
         )
-        turns: list[ChatTurn | ToolRound] = [ChatTurn(message.role, message.text) for message in reversed(history)]
-        for answered in started.tool_rounds or []:
-            outputs = tuple((str(o["tool_call_id"]), str(o["output"])) for o in answered["outputs"])
-            turns.append(ToolRound(tuple(call_from(call) for call in answered["calls"]), outputs))
+        turns = fit_history(started, history, self._settings.max_prompt_tokens).turns  # or invalid_prompt
         request = ModelRequest(
             model=started.model,
             instructions=started.instructions,
             turns=turns,
             max_output_tokens=started.max_completion_tokens,
             tools=function_tools(started.tools),
+            vector_store_ids=started.vector_store_ids,
+            code_interpreter=any(isinstance(t, dict) and t.get("type") == "code_interpreter" for t in started.tools),
         )
         answer = _Answer()
         async with contextlib.aclosing(self._model.stream(request)) as stream:
@@ -276,11 +289,50 @@ class RunRunner:
                     answer.calls = item.calls
                     if not answer.parts and item.text:
                         self._add_text(local, answer, item.text)
+                    for citation in item.citations:
+                        self._add_pieces(local, answer, answer.cited.cite(citation))
+                    self._add_pieces(local, answer, answer.cited.finish())
                 elif isinstance(item, FunctionCallDelta):
                     self._add_call_piece(local, answer, item)
                 elif isinstance(item, TextDelta) and item.text:
                     self._add_text(local, answer, item.text)
+                else:
+                    self._add_hosted_tool_event(local, answer, item)
         return answer
+
+    def _add_hosted_tool_event(self, local: _LocalRun, answer: _Answer, item: ModelEvent) -> None:
+        """A citation, or a piece of a code_interpreter call (each call is a tool_calls step of its own)."""
+        if isinstance(item, Citation):
+            self._add_pieces(local, answer, answer.cited.cite(item))
+        elif isinstance(item, CodeCallDelta) and item.call_id is not None:
+            step = self._new_step(local, "tool_calls", {"type": "tool_calls", "tool_calls": []})
+            answer.code_calls.append(_CodeCall(step, item.call_id, [item.code]))
+            self._publish(local, events.code_call_delta(step.id, 0, call_id=item.call_id, code=item.code))
+        elif isinstance(item, CodeCallDelta) and item.index < len(answer.code_calls):
+            call = answer.code_calls[item.index]
+            call.code.append(item.code)
+            self._publish(local, events.code_call_delta(call.step.id, 0, code=item.code))
+        elif isinstance(item, CodeCallDone) and item.index < len(answer.code_calls):
+            call = answer.code_calls[item.index]
+            if item.logs:
+                self._publish(local, events.code_call_delta(call.step.id, 0, logs=item.logs))
+            self._finish_code_call(local, call, item.code, item.logs)
+
+    def _finish_code_call(self, local: _LocalRun, call: _CodeCall, code: str, logs: str) -> None:
+        outputs = [{"type": "logs", "logs": logs}] if logs else []
+        details = {
+            "type": "tool_calls",
+            "tool_calls": [
+                {
+                    "id": call.call_id,
+                    "type": "code_interpreter",
+                    "code_interpreter": {"input": code, "outputs": outputs},
+                }
+            ],
+        }
+        call.step = replace(call.step, status="completed", completed_at=utc_now(), details=details)
+        call.done = True
+        self._publish(local, events.step_completed(call.step))
 
     def _new_step(self, local: _LocalRun, kind: str, details: dict[str, Any]) -> RunStepRecord:
         run = local.run
@@ -298,11 +350,18 @@ class RunRunner:
         self._publish(local, events.tool_call_delta(step_id, piece.index, piece.arguments, piece.call_id, piece.name))
 
     def _add_text(self, local: _LocalRun, answer: _Answer, text: str) -> None:
-        if answer.message_id is None:
-            self._open_message(local, answer)
-        assert answer.message_id is not None
-        self._publish(local, events.message_delta(answer.message_id, text, first=not answer.parts))
-        answer.parts.append(text)
+        self._add_pieces(local, answer, answer.cited.text(text))
+
+    def _add_pieces(self, local: _LocalRun, answer: _Answer, pieces: list[Piece]) -> None:
+        """Stream pieces of the text, each citation marker with its annotation."""
+        for text, annotation in pieces:
+            if answer.message_id is None:
+                self._open_message(local, answer)
+            assert answer.message_id is not None
+            annotations = [annotation] if annotation is not None else None
+            delta = events.message_delta(answer.message_id, text, first=not answer.parts, annotations=annotations)
+            self._publish(local, delta)
+            answer.parts.append(text)
 
     def _open_message(self, local: _LocalRun, answer: _Answer) -> None:
         answer.message_id = new_id("msg_")
@@ -324,7 +383,8 @@ class RunRunner:
             if seq is None:
                 return await self._current(run)
             text = "".join(answer.parts)
-            message = MessageRecord(answer.message_id, run.thread_id, seq, "assistant", text, now, run.id)
+            annotations = answer.cited.annotations or None
+            message = MessageRecord(answer.message_id, run.thread_id, seq, "assistant", text, now, run.id, annotations)
             await self._store.insert_message(message)
         usage = _added_usage(run.usage, answer.usage)
         changes: dict[str, Any]
@@ -361,9 +421,14 @@ class RunRunner:
     async def _complete_steps(
         self, local: _LocalRun, run: RunRecord, answer: _Answer, message: MessageRecord | None
     ) -> None:
+        for code_call in answer.code_calls:
+            if not code_call.done:  # the answer ended without the call's final item
+                self._finish_code_call(local, code_call, "".join(code_call.code), "")
+            await self._store.save_run_step(code_call.step)
         now = utc_now()
         if message is not None and answer.message_step is not None:
-            self._publish(local, events.message_completed(message.id, run, answer.created_at, message.text))
+            completed = events.message_completed(message.id, run, answer.created_at, message.text, message.annotations)
+            self._publish(local, completed)
             step = replace(answer.message_step, status="completed", completed_at=now)
             await self._store.save_run_step(step)
             self._publish(local, events.step_completed(step))

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS messages (
     text TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     run_id TEXT,
+    annotations TEXT,
     UNIQUE (thread_id, seq)
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -112,6 +113,17 @@ def from_ms(millis: int | None) -> datetime | None:
     return datetime.fromtimestamp(millis / 1000, UTC) if millis is not None else None
 
 
+# Columns added after a table's first version: (table, column, declaration), added to older files at start.
+ADDED_COLUMNS = (("messages", "annotations", "TEXT"),)
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
 class SqliteDatabase:
     """One connection to the file; `transaction()` for the writes that must be atomic across processes."""
 
@@ -127,6 +139,7 @@ class SqliteDatabase:
                 self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._connection.executescript(SCHEMA)
+            _add_missing_columns(self._connection)
         except sqlite3.Error as exc:
             self._connection.close()
             raise StorageUnavailable() from exc

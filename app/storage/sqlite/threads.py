@@ -26,7 +26,7 @@ from app.storage.threads import (
     is_active,
 )
 
-_MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id"
+_MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id, annotations"
 _ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
 _ACTIVE_SQL = ", ".join("?" for _ in _ACTIVE)
 # A run's fields, and those holding datetimes (stored as epoch milliseconds).
@@ -71,8 +71,9 @@ def _run(doc: str) -> RunRecord:
 
 
 def _message(row: tuple[Any, ...]) -> MessageRecord:
-    message_id, thread_id, seq, role, text, created_at, run_id = row
-    return MessageRecord(message_id, thread_id, seq, role, text, from_ms(created_at), run_id)
+    message_id, thread_id, seq, role, text, created_at, run_id, annotations = row
+    found = json.loads(annotations) if annotations else None
+    return MessageRecord(message_id, thread_id, seq, role, text, from_ms(created_at), run_id, found)
 
 
 def _thread(row: tuple[Any, ...] | None) -> ThreadRecord | None:
@@ -146,7 +147,7 @@ class SqliteThreadStore:
     # ---- messages ----------------------------------------------------------------------
     async def insert_message(self, message: MessageRecord) -> None:
         self._db.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message.id,
                 message.thread_id,
@@ -155,6 +156,7 @@ class SqliteThreadStore:
                 message.text,
                 to_ms(message.created_at),
                 message.run_id,
+                json.dumps(message.annotations, separators=(",", ":")) if message.annotations else None,
             ),
         )
 

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from app.clock import utc_now
 from app.errors import StorageUnavailable
 from app.storage import open_stores
 from app.storage.sqlite.database import DATABASE_FILE, SqliteDatabase
+from app.storage.sqlite.threads import SqliteThreadStore
+from app.storage.threads import MessageRecord
 from tests.fakes.app_support import make_settings
 
 
@@ -92,3 +95,27 @@ def test_a_write_waits_for_another_connections_transaction_then_fails_as_storage
     finally:
         holder.close()
         waiter.close()
+
+
+async def test_a_file_from_before_message_annotations_gets_the_column(tmp_path: Path) -> None:
+    path = str(tmp_path / "old.sqlite3")
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE messages (id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL,"
+        " text TEXT NOT NULL, created_at INTEGER NOT NULL, run_id TEXT, UNIQUE (thread_id, seq))"
+    )
+    old.execute("INSERT INTO messages VALUES ('msg_old', 'thread_1', 0, 'user', 'hi', 0, NULL)")
+    old.commit()
+    old.close()
+    database = SqliteDatabase(path)
+    store = SqliteThreadStore(database)
+    cited = [
+        {"type": "file_citation", "text": "x", "start_index": 0, "end_index": 1, "file_citation": {"file_id": "f"}}
+    ]
+    await store.insert_message(MessageRecord("msg_new", "thread_1", 1, "assistant", "x", utc_now(), "run_1", cited))
+    found_old, found_new = await store.get_message("msg_old"), await store.get_message("msg_new")
+    database.close()
+    assert found_old is not None
+    assert found_old.annotations is None
+    assert found_new is not None
+    assert found_new.annotations == cited

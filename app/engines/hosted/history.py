@@ -1,0 +1,150 @@
+"""What a run sends the model: the thread's last N messages, trimmed newest first to a token budget.
+
+A run sees at most its last `truncation_last_messages` messages (TRUNCATION_LAST_MESSAGES), and of
+those only as many, newest first, as fit its `max_prompt_tokens` (MAX_PROMPT_TOKENS) together with
+what every call must carry: the instructions, the function tools and the run's answered tool rounds.
+A model server whose context a prompt overflows answers 400 (llama-server) or an empty stream
+(llama-cpp-python), or silently cuts the prompt (Ollama): the budget keeps prompts under it.
+
+There is no tokenizer offline (tiktoken downloads its encodings at run time, and each local model
+has its own), so tokens are *estimated*, on the safe side: one token per 3 bytes of UTF-8, rounded up
+(about 1.3 times what OpenAI's and Llama's tokenizers count for English, one token per character
+for Chinese or Japanese), plus MESSAGE_OVERHEAD per message for its role and the chat template's
+separators. The instructions and every tool call, tool output and tool definition count too.
+
+A message that alone does not fit the budget (with what every call carries) is never sent: when it
+is the run's own new user message the run fails `invalid_prompt` before any model call; later runs
+leave it out, so the thread stays usable. An older message that fits alone but not in what is left
+ends the history there (older ones are left out too).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.engines.hosted.model_client import ChatTurn, ModelCallFailed
+from app.engines.hosted.tool_calls import FunctionTool, ToolRound, call_from, function_tools
+from app.errors import INVALID_PROMPT
+from app.storage.threads import MessageRecord, RunRecord
+
+logger = logging.getLogger(__name__)
+
+BYTES_PER_TOKEN = 3
+MESSAGE_OVERHEAD = 4  # a message's role and the chat template's separators around it
+REPLY_OVERHEAD = 3  # the assistant turn the answer is primed with
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count for `text`: its UTF-8 bytes / 3, rounded up."""
+    return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN)
+
+
+def message_tokens(text: str) -> int:
+    return estimate_tokens(text) + MESSAGE_OVERHEAD
+
+
+def round_tokens(answered: ToolRound) -> int:
+    """The calls of a round (one assistant message) and each of their outputs (one message each)."""
+    calls = MESSAGE_OVERHEAD + sum(
+        estimate_tokens(call.call_id) + estimate_tokens(call.name) + estimate_tokens(call.arguments)
+        for call in answered.calls
+    )
+    return calls + sum(message_tokens(output) for _, output in answered.outputs)
+
+
+def tools_tokens(tools: Sequence[FunctionTool]) -> int:
+    return sum(
+        estimate_tokens(json.dumps({"name": t.name, "description": t.description, "parameters": t.parameters}))
+        for t in tools
+    )
+
+
+@dataclass(frozen=True)
+class History:
+    """The turns to send, their estimated tokens (everything in the prompt), and what was left out."""
+
+    turns: list[ChatTurn | ToolRound]
+    estimated_tokens: int
+    dropped: int = 0  # older messages that did not fit in what was left of the budget
+    skipped: int = 0  # messages too long to send on their own (never sent)
+
+
+def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_budget: int) -> History:
+    """The run's turns: its last messages (given newest first) that fit its budget, in order, then its
+    answered tool rounds. The budget is the run's `max_prompt_tokens` (`default_budget` for a run stored
+    without one).
+
+    Raises ModelCallFailed(`invalid_prompt`) when the run's own user message (its newest) cannot fit.
+    """
+    budget = run.max_prompt_tokens or default_budget
+    tools = function_tools(run.tools)
+    rounds = [
+        ToolRound(
+            tuple(call_from(call) for call in answered["calls"]),
+            tuple((str(o["tool_call_id"]), str(o["output"])) for o in answered["outputs"]),
+        )
+        for answered in run.tool_rounds or []
+    ]
+    fixed = message_tokens(run.instructions) + tools_tokens(tools) + REPLY_OVERHEAD
+    fixed += sum(round_tokens(answered) for answered in rounds)
+    if fixed > budget:
+        logger.warning(
+            "run %s not sent: its instructions, tools and tool outputs alone come to about %d tokens, "
+            "over its prompt budget of %d (MAX_PROMPT_TOKENS)",
+            run.id,
+            fixed,
+            budget,
+        )
+        raise ModelCallFailed(
+            INVALID_PROMPT,
+            f"The instructions and tool outputs are too long for the model's prompt budget "
+            f"(about {fixed} tokens; the budget is {budget}).",
+        )
+    used = fixed
+    kept: list[MessageRecord] = []
+    skipped = dropped = 0
+    own_seen = False
+    for position, message in enumerate(newest_first):
+        cost = message_tokens(message.text)
+        own = not own_seen and message.role == "user"
+        own_seen = own_seen or own
+        if fixed + cost > budget:  # could never be sent: leave it out, now and in later runs
+            if own:
+                logger.warning(
+                    "run %s not sent: its message is about %d tokens, over its prompt budget of %d "
+                    "(MAX_PROMPT_TOKENS) with the instructions (%d)",
+                    run.id,
+                    cost,
+                    budget,
+                    fixed,
+                )
+                raise ModelCallFailed(
+                    INVALID_PROMPT,
+                    f"The message is too long for the model's prompt budget "
+                    f"(about {cost} tokens; the budget is {budget}). Send a shorter message.",
+                )
+            skipped += 1
+            continue
+        if used + cost > budget:
+            dropped = len(newest_first) - position
+            break
+        used += cost
+        kept.append(message)
+    if skipped or dropped:
+        logger.info(
+            "run %s: history trimmed to its prompt budget of %d tokens: sending %d of the last %d messages "
+            "(about %d tokens); %d older left out, %d too long to send",
+            run.id,
+            budget,
+            len(kept),
+            len(newest_first),
+            used,
+            dropped,
+            skipped,
+        )
+    turns: list[ChatTurn | ToolRound] = [ChatTurn(message.role, message.text) for message in reversed(kept)]
+    turns.extend(rounds)
+    return History(turns, used, dropped, skipped)

@@ -96,9 +96,10 @@ class HostedEngineRequired(AppError):
     status_code = 400
     code = "hosted_engine_required"
 
-    def __init__(self) -> None:
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(
-            "Assistants are stored by this service only with ENGINE=hosted; with ENGINE=assistants they "
+            message
+            or "Assistants are stored by this service only with ENGINE=hosted; with ENGINE=assistants they "
             "live in the upstream Assistants API (OPENAI_ASSISTANT_ID)."
         )
 

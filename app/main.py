@@ -6,15 +6,17 @@ from fastapi import FastAPI
 from openai import AsyncOpenAI
 
 from app import __version__
-from app.api.error_handlers import add_error_renderer, register_error_handlers
+from app.api.error_handlers import add_error_dialect, add_error_renderer, register_error_handlers
 from app.api.middleware.api_keys import ApiKeyMiddleware
 from app.api.middleware.body_limits import RequestLimitsMiddleware
 from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.rate_limit import RateLimitMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import assistants, chat, conversations, files, health, nextjs, threads
+from app.api.routes import assistants, chat, conversations, files, health, nextjs, threads, v1
+from app.api.routes.v1.common import V1_PREFIX
 from app.api.wire.ndjson import ndjson_error_response
+from app.api.wire.openai_errors import openai_error_response
 from app.config import Settings
 from app.lifespan import build_lifespan
 from app.storage import Stores
@@ -39,9 +41,12 @@ def create_app(
     register_error_handlers(app)
     # The Next.js frontend reads every answer of its stream routes as a run stream, refusals included.
     add_error_renderer(app, "POST", nextjs.NEXTJS_STREAM_PATH, ndjson_error_response)
+    # The OpenAI-compatible API answers errors in OpenAI's shape, those of the middleware included.
+    add_error_dialect(app, V1_PREFIX, openai_error_response)
     routers = tuple(module.router for module in (health, chat, threads, conversations, nextjs, files, assistants))
     for router in routers:
         app.include_router(router)
+    app.include_router(v1.router)
     install_openapi(app, routers)
     return app
 

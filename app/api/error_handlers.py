@@ -116,9 +116,32 @@ def add_error_renderer(app: FastAPI, method: str, path: re.Pattern[str], render:
     app.state.error_renderers = renderers
 
 
+# An API under a path prefix with its own error shape (e.g. /v1: OpenAI's), for routes and middleware alike.
+ErrorDialect = Callable[[BaseException, HttpAnswer], Response]
+
+
+def add_error_dialect(app: FastAPI, prefix: str, render: ErrorDialect) -> None:
+    """Answer every error on paths under `prefix` (route or middleware) with `render`."""
+    dialects: list[tuple[str, ErrorDialect]] = getattr(app.state, "error_dialects", [])
+    dialects.append((prefix.rstrip("/"), render))
+    app.state.error_dialects = dialects
+
+
+def _dialect(scope: Scope) -> ErrorDialect | None:
+    path = scope.get("path", "")
+    dialects: list[tuple[str, ErrorDialect]] = getattr(scope["app"].state, "error_dialects", [])
+    for prefix, render in dialects:
+        if path == prefix or path.startswith(prefix + "/"):
+            return render
+    return None
+
+
 def error_response(scope: Scope, exc: BaseException) -> Response:
     """The answer to an error found before any route ran, in the format the path's clients read."""
     answer = answer_for(exc)
+    dialect = _dialect(scope)
+    if dialect is not None:
+        return dialect(exc, answer)
     renderers: list[tuple[str, re.Pattern[str], ErrorRenderer]] = getattr(scope["app"].state, "error_renderers", [])
     for method, path, render in renderers:
         if scope.get("method") == method and path.fullmatch(scope.get("path", "")):
@@ -126,8 +149,10 @@ def error_response(scope: Scope, exc: BaseException) -> Response:
     return answer.response()
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
-    return answer_for(exc).response()
+async def _handle(request: Request, exc: Exception) -> Response:
+    answer = answer_for(exc)
+    dialect = _dialect(request.scope)
+    return dialect(exc, answer) if dialect is not None else answer.response()
 
 
 def register_error_handlers(app: FastAPI) -> None:

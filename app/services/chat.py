@@ -86,6 +86,20 @@ class ChatService:
                 await self._access.release(user_id, thread_id)
             raise
 
+    async def record_conversation(self, user_id: str, thread_id: str) -> None:
+        """Record (or touch) the user's conversation for a thread posted to by another route (/v1)."""
+        at = utc_now()
+        try:
+            await self._store.touch_conversation(user_id, thread_id)
+        except Exception as exc:
+            logger.error("conversation upsert failed for thread %s: %s", thread_id, type(exc).__name__)
+            if self._upsert_retries is not None:
+                self._upsert_retries.submit(user_id, thread_id, at)
+
+    async def forget_conversation(self, user_id: str, thread_id: str) -> None:
+        """Remove the user's conversation of a deleted thread (a failure is only logged)."""
+        await self._forget_conversation(user_id, thread_id)
+
     def _count_run(self, mode: str) -> None:
         if self._metrics is not None:
             self._metrics.runs_started.labels(self._engine.name, mode).inc()

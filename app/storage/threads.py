@@ -37,6 +37,8 @@ class ThreadRecord:
     active_run_id: str | None = None
     claim_expires_at: datetime | None = None
     message_count: int = 0
+    # Set through the OpenAI-compatible API (/v1): at most 16 string pairs; None: none.
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class MessageRecord:
     # The text's annotations, in the Assistants API's shape (`file_citation`: `text`, `start_index`,
     # `end_index`, `file_citation: {"file_id"}`); None: none.
     annotations: list[dict[str, Any]] | None = None
+    # Set through the OpenAI-compatible API (/v1); None: none.
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class RunRecord:
     # The vector stores its file_search searches (its assistant's at the start); None (a run stored
     # before runs recorded them): the configured stores.
     vector_store_ids: list[str] | None = None
+    # Set through the OpenAI-compatible API (/v1); None: none.
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,12 @@ class ThreadStore(Protocol):
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
 
+    async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
+        """Replace the thread's metadata; the updated thread, or None if there is no such thread."""
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        """Delete the thread with its messages, runs and run steps; False if there was no such thread."""
+
     async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
@@ -162,6 +174,9 @@ class ThreadStore(Protocol):
     async def insert_run(self, run: RunRecord) -> None: ...
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
+        """The thread's runs, oldest first."""
 
     async def update_active_run(
         self,

@@ -228,3 +228,27 @@ async def test_a_status_condition_and_waiting_runs_keep_their_lease(store: Store
     assert resumed.required_tool_calls is None
     assert resumed.lease_expires_at == waiting.lease_expires_at
     assert await store.threads.update_active_run("run_w", {"status": "queued"}, status="requires_action") is None
+
+
+async def test_thread_metadata_message_metadata_runs_of_a_thread_and_deleting_it(store: Stores) -> None:
+    await store.ensure_indexes(threads=True)
+    thread_id = await _thread(store)
+    assert (await store.threads.get_thread(thread_id)).metadata is None  # type: ignore[union-attr]
+    updated = await store.threads.set_thread_metadata(thread_id, {"topic": "trip"})
+    assert updated is not None
+    assert updated.metadata == {"topic": "trip"}
+    assert (await store.threads.get_thread(thread_id)).metadata == {"topic": "trip"}  # type: ignore[union-attr]
+    assert await store.threads.set_thread_metadata("thread_unknown", {}) is None
+    message = MessageRecord(new_id("msg_"), thread_id, 1, "user", "hi", utc_now(), metadata={"m": "1"})
+    await store.threads.insert_message(message)
+    assert (await store.threads.get_message(message.id)).metadata == {"m": "1"}  # type: ignore[union-attr]
+    first, second = _run(thread_id, new_id("run_")), _run(thread_id, new_id("run_"))
+    await store.threads.insert_run(first)
+    await store.threads.insert_run(replace(second, created_at=first.created_at + timedelta(seconds=1)))
+    assert [run.id for run in await store.threads.thread_runs(thread_id)] == [first.id, second.id]
+    assert await store.threads.delete_thread(thread_id) is True
+    assert await store.threads.get_thread(thread_id) is None
+    assert await store.threads.get_message(message.id) is None
+    assert await store.threads.get_run(first.id) is None
+    assert await store.threads.thread_runs(thread_id) == []
+    assert await store.threads.delete_thread(thread_id) is False

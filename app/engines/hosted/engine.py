@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,13 +21,42 @@ from app.engines.hosted.events import step_object
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
 from app.engines.hosted.runner import RunRunner
-from app.errors import InvalidField, InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, ThreadNotFound
+from app.errors import (
+    InvalidField,
+    InvalidRequest,
+    NotFound,
+    NoToolCallPending,
+    RunAlreadyActive,
+    RunNotActive,
+    RunNotFound,
+    ThreadNotFound,
+)
 from app.storage.assistants import AssistantRecord, AssistantStore
-from app.storage.threads import MessageRecord, RunRecord, ThreadRecord, ThreadStore, is_active
+from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
 
 MAX_PAGE = 100
+_ALL_MESSAGES_BATCH = 100
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run is asked for through the OpenAI-compatible API: its assistant, overrides and new messages.
+
+    None keeps the assistant's value; `additional_messages` are `(role, text, metadata)`, stored
+    before the run starts, in order.
+    """
+
+    assistant: AssistantRecord
+    model: str | None = None
+    instructions: str | None = None
+    additional_instructions: str | None = None
+    tools: tuple[dict[str, Any], ...] | None = None
+    metadata: dict[str, str] | None = None
+    additional_messages: tuple[tuple[str, str, dict[str, str] | None], ...] = ()
+
+
 # One tool output's limit (characters); the request body limit (MAX_BODY_BYTES) applies as well.
 MAX_TOOL_OUTPUT_CHARS = 512 * 1024
 
@@ -57,13 +86,163 @@ class HostedEngine:
     def runner(self) -> RunRunner:
         return self._runner
 
-    async def create_thread(self) -> str:
-        thread = ThreadRecord(id=new_id("thread_"), created_at=utc_now())
+    async def create_thread(self, *, metadata: dict[str, str] | None = None) -> str:
+        thread = ThreadRecord(id=new_id("thread_"), created_at=utc_now(), metadata=metadata or None)
         await self._store.create_thread(thread)
         return thread.id
 
+    # ---- the OpenAI-compatible API's threads, messages and runs (/v1) -------------------
+    async def get_thread(self, thread_id: str) -> ThreadRecord:
+        thread = await self._store.get_thread(thread_id)
+        if thread is None:
+            raise ThreadNotFound(thread_id)
+        return thread
+
+    async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord:
+        thread = await self._store.set_thread_metadata(thread_id, metadata)
+        if thread is None:
+            raise ThreadNotFound(thread_id)
+        return thread
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread and everything on it; not while a run is active on it (400 active_run)."""
+        thread = await self.get_thread(thread_id)
+        if thread.active_run_id is not None:
+            run = await self._store.get_run(thread.active_run_id)
+            if run is not None and is_active(run.status) and await self._claims.expire_if_lapsed(run) is None:
+                raise RunAlreadyActive(thread_id, run.id)
+        if not await self._store.delete_thread(thread_id):
+            raise ThreadNotFound(thread_id)
+        logger.info("thread deleted engine=hosted thread_id=%s", thread_id)
+
+    async def add_message(
+        self, thread_id: str, role: str, text: str, metadata: dict[str, str] | None = None
+    ) -> MessageRecord:
+        """Store a message on a thread without starting a run (400 active_run while a run holds it)."""
+        holder = new_id("add_")  # holds the thread for this one write, as a run would
+        seq = await self._claims.claim(thread_id, holder)
+        try:
+            message = MessageRecord(new_id("msg_"), thread_id, seq, role, text, utc_now(), metadata=metadata or None)
+            await self._store.insert_message(message)
+        finally:
+            await self._store.release_active_run(thread_id, holder)
+        return message
+
+    async def get_message(self, thread_id: str, message_id: str) -> MessageRecord:
+        message = await self._store.get_message(message_id)
+        if message is None or message.thread_id != thread_id:
+            await self.get_thread(thread_id)
+            raise NotFound(f"No message found with id '{message_id}'.")
+        return message
+
+    async def message_records(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[list[MessageRecord], bool]:
+        """A page of the thread's stored messages, and whether there are more (`run_id`: that run's only)."""
+        await self.get_thread(thread_id)
+        limit = max(1, min(limit, MAX_PAGE))
+        if run_id is not None:
+            return await self._run_messages(thread_id, run_id, limit=limit, order=order, after=after, before=before)
+        ascending = order == "asc"
+        after_seq = await self._cursor_seq(thread_id, "after", after)
+        before_seq = await self._cursor_seq(thread_id, "before", before)
+        # Positions grow with time: "after" in descending order means older, i.e. smaller.
+        low, high = (after_seq, before_seq) if ascending else (before_seq, after_seq)
+        # With only `before`, the page is the one right before the cursor: read towards it, then flip.
+        backwards = before is not None and after is None
+        found = await self._store.messages_page(
+            thread_id, seq_after=low, seq_before=high, ascending=ascending != backwards, limit=limit + 1
+        )
+        has_more = len(found) > limit
+        page = found[:limit]
+        if backwards:
+            page.reverse()
+        return page, has_more
+
+    async def _run_messages(
+        self, thread_id: str, run_id: str, *, limit: int, order: MessageOrder, after: str | None, before: str | None
+    ) -> tuple[list[MessageRecord], bool]:
+        """The messages a run wrote (a handful): read through the thread, paged in memory."""
+        found: list[MessageRecord] = []
+        seq_after: int | None = None
+        while True:
+            batch = await self._store.messages_page(
+                thread_id, seq_after=seq_after, seq_before=None, ascending=True, limit=_ALL_MESSAGES_BATCH
+            )
+            found.extend(message for message in batch if message.run_id == run_id)
+            if len(batch) < _ALL_MESSAGES_BATCH:
+                break
+            seq_after = batch[-1].seq
+        if order == "desc":
+            found.reverse()
+        ids = [message.id for message in found]
+        for name, cursor in (("after", after), ("before", before)):
+            if cursor is not None and cursor not in ids:
+                raise InvalidRequest(f"{name}: no message '{cursor}' of run {run_id}.", field=name)
+        window = found[ids.index(after) + 1 if after else 0 : ids.index(before) if before else len(found)]
+        page = window[-limit:] if before is not None and after is None else window[:limit]
+        return page, len(window) > len(page)
+
+    async def start_spec_run(self, thread_id: str, spec: RunSpec) -> RunRecord:
+        """Start a run of `spec.assistant` on the thread's messages (after storing `additional_messages`)."""
+        run = await self._begin_run(thread_id, None, spec)
+        self._runner.start(run)
+        return run
+
+    async def stream_spec_run(self, thread_id: str, spec: RunSpec) -> AsyncGenerator[StreamEvent, None]:
+        run = await self._begin_run(thread_id, None, spec)
+        return self._runner.start_streamed(run)
+
+    async def run_record(self, thread_id: str, run_id: str) -> RunRecord:
+        """The stored run (an active run whose lease lapsed shows as expired)."""
+        run = await self._find_run(thread_id, run_id)
+        if is_active(run.status):
+            run = await self._claims.expire_if_lapsed(run) or run
+        return run
+
+    async def cancel_run_record(self, thread_id: str, run_id: str) -> RunRecord:
+        await self.cancel_run(thread_id, run_id)
+        return await self._find_run(thread_id, run_id)
+
+    async def run_records(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> tuple[list[RunRecord], bool]:
+        """A page of the thread's runs, and whether there are more."""
+        await self.get_thread(thread_id)
+        runs = await self._store.thread_runs(thread_id)
+        if order == "desc":
+            runs.reverse()
+        ids = [run.id for run in runs]
+        for name, cursor in (("after", after), ("before", before)):
+            if cursor is not None and cursor not in ids:
+                raise InvalidRequest(f"{name}: no run '{cursor}' on thread {thread_id}.", field=name)
+        window = runs[ids.index(after) + 1 if after else 0 : ids.index(before) if before else len(runs)]
+        limit = max(1, min(limit, MAX_PAGE))
+        page = window[-limit:] if before is not None and after is None else window[:limit]
+        return page, len(window) > len(page)
+
+    async def run_step_record(self, thread_id: str, run_id: str, step_id: str) -> RunStepRecord:
+        await self._find_run(thread_id, run_id)
+        for step in await self._store.run_steps(run_id):
+            if step.id == step_id:
+                return step
+        raise NotFound(f"No run step found with id '{step_id}'.")
+
     async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
-        run = await self._begin_run(thread_id, content)
+        run = await self._begin_run(thread_id, content, None)
         self._runner.start(run)
         return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
 
@@ -73,13 +252,18 @@ class HostedEngine:
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
-        run = await self._begin_run(thread_id, content)
+        run = await self._begin_run(thread_id, content, None)
         return self._runner.start_streamed(run)
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
     ) -> AsyncGenerator[StreamEvent, None]:
         """Answer every call the run waits for and stream the continued run (any process may take it)."""
+        resumed = await self.resume_with_outputs(thread_id, run_id, outputs)
+        return self._runner.start_streamed(resumed, resumed=True)
+
+    async def resume_with_outputs(self, thread_id: str, run_id: str, outputs: list[ToolOutput]) -> RunRecord:
+        """Record the outputs and queue the run again (not yet executing: start it, or stream it)."""
         run = await self._find_run(thread_id, run_id)
         if run.status == "requires_action":
             run = await self._claims.expire_if_lapsed(run) or run
@@ -100,7 +284,13 @@ class HostedEngine:
             raise NoToolCallPending(thread_id, run_id)
         await self._record_outputs(run_id, answers)
         logger.info("tool outputs submitted engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
-        return self._runner.start_streamed(resumed, resumed=True)
+        return resumed
+
+    async def continue_run(self, thread_id: str, run_id: str, outputs: list[ToolOutput]) -> RunRecord:
+        """Like submit_tool_outputs, not streamed: the run continues in the background."""
+        resumed = await self.resume_with_outputs(thread_id, run_id, outputs)
+        self._runner.start(resumed)
+        return resumed
 
     async def list_run_steps(
         self,
@@ -165,23 +355,7 @@ class HostedEngine:
         after: str | None = None,
         before: str | None = None,
     ) -> MessagePage:
-        if await self._store.get_thread(thread_id) is None:
-            raise ThreadNotFound(thread_id)
-        limit = max(1, min(limit, MAX_PAGE))
-        ascending = order == "asc"
-        after_seq = await self._cursor_seq(thread_id, "after", after)
-        before_seq = await self._cursor_seq(thread_id, "before", before)
-        # Positions grow with time: "after" in descending order means older, i.e. smaller.
-        low, high = (after_seq, before_seq) if ascending else (before_seq, after_seq)
-        # With only `before`, the page is the one right before the cursor: read towards it, then flip.
-        backwards = before is not None and after is None
-        found = await self._store.messages_page(
-            thread_id, seq_after=low, seq_before=high, ascending=ascending != backwards, limit=limit + 1
-        )
-        has_more = len(found) > limit
-        page = found[:limit]
-        if backwards:
-            page.reverse()
+        page, has_more = await self.message_records(thread_id, limit=limit, order=order, after=after, before=before)
         data = [thread_message(message) for message in page]
         return MessagePage(
             data=data,
@@ -211,21 +385,35 @@ class HostedEngine:
         await self._runner.aclose()
 
     # ---- helpers -----------------------------------------------------------------------
-    async def _begin_run(self, thread_id: str, content: str) -> RunRecord:
-        """Claim the thread, store the user's message and the queued run (with its assistant's settings)."""
-        assistant = await self._assistants.current()
+    async def _begin_run(self, thread_id: str, content: str | None, spec: RunSpec | None) -> RunRecord:
+        """Claim the thread, store the user's message(s) and the queued run (with its assistant's settings).
+
+        `content`: the user's message; `spec`: a run asked for through /v1 (its assistant, overrides, messages).
+        """
+        assistant = spec.assistant if spec is not None else await self._assistants.current()
         run_id = new_id("run_")
         seq = await self._claims.claim(thread_id, run_id)
         now = utc_now()
-        message = MessageRecord(new_id("msg_"), thread_id, seq, "user", content, now)
+        messages = [] if content is None else [MessageRecord(new_id("msg_"), thread_id, seq, "user", content, now)]
+        instructions = assistant.instructions or ""
+        tools: tuple[dict[str, Any], ...] = assistant.tools
+        if spec is not None:
+            instructions = spec.instructions if spec.instructions is not None else instructions
+            if spec.additional_instructions:
+                instructions = (
+                    f"{instructions}\n\n{spec.additional_instructions}"
+                    if instructions
+                    else spec.additional_instructions
+                )
+            tools = spec.tools if spec.tools is not None else tools
         run = RunRecord(
             id=run_id,
             thread_id=thread_id,
             status="queued",
             created_at=now,
-            model=assistant.model,
-            instructions=assistant.instructions or "",
-            tools=(*assistant.tools, *self.function_tools),
+            model=spec.model if spec is not None and spec.model else assistant.model,
+            instructions=instructions,
+            tools=(*tools, *self.function_tools),
             max_completion_tokens=self._settings.max_completion_tokens,
             truncation_last_messages=self._settings.truncation_last_messages,
             max_prompt_tokens=self._settings.max_prompt_tokens,
@@ -233,19 +421,28 @@ class HostedEngine:
             expires_at=now + timedelta(seconds=self._settings.run_timeout_s),
             assistant_id=assistant.id,
             vector_store_ids=_searched_stores(assistant),
+            metadata=spec.metadata if spec is not None and spec.metadata else None,
         )
         try:
-            await self._store.insert_message(message)
+            for index, (role, text, metadata) in enumerate(spec.additional_messages if spec is not None else ()):
+                # The claim counted one message: the first extra one takes its position, the others new ones.
+                position = seq if index == 0 and not messages else await self._store.next_message_seq(thread_id, run_id)
+                if position is None:
+                    raise RunAlreadyActive(thread_id, None)
+                messages.append(MessageRecord(new_id("msg_"), thread_id, position, role, text, now, metadata=metadata))
+            for message in messages:
+                await self._store.insert_message(message)
             await self._store.insert_run(run)
         except BaseException:
-            await self._undo_begin(thread_id, run_id, message.id)
+            await self._undo_begin(thread_id, run_id, [message.id for message in messages])
             raise
         logger.info("run started engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
         return run
 
-    async def _undo_begin(self, thread_id: str, run_id: str, message_id: str) -> None:
+    async def _undo_begin(self, thread_id: str, run_id: str, message_ids: list[str]) -> None:
         try:
-            await self._store.delete_message(message_id)
+            for message_id in message_ids:
+                await self._store.delete_message(message_id)
             await self._store.release_active_run(thread_id, run_id)
         except Exception as exc:  # the original error matters more; the claim's lease frees the thread
             logger.warning("could not undo the start of run %s: %s", run_id, type(exc).__name__)

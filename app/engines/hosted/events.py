@@ -43,7 +43,7 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "model": run.model,
         "instructions": "",  # the system prompt stays on the server: these events reach every client
         "tools": [dict(tool) if isinstance(tool, dict) else {"type": tool} for tool in run.tools],
-        "metadata": {},
+        "metadata": dict(run.metadata or {}),
         "incomplete_details": None,
         "usage": dict(run.usage) if run.usage else None,
         "temperature": None,

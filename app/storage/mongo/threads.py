@@ -94,6 +94,23 @@ class MongoThreadStore:
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return _thread(await self._threads.find_one({"_id": thread_id}))
 
+    async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
+        doc = await self._threads.find_one_and_update(
+            {"_id": thread_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
+        )
+        return _thread(doc)
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        result = await self._threads.delete_one({"_id": thread_id})
+        if not result.deleted_count:
+            return False
+        run_ids = [doc["_id"] for doc in await self._runs.find({"threadId": thread_id}, {"_id": True}).to_list(None)]
+        await self._messages.delete_many({"threadId": thread_id})
+        await self._runs.delete_many({"threadId": thread_id})
+        if run_ids:
+            await self._steps.delete_many({"runId": {"$in": run_ids}})
+        return True
+
     async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
@@ -158,6 +175,10 @@ class MongoThreadStore:
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return _run(await self._runs.find_one({"_id": run_id}))
+
+    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
+        cursor = self._runs.find({"threadId": thread_id}).sort([("createdAt", ASCENDING), ("_id", ASCENDING)])
+        return [run for doc in await cursor.to_list(None) if (run := _run(doc)) is not None]
 
     async def update_active_run(
         self,

@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS runs (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_lease ON runs (status, lease_expires_at);
+CREATE INDEX IF NOT EXISTS runs_thread ON runs (thread_id);
 CREATE TABLE IF NOT EXISTS run_steps (
     id TEXT PRIMARY KEY,
     run_id TEXT NOT NULL,
@@ -114,7 +115,11 @@ def from_ms(millis: int | None) -> datetime | None:
 
 
 # Columns added after a table's first version: (table, column, declaration), added to older files at start.
-ADDED_COLUMNS = (("messages", "annotations", "TEXT"),)
+ADDED_COLUMNS = (
+    ("messages", "annotations", "TEXT"),
+    ("messages", "metadata", "TEXT"),
+    ("threads", "metadata", "TEXT"),
+)
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:

@@ -26,7 +26,8 @@ from app.storage.threads import (
     is_active,
 )
 
-_MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id, annotations"
+_MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id, annotations, metadata"
+_THREAD_COLUMNS = "id, created_at, active_run_id, claim_expires_at, message_count, metadata"
 _ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
 _ACTIVE_SQL = ", ".join("?" for _ in _ACTIVE)
 # A run's fields, and those holding datetimes (stored as epoch milliseconds).
@@ -71,16 +72,33 @@ def _run(doc: str) -> RunRecord:
 
 
 def _message(row: tuple[Any, ...]) -> MessageRecord:
-    message_id, thread_id, seq, role, text, created_at, run_id, annotations = row
+    message_id, thread_id, seq, role, text, created_at, run_id, annotations, metadata = row
     found = json.loads(annotations) if annotations else None
-    return MessageRecord(message_id, thread_id, seq, role, text, from_ms(created_at), run_id, found)
+    return MessageRecord(
+        message_id, thread_id, seq, role, text, from_ms(created_at), run_id, found, _json_or_none(metadata)
+    )
+
+
+def _json_or_none(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _dumped(value: Any) -> str | None:
+    return json.dumps(value, separators=(",", ":")) if value else None
 
 
 def _thread(row: tuple[Any, ...] | None) -> ThreadRecord | None:
     if row is None:
         return None
-    thread_id, created_at, active_run_id, claim_expires_at, message_count = row
-    return ThreadRecord(thread_id, from_ms(created_at), active_run_id, from_ms(claim_expires_at), message_count)
+    thread_id, created_at, active_run_id, claim_expires_at, message_count, metadata = row
+    return ThreadRecord(
+        thread_id,
+        from_ms(created_at),
+        active_run_id,
+        from_ms(claim_expires_at),
+        message_count,
+        _json_or_none(metadata),
+    )
 
 
 class SqliteThreadStore:
@@ -95,27 +113,45 @@ class SqliteThreadStore:
     # ---- threads ---------------------------------------------------------------------
     async def create_thread(self, thread: ThreadRecord) -> None:
         self._db.execute(
-            "INSERT INTO threads (id, created_at, active_run_id, claim_expires_at, message_count) "
-            "VALUES (?, ?, ?, ?, ?)",
+            f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 thread.id,
                 to_ms(thread.created_at),
                 thread.active_run_id,
                 to_ms(thread.claim_expires_at),
                 thread.message_count,
+                _dumped(thread.metadata),
             ),
         )
 
     def _get_thread(self, thread_id: str) -> ThreadRecord | None:
         return _thread(
             self._db.one(
-                "SELECT id, created_at, active_run_id, claim_expires_at, message_count FROM threads WHERE id = ?",
+                f"SELECT {_THREAD_COLUMNS} FROM threads WHERE id = ?",
                 (thread_id,),
             )
         )
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return self._get_thread(thread_id)
+
+    async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
+        with self._db.transaction():
+            self._db.execute(
+                "UPDATE threads SET metadata = ? WHERE id = ?", (json.dumps(metadata, separators=(",", ":")), thread_id)
+            )
+            return self._get_thread(thread_id)
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        with self._db.transaction():
+            if not self._db.execute("DELETE FROM threads WHERE id = ?", (thread_id,)).rowcount:
+                return False
+            self._db.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
+            self._db.execute(
+                "DELETE FROM run_steps WHERE run_id IN (SELECT id FROM runs WHERE thread_id = ?)", (thread_id,)
+            )
+            self._db.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
+        return True
 
     async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
@@ -147,7 +183,7 @@ class SqliteThreadStore:
     # ---- messages ----------------------------------------------------------------------
     async def insert_message(self, message: MessageRecord) -> None:
         self._db.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message.id,
                 message.thread_id,
@@ -156,7 +192,8 @@ class SqliteThreadStore:
                 message.text,
                 to_ms(message.created_at),
                 message.run_id,
-                json.dumps(message.annotations, separators=(",", ":")) if message.annotations else None,
+                _dumped(message.annotations),
+                _dumped(message.metadata),
             ),
         )
 
@@ -199,6 +236,10 @@ class SqliteThreadStore:
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._get_run(run_id)
+
+    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
+        runs = [_run(row[0]) for row in self._db.all("SELECT doc FROM runs WHERE thread_id = ?", (thread_id,))]
+        return sorted(runs, key=lambda run: (run.created_at, run.id))
 
     async def update_active_run(
         self,

@@ -1,0 +1,55 @@
+"""`/v1/assistants`: the caller's stored assistants (create, list, retrieve, update, delete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.api.deps import UserIdDep
+from app.api.routes.v1.common import AssistantServiceDep, Limit, Order, page
+from app.api.schemas import AssistantObject
+from app.services.assistants import AssistantCreate, AssistantUpdate
+
+router = APIRouter(prefix="/assistants")
+
+
+def _object(record: Any) -> dict[str, Any]:
+    fields = AssistantObject.of(record).model_dump()
+    return {**fields, "response_format": "auto", "temperature": None, "top_p": None}
+
+
+@router.post("")
+async def create_assistant(body: AssistantCreate, assistants: AssistantServiceDep, user_id: UserIdDep) -> Any:
+    return _object(await assistants.create(user_id, body))
+
+
+@router.get("")
+async def list_assistants(
+    assistants: AssistantServiceDep,
+    user_id: UserIdDep,
+    limit: Limit = 20,
+    order: Order = "desc",
+    after: str | None = None,
+    before: str | None = None,
+) -> Any:
+    found = await assistants.list(user_id, limit=limit, order=order, after=after, before=before)
+    return page([_object(record) for record in found.data], found.has_more)
+
+
+@router.get("/{assistant_id}")
+async def retrieve_assistant(assistant_id: str, assistants: AssistantServiceDep, user_id: UserIdDep) -> Any:
+    return _object(await assistants.get(user_id, assistant_id))
+
+
+@router.post("/{assistant_id}")
+async def update_assistant(
+    assistant_id: str, body: AssistantUpdate, assistants: AssistantServiceDep, user_id: UserIdDep
+) -> Any:
+    return _object(await assistants.update(user_id, assistant_id, body))
+
+
+@router.delete("/{assistant_id}")
+async def delete_assistant(assistant_id: str, assistants: AssistantServiceDep, user_id: UserIdDep) -> Any:
+    await assistants.delete(user_id, assistant_id)
+    return {"id": assistant_id, "object": "assistant.deleted", "deleted": True}

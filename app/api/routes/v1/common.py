@@ -1,0 +1,124 @@
+"""What the /v1 resources share: the hosted-engine gate, the API's objects in OpenAI's shapes, list pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+from app.api.deps import get_assistants, get_chat_service, get_thread_access
+from app.config import Settings
+from app.engines.hosted.engine import HostedEngine
+from app.engines.hosted.events import run_object
+from app.engines.hosted.objects import epoch, text_content
+from app.errors import ChatNotConfigured, HostedEngineRequired
+from app.services.assistants import MAX_METADATA_KEYS, AssistantService, _metadata_checked
+from app.services.assistants_api import AssistantsApi, NewMessage
+from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
+
+V1_PREFIX = "/v1"
+HOSTED_ONLY = (
+    "The OpenAI-compatible Assistants API under /v1 is served only with ENGINE=hosted (threads, messages and "
+    "runs kept by this service); this server runs ENGINE=assistants."
+)
+
+
+async def require_hosted(request: Request) -> None:
+    """Every /v1 route: 400 naming ENGINE=hosted when the service runs another engine."""
+    settings: Settings = request.app.state.settings
+    if settings.engine != "hosted":
+        raise HostedEngineRequired(HOSTED_ONLY)
+
+
+async def get_api(request: Request) -> AssistantsApi:
+    engine = request.app.state.engine
+    if not isinstance(engine, HostedEngine):
+        raise ChatNotConfigured(getattr(engine, "missing_variable", "OPENAI_API_KEY"))
+    return AssistantsApi(
+        engine,
+        await get_assistants(request),
+        await get_thread_access(request),
+        await get_chat_service(request),
+    )
+
+
+ApiDep = Annotated[AssistantsApi, Depends(get_api)]
+AssistantServiceDep = Annotated[AssistantService, Depends(get_assistants)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Order = Annotated[Literal["asc", "desc"], Query()]
+
+
+class Metadata(BaseModel):
+    """A body with only `metadata` (updates)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[str, StrictStr] | None = Field(default=None, description=f"At most {MAX_METADATA_KEYS} keys.")
+
+    _metadata = field_validator("metadata")(_metadata_checked)
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
+    text: StrictStr
+
+
+class MessageCreate(Metadata):
+    """A message, as `POST /v1/threads/{id}/messages` (and `messages`, `additional_messages`) take it."""
+
+    role: Literal["user", "assistant"]
+    content: StrictStr | list[TextPart] = Field(description="A string, or text parts.")
+    attachments: list[dict[str, Any]] | None = Field(default=None, max_length=0, description="Not supported.")
+
+    def new_message(self) -> NewMessage:
+        text = self.content if isinstance(self.content, str) else "".join(part.text for part in self.content)
+        return (self.role, text, dict(self.metadata) if self.metadata else None)
+
+
+def page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """A list page: `{"object": "list", "data", "first_id", "last_id", "has_more"}`."""
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
+
+
+def thread_object(thread: ThreadRecord) -> dict[str, Any]:
+    return {
+        "id": thread.id,
+        "object": "thread",
+        "created_at": epoch(thread.created_at),
+        "metadata": dict(thread.metadata or {}),
+        "tool_resources": {},
+    }
+
+
+def message_object(message: MessageRecord, assistant_id: str | None = None) -> dict[str, Any]:
+    created_at = epoch(message.created_at)
+    return {
+        "id": message.id,
+        "object": "thread.message",
+        "created_at": created_at,
+        "assistant_id": assistant_id,
+        "thread_id": message.thread_id,
+        "run_id": message.run_id,
+        "role": message.role,
+        "status": "completed",
+        "incomplete_details": None,
+        "completed_at": created_at if message.role == "assistant" else None,
+        "incomplete_at": None,
+        "content": text_content(message.text, message.annotations),
+        "attachments": [],
+        "metadata": dict(message.metadata or {}),
+    }
+
+
+def api_run_object(run: RunRecord) -> dict[str, Any]:
+    """The run as its owner sees it: their own assistant's instructions included."""
+    return {**run_object(run), "instructions": run.instructions}

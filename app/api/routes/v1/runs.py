@@ -1,0 +1,142 @@
+"""`/v1/threads/{thread_id}/runs` and `/v1/threads/runs`: create (polled or streamed), retrieve, list, cancel,
+submit tool outputs (polled or streamed)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from app.api.deps import UserIdDep
+from app.api.routes.v1.common import ApiDep, Limit, MessageCreate, Metadata, Order, api_run_object, page
+from app.api.wire.event_stream import EventStreamResponse
+from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
+from app.engines.base import StreamEvent, ToolOutput
+from app.engines.hosted.engine import MAX_TOOL_OUTPUT_CHARS
+from app.services.assistants import MAX_TOOLS, AssistantTool
+from app.services.assistants_api import AssistantsApi
+from app.storage.threads import RunRecord
+
+router = APIRouter()
+
+
+class RunCreate(Metadata):
+    """The run's assistant and what it overrides; the options marked ignored are accepted for compatibility."""
+
+    assistant_id: StrictStr
+    model: str | None = Field(default=None, max_length=256)
+    instructions: str | None = Field(default=None, max_length=256_000)
+    additional_instructions: str | None = Field(default=None, max_length=256_000)
+    additional_messages: list[MessageCreate] | None = Field(default=None, max_length=32)
+    tools: list[AssistantTool] | None = Field(default=None, max_length=MAX_TOOLS)
+    stream: bool | None = None
+    # Accepted and ignored (the run takes the service's settings).
+    temperature: float | None = None
+    top_p: float | None = None
+    max_prompt_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    truncation_strategy: dict[str, Any] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    response_format: Any = None
+
+
+class ThreadCreateBody(Metadata):
+    messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
+
+
+class ThreadAndRunCreate(RunCreate):
+    thread: ThreadCreateBody | None = None
+    tool_resources: dict[str, Any] | None = None
+
+
+class SubmittedToolOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool_call_id: StrictStr = Field(min_length=1, max_length=200)
+    output: StrictStr = Field(max_length=MAX_TOOL_OUTPUT_CHARS)
+
+
+class ToolOutputsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool_outputs: list[SubmittedToolOutput] = Field(min_length=1, max_length=128)
+    stream: bool | None = None
+
+
+def _stream(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
+    """OpenAI's SSE: `event: thread.run.created` / `data: {...}` ... `event: done` / `data: [DONE]`."""
+    return EventStreamResponse(
+        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
+    )
+
+
+async def _start(api: AssistantsApi, user_id: str, thread_id: str, body: RunCreate) -> Any:
+    overrides: dict[str, Any] = {
+        "model": body.model,
+        "instructions": body.instructions,
+        "additional_instructions": body.additional_instructions,
+        "tools": tuple(tool.as_object() for tool in body.tools) if body.tools is not None else None,
+        "metadata": dict(body.metadata) if body.metadata else None,
+        "additional_messages": tuple(message.new_message() for message in body.additional_messages or ()),
+    }
+    if body.stream:
+        return _stream(await api.stream_run(user_id, thread_id, body.assistant_id, **overrides))
+    return api_run_object(await api.start_run(user_id, thread_id, body.assistant_id, **overrides))
+
+
+@router.post("/threads/runs")
+async def create_thread_and_run(body: ThreadAndRunCreate, api: ApiDep, user_id: UserIdDep) -> Any:
+    await api.assistants.get(user_id, body.assistant_id)  # an unknown assistant leaves no thread behind
+    thread_body = body.thread or ThreadCreateBody()
+    thread = await api.create_thread(
+        user_id,
+        metadata=thread_body.metadata,
+        messages=[message.new_message() for message in thread_body.messages],
+    )
+    return await _start(api, user_id, thread.id, body)
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(thread_id: str, body: RunCreate, api: ApiDep, user_id: UserIdDep) -> Any:
+    return await _start(api, user_id, thread_id, body)
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    api: ApiDep,
+    user_id: UserIdDep,
+    limit: Limit = 20,
+    order: Order = "desc",
+    after: str | None = None,
+    before: str | None = None,
+) -> Any:
+    await api.thread(user_id, thread_id)
+    runs, has_more = await api.engine.run_records(thread_id, limit=limit, order=order, after=after, before=before)
+    return page([api_run_object(run) for run in runs], has_more)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def retrieve_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
+    await api.thread(user_id, thread_id)
+    return api_run_object(await api.engine.run_record(thread_id, run_id))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
+    await api.thread(user_id, thread_id)
+    return api_run_object(await api.engine.cancel_run_record(thread_id, run_id))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
+async def submit_tool_outputs(
+    thread_id: str, run_id: str, body: ToolOutputsBody, api: ApiDep, user_id: UserIdDep
+) -> Any:
+    outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_outputs]
+    continued = await api.submit_tool_outputs(user_id, thread_id, run_id, outputs, stream=bool(body.stream))
+    if isinstance(continued, RunRecord):
+        return api_run_object(continued)
+    return _stream(continued)

@@ -1,0 +1,102 @@
+"""The OpenAI-compatible Assistants API (/v1, ENGINE=hosted): threads, messages and runs per user.
+
+Threads made here are ordinary threads of the service: owned by their creator (ThreadAccess), and
+recorded in `conversations` when a message is posted, so `/chat` and the Next.js routes work on them.
+Another user's thread, run or assistant is answered like an unknown one (404).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+
+from app.engines.base import StreamEvent, ToolOutput
+from app.engines.hosted.engine import HostedEngine, RunSpec
+from app.services.assistants import AssistantService
+from app.services.chat import ChatService
+from app.services.thread_owners import ThreadAccess
+from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
+
+logger = logging.getLogger(__name__)
+
+# (role, text, metadata) of a message to store.
+NewMessage = tuple[str, str, dict[str, str] | None]
+
+
+class AssistantsApi:
+    """Ownership and conversations around the hosted engine's threads, messages and runs."""
+
+    def __init__(
+        self, engine: HostedEngine, assistants: AssistantService, access: ThreadAccess, chat: ChatService
+    ) -> None:
+        self.engine = engine
+        self.assistants = assistants
+        self._access = access
+        self._chat = chat
+
+    # ---- threads -------------------------------------------------------------------------
+    async def create_thread(
+        self, user_id: str, *, metadata: dict[str, str] | None, messages: list[NewMessage]
+    ) -> ThreadRecord:
+        await self._access.ensure_room_for_a_thread(user_id)
+        thread_id = await self.engine.create_thread(metadata=metadata)
+        await self._access.record_new_thread(user_id, thread_id)
+        for role, text, message_metadata in messages:
+            await self.engine.add_message(thread_id, role, text, message_metadata)
+        if messages:
+            await self._chat.record_conversation(user_id, thread_id)
+        return await self.engine.get_thread(thread_id)
+
+    async def thread(self, user_id: str, thread_id: str) -> ThreadRecord:
+        await self._access.check(user_id, thread_id)
+        return await self.engine.get_thread(thread_id)
+
+    async def set_thread_metadata(self, user_id: str, thread_id: str, metadata: dict[str, str]) -> ThreadRecord:
+        await self._access.check(user_id, thread_id)
+        return await self.engine.set_thread_metadata(thread_id, metadata)
+
+    async def delete_thread(self, user_id: str, thread_id: str) -> None:
+        await self._access.check(user_id, thread_id)
+        await self.engine.delete_thread(thread_id)
+        await self._access.release(user_id, thread_id)  # no longer counts towards the user's threads
+        await self._chat.forget_conversation(user_id, thread_id)
+
+    async def _posting(self, user_id: str, thread_id: str) -> None:
+        """The user may post to the thread (an unowned thread of the default user becomes theirs)."""
+        await self._access.check(user_id, thread_id)
+        await self.engine.get_thread(thread_id)
+        await self._access.claim_for_posting(user_id, thread_id)
+        await self._chat.record_conversation(user_id, thread_id)
+
+    # ---- messages ------------------------------------------------------------------------
+    async def add_message(self, user_id: str, thread_id: str, message: NewMessage) -> MessageRecord:
+        await self._posting(user_id, thread_id)
+        role, text, metadata = message
+        return await self.engine.add_message(thread_id, role, text, metadata)
+
+    # ---- runs ----------------------------------------------------------------------------
+    async def _spec(self, user_id: str, assistant_id: str, **overrides: object) -> RunSpec:
+        assistant = await self.assistants.get(user_id, assistant_id)
+        return RunSpec(assistant=assistant, **overrides)  # type: ignore[arg-type]
+
+    async def start_run(self, user_id: str, thread_id: str, assistant_id: str, **overrides: object) -> RunRecord:
+        await self._access.check(user_id, thread_id)
+        spec = await self._spec(user_id, assistant_id, **overrides)
+        await self._posting(user_id, thread_id)
+        return await self.engine.start_spec_run(thread_id, spec)
+
+    async def stream_run(
+        self, user_id: str, thread_id: str, assistant_id: str, **overrides: object
+    ) -> AsyncGenerator[StreamEvent, None]:
+        await self._access.check(user_id, thread_id)
+        spec = await self._spec(user_id, assistant_id, **overrides)
+        await self._posting(user_id, thread_id)
+        return await self.engine.stream_spec_run(thread_id, spec)
+
+    async def submit_tool_outputs(
+        self, user_id: str, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool
+    ) -> RunRecord | AsyncGenerator[StreamEvent, None]:
+        await self._access.check(user_id, thread_id)
+        if stream:
+            return await self.engine.submit_tool_outputs(thread_id, run_id, outputs)
+        return await self.engine.continue_run(thread_id, run_id, outputs)

@@ -378,3 +378,18 @@ class UpstreamRejected(UpstreamError):
         if self.upstream_status == 400:
             return INVALID_PROMPT, "The model provider rejected the request (status 400)."
         return super().run_error()
+
+
+class UpstreamNoSuchEndpoint(AppError):
+    """The upstream serves no such path (an OpenAI-compatible server without files or vector stores)."""
+
+    status_code = 404
+    code = "upstream_endpoint_missing"
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(
+            f"The upstream (OPENAI_BASE_URL) has no endpoint {method} {path.split('?')[0]}: it does not serve "
+            "OpenAI's files and vector stores, so this service cannot pass the request on.",
+            method=method,
+            path=path,
+        )

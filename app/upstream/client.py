@@ -2,7 +2,8 @@
 
 - `request`: plain JSON calls (the hot path: runs, threads, polling), `json_calls.py`;
 - `stream`: streamed calls read as dicts (streamed runs, model calls), `streams.py`;
-- `files`: files, vector stores and assistants through the SDK's typed resources, `files.py`.
+- `files`: files, vector stores and assistants through the SDK's typed resources, `files.py`;
+- `passthrough`: a caller's request relayed as it came (/v1's files and vector stores), `passthrough.py`.
 Every call's failures leave as `UpstreamError`s (`errors.py`).
 """
 
@@ -21,6 +22,7 @@ from app.upstream import sdk_private
 from app.upstream.files import UpstreamFiles
 from app.upstream.http import UpstreamHttpClient, open_upstream_session
 from app.upstream.json_calls import AiohttpSender, HttpxSender, JsonCalls, Sender
+from app.upstream.passthrough import UpstreamPassthrough
 from app.upstream.streams import open_event_stream
 
 MAX_CONNECTIONS = 1000
@@ -34,6 +36,7 @@ class Upstream:
         self._client = client
         self._json = JsonCalls(client, send, metrics=metrics)
         self.files = UpstreamFiles(client)
+        self.passthrough = UpstreamPassthrough(client)
 
     @property
     def sdk(self) -> AsyncOpenAI:

@@ -66,6 +66,21 @@ def _add_files(app: FastAPI, fake: FakeOpenAI) -> None:
         fake.file_contents[file_id] = data
         return JSONResponse(fake.files[file_id])
 
+    @app.get("/v1/files")
+    async def list_files() -> Response:
+        return JSONResponse(_list_page(list(fake.files.values())))
+
+    @app.delete("/v1/files/{file_id}")
+    async def delete_file(file_id: str) -> Response:
+        if file_id not in fake.files:
+            return _no_file(file_id)
+        del fake.files[file_id]
+        fake.file_contents.pop(file_id, None)
+        for store in fake.vector_stores.values():
+            if file_id in store:
+                store.remove(file_id)
+        return JSONResponse({"id": file_id, "object": "file", "deleted": True})
+
     @app.get("/v1/files/{file_id}")
     async def retrieve_file(file_id: str) -> Response:
         return JSONResponse(fake.files[file_id]) if file_id in fake.files else _no_file(file_id)
@@ -77,6 +92,31 @@ def _add_files(app: FastAPI, fake: FakeOpenAI) -> None:
         return Response(fake.file_contents[file_id], media_type="application/octet-stream")
 
 
+def _list_page(data: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": False,
+    }
+
+
+def _vector_store(fake: FakeOpenAI, store_id: str) -> dict[str, Any]:
+    count = len(fake.vector_stores[store_id])
+    return {
+        "id": store_id,
+        "object": "vector_store",
+        "created_at": int(time.time()),
+        "name": fake.vector_store_names.get(store_id, ""),
+        "usage_bytes": 0,
+        "file_counts": {"in_progress": 0, "completed": count, "failed": 0, "cancelled": 0, "total": count},
+        "status": "completed",
+        "last_active_at": None,
+        "metadata": {},
+    }
+
+
 def _add_vector_stores(app: FastAPI, fake: FakeOpenAI) -> None:
     @app.post("/v1/vector_stores")
     async def create_vector_store(request: Request) -> Response:
@@ -84,19 +124,17 @@ def _add_vector_stores(app: FastAPI, fake: FakeOpenAI) -> None:
         store_id = new_id("vs_")
         fake.vector_stores[store_id] = []
         fake.vector_store_names[store_id] = body.get("name") or ""
-        return JSONResponse(
-            {
-                "id": store_id,
-                "object": "vector_store",
-                "created_at": int(time.time()),
-                "name": body.get("name") or "",
-                "usage_bytes": 0,
-                "file_counts": {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0},
-                "status": "completed",
-                "last_active_at": None,
-                "metadata": {},
-            }
-        )
+        return JSONResponse(_vector_store(fake, store_id))
+
+    @app.get("/v1/vector_stores")
+    async def list_vector_stores() -> Response:
+        return JSONResponse(_list_page([_vector_store(fake, store_id) for store_id in fake.vector_stores]))
+
+    @app.get("/v1/vector_stores/{store_id}")
+    async def retrieve_vector_store(store_id: str) -> Response:
+        if store_id not in fake.vector_stores:
+            return _no_vector_store(store_id)
+        return JSONResponse(_vector_store(fake, store_id))
 
     @app.delete("/v1/vector_stores/{store_id}")
     async def delete_vector_store(store_id: str) -> Response:
@@ -113,16 +151,7 @@ def _add_vector_store_files(app: FastAPI, fake: FakeOpenAI) -> None:
     async def list_store_files(store_id: str) -> Response:
         if store_id not in fake.vector_stores:
             return _no_vector_store(store_id)
-        data = [_vector_store_file(fake, store_id, f) for f in fake.vector_stores[store_id]]
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": False,
-            }
-        )
+        return JSONResponse(_list_page([_vector_store_file(fake, store_id, f) for f in fake.vector_stores[store_id]]))
 
     @app.post("/v1/vector_stores/{store_id}/files")
     async def add_store_file(store_id: str, request: Request) -> Response:

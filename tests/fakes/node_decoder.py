@@ -1,4 +1,4 @@
-"""Run openai-node 4.46.0's AssistantStream (with chat.tsx's handlers) over a response body."""
+"""Run openai-node 4.46.0 (tests/node): its AssistantStream with chat.tsx's handlers over a body, or a script."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ def decode_like_chat_tsx(body: bytes, chunk_bytes: int = 7) -> dict[str, Any]:
         capture_output=True,
         timeout=60,
         env={**os.environ, "CHUNK_BYTES": str(chunk_bytes)},
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def run_node_script(script: str, env: dict[str, str], timeout_s: float = 60) -> dict[str, Any]:
+    """Run tests/node/`script` with `env` added to the environment; its stdout, read as JSON."""
+    node_decoder_available()
+    result = subprocess.run(
+        ["node", str(NODE_DIR / script)],
+        capture_output=True,
+        timeout=timeout_s,
+        env={**os.environ, **env},
         check=True,
     )
     return json.loads(result.stdout)

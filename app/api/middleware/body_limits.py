@@ -2,7 +2,7 @@
 
 The body cap is enforced without reading the body into memory first: a Content-Length over
 the cap is refused at once, and a body without one (chunked) is counted as it streams in.
-The upload route has its own, larger cap. A body whose Content-Type the route does not document
+The upload routes have their own, larger cap. A body whose Content-Type the route does not document
 is answered 415: JSON routes take `application/json`, the upload `multipart/form-data`, and the
 Next.js routes that the browser feeds `text/plain` JSON document (and take) that too.
 """
@@ -20,6 +20,7 @@ from app.config import Settings
 from app.errors import PayloadTooLarge, UnsupportedMediaType
 
 UPLOAD_PATH = "/api/assistants/files"
+V1_UPLOAD_PATH = "/v1/files"  # relayed to the upstream as it comes (app/api/routes/v1/files.py)
 # Room for the multipart boundaries and part headers around an upload of the maximum size.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -27,7 +28,7 @@ JSON = "application/json"
 
 
 def body_limit(settings: Settings, scope: Scope) -> int:
-    if scope["method"] == "POST" and scope["path"] == UPLOAD_PATH:
+    if scope["method"] == "POST" and scope["path"] in (UPLOAD_PATH, V1_UPLOAD_PATH):
         return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     return settings.max_body_bytes
 

@@ -1,0 +1,165 @@
+"""A caller's request relayed to the upstream as it came: method, path, query and body, with the service's key.
+
+For `/v1`'s files and vector stores, which the upstream keeps. The caller's own headers (their key among them)
+are never sent: only the SDK's headers with the configured OPENAI_API_KEY, and the body's Content-Type.
+
+The upstream's answer comes back as it is when it concerns the caller's request: a 2xx, or a 400, 404, 409,
+413, 415 or 422 in OpenAI's error shape (no such file, a bad parameter). A 404 that is not an OpenAI error
+(the upstream serves no such path: an OpenAI-compatible server without files) is `UpstreamNoSuchEndpoint`.
+Everything else (the service's key refused, rate limits, 5xx, no connection) leaves as the usual
+`UpstreamError`s, whose upstream text never reaches a client. No retries: a relayed POST creates something.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+
+from app.errors import UpstreamNoSuchEndpoint
+from app.upstream import sdk_private
+from app.upstream.errors import translate
+from app.upstream.json_calls import unexpected_answer
+
+logger = logging.getLogger(__name__)
+
+# Upstream refusals that are about the caller's request: answered with the upstream's own error.
+RELAYED_ERRORS = frozenset({400, 404, 409, 413, 415, 422})
+_KEPT_ANSWER_HEADERS = ("content-type", "content-disposition", "content-length")
+
+
+@dataclass(frozen=True)
+class RelayedAnswer:
+    """The upstream's status, the headers worth relaying, and its body as it arrives."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: AsyncGenerator[bytes, None]
+
+
+class UpstreamPassthrough:
+    """`await passthrough.json("GET", "/files", params=...)` -> (status, the upstream's JSON object)."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+        self._http = sdk_private.http_client_of(client)
+        self._base_url = str(client.base_url).rstrip("/")
+
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {name: value for name, value in self._client.default_headers.items() if isinstance(value, str)}
+        headers.update(self._client.auth_headers)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        body: bytes | None,
+        content_type: str | None,
+    ) -> httpx2.Response:
+        request = self._http.build_request(
+            method, self._base_url + path, params=list(params), headers=self._headers(content_type), content=body
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx2.TimeoutException as exc:
+            raise translate(openai.APITimeoutError(request=request)) from exc
+        except httpx2.TransportError as exc:
+            raise translate(openai.APIConnectionError(request=request)) from exc
+        if response.status_code < 300:
+            return response
+        try:
+            await response.aread()
+        except httpx2.HTTPError as exc:
+            raise translate(openai.APIConnectionError(request=request)) from exc
+        finally:
+            await response.aclose()
+        if _relayed_refusal(response):
+            return response
+        if response.status_code in (404, 405):
+            raise UpstreamNoSuchEndpoint(method, path)
+        error = sdk_private.status_error(self._client, response)
+        raise (translate(error) if isinstance(error, openai.APIError) else error) from error
+
+    async def json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """The upstream's status and JSON object (an OpenAI error for a relayed refusal). Raises UpstreamError."""
+        response = await self._send(method, path, params, body, content_type)
+        try:
+            content = await response.aread()
+        except httpx2.HTTPError as exc:
+            raise translate(openai.APIConnectionError(request=response.request)) from exc
+        finally:
+            await response.aclose()
+        try:
+            data = json.loads(content)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise unexpected_answer("a JSON object", response.status_code)
+        return response.status_code, data
+
+    async def stream(self, method: str, path: str, *, params: Sequence[tuple[str, str]] = ()) -> RelayedAnswer:
+        """The upstream's answer with its body as it arrives (never held whole). Raises UpstreamError."""
+        response = await self._send(method, path, params, None, None)
+        if response.is_closed:  # a relayed refusal, already read
+            return RelayedAnswer(response.status_code, _kept(response.headers), _once(response.content))
+        return RelayedAnswer(response.status_code, _kept(response.headers), _relayed(response))
+
+
+def _relayed_refusal(response: httpx2.Response) -> bool:
+    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL` for a path it does not serve)."""
+    if response.status_code not in RELAYED_ERRORS or _openai_error(response.content) is None:
+        return False
+    return response.status_code != 404 or not _says_invalid_url(response.content)
+
+
+def _kept(headers: httpx2.Headers) -> dict[str, str]:
+    return {name: headers[name] for name in _KEPT_ANSWER_HEADERS if name in headers}
+
+
+def _openai_error(content: bytes) -> dict[str, Any] | None:
+    """The `error` object of an OpenAI error body, else None."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
+    inner = data.get("error") if isinstance(data, dict) else None
+    return inner if isinstance(inner, dict) and isinstance(inner.get("message"), str) else None
+
+
+def _says_invalid_url(content: bytes) -> bool:
+    """OpenAI's own answer for a path it does not serve: `Invalid URL (GET /v1/...)`."""
+    inner = _openai_error(content)
+    return inner is not None and str(inner["message"]).startswith("Invalid URL")
+
+
+async def _once(content: bytes) -> AsyncGenerator[bytes, None]:
+    yield content
+
+
+async def _relayed(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
+    """The body's chunks; the upstream response is closed however the relay ends."""
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    except httpx2.HTTPError as exc:  # the answer has started: all that is left is to stop
+        logger.warning("relayed download broke off: %s", type(exc).__name__)
+    finally:
+        await response.aclose()

@@ -74,6 +74,16 @@ class AssistantsApi:
         role, text, metadata = message
         return await self.engine.add_message(thread_id, role, text, metadata)
 
+    async def set_message_metadata(
+        self, user_id: str, thread_id: str, message_id: str, metadata: dict[str, str]
+    ) -> MessageRecord:
+        await self._access.check(user_id, thread_id)
+        return await self.engine.set_message_metadata(thread_id, message_id, metadata)
+
+    async def delete_message(self, user_id: str, thread_id: str, message_id: str) -> None:
+        await self._access.check(user_id, thread_id)
+        await self.engine.delete_message(thread_id, message_id)
+
     # ---- runs ----------------------------------------------------------------------------
     async def _spec(self, user_id: str, assistant_id: str, **overrides: object) -> RunSpec:
         assistant = await self.assistants.get(user_id, assistant_id)
@@ -92,6 +102,10 @@ class AssistantsApi:
         spec = await self._spec(user_id, assistant_id, **overrides)
         await self._posting(user_id, thread_id)
         return await self.engine.stream_spec_run(thread_id, spec)
+
+    async def set_run_metadata(self, user_id: str, thread_id: str, run_id: str, metadata: dict[str, str]) -> RunRecord:
+        await self._access.check(user_id, thread_id)
+        return await self.engine.set_run_metadata(thread_id, run_id, metadata)
 
     async def submit_tool_outputs(
         self, user_id: str, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool

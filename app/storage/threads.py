@@ -158,7 +158,11 @@ class ThreadStore(Protocol):
 
     async def get_message(self, message_id: str) -> MessageRecord | None: ...
 
-    async def delete_message(self, message_id: str) -> None: ...
+    async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
+        """Replace the message's metadata; the updated message, or None if there is no such message."""
+
+    async def delete_message(self, message_id: str) -> bool:
+        """Delete the message; False if there was no such message."""
 
     async def messages_page(
         self,
@@ -177,6 +181,9 @@ class ThreadStore(Protocol):
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         """The thread's runs, oldest first."""
+
+    async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
+        """Replace the run's metadata, whatever its status (nothing else changes); the updated run, or None."""
 
     async def update_active_run(
         self,

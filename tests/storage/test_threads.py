@@ -252,3 +252,38 @@ async def test_thread_metadata_message_metadata_runs_of_a_thread_and_deleting_it
     assert await store.threads.get_run(first.id) is None
     assert await store.threads.thread_runs(thread_id) == []
     assert await store.threads.delete_thread(thread_id) is False
+
+
+async def test_message_and_run_metadata_replace_and_deleting_a_message(store: Stores) -> None:
+    await store.ensure_indexes(threads=True)
+    thread_id = await _thread(store)
+    now = utc_now()
+    message = MessageRecord(new_id("msg_"), thread_id, 1, "user", "hi", now, metadata={"a": "1"})
+    await store.threads.insert_message(message)
+
+    updated = await store.threads.set_message_metadata(message.id, {"b": "2"})
+    assert updated == replace(message, metadata={"b": "2"})
+    assert await store.threads.get_message(message.id) == updated
+    cleared = await store.threads.set_message_metadata(message.id, {})
+    assert cleared is not None
+    assert cleared.metadata == {}
+    assert await store.threads.set_message_metadata("msg_unknown", {"b": "2"}) is None
+
+    run = _run(thread_id, new_id("run_"))
+    await store.threads.insert_run(run)
+    tagged = await store.threads.set_run_metadata(run.id, {"k": "v"})
+    assert tagged == replace(run, metadata={"k": "v"})
+    assert await store.threads.get_run(run.id) == tagged
+    # Whatever the run's status; and a later change of the run keeps it.
+    done = await store.threads.update_active_run(run.id, {"status": "completed", "lease_expires_at": None})
+    assert done is not None
+    assert done.metadata == {"k": "v"}
+    retagged = await store.threads.set_run_metadata(run.id, {"k": "w"})
+    assert retagged == replace(done, metadata={"k": "w"})
+    assert await store.threads.set_run_metadata("run_unknown", {}) is None
+
+    assert await store.threads.delete_message(message.id) is True
+    assert await store.threads.get_message(message.id) is None
+    assert await store.threads.delete_message(message.id) is False
+    assert await store.threads.get_run(run.id) == retagged
+    assert await store.threads.get_thread(thread_id) is not None

@@ -135,6 +135,30 @@ class HostedEngine:
             raise NotFound(f"No message found with id '{message_id}'.")
         return message
 
+    async def set_message_metadata(self, thread_id: str, message_id: str, metadata: dict[str, str]) -> MessageRecord:
+        await self.get_message(thread_id, message_id)
+        message = await self._store.set_message_metadata(message_id, metadata)
+        if message is None:
+            raise NotFound(f"No message found with id '{message_id}'.")
+        return message
+
+    async def delete_message(self, thread_id: str, message_id: str) -> None:
+        """Delete a message of the thread; not while a run is active on it (400 active_run).
+
+        The thread is held for the deletion as for a new message, so no run can start (and read the
+        thread's messages) meanwhile; the position that claim hands out stays unused.
+        """
+        await self.get_message(thread_id, message_id)
+        holder = new_id("del_")
+        await self._claims.claim(thread_id, holder)
+        try:
+            deleted = await self._store.delete_message(message_id)
+        finally:
+            await self._store.release_active_run(thread_id, holder)
+        if not deleted:
+            raise NotFound(f"No message found with id '{message_id}'.")
+        logger.info("message deleted engine=hosted thread_id=%s message_id=%s", thread_id, message_id)
+
     async def message_records(
         self,
         thread_id: str,
@@ -203,6 +227,15 @@ class HostedEngine:
     async def run_record(self, thread_id: str, run_id: str) -> RunRecord:
         """The stored run (an active run whose lease lapsed shows as expired)."""
         run = await self._find_run(thread_id, run_id)
+        if is_active(run.status):
+            run = await self._claims.expire_if_lapsed(run) or run
+        return run
+
+    async def set_run_metadata(self, thread_id: str, run_id: str, metadata: dict[str, str]) -> RunRecord:
+        await self._find_run(thread_id, run_id)
+        run = await self._store.set_run_metadata(run_id, metadata)
+        if run is None:
+            raise RunNotFound(thread_id, run_id)
         if is_active(run.status):
             run = await self._claims.expire_if_lapsed(run) or run
         return run

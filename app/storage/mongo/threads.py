@@ -146,8 +146,15 @@ class MongoThreadStore:
         doc = await self._messages.find_one({"_id": message_id})
         return _from_doc(MessageRecord, doc) if doc else None
 
-    async def delete_message(self, message_id: str) -> None:
-        await self._messages.delete_one({"_id": message_id})
+    async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
+        doc = await self._messages.find_one_and_update(
+            {"_id": message_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
+        )
+        return _from_doc(MessageRecord, doc) if doc else None
+
+    async def delete_message(self, message_id: str) -> bool:
+        result = await self._messages.delete_one({"_id": message_id})
+        return bool(result.deleted_count)
 
     async def messages_page(
         self,
@@ -179,6 +186,12 @@ class MongoThreadStore:
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         cursor = self._runs.find({"threadId": thread_id}).sort([("createdAt", ASCENDING), ("_id", ASCENDING)])
         return [run for doc in await cursor.to_list(None) if (run := _run(doc)) is not None]
+
+    async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
+        doc = await self._runs.find_one_and_update(
+            {"_id": run_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
+        )
+        return _run(doc)
 
     async def update_active_run(
         self,

@@ -201,8 +201,17 @@ class SqliteThreadStore:
         row = self._db.one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
         return _message(row) if row else None
 
-    async def delete_message(self, message_id: str) -> None:
-        self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+    async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
+        with self._db.transaction():
+            self._db.execute(
+                "UPDATE messages SET metadata = ? WHERE id = ?",
+                (json.dumps(metadata, separators=(",", ":")), message_id),
+            )
+            row = self._db.one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        return _message(row) if row else None
+
+    async def delete_message(self, message_id: str) -> bool:
+        return bool(self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount)
 
     async def messages_page(
         self,
@@ -240,6 +249,15 @@ class SqliteThreadStore:
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         runs = [_run(row[0]) for row in self._db.all("SELECT doc FROM runs WHERE thread_id = ?", (thread_id,))]
         return sorted(runs, key=lambda run: (run.created_at, run.id))
+
+    async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
+        with self._db.transaction():
+            run = self._get_run(run_id)
+            if run is None:
+                return None
+            run = replace(run, metadata=dict(metadata))
+            self._db.execute("UPDATE runs SET doc = ? WHERE id = ?", (_run_doc(run), run_id))
+        return run
 
     async def update_active_run(
         self,

@@ -1,4 +1,5 @@
-"""`/v1/threads/{thread_id}/messages`: create, list (`limit`, `order`, `after`, `before`, `run_id`), retrieve."""
+"""`/v1/threads/{thread_id}/messages`: create, list (`limit`, `order`, `after`, `before`, `run_id`), retrieve,
+update (metadata), delete."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.api.deps import UserIdDep
-from app.api.routes.v1.common import ApiDep, Limit, MessageCreate, Order, message_object, page
+from app.api.routes.v1.common import ApiDep, Limit, MessageCreate, Metadata, Order, message_object, page
 from app.services.assistants_api import AssistantsApi
 from app.storage.threads import MessageRecord
 
@@ -54,3 +55,19 @@ async def retrieve_message(thread_id: str, message_id: str, api: ApiDep, user_id
     await api.thread(user_id, thread_id)
     message = await api.engine.get_message(thread_id, message_id)
     return (await _objects(api, thread_id, [message]))[0]
+
+
+@router.post("/{message_id}")
+async def update_message(thread_id: str, message_id: str, body: Metadata, api: ApiDep, user_id: UserIdDep) -> Any:
+    if "metadata" not in body.model_fields_set:
+        await api.thread(user_id, thread_id)
+        message = await api.engine.get_message(thread_id, message_id)
+    else:
+        message = await api.set_message_metadata(user_id, thread_id, message_id, dict(body.metadata or {}))
+    return (await _objects(api, thread_id, [message]))[0]
+
+
+@router.delete("/{message_id}")
+async def delete_message(thread_id: str, message_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
+    await api.delete_message(user_id, thread_id, message_id)
+    return {"id": message_id, "object": "thread.message.deleted", "deleted": True}

@@ -1,5 +1,5 @@
-"""`/v1/threads/{thread_id}/runs` and `/v1/threads/runs`: create (polled or streamed), retrieve, list, cancel,
-submit tool outputs (polled or streamed)."""
+"""`/v1/threads/{thread_id}/runs` and `/v1/threads/runs`: create (polled or streamed), retrieve, update
+(metadata), list, cancel, submit tool outputs (polled or streamed)."""
 
 from __future__ import annotations
 
@@ -123,6 +123,14 @@ async def list_runs(
 async def retrieve_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.thread(user_id, thread_id)
     return api_run_object(await api.engine.run_record(thread_id, run_id))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}")
+async def update_run(thread_id: str, run_id: str, body: Metadata, api: ApiDep, user_id: UserIdDep) -> Any:
+    if "metadata" not in body.model_fields_set:
+        await api.thread(user_id, thread_id)
+        return api_run_object(await api.engine.run_record(thread_id, run_id))
+    return api_run_object(await api.set_run_metadata(user_id, thread_id, run_id, dict(body.metadata or {})))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")

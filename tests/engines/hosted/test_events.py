@@ -135,7 +135,8 @@ async def test_client_leaving_the_stream_leaves_no_task_and_the_run_completes(fa
         run_id = seen[0].data["id"]
         run = await wait_for_run(engine, thread_id, run_id)
         await wait_until(lambda: task.done(), "the run task to end")
-        assert engine.runner.running == 0
+        # The runner forgets the run in the task's done callback, which runs on the loop's next turn.
+        await wait_until(lambda: engine.runner.running == 0, "the runner to forget the run")
         assert hosted_run_tasks() == []
     assert run.status == "completed"
     assert run.reply == "Echo: hi"

@@ -20,6 +20,7 @@ from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.events import step_object
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
+from app.engines.hosted.pages import MAX_PAGE, page_in_memory
 from app.engines.hosted.runner import RunRunner
 from app.errors import (
     InvalidField,
@@ -36,7 +37,6 @@ from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadR
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGE = 100
 _ALL_MESSAGES_BATCH = 100
 
 
@@ -204,15 +204,14 @@ class HostedEngine:
             if len(batch) < _ALL_MESSAGES_BATCH:
                 break
             seq_after = batch[-1].seq
-        if order == "desc":
-            found.reverse()
-        ids = [message.id for message in found]
-        for name, cursor in (("after", after), ("before", before)):
-            if cursor is not None and cursor not in ids:
-                raise InvalidRequest(f"{name}: no message '{cursor}' of run {run_id}.", field=name)
-        window = found[ids.index(after) + 1 if after else 0 : ids.index(before) if before else len(found)]
-        page = window[-limit:] if before is not None and after is None else window[:limit]
-        return page, len(window) > len(page)
+        return page_in_memory(
+            found,
+            order=order,
+            after=after,
+            before=before,
+            limit=limit,
+            unknown_cursor=lambda cursor: f"no message '{cursor}' of run {run_id}.",
+        )
 
     async def start_spec_run(self, thread_id: str, spec: RunSpec) -> RunRecord:
         """Start a run of `spec.assistant` on the thread's messages (after storing `additional_messages`)."""
@@ -255,17 +254,14 @@ class HostedEngine:
     ) -> tuple[list[RunRecord], bool]:
         """A page of the thread's runs, and whether there are more."""
         await self.get_thread(thread_id)
-        runs = await self._store.thread_runs(thread_id)
-        if order == "desc":
-            runs.reverse()
-        ids = [run.id for run in runs]
-        for name, cursor in (("after", after), ("before", before)):
-            if cursor is not None and cursor not in ids:
-                raise InvalidRequest(f"{name}: no run '{cursor}' on thread {thread_id}.", field=name)
-        window = runs[ids.index(after) + 1 if after else 0 : ids.index(before) if before else len(runs)]
-        limit = max(1, min(limit, MAX_PAGE))
-        page = window[-limit:] if before is not None and after is None else window[:limit]
-        return page, len(window) > len(page)
+        return page_in_memory(
+            await self._store.thread_runs(thread_id),
+            order=order,
+            after=after,
+            before=before,
+            limit=limit,
+            unknown_cursor=lambda cursor: f"no run '{cursor}' on thread {thread_id}.",
+        )
 
     async def run_step_record(self, thread_id: str, run_id: str, step_id: str) -> RunStepRecord:
         await self._find_run(thread_id, run_id)
@@ -337,25 +333,21 @@ class HostedEngine:
     ) -> dict[str, Any]:
         """The run's steps as an Assistants list page (a run has a handful: paged in memory)."""
         await self._find_run(thread_id, run_id)
-        steps = await self._store.run_steps(run_id)
-        if order == "desc":
-            steps.reverse()
-        ids = [step.id for step in steps]
-        for name, cursor in (("after", after), ("before", before)):
-            if cursor is not None and cursor not in ids:
-                raise InvalidRequest(f"{name}: no step '{cursor}' on run {run_id}.", field=name)
-        start = ids.index(after) + 1 if after is not None else 0
-        end = ids.index(before) if before is not None else len(ids)
-        window = steps[start:end]
-        limit = max(1, min(limit, MAX_PAGE))
-        page = window[-limit:] if before is not None and after is None else window[:limit]
+        page, has_more = page_in_memory(
+            await self._store.run_steps(run_id),
+            order=order,
+            after=after,
+            before=before,
+            limit=limit,
+            unknown_cursor=lambda cursor: f"no step '{cursor}' on run {run_id}.",
+        )
         data = [step_object(step) for step in page]
         return {
             "object": "list",
             "data": data,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
-            "has_more": len(window) > len(page),
+            "has_more": has_more,
         }
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:

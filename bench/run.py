@@ -3,6 +3,7 @@
     ./bench/run.sh            # full run (a few minutes)
     ./bench/run.sh --quick    # the three target scenarios only, shorter
     ./bench/run.sh --profile  # profile the service under load instead (see bench/profile.py)
+    ./bench/run.sh --v1       # hosted /v1 runs instead: CPU per run, streamed first event (bench/v1_runs.py)
 
 Every scenario starts a fresh fake upstream (`tests.fakes.fake_openai`, a real process with a chosen
 latency), a fresh server (our service `python -m app`, or `bench/baseline_app.py`) and drives it
@@ -420,6 +421,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--only", help="comma-separated scenario keys (e.g. 0ms-c64,burst1000)")
     parser.add_argument("--profile", action="store_true", help="profile the service under load instead")
+    parser.add_argument(
+        "--v1",
+        action="store_true",
+        help="hosted /v1 runs instead: CPU per run creation beside /chat, and a streamed run's first-event delay",
+    )
     return parser.parse_args(argv)
 
 
@@ -429,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.profile import main as profile_main
 
         return profile_main([])
+    if args.v1:
+        from bench.v1_runs import main as v1_main
+
+        v1_main([])
+        return 0
     duration = args.duration or (3.0 if args.quick else 6.0)
     rounds = 3
     warmup = 0.5 if args.quick else 1.0

@@ -34,6 +34,6 @@ def build_engine(
     if missing is not None or upstream is None:
         return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")
     if settings.engine == "hosted":
-        return HostedEngine(settings, threads, build_model_client(settings, upstream), assistants)
+        return HostedEngine(settings, threads, build_model_client(settings, upstream), assistants, upstream.files)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)

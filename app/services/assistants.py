@@ -20,12 +20,12 @@ from app.config import Settings
 from app.engines.hosted.assistants import DEFAULT_ASSISTANT_ID, RunAssistants, refreshed_default
 from app.engines.hosted.objects import new_id
 from app.errors import AssistantInUse, AssistantNotFound, HostedEngineRequired, InvalidField
+from app.services.run_options import FUNCTION_NAME_PATTERN, ResponseFormat, Temperature, TopP, stored_format
 from app.storage.assistants import AssistantRecord, AssistantStore, with_vector_store
 
 logger = logging.getLogger(__name__)
 
 ASSISTANT_ID_PATTERN = r"^asst_[A-Za-z0-9]{1,64}$"
-FUNCTION_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 MAX_TOOLS = 128
 MAX_METADATA_KEYS = 16
 MAX_PAGE = 100
@@ -118,6 +118,10 @@ class AssistantUpdate(BaseModel):
     tools: list[AssistantTool] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_resources: ToolResources | None = None
     metadata: dict[str, str] | None = Field(default=None, description=f"At most {MAX_METADATA_KEYS} keys.")
+    # The defaults of the assistant's runs (a run may override them).
+    temperature: float | None = Temperature
+    top_p: float | None = TopP
+    response_format: ResponseFormat | None = None
 
     _metadata = field_validator("metadata")(_metadata_checked)
 
@@ -146,6 +150,9 @@ def _record(assistant_id: str, owner: str, fields: AssistantCreate, created_at: 
         tools=tuple(tool.as_object() for tool in fields.tools or ()),
         tool_resources=fields.tool_resources.model_dump(exclude_none=True) if fields.tool_resources else {},
         metadata=dict(fields.metadata or {}),
+        temperature=fields.temperature,
+        top_p=fields.top_p,
+        response_format=stored_format(fields.response_format),
     )
 
 
@@ -241,6 +248,11 @@ class AssistantService:
             values["tool_resources"] = resources.model_dump(exclude_none=True) if resources else {}
         if "metadata" in given:
             values["metadata"] = dict(changes.metadata or {})
+        for name in ("temperature", "top_p"):
+            if name in given:
+                values[name] = getattr(changes, name)
+        if "response_format" in given:
+            values["response_format"] = stored_format(changes.response_format)
         updated = replace(record, **values)
         await self._store.put(updated)
         return updated

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from app.engines.base import StreamEvent, ToolOutput
-from app.engines.hosted.engine import HostedEngine, RunSpec
+from app.engines.hosted.engine import HostedEngine, NewMessage, RunSpec
 from app.services.assistants import AssistantService
 from app.services.chat import ChatService
 from app.services.thread_owners import ThreadAccess
 from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
 
 logger = logging.getLogger(__name__)
-
-# (role, text, metadata) of a message to store.
-NewMessage = tuple[str, str, dict[str, str] | None]
 
 
 class AssistantsApi:
@@ -36,13 +34,18 @@ class AssistantsApi:
 
     # ---- threads -------------------------------------------------------------------------
     async def create_thread(
-        self, user_id: str, *, metadata: dict[str, str] | None, messages: list[NewMessage]
+        self,
+        user_id: str,
+        *,
+        metadata: dict[str, str] | None,
+        messages: list[NewMessage],
+        tool_resources: dict[str, Any] | None = None,
     ) -> ThreadRecord:
         await self._access.ensure_room_for_a_thread(user_id)
-        thread_id = await self.engine.create_thread(metadata=metadata)
+        thread_id = await self.engine.create_thread(metadata=metadata, tool_resources=tool_resources)
         await self._access.record_new_thread(user_id, thread_id)
-        for role, text, message_metadata in messages:
-            await self.engine.add_message(thread_id, role, text, message_metadata)
+        for message in messages:
+            await self.engine.add_message(thread_id, message)
         if messages:
             await self._chat.record_conversation(user_id, thread_id)
         return await self.engine.get_thread(thread_id)
@@ -54,6 +57,10 @@ class AssistantsApi:
     async def set_thread_metadata(self, user_id: str, thread_id: str, metadata: dict[str, str]) -> ThreadRecord:
         await self._access.check(user_id, thread_id)
         return await self.engine.set_thread_metadata(thread_id, metadata)
+
+    async def set_thread_tool_resources(self, user_id: str, thread_id: str, resources: dict[str, Any]) -> ThreadRecord:
+        await self._access.check(user_id, thread_id)
+        return await self.engine.set_thread_tool_resources(thread_id, resources)
 
     async def delete_thread(self, user_id: str, thread_id: str) -> None:
         await self._access.check(user_id, thread_id)
@@ -71,8 +78,7 @@ class AssistantsApi:
     # ---- messages ------------------------------------------------------------------------
     async def add_message(self, user_id: str, thread_id: str, message: NewMessage) -> MessageRecord:
         await self._posting(user_id, thread_id)
-        role, text, metadata = message
-        return await self.engine.add_message(thread_id, role, text, metadata)
+        return await self.engine.add_message(thread_id, message)
 
     async def set_message_metadata(
         self, user_id: str, thread_id: str, message_id: str, metadata: dict[str, str]

@@ -25,6 +25,10 @@ class AssistantRecord:
     tools: tuple[dict[str, Any], ...] = ()
     tool_resources: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    # Its runs' defaults: None, the model's (`response_format` None: "auto").
+    temperature: float | None = None
+    top_p: float | None = None
+    response_format: str | dict[str, Any] | None = None
 
     @property
     def vector_store_ids(self) -> list[str]:

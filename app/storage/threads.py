@@ -39,6 +39,9 @@ class ThreadRecord:
     message_count: int = 0
     # Set through the OpenAI-compatible API (/v1): at most 16 string pairs; None: none.
     metadata: dict[str, str] | None = None
+    # The Assistants API's `tool_resources`: `{"file_search": {"vector_store_ids": [...]}, "code_interpreter":
+    # {"file_ids": [...]}}`, searched and offered besides the assistant's; None: none.
+    tool_resources: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class MessageRecord:
     annotations: list[dict[str, Any]] | None = None
     # Set through the OpenAI-compatible API (/v1); None: none.
     metadata: dict[str, str] | None = None
+    # Files attached with the tools they were added to: `[{"file_id", "tools": [{"type"}]}]`; None: none.
+    attachments: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,17 @@ class RunRecord:
     vector_store_ids: list[str] | None = None
     # Set through the OpenAI-compatible API (/v1); None: none.
     metadata: dict[str, str] | None = None
+    # The files its code_interpreter starts with (its assistant's and thread's `tool_resources`); None: none.
+    code_file_ids: list[str] | None = None
+    # Sampling and shaping, in the Assistants API's shapes (run_options.py); None: the model's default
+    # (`tool_choice` "auto", `response_format` "auto", `parallel_tool_calls` true).
+    temperature: float | None = None
+    top_p: float | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: str | dict[str, Any] | None = None
+    # "auto" (the service's TRUNCATION_LAST_MESSAGES) or None: "last_messages", `truncation_last_messages`.
+    truncation_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,9 @@ class ThreadStore(Protocol):
 
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
         """Replace the thread's metadata; the updated thread, or None if there is no such thread."""
+
+    async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
+        """Replace the thread's tool_resources; the updated thread, or None if there is no such thread."""
 
     async def delete_thread(self, thread_id: str) -> bool:
         """Delete the thread with its messages, runs and run steps; False if there was no such thread."""

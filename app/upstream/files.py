@@ -98,10 +98,20 @@ class UpstreamFiles:
                 assistant_id, tool_resources={"file_search": {"vector_store_ids": [store_id]}}
             )
 
-    async def create_vector_store(self, name: str) -> str:
+    async def create_vector_store(self, name: str, *, expires_after_days: int | None = None) -> str:
+        """A new vector store; with `expires_after_days`, deleted upstream that long after its last use."""
         async with translated():
-            store = await self._client.vector_stores.create(name=name)
+            if expires_after_days is None:
+                store = await self._client.vector_stores.create(name=name)
+            else:
+                expiry: Any = {"anchor": "last_active_at", "days": expires_after_days}
+                store = await self._client.vector_stores.create(name=name, expires_after=expiry)
         return store.id
+
+    async def add_to_store(self, store_id: str, file_id: str) -> None:
+        """Add an uploaded file to a vector store (adding it again changes nothing upstream)."""
+        async with translated():
+            await self._client.vector_stores.files.create(store_id, file_id=file_id)
 
     async def delete_vector_store(self, store_id: str) -> None:
         async with translated():

@@ -124,6 +124,8 @@ def _add_vector_stores(app: FastAPI, fake: FakeOpenAI) -> None:
         store_id = new_id("vs_")
         fake.vector_stores[store_id] = []
         fake.vector_store_names[store_id] = body.get("name") or ""
+        if body.get("expires_after"):
+            fake.vector_store_expiry[store_id] = body["expires_after"]
         return JSONResponse(_vector_store(fake, store_id))
 
     @app.get("/v1/vector_stores")
@@ -160,7 +162,8 @@ def _add_vector_store_files(app: FastAPI, fake: FakeOpenAI) -> None:
         file_id = (await request.json())["file_id"]
         if file_id not in fake.files:
             return _no_file(file_id)
-        fake.vector_stores[store_id].append(file_id)
+        # One entry per file, as OpenAI keeps them.
+        fake.vector_stores[store_id] = list(dict.fromkeys([*fake.vector_stores[store_id], file_id]))
         return JSONResponse(_vector_store_file(fake, store_id, file_id))
 
     @app.get("/v1/vector_stores/{store_id}/files/{file_id}")

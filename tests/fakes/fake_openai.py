@@ -82,6 +82,7 @@ class FakeOpenAI:
     file_contents: dict[str, bytes] = field(default_factory=dict)
     vector_stores: dict[str, list[str]] = field(default_factory=dict)
     vector_store_names: dict[str, str] = field(default_factory=dict)
+    vector_store_expiry: dict[str, dict[str, Any]] = field(default_factory=dict)  # `expires_after` as sent
     record: bool = True
     open_streams: int = 0
 

@@ -37,6 +37,9 @@ async def test_put_get_replace_delete(store: Stores) -> None:
         tools=TOOLS,
         tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}},
         metadata={"team": "x"},
+        temperature=0.3,
+        top_p=0.9,
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}},
     )
     assert await assistants.get("asst_a") is None
     await assistants.put(record)

@@ -239,9 +239,18 @@ async def test_thread_metadata_message_metadata_runs_of_a_thread_and_deleting_it
     assert updated.metadata == {"topic": "trip"}
     assert (await store.threads.get_thread(thread_id)).metadata == {"topic": "trip"}  # type: ignore[union-attr]
     assert await store.threads.set_thread_metadata("thread_unknown", {}) is None
-    message = MessageRecord(new_id("msg_"), thread_id, 1, "user", "hi", utc_now(), metadata={"m": "1"})
+    resources = {"file_search": {"vector_store_ids": ["vs_1"]}, "code_interpreter": {"file_ids": ["file-1"]}}
+    with_resources = await store.threads.set_thread_tool_resources(thread_id, resources)
+    assert with_resources is not None
+    assert (with_resources.tool_resources, with_resources.metadata) == (resources, {"topic": "trip"})
+    assert (await store.threads.get_thread(thread_id)).tool_resources == resources  # type: ignore[union-attr]
+    assert await store.threads.set_thread_tool_resources("thread_unknown", {}) is None
+    attached = [{"file_id": "file-1", "tools": [{"type": "file_search"}]}]
+    message = MessageRecord(
+        new_id("msg_"), thread_id, 1, "user", "hi", utc_now(), metadata={"m": "1"}, attachments=attached
+    )
     await store.threads.insert_message(message)
-    assert (await store.threads.get_message(message.id)).metadata == {"m": "1"}  # type: ignore[union-attr]
+    assert await store.threads.get_message(message.id) == message
     first, second = _run(thread_id, new_id("run_")), _run(thread_id, new_id("run_"))
     await store.threads.insert_run(first)
     await store.threads.insert_run(replace(second, created_at=first.created_at + timedelta(seconds=1)))

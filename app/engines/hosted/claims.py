@@ -36,8 +36,9 @@ class ThreadClaims:
     def lease_from(self, moment: datetime) -> datetime:
         return moment + self._lease
 
-    async def claim(self, thread_id: str, run_id: str) -> int:
-        """Make `run_id` the thread's active run; return the position of the user's message.
+    async def claim(self, thread_id: str, run_id: str) -> ThreadRecord:
+        """Make `run_id` the thread's active run; the thread as claimed (`message_count`: the position
+        of the user's message).
 
         Raises ThreadNotFound, or RunAlreadyActive naming the run that holds the thread.
         """
@@ -53,7 +54,7 @@ class ThreadClaims:
             if result.granted:
                 if holder is not None:
                     logger.info("thread %s: run %s replaces finished or lapsed run %s", thread_id, run_id, holder)
-                return thread.message_count
+                return thread
             holder = thread.active_run_id
             if holder is not None and not await self._holder_is_gone(thread, holder):
                 raise RunAlreadyActive(thread_id, holder)

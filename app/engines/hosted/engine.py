@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.clock import utc_now
@@ -22,6 +22,7 @@ from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
 from app.engines.hosted.pages import MAX_PAGE, page_in_memory
 from app.engines.hosted.runner import RunRunner
+from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
 from app.errors import (
     InvalidField,
     InvalidRequest,
@@ -34,18 +35,29 @@ from app.errors import (
 )
 from app.storage.assistants import AssistantRecord, AssistantStore
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadRecord, ThreadStore, is_active
+from app.upstream.files import UpstreamFiles
 
 logger = logging.getLogger(__name__)
 
 _ALL_MESSAGES_BATCH = 100
+MAX_INT = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to store: through /v1, with its metadata and attached files (`[{"file_id", "tools"}]`)."""
+
+    role: str
+    text: str
+    metadata: dict[str, str] | None = None
+    attachments: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """What a run is asked for through the OpenAI-compatible API: its assistant, overrides and new messages.
 
-    None keeps the assistant's value; `additional_messages` are `(role, text, metadata)`, stored
-    before the run starts, in order.
+    None keeps the assistant's value; `additional_messages` are stored before the run starts, in order.
     """
 
     assistant: AssistantRecord
@@ -54,7 +66,19 @@ class RunSpec:
     additional_instructions: str | None = None
     tools: tuple[dict[str, Any], ...] | None = None
     metadata: dict[str, str] | None = None
-    additional_messages: tuple[tuple[str, str, dict[str, str] | None], ...] = ()
+    additional_messages: tuple[NewMessage, ...] = ()
+    # Sampling and shaping (run_options.py shapes): None keeps the assistant's, else the model's default.
+    temperature: float | None = None
+    top_p: float | None = None
+    response_format: str | dict[str, Any] | None = None  # "auto" drops the assistant's
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    # Limits: they lower the service's (MAX_PROMPT_TOKENS, MAX_COMPLETION_TOKENS, TRUNCATION_LAST_MESSAGES),
+    # never raise them. `truncation_last_messages` None with `truncation_type` "auto": the service's.
+    max_prompt_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    truncation_type: str | None = None
+    truncation_last_messages: int | None = None
 
 
 # One tool output's limit (characters); the request body limit (MAX_BODY_BYTES) applies as well.
@@ -67,11 +91,17 @@ class HostedEngine:
     name = "hosted"
 
     def __init__(
-        self, settings: Settings, store: ThreadStore, model: ModelClient, assistants: AssistantStore | None = None
+        self,
+        settings: Settings,
+        store: ThreadStore,
+        model: ModelClient,
+        assistants: AssistantStore | None = None,
+        files: UpstreamFiles | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._model = model
+        self._files = ThreadFiles(settings, store, files)
         self._assistants = RunAssistants(settings, assistants)
         self._claims = ThreadClaims(store, settings.run_lease_s)
         self._runner = RunRunner(store, model, settings, self._claims)
@@ -86,8 +116,12 @@ class HostedEngine:
     def runner(self) -> RunRunner:
         return self._runner
 
-    async def create_thread(self, *, metadata: dict[str, str] | None = None) -> str:
-        thread = ThreadRecord(id=new_id("thread_"), created_at=utc_now(), metadata=metadata or None)
+    async def create_thread(
+        self, *, metadata: dict[str, str] | None = None, tool_resources: dict[str, Any] | None = None
+    ) -> str:
+        thread = ThreadRecord(
+            id=new_id("thread_"), created_at=utc_now(), metadata=metadata or None, tool_resources=tool_resources or None
+        )
         await self._store.create_thread(thread)
         return thread.id
 
@@ -104,6 +138,12 @@ class HostedEngine:
             raise ThreadNotFound(thread_id)
         return thread
 
+    async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord:
+        thread = await self._store.set_thread_tool_resources(thread_id, resources)
+        if thread is None:
+            raise ThreadNotFound(thread_id)
+        return thread
+
     async def delete_thread(self, thread_id: str) -> None:
         """Delete the thread and everything on it; not while a run is active on it (400 active_run)."""
         thread = await self.get_thread(thread_id)
@@ -115,14 +155,15 @@ class HostedEngine:
             raise ThreadNotFound(thread_id)
         logger.info("thread deleted engine=hosted thread_id=%s", thread_id)
 
-    async def add_message(
-        self, thread_id: str, role: str, text: str, metadata: dict[str, str] | None = None
-    ) -> MessageRecord:
-        """Store a message on a thread without starting a run (400 active_run while a run holds it)."""
+    async def add_message(self, thread_id: str, new: NewMessage) -> MessageRecord:
+        """Store a message on a thread without starting a run (400 active_run while a run holds it); its
+        attached files join the thread's tools first."""
+        self._files.check(new.attachments or [])
         holder = new_id("add_")  # holds the thread for this one write, as a run would
-        seq = await self._claims.claim(thread_id, holder)
+        thread = await self._claims.claim(thread_id, holder)
         try:
-            message = MessageRecord(new_id("msg_"), thread_id, seq, role, text, utc_now(), metadata=metadata or None)
+            await self._files.attach(thread, new.attachments or [])
+            message = _message(new, thread_id, thread.message_count, utc_now())
             await self._store.insert_message(message)
         finally:
             await self._store.release_active_run(thread_id, holder)
@@ -150,7 +191,7 @@ class HostedEngine:
         """
         await self.get_message(thread_id, message_id)
         holder = new_id("del_")
-        await self._claims.claim(thread_id, holder)
+        await self._claims.claim(thread_id, holder)  # the position it hands out stays unused
         try:
             deleted = await self._store.delete_message(message_id)
         finally:
@@ -416,45 +457,40 @@ class HostedEngine:
         `content`: the user's message; `spec`: a run asked for through /v1 (its assistant, overrides, messages).
         """
         assistant = spec.assistant if spec is not None else await self._assistants.current()
+        spec = spec or RunSpec(assistant)
+        for index, extra in enumerate(spec.additional_messages):
+            self._files.check(extra.attachments or [], f"additional_messages[{index}].attachments")
         run_id = new_id("run_")
-        seq = await self._claims.claim(thread_id, run_id)
+        thread = await self._claims.claim(thread_id, run_id)
+        seq = thread.message_count
         now = utc_now()
         messages = [] if content is None else [MessageRecord(new_id("msg_"), thread_id, seq, "user", content, now)]
-        instructions = assistant.instructions or ""
-        tools: tuple[dict[str, Any], ...] = assistant.tools
-        if spec is not None:
-            instructions = spec.instructions if spec.instructions is not None else instructions
-            if spec.additional_instructions:
-                instructions = (
-                    f"{instructions}\n\n{spec.additional_instructions}"
-                    if instructions
-                    else spec.additional_instructions
-                )
-            tools = spec.tools if spec.tools is not None else tools
+        settings = run_settings(self._settings, assistant, spec, self.function_tools)
         run = RunRecord(
             id=run_id,
             thread_id=thread_id,
             status="queued",
             created_at=now,
-            model=spec.model if spec is not None and spec.model else assistant.model,
-            instructions=instructions,
-            tools=(*tools, *self.function_tools),
-            max_completion_tokens=self._settings.max_completion_tokens,
-            truncation_last_messages=self._settings.truncation_last_messages,
-            max_prompt_tokens=self._settings.max_prompt_tokens,
             lease_expires_at=self._claims.lease_from(now),
             expires_at=now + timedelta(seconds=self._settings.run_timeout_s),
             assistant_id=assistant.id,
-            vector_store_ids=_searched_stores(assistant),
-            metadata=spec.metadata if spec is not None and spec.metadata else None,
+            **settings,
         )
         try:
-            for index, (role, text, metadata) in enumerate(spec.additional_messages if spec is not None else ()):
+            for index, extra in enumerate(spec.additional_messages):
                 # The claim counted one message: the first extra one takes its position, the others new ones.
                 position = seq if index == 0 and not messages else await self._store.next_message_seq(thread_id, run_id)
                 if position is None:
                     raise RunAlreadyActive(thread_id, None)
-                messages.append(MessageRecord(new_id("msg_"), thread_id, position, role, text, now, metadata=metadata))
+                if extra.attachments:
+                    await self._files.attach(thread, extra.attachments, f"additional_messages[{index}].attachments")
+                    thread = await self.get_thread(thread_id)
+                messages.append(_message(extra, thread_id, position, now))
+            run = replace(
+                run,
+                vector_store_ids=searched_stores(run.tools, assistant, thread),
+                code_file_ids=code_files(assistant, thread) or None,
+            )
             for message in messages:
                 await self._store.insert_message(message)
             await self._store.insert_run(run)
@@ -502,11 +538,67 @@ class HostedEngine:
         return message.seq
 
 
-def _searched_stores(assistant: AssistantRecord) -> list[str]:
-    """The vector stores the assistant's file_search searches (none without the tool)."""
-    if not any(tool.get("type") == "file_search" for tool in assistant.tools):
-        return []
-    return assistant.vector_store_ids
+def run_settings(
+    settings: Settings, assistant: AssistantRecord, spec: RunSpec, function_tools: tuple[dict[str, Any], ...]
+) -> dict[str, Any]:
+    """The run's model, instructions, tools, options and limits: the spec's, else the assistant's, within
+    the service's limits (a 400 naming `tool_choice` when it names a tool the run does not have)."""
+    instructions = spec.instructions if spec.instructions is not None else assistant.instructions or ""
+    if spec.additional_instructions:
+        instructions = (
+            f"{instructions}\n\n{spec.additional_instructions}" if instructions else spec.additional_instructions
+        )
+    tools = (*(spec.tools if spec.tools is not None else assistant.tools), *function_tools)
+    _check_tool_choice(spec.tool_choice, tools)
+    response_format = spec.response_format if spec.response_format is not None else assistant.response_format
+    return {
+        "model": spec.model or assistant.model,
+        "instructions": instructions,
+        "tools": tools,
+        "metadata": spec.metadata or None,
+        "temperature": spec.temperature if spec.temperature is not None else assistant.temperature,
+        "top_p": spec.top_p if spec.top_p is not None else assistant.top_p,
+        "response_format": None if response_format == "auto" else response_format,
+        "tool_choice": spec.tool_choice,
+        "parallel_tool_calls": spec.parallel_tool_calls,
+        "max_completion_tokens": min(spec.max_completion_tokens or MAX_INT, settings.max_completion_tokens),
+        "max_prompt_tokens": min(spec.max_prompt_tokens or MAX_INT, settings.max_prompt_tokens),
+        "truncation_type": spec.truncation_type if spec.truncation_type == "auto" else None,
+        "truncation_last_messages": min(spec.truncation_last_messages or MAX_INT, settings.truncation_last_messages),
+    }
+
+
+def _check_tool_choice(choice: str | dict[str, Any] | None, tools: tuple[str | dict[str, Any], ...]) -> None:
+    if not isinstance(choice, dict):
+        return
+    kind = choice.get("type")
+    if kind == "function":
+        name = (choice.get("function") or {}).get("name")
+        offered = {
+            (t.get("function") or {}).get("name") for t in tools if isinstance(t, dict) and t.get("type") == kind
+        }
+        if name not in offered:
+            raise InvalidField("tool_choice", f"the run has no function '{name}' (its tools: {_tool_names(tools)})")
+    elif not any((t.get("type") if isinstance(t, dict) else t) == kind for t in tools):
+        raise InvalidField("tool_choice", f"the run has no {kind} tool (its tools: {_tool_names(tools)})")
+
+
+def _tool_names(tools: tuple[str | dict[str, Any], ...]) -> str:
+    names = [(t.get("function") or {}).get("name") or t.get("type") if isinstance(t, dict) else t for t in tools]
+    return ", ".join(str(name) for name in names) or "none"
+
+
+def _message(new: NewMessage, thread_id: str, seq: int, now: datetime) -> MessageRecord:
+    return MessageRecord(
+        new_id("msg_"),
+        thread_id,
+        seq,
+        new.role,
+        new.text,
+        now,
+        metadata=new.metadata or None,
+        attachments=new.attachments or None,
+    )
 
 
 def _answers_for(calls: list[dict[str, Any]], outputs: list[ToolOutput]) -> list[dict[str, str]]:

@@ -46,15 +46,21 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "metadata": dict(run.metadata or {}),
         "incomplete_details": None,
         "usage": dict(run.usage) if run.usage else None,
-        "temperature": None,
-        "top_p": None,
+        "temperature": run.temperature,
+        "top_p": run.top_p,
         "max_prompt_tokens": run.max_prompt_tokens,
         "max_completion_tokens": run.max_completion_tokens,
-        "truncation_strategy": {"type": "last_messages", "last_messages": run.truncation_last_messages},
-        "response_format": "auto",
-        "tool_choice": "auto",
-        "parallel_tool_calls": True,
+        "truncation_strategy": truncation_strategy(run),
+        "response_format": run.response_format or "auto",
+        "tool_choice": run.tool_choice or "auto",
+        "parallel_tool_calls": run.parallel_tool_calls is not False,
     }
+
+
+def truncation_strategy(run: RunRecord) -> dict[str, Any]:
+    if run.truncation_type == "auto":
+        return {"type": "auto", "last_messages": None}
+    return {"type": "last_messages", "last_messages": run.truncation_last_messages}
 
 
 def required_action(run: RunRecord) -> dict[str, Any] | None:

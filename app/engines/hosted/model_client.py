@@ -100,6 +100,13 @@ class ModelRequest:
     # The vector stores file_search searches (none: no file_search); None: the configured stores.
     vector_store_ids: Sequence[str] | None = None
     code_interpreter: bool = False  # offer the code_interpreter tool (Responses API only)
+    code_file_ids: Sequence[str] = ()  # the files its container starts with
+    # Sampling and shaping, in the Assistants API's shapes (services/run_options.py); None: the model's default.
+    temperature: float | None = None
+    top_p: float | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: str | dict[str, Any] | None = None
 
 
 class ModelClient(Protocol):
@@ -172,6 +179,47 @@ def _function(tool: FunctionTool) -> dict[str, Any]:
         function["description"] = tool.description
     function["parameters"] = tool.parameters
     return function
+
+
+def _sampling(request: ModelRequest, body: dict[str, Any]) -> None:
+    """`temperature` and `top_p`, when the run sets them (both APIs name them alike)."""
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+
+
+def _tool_options(request: ModelRequest, body: dict[str, Any], named: dict[str, Any] | None) -> None:
+    """`tool_choice` (`named`: a named tool in the API's shape; None: one it does not have) and
+    `parallel_tool_calls`, when the request offers tools (servers refuse them without)."""
+    if "tools" not in body:
+        return
+    choice = request.tool_choice
+    if isinstance(choice, str):
+        body["tool_choice"] = choice
+    elif named is not None:
+        body["tool_choice"] = named
+    if request.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+
+
+def _named_tool(choice: str | dict[str, Any] | None, *, flat: bool) -> dict[str, Any] | None:
+    """A named tool choice for the API: Responses (`flat`) names a function beside its type."""
+    if not isinstance(choice, dict):
+        return None
+    if choice.get("type") != "function":
+        return {"type": choice.get("type")} if flat else None  # Chat Completions has only functions
+    name = _dict(choice.get("function")).get("name")
+    return {"type": "function", "name": name} if flat else {"type": "function", "function": {"name": name}}
+
+
+def _responses_text_format(response_format: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """The Responses API's `text.format` for an Assistants `response_format` (None: plain text)."""
+    if not isinstance(response_format, dict) or response_format.get("type") == "text":
+        return None
+    if response_format.get("type") == "json_schema":
+        return {"type": "json_schema", **_dict(response_format.get("json_schema"))}
+    return {"type": response_format.get("type")}
 
 
 def _responses_input(turns: Sequence[ChatTurn | ToolRound]) -> list[dict[str, Any]]:
@@ -354,10 +402,18 @@ class ResponsesModel:
         if store_ids:
             tools.append({"type": "file_search", "vector_store_ids": store_ids})
         if request.code_interpreter:
-            tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
+            container: dict[str, Any] = {"type": "auto"}
+            if request.code_file_ids:
+                container["file_ids"] = list(request.code_file_ids)
+            tools.append({"type": "code_interpreter", "container": container})
         tools.extend({"type": "function", **_function(tool), "strict": False} for tool in request.tools)
         if tools:
             body["tools"] = tools
+        _sampling(request, body)
+        _tool_options(request, body, _named_tool(request.tool_choice, flat=True))
+        text_format = _responses_text_format(request.response_format)
+        if text_format is not None:
+            body["text"] = {"format": text_format}
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
@@ -450,6 +506,10 @@ class ChatCompletionsModel:
         }
         if request.tools:
             body["tools"] = [{"type": "function", "function": _function(tool)} for tool in request.tools]
+        _sampling(request, body)
+        _tool_options(request, body, _named_tool(request.tool_choice, flat=False))
+        if isinstance(request.response_format, dict) and request.response_format.get("type") != "text":
+            body["response_format"] = request.response_format
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:

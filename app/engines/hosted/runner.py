@@ -280,6 +280,12 @@ class RunRunner:
             tools=function_tools(started.tools),
             vector_store_ids=started.vector_store_ids,
             code_interpreter=any(isinstance(t, dict) and t.get("type") == "code_interpreter" for t in started.tools),
+            code_file_ids=started.code_file_ids or (),
+            temperature=started.temperature,
+            top_p=started.top_p,
+            tool_choice=_choice_for_round(started),
+            parallel_tool_calls=started.parallel_tool_calls,
+            response_format=started.response_format,
         )
         answer = _Answer()
         async with contextlib.aclosing(self._model.stream(request)) as stream:
@@ -488,3 +494,11 @@ class RunRunner:
                 if local is not None and run_id not in still_active:
                     logger.info("run %s was ended elsewhere; stopping its model call", run_id)
                     self._request_stop(local, _STOPPED)
+
+
+def _choice_for_round(run: RunRecord) -> str | dict[str, Any] | None:
+    """The tool choice of this model call: a forced one (`required`, a named tool) binds the run's first
+    call only; once outputs were submitted the model may answer (else it would call again and again)."""
+    if run.tool_rounds and run.tool_choice != "none":
+        return None
+    return run.tool_choice

@@ -25,6 +25,9 @@ def _to_doc(assistant: AssistantRecord) -> dict[str, Any]:
         "tools": [dict(tool) for tool in assistant.tools],
         "toolResources": dict(assistant.tool_resources),
         "metadata": dict(assistant.metadata),
+        "temperature": assistant.temperature,
+        "topP": assistant.top_p,
+        "responseFormat": assistant.response_format,
     }
 
 
@@ -42,6 +45,9 @@ def _from_doc(doc: dict[str, Any] | None) -> AssistantRecord | None:
         tools=tuple(doc.get("tools") or ()),
         tool_resources=dict(doc.get("toolResources") or {}),
         metadata=dict(doc.get("metadata") or {}),
+        temperature=doc.get("temperature"),
+        top_p=doc.get("topP"),
+        response_format=doc.get("responseFormat"),
     )
 
 

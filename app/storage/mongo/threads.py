@@ -95,8 +95,14 @@ class MongoThreadStore:
         return _thread(await self._threads.find_one({"_id": thread_id}))
 
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
+        return await self._set_thread_field(thread_id, "metadata", dict(metadata))
+
+    async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
+        return await self._set_thread_field(thread_id, "toolResources", dict(resources))
+
+    async def _set_thread_field(self, thread_id: str, field: str, value: Any) -> ThreadRecord | None:
         doc = await self._threads.find_one_and_update(
-            {"_id": thread_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
+            {"_id": thread_id}, {"$set": {field: value}}, return_document=ReturnDocument.AFTER
         )
         return _thread(doc)
 

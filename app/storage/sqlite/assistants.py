@@ -22,6 +22,9 @@ def _doc(assistant: AssistantRecord) -> str:
         "tools": list(assistant.tools),
         "tool_resources": assistant.tool_resources,
         "metadata": assistant.metadata,
+        "temperature": assistant.temperature,
+        "top_p": assistant.top_p,
+        "response_format": assistant.response_format,
     }
     return json.dumps(values, separators=(",", ":"))
 
@@ -42,6 +45,9 @@ def _assistant(row: tuple[Any, ...] | None) -> AssistantRecord | None:
         tools=tuple(values.get("tools") or ()),
         tool_resources=dict(values.get("tool_resources") or {}),
         metadata=dict(values.get("metadata") or {}),
+        temperature=values.get("temperature"),
+        top_p=values.get("top_p"),
+        response_format=values.get("response_format"),
     )
 
 

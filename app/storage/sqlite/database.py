@@ -119,6 +119,8 @@ ADDED_COLUMNS = (
     ("messages", "annotations", "TEXT"),
     ("messages", "metadata", "TEXT"),
     ("threads", "metadata", "TEXT"),
+    ("threads", "tool_resources", "TEXT"),
+    ("messages", "attachments", "TEXT"),
 )
 
 

@@ -26,8 +26,8 @@ from app.storage.threads import (
     is_active,
 )
 
-_MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id, annotations, metadata"
-_THREAD_COLUMNS = "id, created_at, active_run_id, claim_expires_at, message_count, metadata"
+_MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id, annotations, metadata, attachments"
+_THREAD_COLUMNS = "id, created_at, active_run_id, claim_expires_at, message_count, metadata, tool_resources"
 _ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
 _ACTIVE_SQL = ", ".join("?" for _ in _ACTIVE)
 # A run's fields, and those holding datetimes (stored as epoch milliseconds).
@@ -72,10 +72,19 @@ def _run(doc: str) -> RunRecord:
 
 
 def _message(row: tuple[Any, ...]) -> MessageRecord:
-    message_id, thread_id, seq, role, text, created_at, run_id, annotations, metadata = row
+    message_id, thread_id, seq, role, text, created_at, run_id, annotations, metadata, attachments = row
     found = json.loads(annotations) if annotations else None
     return MessageRecord(
-        message_id, thread_id, seq, role, text, from_ms(created_at), run_id, found, _json_or_none(metadata)
+        message_id,
+        thread_id,
+        seq,
+        role,
+        text,
+        from_ms(created_at),
+        run_id,
+        found,
+        _json_or_none(metadata),
+        _json_or_none(attachments),
     )
 
 
@@ -90,7 +99,7 @@ def _dumped(value: Any) -> str | None:
 def _thread(row: tuple[Any, ...] | None) -> ThreadRecord | None:
     if row is None:
         return None
-    thread_id, created_at, active_run_id, claim_expires_at, message_count, metadata = row
+    thread_id, created_at, active_run_id, claim_expires_at, message_count, metadata, tool_resources = row
     return ThreadRecord(
         thread_id,
         from_ms(created_at),
@@ -98,6 +107,7 @@ def _thread(row: tuple[Any, ...] | None) -> ThreadRecord | None:
         from_ms(claim_expires_at),
         message_count,
         _json_or_none(metadata),
+        _json_or_none(tool_resources),
     )
 
 
@@ -113,7 +123,7 @@ class SqliteThreadStore:
     # ---- threads ---------------------------------------------------------------------
     async def create_thread(self, thread: ThreadRecord) -> None:
         self._db.execute(
-            f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 thread.id,
                 to_ms(thread.created_at),
@@ -121,6 +131,7 @@ class SqliteThreadStore:
                 to_ms(thread.claim_expires_at),
                 thread.message_count,
                 _dumped(thread.metadata),
+                _dumped(thread.tool_resources),
             ),
         )
 
@@ -136,9 +147,15 @@ class SqliteThreadStore:
         return self._get_thread(thread_id)
 
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
+        return self._set_thread_json(thread_id, "metadata", metadata)
+
+    async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
+        return self._set_thread_json(thread_id, "tool_resources", resources)
+
+    def _set_thread_json(self, thread_id: str, column: str, value: dict[str, Any]) -> ThreadRecord | None:
         with self._db.transaction():
             self._db.execute(
-                "UPDATE threads SET metadata = ? WHERE id = ?", (json.dumps(metadata, separators=(",", ":")), thread_id)
+                f"UPDATE threads SET {column} = ? WHERE id = ?", (json.dumps(value, separators=(",", ":")), thread_id)
             )
             return self._get_thread(thread_id)
 
@@ -183,7 +200,7 @@ class SqliteThreadStore:
     # ---- messages ----------------------------------------------------------------------
     async def insert_message(self, message: MessageRecord) -> None:
         self._db.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message.id,
                 message.thread_id,
@@ -194,6 +211,7 @@ class SqliteThreadStore:
                 message.run_id,
                 _dumped(message.annotations),
                 _dumped(message.metadata),
+                _dumped(message.attachments),
             ),
         )
 

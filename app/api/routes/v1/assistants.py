@@ -16,7 +16,12 @@ router = APIRouter(prefix="/assistants")
 
 def _object(record: Any) -> dict[str, Any]:
     fields = AssistantObject.of(record).model_dump()
-    return {**fields, "response_format": "auto", "temperature": None, "top_p": None}
+    return {
+        **fields,
+        "response_format": record.response_format or "auto",
+        "temperature": record.temperature,
+        "top_p": record.top_p,
+    }
 
 
 @router.post("")

@@ -8,13 +8,20 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from app.api.deps import get_assistants, get_chat_service, get_thread_access
+from app.api.routes.v1.passthrough import FILE_ID_PATTERN
 from app.config import Settings
-from app.engines.hosted.engine import HostedEngine
+from app.engines.hosted.engine import HostedEngine, NewMessage
 from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import epoch, text_content
 from app.errors import ChatNotConfigured, HostedEngineRequired
-from app.services.assistants import MAX_METADATA_KEYS, AssistantService, _metadata_checked
-from app.services.assistants_api import AssistantsApi, NewMessage
+from app.services.assistants import (
+    MAX_METADATA_KEYS,
+    AssistantService,
+    CodeInterpreterResources,
+    FileSearchResources,
+    _metadata_checked,
+)
+from app.services.assistants_api import AssistantsApi
 from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
 
 V1_PREFIX = "/v1"
@@ -66,16 +73,46 @@ class TextPart(BaseModel):
     text: StrictStr
 
 
+class AttachmentTool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["file_search", "code_interpreter"]
+
+
+class Attachment(BaseModel):
+    """A file (uploaded with `POST /v1/files`) and the tools it is added to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_id: StrictStr = Field(pattern=FILE_ID_PATTERN)
+    tools: list[AttachmentTool] = Field(min_length=1, max_length=2)
+
+
 class MessageCreate(Metadata):
     """A message, as `POST /v1/threads/{id}/messages` (and `messages`, `additional_messages`) take it."""
 
     role: Literal["user", "assistant"]
     content: StrictStr | list[TextPart] = Field(description="A string, or text parts.")
-    attachments: list[dict[str, Any]] | None = Field(default=None, max_length=0, description="Not supported.")
+    attachments: list[Attachment] | None = Field(
+        default=None, max_length=10, description="Files added to the thread's file_search or code_interpreter."
+    )
 
     def new_message(self) -> NewMessage:
         text = self.content if isinstance(self.content, str) else "".join(part.text for part in self.content)
-        return (self.role, text, dict(self.metadata) if self.metadata else None)
+        attachments = [attachment.model_dump() for attachment in self.attachments or ()]
+        return NewMessage(self.role, text, dict(self.metadata) if self.metadata else None, attachments or None)
+
+
+class ThreadResources(BaseModel):
+    """A thread's `tool_resources`: its vector store (one) and its code_interpreter files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_search: FileSearchResources | None = None
+    code_interpreter: CodeInterpreterResources | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 def page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
@@ -95,7 +132,7 @@ def thread_object(thread: ThreadRecord) -> dict[str, Any]:
         "object": "thread",
         "created_at": epoch(thread.created_at),
         "metadata": dict(thread.metadata or {}),
-        "tool_resources": {},
+        "tool_resources": dict(thread.tool_resources or {}),
     }
 
 
@@ -114,7 +151,7 @@ def message_object(message: MessageRecord, assistant_id: str | None = None) -> d
         "completed_at": created_at if message.role == "assistant" else None,
         "incomplete_at": None,
         "content": text_content(message.text, message.annotations),
-        "attachments": [],
+        "attachments": [dict(attachment) for attachment in message.attachments or ()],
         "metadata": dict(message.metadata or {}),
     }
 

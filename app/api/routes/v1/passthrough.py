@@ -17,8 +17,10 @@ from app.upstream.passthrough import UpstreamPassthrough
 
 # Upstream ids, as OpenAI makes them: one path segment, never `..` or a slash, and of the shapes the upstream
 # metrics fold into `{file_id}` / `{vs_id}` (app/observability/metrics.py), so a caller cannot grow their labels.
-FileId = Annotated[str, Path(pattern=r"^file-[A-Za-z0-9_-]{1,128}$")]
-StoreId = Annotated[str, Path(pattern=r"^vs_[A-Za-z0-9]{1,128}$")]
+FILE_ID_PATTERN = r"^file-[A-Za-z0-9_-]{1,128}$"
+STORE_ID_PATTERN = r"^vs_[A-Za-z0-9]{1,128}$"
+FileId = Annotated[str, Path(pattern=FILE_ID_PATTERN)]
+StoreId = Annotated[str, Path(pattern=STORE_ID_PATTERN)]
 
 
 async def get_passthrough(request: Request) -> UpstreamPassthrough:

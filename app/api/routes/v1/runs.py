@@ -10,20 +10,38 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from app.api.deps import UserIdDep
-from app.api.routes.v1.common import ApiDep, Limit, MessageCreate, Metadata, Order, api_run_object, page
+from app.api.routes.v1.common import (
+    ApiDep,
+    Limit,
+    MessageCreate,
+    Metadata,
+    Order,
+    ThreadResources,
+    api_run_object,
+    page,
+)
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
 from app.engines.base import StreamEvent, ToolOutput
 from app.engines.hosted.engine import MAX_TOOL_OUTPUT_CHARS
 from app.services.assistants import MAX_TOOLS, AssistantTool
 from app.services.assistants_api import AssistantsApi
+from app.services.run_options import (
+    ResponseFormat,
+    Temperature,
+    ToolChoice,
+    TopP,
+    TruncationStrategy,
+    stored_choice,
+    stored_format,
+)
 from app.storage.threads import RunRecord
 
 router = APIRouter()
 
 
 class RunCreate(Metadata):
-    """The run's assistant and what it overrides; the options marked ignored are accepted for compatibility."""
+    """The run's assistant and what it overrides (None: the assistant's, or the service's)."""
 
     assistant_id: StrictStr
     model: str | None = Field(default=None, max_length=256)
@@ -32,24 +50,51 @@ class RunCreate(Metadata):
     additional_messages: list[MessageCreate] | None = Field(default=None, max_length=32)
     tools: list[AssistantTool] | None = Field(default=None, max_length=MAX_TOOLS)
     stream: bool | None = None
-    # Accepted and ignored (the run takes the service's settings).
-    temperature: float | None = None
-    top_p: float | None = None
-    max_prompt_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    truncation_strategy: dict[str, Any] | None = None
-    tool_choice: Any = None
+    temperature: float | None = Temperature
+    top_p: float | None = TopP
+    response_format: ResponseFormat | None = None
+    tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    response_format: Any = None
+    # They lower the service's MAX_PROMPT_TOKENS, MAX_COMPLETION_TOKENS and TRUNCATION_LAST_MESSAGES.
+    max_prompt_tokens: int | None = Field(default=None, ge=256)
+    max_completion_tokens: int | None = Field(default=None, ge=256)
+    truncation_strategy: TruncationStrategy | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The RunSpec fields this body sets."""
+        truncation = self.truncation_strategy
+        return {
+            "model": self.model,
+            "instructions": self.instructions,
+            "additional_instructions": self.additional_instructions,
+            "tools": tuple(tool.as_object() for tool in self.tools) if self.tools is not None else None,
+            "metadata": dict(self.metadata) if self.metadata else None,
+            "additional_messages": tuple(message.new_message() for message in self.additional_messages or ()),
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "response_format": stored_format(self.response_format) or self.response_format,
+            "tool_choice": stored_choice(self.tool_choice),
+            "parallel_tool_calls": self.parallel_tool_calls,
+            "max_prompt_tokens": self.max_prompt_tokens,
+            "max_completion_tokens": self.max_completion_tokens,
+            "truncation_type": truncation.type if truncation else None,
+            "truncation_last_messages": truncation.last_messages if truncation else None,
+        }
 
 
 class ThreadCreateBody(Metadata):
     messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
+    tool_resources: ThreadResources | None = None
 
 
 class ThreadAndRunCreate(RunCreate):
     thread: ThreadCreateBody | None = None
-    tool_resources: dict[str, Any] | None = None
+    # The run's resources: kept as the new thread's (beside the thread's own, which come first).
+    tool_resources: ThreadResources | None = None
+
+    def thread_resources(self) -> dict[str, Any] | None:
+        own = self.thread.tool_resources if self.thread else None
+        return (own or self.tool_resources or ThreadResources()).stored() or None
 
 
 class SubmittedToolOutput(BaseModel):
@@ -74,14 +119,7 @@ def _stream(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
 
 
 async def _start(api: AssistantsApi, user_id: str, thread_id: str, body: RunCreate) -> Any:
-    overrides: dict[str, Any] = {
-        "model": body.model,
-        "instructions": body.instructions,
-        "additional_instructions": body.additional_instructions,
-        "tools": tuple(tool.as_object() for tool in body.tools) if body.tools is not None else None,
-        "metadata": dict(body.metadata) if body.metadata else None,
-        "additional_messages": tuple(message.new_message() for message in body.additional_messages or ()),
-    }
+    overrides = body.overrides()
     if body.stream:
         return _stream(await api.stream_run(user_id, thread_id, body.assistant_id, **overrides))
     return api_run_object(await api.start_run(user_id, thread_id, body.assistant_id, **overrides))
@@ -95,6 +133,7 @@ async def create_thread_and_run(body: ThreadAndRunCreate, api: ApiDep, user_id: 
         user_id,
         metadata=thread_body.metadata,
         messages=[message.new_message() for message in thread_body.messages],
+        tool_resources=body.thread_resources(),
     )
     return await _start(api, user_id, thread.id, body)
 

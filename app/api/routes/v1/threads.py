@@ -1,4 +1,4 @@
-"""`/v1/threads`: create (with first `messages` and `metadata`), retrieve, update (metadata), delete."""
+"""`/v1/threads`: create (with first `messages`, `metadata`, `tool_resources`), retrieve, update, delete."""
 
 from __future__ import annotations
 
@@ -8,21 +8,28 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from app.api.deps import UserIdDep
-from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, thread_object
+from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, ThreadResources, thread_object
 
 router = APIRouter(prefix="/threads")
 
 
+class ThreadUpdate(Metadata):
+    tool_resources: ThreadResources | None = None
+
+
 class ThreadCreate(Metadata):
     messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
-    tool_resources: dict[str, Any] | None = Field(default=None, description="Accepted and ignored.")
+    tool_resources: ThreadResources | None = None
 
 
 @router.post("")
 async def create_thread(api: ApiDep, user_id: UserIdDep, body: ThreadCreate | None = None) -> Any:
     body = body or ThreadCreate()
     thread = await api.create_thread(
-        user_id, metadata=body.metadata, messages=[message.new_message() for message in body.messages]
+        user_id,
+        metadata=body.metadata,
+        messages=[message.new_message() for message in body.messages],
+        tool_resources=body.tool_resources.stored() if body.tool_resources else None,
     )
     return thread_object(thread)
 
@@ -33,10 +40,14 @@ async def retrieve_thread(thread_id: str, api: ApiDep, user_id: UserIdDep) -> An
 
 
 @router.post("/{thread_id}")
-async def update_thread(thread_id: str, body: ThreadCreate, api: ApiDep, user_id: UserIdDep) -> Any:
-    if "metadata" not in body.model_fields_set:
-        return thread_object(await api.thread(user_id, thread_id))
-    return thread_object(await api.set_thread_metadata(user_id, thread_id, dict(body.metadata or {})))
+async def update_thread(thread_id: str, body: ThreadUpdate, api: ApiDep, user_id: UserIdDep) -> Any:
+    thread = await api.thread(user_id, thread_id)
+    if "tool_resources" in body.model_fields_set:
+        resources = body.tool_resources.stored() if body.tool_resources else {}
+        thread = await api.set_thread_tool_resources(user_id, thread_id, resources)
+    if "metadata" in body.model_fields_set:
+        thread = await api.set_thread_metadata(user_id, thread_id, dict(body.metadata or {}))
+    return thread_object(thread)
 
 
 @router.delete("/{thread_id}")

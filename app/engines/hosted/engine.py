@@ -305,10 +305,10 @@ class HostedEngine:
         )
 
     async def run_step_record(self, thread_id: str, run_id: str, step_id: str) -> RunStepRecord:
-        await self._find_run(thread_id, run_id)
+        run = await self.run_record(thread_id, run_id)
         for step in await self._store.run_steps(run_id):
             if step.id == step_id:
-                return step
+                return _settled(step, run)
         raise NotFound(f"No run step found with id '{step_id}'.")
 
     async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
@@ -329,11 +329,14 @@ class HostedEngine:
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
     ) -> AsyncGenerator[StreamEvent, None]:
         """Answer every call the run waits for and stream the continued run (any process may take it)."""
-        resumed = await self.resume_with_outputs(thread_id, run_id, outputs)
-        return self._runner.start_streamed(resumed, resumed=True)
+        resumed, answered = await self.resume_with_outputs(thread_id, run_id, outputs)
+        return self._runner.start_streamed(resumed, resumed=True, answered=answered)
 
-    async def resume_with_outputs(self, thread_id: str, run_id: str, outputs: list[ToolOutput]) -> RunRecord:
-        """Record the outputs and queue the run again (not yet executing: start it, or stream it)."""
+    async def resume_with_outputs(
+        self, thread_id: str, run_id: str, outputs: list[ToolOutput]
+    ) -> tuple[RunRecord, RunStepRecord | None]:
+        """Record the outputs and queue the run again (not yet executing: start it, or stream it); the
+        run, and its tool_calls step the outputs completed."""
         run = await self._find_run(thread_id, run_id)
         if run.status == "requires_action":
             run = await self._claims.expire_if_lapsed(run) or run
@@ -352,13 +355,13 @@ class HostedEngine:
         resumed = await self._store.update_active_run(run_id, changes, status="requires_action")
         if resumed is None:  # another submit, a cancel or the expiry came first
             raise NoToolCallPending(thread_id, run_id)
-        await self._record_outputs(run_id, answers)
+        answered_step = await self._record_outputs(run_id, answers)
         logger.info("tool outputs submitted engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
-        return resumed
+        return resumed, answered_step
 
     async def continue_run(self, thread_id: str, run_id: str, outputs: list[ToolOutput]) -> RunRecord:
         """Like submit_tool_outputs, not streamed: the run continues in the background."""
-        resumed = await self.resume_with_outputs(thread_id, run_id, outputs)
+        resumed, _ = await self.resume_with_outputs(thread_id, run_id, outputs)
         self._runner.start(resumed)
         return resumed
 
@@ -373,9 +376,9 @@ class HostedEngine:
         before: str | None = None,
     ) -> dict[str, Any]:
         """The run's steps as an Assistants list page (a run has a handful: paged in memory)."""
-        await self._find_run(thread_id, run_id)
+        run = await self.run_record(thread_id, run_id)
         page, has_more = page_in_memory(
-            await self._store.run_steps(run_id),
+            [_settled(step, run) for step in await self._store.run_steps(run_id)],
             order=order,
             after=after,
             before=before,
@@ -516,18 +519,22 @@ class HostedEngine:
             raise RunNotFound(thread_id, run_id)
         return run
 
-    async def _record_outputs(self, run_id: str, answers: list[dict[str, str]]) -> None:
-        """Write the outputs into the run's last tool_calls step, as the Assistants API shows them."""
+    async def _record_outputs(self, run_id: str, answers: list[dict[str, str]]) -> RunStepRecord | None:
+        """Write the outputs into the run's last tool_calls step and complete it, as the Assistants API does."""
         outputs = {answer["tool_call_id"]: answer["output"] for answer in answers}
         steps = [step for step in await self._store.run_steps(run_id) if step.type == "tool_calls"]
         if not steps:
-            return
+            return None
         step = steps[-1]
         calls = [
             {**call, "function": {**call["function"], "output": outputs.get(call["id"])}}
             for call in step.details.get("tool_calls", [])
         ]
-        await self._store.save_run_step(replace(step, details={**step.details, "tool_calls": calls}))
+        completed = replace(
+            step, status="completed", completed_at=utc_now(), details={**step.details, "tool_calls": calls}
+        )
+        await self._store.save_run_step(completed)
+        return completed
 
     async def _cursor_seq(self, thread_id: str, name: str, message_id: str | None) -> int | None:
         if message_id is None:
@@ -586,6 +593,14 @@ def _check_tool_choice(choice: str | dict[str, Any] | None, tools: tuple[str | d
 def _tool_names(tools: tuple[str | dict[str, Any], ...]) -> str:
     names = [(t.get("function") or {}).get("name") or t.get("type") if isinstance(t, dict) else t for t in tools]
     return ", ".join(str(name) for name in names) or "none"
+
+
+def _settled(step: RunStepRecord, run: RunRecord) -> RunStepRecord:
+    """A step left in progress (a tool_calls step waiting for outputs) ends as its run did: cancelled,
+    expired or failed."""
+    if step.status == "in_progress" and run.status in ("cancelled", "expired", "failed"):
+        return replace(step, status=run.status)
+    return step
 
 
 def _message(new: NewMessage, thread_id: str, seq: int, now: datetime) -> MessageRecord:

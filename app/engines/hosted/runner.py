@@ -68,6 +68,7 @@ class _LocalRun:
     stoppable: bool = True  # False once the model call is over and its outcome is being stored
     stop_reason: str | None = None
     resumed: bool = False  # continued after tool outputs: no `thread.run.created`
+    answered: RunStepRecord | None = None  # the tool_calls step those outputs completed
     step_count: int = 0  # steps the run has stored (the next step's position)
 
 
@@ -125,10 +126,13 @@ class RunRunner:
         """Execute the run in the background."""
         self._launch(run)
 
-    def start_streamed(self, run: RunRecord, *, resumed: bool = False) -> AsyncGenerator[StreamEvent, None]:
+    def start_streamed(
+        self, run: RunRecord, *, resumed: bool = False, answered: RunStepRecord | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Execute the run in the background and return its events, from `thread.run.created` on
-        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on)."""
-        local = self._launch(run, resumed=resumed)
+        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on, then the
+        `answered` tool_calls step's `thread.run.step.completed`)."""
+        local = self._launch(run, resumed=resumed, answered=answered)
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
         local.subscribers.append(queue)
         return self._events(local, queue)
@@ -161,8 +165,8 @@ class RunRunner:
             self._keeper = None
 
     # ---- tasks -------------------------------------------------------------------------
-    def _launch(self, run: RunRecord, *, resumed: bool = False) -> _LocalRun:
-        local = _LocalRun(run, resumed=resumed)
+    def _launch(self, run: RunRecord, *, resumed: bool = False, answered: RunStepRecord | None = None) -> _LocalRun:
+        local = _LocalRun(run, resumed=resumed, answered=answered)
         self._local[run.id] = local
         local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
         local.task.add_done_callback(lambda task: self._forget(local, task))
@@ -200,6 +204,8 @@ class RunRunner:
         began = time.monotonic()
         if local.resumed:
             self._publish(local, events.run_status_event(run))
+            if local.answered is not None:
+                self._publish(local, events.step_completed(local.answered))
         else:
             self._publish(local, events.run_event("thread.run.created", run), events.run_status_event(run))
         final = await self._run_to_end(local)
@@ -449,10 +455,10 @@ class RunRunner:
                 {**call_object(call), "function": {**call_object(call)["function"], "output": None}}
                 for call in answer.calls
             ]
-            details = {"type": "tool_calls", "tool_calls": calls}
-            step = replace(answer.calls_step, status="completed", completed_at=now, details=details)
-            await self._store.save_run_step(step)
-            self._publish(local, events.step_completed(step))
+            # The step stays in progress while the run waits: submitting the outputs completes it (engine).
+            await self._store.save_run_step(
+                replace(answer.calls_step, details={"type": "tool_calls", "tool_calls": calls})
+            )
 
     async def _end(self, run: RunRecord, status: str, changes: dict[str, Any]) -> RunRecord:
         now = utc_now()

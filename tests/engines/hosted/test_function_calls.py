@@ -51,12 +51,13 @@ async def test_weather_round_trip(fake: FakeOpenAI, api: str, style: str) -> Non
         second = await collect(await engine.submit_tool_outputs(thread_id, run_id, [ToolOutput("call_w1", "sunny")]))
         steps = await engine.list_run_steps(thread_id, run_id, order="asc")
 
-    assert names(first)[-4:] == [
+    # The tool_calls step stays in progress while the run waits, as the Assistants API leaves it.
+    assert names(first)[-3:] == [
         "thread.run.step.delta",
         "thread.run.step.delta",
-        "thread.run.step.completed",
         "thread.run.requires_action",
     ]
+    assert "thread.run.step.completed" not in names(first)
     created = next(e for e in first if e.event == "thread.run.step.created")
     assert created.data["step_details"] == {"type": "tool_calls", "tool_calls": []}
     deltas = [e.data["delta"]["step_details"]["tool_calls"][0] for e in first if e.event == "thread.run.step.delta"]
@@ -81,7 +82,10 @@ async def test_weather_round_trip(fake: FakeOpenAI, api: str, style: str) -> Non
     else:
         assert tools == [WEATHER]
     assert fake.models.calls[1].tool_exchange == ([("call_w1", "get_weather", OSLO)], [("call_w1", "sunny")])
-    assert names(second)[0] == "thread.run.queued"
+    assert names(second)[:2] == ["thread.run.queued", "thread.run.step.completed"]
+    answered = second[1].data
+    assert (answered["type"], answered["status"]) == ("tool_calls", "completed")
+    assert answered["step_details"]["tool_calls"][0]["function"]["output"] == "sunny"
     assert names(second)[-1] == "thread.run.completed"
     assert second[-1].data["status"] == "completed"
     texts = [e.data["delta"]["content"][0]["text"]["value"] for e in second if e.event == "thread.message.delta"]
@@ -153,10 +157,14 @@ async def test_cancel_while_waiting_frees_the_thread(fake: FakeOpenAI, hosted_st
         thread_id = await engine.create_thread()
         first = await collect(await engine.stream_run(thread_id, "hi"))
         run_id = first[0].data["id"]
+        waiting_steps = await engine.list_run_steps(thread_id, run_id)
         cancelled = await engine.cancel_run(thread_id, run_id)
         thread = await hosted_store.get_thread(thread_id)
         with pytest.raises(NoToolCallPending):
             await engine.submit_tool_outputs(thread_id, run_id, [ToolOutput("call_1", "x")])
+        steps = await engine.list_run_steps(thread_id, run_id)
+    assert [(s["type"], s["status"]) for s in waiting_steps["data"]] == [("tool_calls", "in_progress")]
+    assert [(s["type"], s["status"]) for s in steps["data"]] == [("tool_calls", "cancelled")]
     assert cancelled.status == "cancelled"
     assert thread is not None
     assert thread.active_run_id is None

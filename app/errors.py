@@ -257,11 +257,14 @@ class IdempotencyNotSupported(AppError):
     status_code = 422
     code = "idempotency_not_supported"
 
-    def __init__(self) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        message: str = (
             "Idempotency-Key is not supported on streaming routes (a stream cannot be replayed); "
             "use POST /chat and follow the run by polling."
-        )
+        ),
+    ) -> None:
+        super().__init__(message)
 
 
 class StorageUnavailable(AppError):

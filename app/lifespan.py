@@ -21,6 +21,7 @@ from app.api.error_handlers import answer_for
 from app.api.middleware.api_keys import ApiKeys
 from app.api.middleware.rate_limit import RateLimiter
 from app.api.route_table import RouteTable
+from app.api.wire.openai_errors import describe_openai_error
 from app.config import Settings
 from app.engines import build_engine, missing_chat_setting
 from app.engines.base import AssistantEngine
@@ -92,6 +93,9 @@ def _services(app: FastAPI, cfg: Settings, stores: Stores, engine: AssistantEngi
     app.state.thread_access = thread_access
     app.state.idempotency = IdempotentRequests(
         stores.idempotency_keys, _describe_error, ttl_s=cfg.idempotency_ttl_s, lease_s=_idempotency_lease_s(cfg)
+    )
+    app.state.v1_idempotency = IdempotentRequests(  # the same keys; answers kept in OpenAI's shape
+        stores.idempotency_keys, describe_openai_error, ttl_s=cfg.idempotency_ttl_s, lease_s=_idempotency_lease_s(cfg)
     )
     app.state.chat_service = ChatService(
         engine,

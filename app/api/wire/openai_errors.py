@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from app.api.error_handlers import HttpAnswer
+from app.api.error_handlers import HttpAnswer, answer_for
 from app.errors import RunAlreadyActive, RunNotFound
 
 INVALID_REQUEST = "invalid_request_error"
@@ -77,9 +77,13 @@ def _body(exc: BaseException, answer: HttpAnswer) -> tuple[int, dict[str, Any]]:
     if answer.status >= 500:
         return answer.status, openai_error(answer.message, type_="server_error", code=answer.code)
     param = answer.extra.get("field")
-    return answer.status, openai_error(
-        answer.message, param=param if isinstance(param, str) else None, code=answer.code
-    )
+    status = 400 if answer.status == 422 else answer.status  # OpenAI answers a request it refuses 400
+    return status, openai_error(answer.message, param=param if isinstance(param, str) else None, code=answer.code)
+
+
+def describe_openai_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """(status, OpenAI-shaped body) of an error, for answers kept under an Idempotency-Key."""
+    return _body(exc, answer_for(exc, log=False))
 
 
 def openai_error_response(exc: BaseException, answer: HttpAnswer) -> JSONResponse:

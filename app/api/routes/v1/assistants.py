@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from app.api.deps import UserIdDep
+from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import AssistantServiceDep, Limit, Order, page
+from app.api.routes.v1.idempotent import answered_once
 from app.api.schemas import AssistantObject
 from app.services.assistants import AssistantCreate, AssistantUpdate
 
@@ -25,8 +26,17 @@ def _object(record: Any) -> dict[str, Any]:
 
 
 @router.post("")
-async def create_assistant(body: AssistantCreate, assistants: AssistantServiceDep, user_id: UserIdDep) -> Any:
-    return _object(await assistants.create(user_id, body))
+async def create_assistant(
+    request: Request,
+    body: AssistantCreate,
+    assistants: AssistantServiceDep,
+    user_id: UserIdDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    async def create() -> dict[str, Any]:
+        return _object(await assistants.create(user_id, body))
+
+    return await answered_once(request, user_id, idempotency_key, body, create)
 
 
 @router.get("")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from app.api.deps import UserIdDep
+from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import ApiDep, Limit, MessageCreate, Metadata, Order, message_object, page
+from app.api.routes.v1.idempotent import answered_once
 from app.services.assistants_api import AssistantsApi
 from app.storage.threads import MessageRecord
 
@@ -28,8 +29,18 @@ async def _objects(api: AssistantsApi, thread_id: str, messages: list[MessageRec
 
 
 @router.post("")
-async def create_message(thread_id: str, body: MessageCreate, api: ApiDep, user_id: UserIdDep) -> Any:
-    return message_object(await api.add_message(user_id, thread_id, body.new_message()))
+async def create_message(
+    request: Request,
+    thread_id: str,
+    body: MessageCreate,
+    api: ApiDep,
+    user_id: UserIdDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    async def create() -> dict[str, Any]:
+        return message_object(await api.add_message(user_id, thread_id, body.new_message()))
+
+    return await answered_once(request, user_id, idempotency_key, body, create)
 
 
 @router.get("")

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from app.api.deps import UserIdDep
+from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import (
     ApiDep,
     Limit,
@@ -20,6 +20,7 @@ from app.api.routes.v1.common import (
     api_run_object,
     page,
 )
+from app.api.routes.v1.idempotent import answered_once, refuse_with_stream
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
 from app.engines.base import StreamEvent, ToolOutput
@@ -118,29 +119,61 @@ def _stream(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
     )
 
 
-async def _start(api: AssistantsApi, user_id: str, thread_id: str, body: RunCreate) -> Any:
+async def _start(
+    request: Request,
+    api: AssistantsApi,
+    user_id: str,
+    body: RunCreate,
+    key: str | None,
+    thread_id: Callable[[], Awaitable[str]],
+) -> Any:
+    """Start the run on the thread `thread_id()` names (or makes): streamed, or its object (once per key)."""
     overrides = body.overrides()
     if body.stream:
-        return _stream(await api.stream_run(user_id, thread_id, body.assistant_id, **overrides))
-    return api_run_object(await api.start_run(user_id, thread_id, body.assistant_id, **overrides))
+        refuse_with_stream(key)
+        return _stream(await api.stream_run(user_id, await thread_id(), body.assistant_id, **overrides))
+
+    async def start() -> dict[str, Any]:
+        return api_run_object(await api.start_run(user_id, await thread_id(), body.assistant_id, **overrides))
+
+    return await answered_once(request, user_id, key, body, start)
 
 
 @router.post("/threads/runs")
-async def create_thread_and_run(body: ThreadAndRunCreate, api: ApiDep, user_id: UserIdDep) -> Any:
-    await api.assistants.get(user_id, body.assistant_id)  # an unknown assistant leaves no thread behind
-    thread_body = body.thread or ThreadCreateBody()
-    thread = await api.create_thread(
-        user_id,
-        metadata=thread_body.metadata,
-        messages=[message.new_message() for message in thread_body.messages],
-        tool_resources=body.thread_resources(),
-    )
-    return await _start(api, user_id, thread.id, body)
+async def create_thread_and_run(
+    request: Request,
+    body: ThreadAndRunCreate,
+    api: ApiDep,
+    user_id: UserIdDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    async def new_thread() -> str:
+        await api.assistants.get(user_id, body.assistant_id)  # an unknown assistant leaves no thread behind
+        thread_body = body.thread or ThreadCreateBody()
+        thread = await api.create_thread(
+            user_id,
+            metadata=thread_body.metadata,
+            messages=[message.new_message() for message in thread_body.messages],
+            tool_resources=body.thread_resources(),
+        )
+        return thread.id
+
+    return await _start(request, api, user_id, body, idempotency_key, new_thread)
 
 
 @router.post("/threads/{thread_id}/runs")
-async def create_run(thread_id: str, body: RunCreate, api: ApiDep, user_id: UserIdDep) -> Any:
-    return await _start(api, user_id, thread_id, body)
+async def create_run(
+    request: Request,
+    thread_id: str,
+    body: RunCreate,
+    api: ApiDep,
+    user_id: UserIdDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    async def existing() -> str:
+        return thread_id
+
+    return await _start(request, api, user_id, body, idempotency_key, existing)
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -180,10 +213,24 @@ async def cancel_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDe
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
 async def submit_tool_outputs(
-    thread_id: str, run_id: str, body: ToolOutputsBody, api: ApiDep, user_id: UserIdDep
+    request: Request,
+    thread_id: str,
+    run_id: str,
+    body: ToolOutputsBody,
+    api: ApiDep,
+    user_id: UserIdDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_outputs]
-    continued = await api.submit_tool_outputs(user_id, thread_id, run_id, outputs, stream=bool(body.stream))
-    if isinstance(continued, RunRecord):
-        return api_run_object(continued)
-    return _stream(continued)
+    if body.stream:
+        refuse_with_stream(idempotency_key)
+        continued = await api.submit_tool_outputs(user_id, thread_id, run_id, outputs, stream=True)
+        assert not isinstance(continued, RunRecord)
+        return _stream(continued)
+
+    async def submit() -> dict[str, Any]:
+        resumed = await api.submit_tool_outputs(user_id, thread_id, run_id, outputs, stream=False)
+        assert isinstance(resumed, RunRecord)
+        return api_run_object(resumed)
+
+    return await answered_once(request, user_id, idempotency_key, body, submit)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import Field
 
-from app.api.deps import UserIdDep
+from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, ThreadResources, thread_object
+from app.api.routes.v1.idempotent import answered_once
 
 router = APIRouter(prefix="/threads")
 
@@ -23,15 +24,25 @@ class ThreadCreate(Metadata):
 
 
 @router.post("")
-async def create_thread(api: ApiDep, user_id: UserIdDep, body: ThreadCreate | None = None) -> Any:
-    body = body or ThreadCreate()
-    thread = await api.create_thread(
-        user_id,
-        metadata=body.metadata,
-        messages=[message.new_message() for message in body.messages],
-        tool_resources=body.tool_resources.stored() if body.tool_resources else None,
-    )
-    return thread_object(thread)
+async def create_thread(
+    request: Request,
+    api: ApiDep,
+    user_id: UserIdDep,
+    body: ThreadCreate | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    given = body or ThreadCreate()
+
+    async def create() -> dict[str, Any]:
+        thread = await api.create_thread(
+            user_id,
+            metadata=given.metadata,
+            messages=[message.new_message() for message in given.messages],
+            tool_resources=given.tool_resources.stored() if given.tool_resources else None,
+        )
+        return thread_object(thread)
+
+    return await answered_once(request, user_id, idempotency_key, given, create)
 
 
 @router.get("/{thread_id}")

@@ -118,6 +118,16 @@ class RunAlreadyActive(AppError):
         )
 
 
+class ThreadBusy(AppError):
+    """Another request keeps changing the thread (a short write, not a run): retry (the SDKs retry a 409)."""
+
+    status_code = 409
+    code = "thread_busy"
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"Thread {thread_id} is being changed by another request; retry.", thread_id=thread_id)
+
+
 class ChatNotConfigured(AppError):
     status_code = 503
     code = "chat_not_configured"

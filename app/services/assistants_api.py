@@ -41,14 +41,48 @@ class AssistantsApi:
         messages: list[NewMessage],
         tool_resources: dict[str, Any] | None = None,
     ) -> ThreadRecord:
+        for index, message in enumerate(messages):  # refused before anything is made
+            await self.engine.verify_attachments(message.attachments or [], f"messages[{index}].attachments")
         await self._access.ensure_room_for_a_thread(user_id)
         thread_id = await self.engine.create_thread(metadata=metadata, tool_resources=tool_resources)
         await self._access.record_new_thread(user_id, thread_id)
-        for message in messages:
-            await self.engine.add_message(thread_id, message)
+        try:
+            for message in messages:
+                await self.engine.add_message(thread_id, message, verified=True)
+        except BaseException:
+            await self._discard(user_id, thread_id)
+            raise
         if messages:
             await self._chat.record_conversation(user_id, thread_id)
         return await self.engine.get_thread(thread_id)
+
+    async def start_on_new_thread(
+        self,
+        user_id: str,
+        assistant_id: str,
+        *,
+        stream: bool,
+        thread: dict[str, Any],
+        **overrides: object,
+    ) -> RunRecord | AsyncGenerator[StreamEvent, None]:
+        """`POST /v1/threads/runs`: a new thread (`thread`: create_thread's arguments) and its run; a run
+        that cannot start leaves no thread behind."""
+        await self.assistants.get(user_id, assistant_id)  # an unknown assistant makes no thread
+        made = await self.create_thread(user_id, **thread)
+        try:
+            if stream:
+                return await self.stream_run(user_id, made.id, assistant_id, **overrides)
+            return await self.start_run(user_id, made.id, assistant_id, **overrides)
+        except BaseException:
+            await self._discard(user_id, made.id)
+            raise
+
+    async def _discard(self, user_id: str, thread_id: str) -> None:
+        """Remove a thread whose creation failed half-way (its own error is the one to answer)."""
+        try:
+            await self.delete_thread(user_id, thread_id)
+        except Exception as exc:
+            logger.warning("could not remove the half-made thread %s: %s", thread_id, type(exc).__name__)
 
     async def thread(self, user_id: str, thread_id: str) -> ThreadRecord:
         await self._access.check(user_id, thread_id)

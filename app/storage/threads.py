@@ -158,6 +158,11 @@ class ThreadStore(Protocol):
     async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
         """Replace the thread's tool_resources; the updated thread, or None if there is no such thread."""
 
+    async def swap_thread_tool_resources(
+        self, thread_id: str, resources: dict[str, Any], *, expected: dict[str, Any] | None
+    ) -> bool:
+        """Atomically: replace the thread's tool_resources if they still equal `expected` (None: unset)."""
+
     async def delete_thread(self, thread_id: str) -> bool:
         """Delete the thread with its messages, runs and run steps; False if there was no such thread."""
 

@@ -98,14 +98,28 @@ class UpstreamFiles:
                 assistant_id, tool_resources={"file_search": {"vector_store_ids": [store_id]}}
             )
 
-    async def create_vector_store(self, name: str, *, expires_after_days: int | None = None) -> str:
-        """A new vector store; with `expires_after_days`, deleted upstream that long after its last use."""
+    async def create_vector_store(
+        self,
+        name: str,
+        *,
+        expires_after_days: int | None = None,
+        file_ids: list[str] | None = None,
+        chunking_strategy: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """A new vector store (with `file_ids` in it); with `expires_after_days`, deleted upstream that long
+        after its last use."""
+        options: dict[str, Any] = {"name": name}
+        if expires_after_days is not None:
+            options["expires_after"] = {"anchor": "last_active_at", "days": expires_after_days}
+        if file_ids:
+            options["file_ids"] = file_ids
+        if chunking_strategy:
+            options["chunking_strategy"] = chunking_strategy
+        if metadata:
+            options["metadata"] = metadata
         async with translated():
-            if expires_after_days is None:
-                store = await self._client.vector_stores.create(name=name)
-            else:
-                expiry: Any = {"anchor": "last_active_at", "days": expires_after_days}
-                store = await self._client.vector_stores.create(name=name, expires_after=expiry)
+            store = await self._client.vector_stores.create(**options)
         return store.id
 
     async def add_to_store(self, store_id: str, file_id: str) -> None:

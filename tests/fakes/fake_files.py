@@ -121,8 +121,12 @@ def _add_vector_stores(app: FastAPI, fake: FakeOpenAI) -> None:
     @app.post("/v1/vector_stores")
     async def create_vector_store(request: Request) -> Response:
         body = await request.json()
+        file_ids = list(body.get("file_ids") or [])
+        unknown = [file_id for file_id in file_ids if file_id not in fake.files]
+        if unknown:
+            return _no_file(unknown[0])
         store_id = new_id("vs_")
-        fake.vector_stores[store_id] = []
+        fake.vector_stores[store_id] = list(dict.fromkeys(file_ids))
         fake.vector_store_names[store_id] = body.get("name") or ""
         if body.get("expires_after"):
             fake.vector_store_expiry[store_id] = body["expires_after"]

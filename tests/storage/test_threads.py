@@ -245,6 +245,15 @@ async def test_thread_metadata_message_metadata_runs_of_a_thread_and_deleting_it
     assert (with_resources.tool_resources, with_resources.metadata) == (resources, {"topic": "trip"})
     assert (await store.threads.get_thread(thread_id)).tool_resources == resources  # type: ignore[union-attr]
     assert await store.threads.set_thread_tool_resources("thread_unknown", {}) is None
+    # Compare-and-swap: only over what was read.
+    fresh = await _thread(store)
+    assert await store.threads.swap_thread_tool_resources(fresh, resources, expected={"other": {}}) is False
+    assert await store.threads.swap_thread_tool_resources(fresh, resources, expected=None) is True
+    assert await store.threads.swap_thread_tool_resources(fresh, {}, expected=None) is False
+    swapped = {**resources, "code_interpreter": {"file_ids": ["file-1", "file-2"]}}
+    assert await store.threads.swap_thread_tool_resources(fresh, swapped, expected=resources) is True
+    assert (await store.threads.get_thread(fresh)).tool_resources == swapped  # type: ignore[union-attr]
+    assert await store.threads.swap_thread_tool_resources("thread_unknown", {}, expected=None) is False
     attached = [{"file_id": "file-1", "tools": [{"type": "file_search"}]}]
     message = MessageRecord(
         new_id("msg_"), thread_id, 1, "user", "hi", utc_now(), metadata={"m": "1"}, attachments=attached

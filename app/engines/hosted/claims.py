@@ -13,16 +13,29 @@ the meantime survives), at start-up, when a new message arrives on its thread, a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
 from app.clock import utc_now
-from app.errors import RunAlreadyActive, ThreadNotFound
+from app.errors import RunAlreadyActive, ThreadBusy, ThreadNotFound
 from app.storage.threads import RunRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
 
 _CLAIM_ATTEMPTS = 4
+# Holders of one short write (a message stored or deleted through /v1), not runs: waited for.
+SHORT_WRITE_PREFIXES = ("add_", "del_")
+_SHORT_WRITE_WAITS = 200
+_SHORT_WRITE_PAUSE_S = 0.005
+
+
+def _refusal(thread_id: str, holder: str | None) -> Exception:
+    if holder is not None and holder.startswith(SHORT_WRITE_PREFIXES):
+        return ThreadBusy(thread_id)
+    return RunAlreadyActive(thread_id, holder)
+
+
 _SWEEP_BATCH = 500
 
 
@@ -43,7 +56,9 @@ class ThreadClaims:
         Raises ThreadNotFound, or RunAlreadyActive naming the run that holds the thread.
         """
         holder: str | None = None
-        for _ in range(_CLAIM_ATTEMPTS):
+        attempts = 0
+        waited = 0
+        while attempts < _CLAIM_ATTEMPTS:
             claim_expires_at = self.lease_from(utc_now())
             result = await self._store.claim_active_run(
                 thread_id, run_id, holder=holder, claim_expires_at=claim_expires_at
@@ -56,9 +71,16 @@ class ThreadClaims:
                     logger.info("thread %s: run %s replaces finished or lapsed run %s", thread_id, run_id, holder)
                 return thread
             holder = thread.active_run_id
+            if holder is not None and holder.startswith(SHORT_WRITE_PREFIXES) and waited < _SHORT_WRITE_WAITS:
+                # A message being stored or deleted holds the thread for one write: wait for it.
+                waited += 1
+                await asyncio.sleep(_SHORT_WRITE_PAUSE_S)
+                holder = None
+                continue
+            attempts += 1
             if holder is not None and not await self._holder_is_gone(thread, holder):
-                raise RunAlreadyActive(thread_id, holder)
-        raise RunAlreadyActive(thread_id, holder)
+                raise _refusal(thread_id, holder)
+        raise _refusal(thread_id, holder)
 
     async def _holder_is_gone(self, thread: ThreadRecord, holder: str) -> bool:
         now = utc_now()

@@ -16,7 +16,7 @@ from app.clock import utc_now
 from app.config import Settings
 from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
 from app.engines.hosted.assistants import RunAssistants
-from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.claims import SHORT_WRITE_PREFIXES, ThreadClaims
 from app.engines.hosted.events import step_object
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
@@ -119,6 +119,7 @@ class HostedEngine:
     async def create_thread(
         self, *, metadata: dict[str, str] | None = None, tool_resources: dict[str, Any] | None = None
     ) -> str:
+        tool_resources = await self._files.made_resources(tool_resources)
         thread = ThreadRecord(
             id=new_id("thread_"), created_at=utc_now(), metadata=metadata or None, tool_resources=tool_resources or None
         )
@@ -146,23 +147,28 @@ class HostedEngine:
 
     async def delete_thread(self, thread_id: str) -> None:
         """Delete the thread and everything on it; not while a run is active on it (400 active_run)."""
-        thread = await self.get_thread(thread_id)
-        if thread.active_run_id is not None:
-            run = await self._store.get_run(thread.active_run_id)
-            if run is not None and is_active(run.status) and await self._claims.expire_if_lapsed(run) is None:
-                raise RunAlreadyActive(thread_id, run.id)
+        await self._refuse_while_a_run_is_active(await self.get_thread(thread_id))
         if not await self._store.delete_thread(thread_id):
             raise ThreadNotFound(thread_id)
         logger.info("thread deleted engine=hosted thread_id=%s", thread_id)
 
-    async def add_message(self, thread_id: str, new: NewMessage) -> MessageRecord:
+    async def verify_attachments(self, attachments: list[dict[str, Any]], field: str) -> None:
+        """400 naming `field` unless this setup serves attachments and every attached file exists."""
+        await self._files.verify(attachments, field)
+
+    async def add_message(self, thread_id: str, new: NewMessage, *, verified: bool = False) -> MessageRecord:
         """Store a message on a thread without starting a run (400 active_run while a run holds it); its
-        attached files join the thread's tools first."""
-        self._files.check(new.attachments or [])
+        attached files join the thread's tools first (`verified`: their files were checked already)."""
+        if new.attachments:
+            if not verified:
+                await self._files.verify(new.attachments)
+            # Refused while a run is active (before the files are added), as the message itself would be.
+            thread = await self.get_thread(thread_id)
+            await self._refuse_while_a_run_is_active(thread)
+            await self._files.attach(thread, new.attachments)
         holder = new_id("add_")  # holds the thread for this one write, as a run would
         thread = await self._claims.claim(thread_id, holder)
         try:
-            await self._files.attach(thread, new.attachments or [])
             message = _message(new, thread_id, thread.message_count, utc_now())
             await self._store.insert_message(message)
         finally:
@@ -462,9 +468,9 @@ class HostedEngine:
         assistant = spec.assistant if spec is not None else await self._assistants.current()
         spec = spec or RunSpec(assistant)
         for index, extra in enumerate(spec.additional_messages):
-            self._files.check(extra.attachments or [], f"additional_messages[{index}].attachments")
+            await self._files.verify(extra.attachments or [], f"additional_messages[{index}].attachments")
         run_id = new_id("run_")
-        thread = await self._claims.claim(thread_id, run_id)
+        thread = claimed = await self._claims.claim(thread_id, run_id)
         seq = thread.message_count
         now = utc_now()
         messages = [] if content is None else [MessageRecord(new_id("msg_"), thread_id, seq, "user", content, now)]
@@ -494,22 +500,45 @@ class HostedEngine:
                 vector_store_ids=searched_stores(run.tools, assistant, thread),
                 code_file_ids=code_files(assistant, thread) or None,
             )
+            self._check_hosted_tool_choice(run)
             for message in messages:
                 await self._store.insert_message(message)
             await self._store.insert_run(run)
         except BaseException:
-            await self._undo_begin(thread_id, run_id, [message.id for message in messages])
+            await self._undo_begin(claimed, run_id, [message.id for message in messages])
             raise
         logger.info("run started engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
         return run
 
-    async def _undo_begin(self, thread_id: str, run_id: str, message_ids: list[str]) -> None:
+    async def _undo_begin(self, thread: ThreadRecord, run_id: str, message_ids: list[str]) -> None:
+        """Delete what the start stored, put back the thread's tool_resources, free the thread."""
         try:
             for message_id in message_ids:
                 await self._store.delete_message(message_id)
-            await self._store.release_active_run(thread_id, run_id)
+            await self._files.restore(thread)
+            await self._store.release_active_run(thread.id, run_id)
         except Exception as exc:  # the original error matters more; the claim's lease frees the thread
             logger.warning("could not undo the start of run %s: %s", run_id, type(exc).__name__)
+
+    def _check_hosted_tool_choice(self, run: RunRecord) -> None:
+        """A run told to use file_search or code_interpreter must be able to (400 naming tool_choice)."""
+        kind = run.tool_choice.get("type") if isinstance(run.tool_choice, dict) else None
+        if kind not in ("file_search", "code_interpreter"):
+            return
+        if self._settings.hosted_model_api != "responses":
+            raise InvalidField("tool_choice", f"{kind} needs HOSTED_MODEL_API=responses")
+        if kind == "file_search" and not run.vector_store_ids:
+            raise InvalidField(
+                "tool_choice", "file_search has no vector store to search (neither the assistant's nor the thread's)"
+            )
+
+    async def _refuse_while_a_run_is_active(self, thread: ThreadRecord) -> None:
+        """400 active_run when a run holds the thread (one whose lease lapsed is expired instead)."""
+        if thread.active_run_id is None or thread.active_run_id.startswith(SHORT_WRITE_PREFIXES):
+            return
+        run = await self._store.get_run(thread.active_run_id)
+        if run is not None and is_active(run.status) and await self._claims.expire_if_lapsed(run) is None:
+            raise RunAlreadyActive(thread.id, run.id)
 
     async def _find_run(self, thread_id: str, run_id: str) -> RunRecord:
         run = await self._store.get_run(run_id)
@@ -558,6 +587,7 @@ def run_settings(
     tools = (*(spec.tools if spec.tools is not None else assistant.tools), *function_tools)
     _check_tool_choice(spec.tool_choice, tools)
     response_format = spec.response_format if spec.response_format is not None else assistant.response_format
+    auto = spec.truncation_type == "auto"
     return {
         "model": spec.model or assistant.model,
         "instructions": instructions,
@@ -570,8 +600,11 @@ def run_settings(
         "parallel_tool_calls": spec.parallel_tool_calls,
         "max_completion_tokens": min(spec.max_completion_tokens or MAX_INT, settings.max_completion_tokens),
         "max_prompt_tokens": min(spec.max_prompt_tokens or MAX_INT, settings.max_prompt_tokens),
-        "truncation_type": spec.truncation_type if spec.truncation_type == "auto" else None,
-        "truncation_last_messages": min(spec.truncation_last_messages or MAX_INT, settings.truncation_last_messages),
+        "truncation_type": "auto" if auto else None,
+        # `auto` is the service's setting, whatever `last_messages` came with it.
+        "truncation_last_messages": min(
+            (None if auto else spec.truncation_last_messages) or MAX_INT, settings.truncation_last_messages
+        ),
     }
 
 

@@ -5,17 +5,17 @@ upstream (OPENAI_BASE_URL) with the first such attachment and recorded in the th
 `tool_resources.file_search` (it expires upstream 7 days after its last use, as OpenAI's own thread
 stores did). A file attached for `code_interpreter` joins `tool_resources.code_interpreter.file_ids`.
 A run searches its assistant's vector store and its thread's, and its code_interpreter sees both
-file lists. This happens while the thread is held for the message (claims.py), so two writers never
-make two stores for one thread.
+file lists.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from app.config import Settings
-from app.errors import InvalidField, UpstreamNotFound
+from app.errors import InvalidField, ThreadBusy, ThreadNotFound, UpstreamError, UpstreamNotFound
 from app.storage.assistants import AssistantRecord
 from app.storage.threads import ThreadRecord, ThreadStore
 from app.upstream.files import UpstreamFiles
@@ -55,7 +55,12 @@ def code_files(assistant: AssistantRecord, thread: ThreadRecord) -> list[str]:
 
 
 class ThreadFiles:
-    """Adds attached files to the thread's tools (the upstream's vector stores for file_search)."""
+    """Adds attached files to the thread's tools (the upstream's vector stores for file_search).
+
+    The thread's `tool_resources` change by compare-and-swap (`swap_thread_tool_resources`), so
+    attachments of messages posted at once all land, and a thread never ends with two stores: of two
+    stores made at once, the one recorded first is kept and the other deleted upstream.
+    """
 
     def __init__(self, settings: Settings, store: ThreadStore, files: UpstreamFiles | None) -> None:
         self._settings = settings
@@ -73,8 +78,8 @@ class ThreadFiles:
                 "are tools of the Responses API)",
             )
 
-    async def attach(self, thread: ThreadRecord, attachments: list[dict[str, Any]], field: str = "attachments") -> None:
-        """Add the files to the thread's vector store (made on first use) and code_interpreter files."""
+    async def verify(self, attachments: list[dict[str, Any]], field: str = "attachments") -> None:
+        """Check the setup and that every attached file exists upstream (400 naming it), before any write."""
         if not attachments:
             return
         self.check(attachments, field)
@@ -84,32 +89,101 @@ class ThreadFiles:
                 await self._files.describe(str(attachment["file_id"]))
             except UpstreamNotFound:
                 raise InvalidField(f"{field}[{index}].file_id", f"no file '{attachment['file_id']}'") from None
-        resources = dict(thread.tool_resources or {})
+
+    async def attach(self, thread: ThreadRecord, attachments: list[dict[str, Any]], field: str = "attachments") -> None:
+        """Add the verified files to the thread's vector store (made on first use) and code_interpreter files."""
+        if not attachments:
+            return
+        self.check(attachments, field)
+        coded = [str(a["file_id"]) for a in attachments if "code_interpreter" in tool_names(a)]
+        _with_code_files(thread.tool_resources, coded, field)  # over the limit: refused before any upstream call
         searched = [str(a["file_id"]) for a in attachments if "file_search" in tool_names(a)]
         if searched:
-            store_id = await self._thread_store(thread, resources)
+            assert self._files is not None
+            store_id = await self._thread_store(thread)
             for file_id in dict.fromkeys(searched):
                 await self._files.add_to_store(store_id, file_id)
-        coded = [str(a["file_id"]) for a in attachments if "code_interpreter" in tool_names(a)]
         if coded:
-            file_ids = list(dict.fromkeys([*code_file_ids(resources), *coded]))
-            if len(file_ids) > MAX_CODE_FILES:
-                raise InvalidField(field, f"a thread's code_interpreter takes at most {MAX_CODE_FILES} files")
-            resources["code_interpreter"] = {"file_ids": file_ids}
-        if resources != (thread.tool_resources or {}):
-            await self._store.set_thread_tool_resources(thread.id, resources)
+            await self._change(thread.id, lambda resources: _with_code_files(resources, coded, field))
 
-    async def _thread_store(self, thread: ThreadRecord, resources: dict[str, Any]) -> str:
-        """The thread's vector store, made in the upstream (and put in `resources`) when it has none."""
-        existing = store_ids(resources)
+    async def restore(self, thread: ThreadRecord) -> None:
+        """Put back the thread's tool_resources as they were in `thread` (a start that failed after attaching)."""
+        current = await self._store.get_thread(thread.id)
+        if current is not None and current.tool_resources != thread.tool_resources:
+            await self._store.set_thread_tool_resources(thread.id, thread.tool_resources or {})
+
+    async def made_resources(self, resources: dict[str, Any] | None) -> dict[str, Any] | None:
+        """`resources` with a `file_search.vector_stores` request replaced by the store it made upstream (the
+        helper of OpenAI's thread create: the store expires 7 days after its last use, as OpenAI's did)."""
+        file_search = (resources or {}).get("file_search") or {}
+        wanted = file_search.get("vector_stores")
+        if not resources or not wanted:
+            return resources
+        self.check([{}], "tool_resources.file_search.vector_stores")
+        assert self._files is not None
+        spec = wanted[0]
+        store_id = await self._files.create_vector_store(
+            "thread files",
+            expires_after_days=THREAD_STORE_EXPIRY_DAYS,
+            file_ids=spec.get("file_ids") or [],
+            chunking_strategy=spec.get("chunking_strategy"),
+            metadata=spec.get("metadata"),
+        )
+        logger.info("vector store %s made from %d file(s) for a new thread", store_id, len(spec.get("file_ids") or []))
+        return {**resources, "file_search": {"vector_store_ids": [store_id]}}
+
+    async def _thread_store(self, thread: ThreadRecord) -> str:
+        """The thread's vector store, made in the upstream and recorded when it has none."""
+        existing = store_ids(thread.tool_resources)
         if existing:
             return existing[0]
         assert self._files is not None
-        store_id = await self._files.create_vector_store(
-            f"thread {thread.id}", expires_after_days=THREAD_STORE_EXPIRY_DAYS
-        )
-        # Recorded at once: a failure further on (a file refused) must not leave a store nobody knows of.
+        made = await self._files.create_vector_store(f"thread {thread.id}", expires_after_days=THREAD_STORE_EXPIRY_DAYS)
+        recorded = await self._change(thread.id, lambda resources: _with_store(resources, made))
+        kept = store_ids(recorded)[0]
+        if kept != made:  # another message's store was recorded first: use it, drop ours
+            logger.info("thread %s: vector store %s made at the same time as %s; deleting it", thread.id, made, kept)
+            try:
+                await self._files.delete_vector_store(made)
+            except UpstreamError as exc:
+                logger.warning("could not delete vector store %s (it expires by itself): %s", made, exc.code)
+        else:
+            logger.info("thread %s: vector store %s made for its attached files", thread.id, made)
+        return kept
+
+    async def _change(self, thread_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Apply `change` to the thread's tool_resources by compare-and-swap; the resources written."""
+        for _ in range(_SWAP_ATTEMPTS):
+            thread = await self._store.get_thread(thread_id)
+            if thread is None:
+                raise ThreadNotFound(thread_id)
+            current = dict(thread.tool_resources or {})
+            changed = change(dict(current))
+            if changed == current:
+                return current
+            if await self._store.swap_thread_tool_resources(thread_id, changed, expected=thread.tool_resources):
+                return changed
+        raise ThreadBusy(thread_id)
+
+
+_SWAP_ATTEMPTS = 16
+
+
+def _with_store(resources: dict[str, Any] | None, store_id: str) -> dict[str, Any]:
+    """The resources with `store_id` as the file_search store, unless they have one already."""
+    resources = dict(resources or {})
+    if not store_ids(resources):
         resources["file_search"] = {"vector_store_ids": [store_id]}
-        await self._store.set_thread_tool_resources(thread.id, resources)
-        logger.info("thread %s: vector store %s made for its attached files", thread.id, store_id)
-        return store_id
+    return resources
+
+
+def _with_code_files(resources: dict[str, Any] | None, file_ids: list[str], field: str) -> dict[str, Any]:
+    """The resources with `file_ids` among the code_interpreter files (400 over MAX_CODE_FILES)."""
+    resources = dict(resources or {})
+    if not file_ids:
+        return resources
+    joined = list(dict.fromkeys([*code_file_ids(resources), *file_ids]))
+    if len(joined) > MAX_CODE_FILES:
+        raise InvalidField(field, f"a thread's code_interpreter takes at most {MAX_CODE_FILES} files")
+    resources["code_interpreter"] = {"file_ids": joined}
+    return resources

@@ -100,6 +100,17 @@ class MongoThreadStore:
     async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
         return await self._set_thread_field(thread_id, "toolResources", dict(resources))
 
+    async def swap_thread_tool_resources(
+        self, thread_id: str, resources: dict[str, Any], *, expected: dict[str, Any] | None
+    ) -> bool:
+        # Documents compare field by field, in order: `expected` is what was read, in the stored order.
+        unset: list[dict[str, Any]] = [{"toolResources": None}, {"toolResources": {}}]
+        condition = {"$or": unset} if not expected else {"toolResources": expected}
+        result = await self._threads.update_one(
+            {"_id": thread_id, **condition}, {"$set": {"toolResources": dict(resources)}}
+        )
+        return bool(result.matched_count)
+
     async def _set_thread_field(self, thread_id: str, field: str, value: Any) -> ThreadRecord | None:
         doc = await self._threads.find_one_and_update(
             {"_id": thread_id}, {"$set": {field: value}}, return_document=ReturnDocument.AFTER

@@ -152,6 +152,19 @@ class SqliteThreadStore:
     async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
         return self._set_thread_json(thread_id, "tool_resources", resources)
 
+    async def swap_thread_tool_resources(
+        self, thread_id: str, resources: dict[str, Any], *, expected: dict[str, Any] | None
+    ) -> bool:
+        with self._db.transaction():
+            row = self._db.one("SELECT tool_resources FROM threads WHERE id = ?", (thread_id,))
+            if row is None or (_json_or_none(row[0]) or None) != (expected or None):
+                return False
+            self._db.execute(
+                "UPDATE threads SET tool_resources = ? WHERE id = ?",
+                (json.dumps(resources, separators=(",", ":")), thread_id),
+            )
+            return True
+
     def _set_thread_json(self, thread_id: str, column: str, value: dict[str, Any]) -> ThreadRecord | None:
         with self._db.transaction():
             self._db.execute(

@@ -13,6 +13,7 @@ import pytest
 from mongomock_motor import AsyncMongoMockClient
 
 from app.clock import utc_now
+from app.engines.hosted.engine import NewMessage
 from app.engines.hosted.objects import new_id
 from app.errors import RunAlreadyActive
 from app.storage.mongo.threads import MongoThreadStore
@@ -64,6 +65,16 @@ async def test_simultaneous_messages_start_exactly_one_run(fake: FakeOpenAI, hos
     assert {r.json()["error"]["run_id"] for r in losers} == {run_id}
     assert Counter(m.role for m in messages.data) == {"user": 1, "assistant": 1}
     assert len(fake.models.calls) == 1
+
+
+async def test_messages_added_at_once_without_a_run_all_land(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
+    """A message added through /v1 holds the thread for one write: others wait for it instead of failing."""
+    async with hosted_engine(fake, hosted_store) as engine:
+        thread_id = await engine.create_thread()
+        added = await asyncio.gather(*(engine.add_message(thread_id, NewMessage("user", f"m{i}")) for i in range(8)))
+        page = await engine.list_messages(thread_id, order="asc", limit=20)
+    assert sorted(m.seq for m in added) == list(range(1, 9))
+    assert sorted(m.id for m in page.data) == sorted(m.id for m in added)
 
 
 async def test_simultaneous_messages_through_two_processes_start_exactly_one_run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 from app.api.deps import get_assistants, get_chat_service, get_thread_access
 from app.api.routes.v1.passthrough import FILE_ID_PATTERN
@@ -103,6 +103,30 @@ class MessageCreate(Metadata):
         return NewMessage(self.role, text, dict(self.metadata) if self.metadata else None, attachments or None)
 
 
+class NewVectorStore(BaseModel):
+    """`tool_resources.file_search.vector_stores[0]`: a vector store to make in the upstream from files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_ids: list[Annotated[str, Field(pattern=FILE_ID_PATTERN)]] = Field(default_factory=list, max_length=500)
+    chunking_strategy: dict[str, Any] | None = None
+    metadata: dict[str, StrictStr] | None = None
+
+    _metadata = field_validator("metadata")(_metadata_checked)
+
+
+class ThreadFileSearch(FileSearchResources):
+    """The thread's vector store: an existing one (`vector_store_ids`), or one made from files (`vector_stores`)."""
+
+    vector_stores: list[NewVectorStore] | None = Field(default=None, max_length=1)
+
+    @model_validator(mode="after")
+    def _one_store(self) -> ThreadFileSearch:
+        if self.vector_stores and self.vector_store_ids:
+            raise ValueError("a thread has one vector store: give vector_store_ids or vector_stores, not both")
+        return self
+
+
 class ThreadResources(BaseModel):
     """A thread's `tool_resources`: its vector store (one) and its code_interpreter files."""
 
@@ -113,6 +137,12 @@ class ThreadResources(BaseModel):
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+class NewThreadResources(ThreadResources):
+    """A new thread's `tool_resources`: its vector store may be made from files (`file_search.vector_stores`)."""
+
+    file_search: ThreadFileSearch | None = None
 
 
 def page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:

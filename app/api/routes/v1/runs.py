@@ -15,6 +15,7 @@ from app.api.routes.v1.common import (
     Limit,
     MessageCreate,
     Metadata,
+    NewThreadResources,
     Order,
     ThreadResources,
     api_run_object,
@@ -26,7 +27,6 @@ from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
 from app.engines.base import StreamEvent, ToolOutput
 from app.engines.hosted.engine import MAX_TOOL_OUTPUT_CHARS
 from app.services.assistants import MAX_TOOLS, AssistantTool
-from app.services.assistants_api import AssistantsApi
 from app.services.run_options import (
     ResponseFormat,
     Temperature,
@@ -85,17 +85,18 @@ class RunCreate(Metadata):
 
 class ThreadCreateBody(Metadata):
     messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
-    tool_resources: ThreadResources | None = None
+    tool_resources: NewThreadResources | None = None
 
 
 class ThreadAndRunCreate(RunCreate):
     thread: ThreadCreateBody | None = None
-    # The run's resources: kept as the new thread's (beside the thread's own, which come first).
+    # The run's resources: kept as the new thread's, beside the thread's own (which win for a tool both name).
     tool_resources: ThreadResources | None = None
 
     def thread_resources(self) -> dict[str, Any] | None:
-        own = self.thread.tool_resources if self.thread else None
-        return (own or self.tool_resources or ThreadResources()).stored() or None
+        own = self.thread.tool_resources.stored() if self.thread and self.thread.tool_resources else {}
+        given = self.tool_resources.stored() if self.tool_resources else {}
+        return {**given, **own} or None
 
 
 class SubmittedToolOutput(BaseModel):
@@ -119,24 +120,29 @@ def _stream(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
     )
 
 
-async def _start(
+def _answer(continued: RunRecord | AsyncGenerator[StreamEvent, None]) -> Any:
+    return api_run_object(continued) if isinstance(continued, RunRecord) else _stream(continued)
+
+
+async def _once_unless_streamed(
     request: Request,
-    api: AssistantsApi,
     user_id: str,
-    body: RunCreate,
+    body: BaseModel,
+    stream: bool | None,
     key: str | None,
-    thread_id: Callable[[], Awaitable[str]],
+    start: Callable[[], Awaitable[RunRecord | AsyncGenerator[StreamEvent, None]]],
 ) -> Any:
-    """Start the run on the thread `thread_id()` names (or makes): streamed, or its object (once per key)."""
-    overrides = body.overrides()
-    if body.stream:
+    """The run streamed, or its object (at most once per Idempotency-Key)."""
+    if stream:
         refuse_with_stream(key)
-        return _stream(await api.stream_run(user_id, await thread_id(), body.assistant_id, **overrides))
+        return _answer(await start())
 
-    async def start() -> dict[str, Any]:
-        return api_run_object(await api.start_run(user_id, await thread_id(), body.assistant_id, **overrides))
+    async def started() -> dict[str, Any]:
+        run = await start()
+        assert isinstance(run, RunRecord)
+        return api_run_object(run)
 
-    return await answered_once(request, user_id, key, body, start)
+    return await answered_once(request, user_id, key, body, started)
 
 
 @router.post("/threads/runs")
@@ -147,18 +153,19 @@ async def create_thread_and_run(
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    async def new_thread() -> str:
-        await api.assistants.get(user_id, body.assistant_id)  # an unknown assistant leaves no thread behind
-        thread_body = body.thread or ThreadCreateBody()
-        thread = await api.create_thread(
-            user_id,
-            metadata=thread_body.metadata,
-            messages=[message.new_message() for message in thread_body.messages],
-            tool_resources=body.thread_resources(),
-        )
-        return thread.id
+    thread_body = body.thread or ThreadCreateBody()
+    thread = {
+        "metadata": thread_body.metadata,
+        "messages": [message.new_message() for message in thread_body.messages],
+        "tool_resources": body.thread_resources(),
+    }
 
-    return await _start(request, api, user_id, body, idempotency_key, new_thread)
+    async def start() -> RunRecord | AsyncGenerator[StreamEvent, None]:
+        return await api.start_on_new_thread(
+            user_id, body.assistant_id, stream=bool(body.stream), thread=thread, **body.overrides()
+        )
+
+    return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, start)
 
 
 @router.post("/threads/{thread_id}/runs")
@@ -170,10 +177,12 @@ async def create_run(
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    async def existing() -> str:
-        return thread_id
+    async def start() -> RunRecord | AsyncGenerator[StreamEvent, None]:
+        if body.stream:
+            return await api.stream_run(user_id, thread_id, body.assistant_id, **body.overrides())
+        return await api.start_run(user_id, thread_id, body.assistant_id, **body.overrides())
 
-    return await _start(request, api, user_id, body, idempotency_key, existing)
+    return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, start)
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -222,15 +231,8 @@ async def submit_tool_outputs(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_outputs]
-    if body.stream:
-        refuse_with_stream(idempotency_key)
-        continued = await api.submit_tool_outputs(user_id, thread_id, run_id, outputs, stream=True)
-        assert not isinstance(continued, RunRecord)
-        return _stream(continued)
 
-    async def submit() -> dict[str, Any]:
-        resumed = await api.submit_tool_outputs(user_id, thread_id, run_id, outputs, stream=False)
-        assert isinstance(resumed, RunRecord)
-        return api_run_object(resumed)
+    async def submit() -> RunRecord | AsyncGenerator[StreamEvent, None]:
+        return await api.submit_tool_outputs(user_id, thread_id, run_id, outputs, stream=bool(body.stream))
 
-    return await answered_once(request, user_id, idempotency_key, body, submit)
+    return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, submit)

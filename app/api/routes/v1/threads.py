@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
-from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, ThreadResources, thread_object
+from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, NewThreadResources, ThreadResources, thread_object
 from app.api.routes.v1.idempotent import answered_once
 
 router = APIRouter(prefix="/threads")
@@ -20,7 +20,7 @@ class ThreadUpdate(Metadata):
 
 class ThreadCreate(Metadata):
     messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
-    tool_resources: ThreadResources | None = None
+    tool_resources: NewThreadResources | None = None
 
 
 @router.post("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
@@ -154,3 +155,133 @@ async def test_attachments_need_the_responses_api(fake: FakeOpenAI) -> None:
         assert refused.value.body["param"] == "attachments"  # type: ignore[index]
         assert (await sdk.beta.threads.messages.list(thread.id)).data == []
         assert fake.vector_stores == {}
+
+
+async def test_a_new_threads_vector_store_made_from_files(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        file_id = await _upload(sdk)
+        assistant = await sdk.beta.assistants.create(model="gpt-4o-mini", tools=FILE_SEARCH)
+        thread = await sdk.beta.threads.create(
+            messages=[{"role": "user", "content": "When is the launch?"}],
+            tool_resources={"file_search": {"vector_stores": [{"file_ids": [file_id]}]}},
+        )
+        store_ids = thread.tool_resources.file_search.vector_store_ids  # type: ignore[union-attr]
+        assert store_ids is not None
+        assert fake.vector_stores[store_ids[0]] == [file_id]
+        assert fake.vector_store_expiry[store_ids[0]] == {"anchor": "last_active_at", "days": 7}
+        await sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=5)
+        assert _tool(fake.models.calls[-1].body, "file_search")["vector_store_ids"] == store_ids
+        with pytest.raises(openai.BadRequestError) as both:
+            await sdk.beta.threads.create(
+                tool_resources={"file_search": {"vector_store_ids": store_ids, "vector_stores": [{"file_ids": []}]}}
+            )
+        assert str(both.value.body["param"]).startswith("tool_resources.file_search")  # type: ignore[index]
+        with pytest.raises(openai.BadRequestError) as on_update:  # only a new thread makes a store
+            await sdk.beta.threads.update(
+                thread.id,
+                tool_resources={"file_search": {"vector_stores": [{"file_ids": [file_id]}]}},  # type: ignore[typeddict-unknown-key]
+            )
+        assert "vector_stores" in str(on_update.value.body["param"])  # type: ignore[index]
+
+
+async def test_a_refused_create_leaves_no_thread_and_no_store(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake, max_threads_per_user=1) as client, openai_sdk(client) as sdk:
+        file_id = await _upload(sdk)
+        assistant = await sdk.beta.assistants.create(model="gpt-4o-mini", tools=FILE_SEARCH)
+        bad: Any = [
+            {"role": "user", "content": "hi", "attachments": [{"file_id": file_id, "tools": FILE_SEARCH}]},
+            {"role": "user", "content": "x", "attachments": [{"file_id": "file-nope", "tools": FILE_SEARCH}]},
+        ]
+        for _ in range(2):  # a retry with the same key runs again, and again leaves nothing
+            with pytest.raises(openai.BadRequestError) as refused:
+                await sdk.beta.threads.create(messages=bad, extra_headers={"Idempotency-Key": "t-1"})
+            assert refused.value.body["param"] == "messages[1].attachments[0].file_id"  # type: ignore[index]
+        with pytest.raises(openai.BadRequestError) as no_tool:
+            await sdk.beta.threads.create_and_run(
+                assistant_id=assistant.id,
+                thread={"messages": [{"role": "user", "content": "hi"}]},
+                tool_choice={"type": "function", "function": {"name": "nowhere"}},
+            )
+        assert no_tool.value.body["param"] == "tool_choice"  # type: ignore[index]
+        assert fake.vector_stores == {}
+        # The user's one thread is still free: nothing above kept one.
+        kept = await sdk.beta.threads.create(messages=bad[:1])
+        assert kept.tool_resources.file_search.vector_store_ids  # type: ignore[union-attr]
+        assert len(fake.vector_stores) == 1
+
+
+async def test_a_refused_run_leaves_the_threads_files_as_they_were(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        file_id = await _upload(sdk)
+        assistant = await sdk.beta.assistants.create(model="gpt-4o-mini", tools=[*FILE_SEARCH, *CODE])
+        thread = await sdk.beta.threads.create()
+        both: Any = [{"file_id": file_id, "tools": [*CODE, *FILE_SEARCH]}]
+        with pytest.raises(openai.BadRequestError) as missing:
+            await sdk.beta.threads.runs.create(
+                thread_id=thread.id,
+                assistant_id=assistant.id,
+                additional_messages=[
+                    {"role": "user", "content": "a", "attachments": both},
+                    {"role": "user", "content": "b", "attachments": [{"file_id": "file-missing", "tools": CODE}]},
+                ],
+            )
+        assert missing.value.body["param"] == "additional_messages[1].attachments[0].file_id"  # type: ignore[index]
+        code_only: Any = [{"file_id": file_id, "tools": CODE}]
+        with pytest.raises(openai.BadRequestError) as nothing_to_search:  # refused after the files were added
+            await sdk.beta.threads.runs.create(
+                thread_id=thread.id,
+                assistant_id=assistant.id,
+                tool_choice={"type": "file_search"},
+                additional_messages=[{"role": "user", "content": "a", "attachments": code_only}],
+            )
+        assert nothing_to_search.value.body["param"] == "tool_choice"  # type: ignore[index]
+        after = await sdk.beta.threads.retrieve(thread.id)
+        assert after.tool_resources.model_dump(exclude_none=True) == {}  # type: ignore[union-attr]
+        assert (await sdk.beta.threads.messages.list(thread.id)).data == []
+        assert fake.vector_stores == {}
+        limit: Any = {"code_interpreter": {"file_ids": [f"file-{n}" for n in range(20)]}}
+        full = await sdk.beta.threads.create(tool_resources=limit)
+        with pytest.raises(openai.BadRequestError, match="at most 20"):
+            await sdk.beta.threads.messages.create(full.id, role="user", content="x", attachments=both)
+        assert fake.vector_stores == {}  # refused before any upstream call
+
+
+async def test_messages_with_attachments_posted_at_once_all_land_in_one_store(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        files = [await _upload(sdk, f"f{n}.txt") for n in range(4)]
+        thread = await sdk.beta.threads.create()
+        posted = await asyncio.gather(
+            *(
+                sdk.beta.threads.messages.create(
+                    thread.id, role="user", content=f"m{n}", attachments=[{"file_id": file_id, "tools": FILE_SEARCH}]
+                )
+                for n, file_id in enumerate(files)
+            )
+        )
+        assert len({m.id for m in posted}) == 4
+        store_ids = (await sdk.beta.threads.retrieve(thread.id)).tool_resources.file_search.vector_store_ids  # type: ignore[union-attr]
+        assert store_ids is not None
+        assert list(fake.vector_stores) == store_ids  # the stores made at the same time were deleted
+        assert sorted(fake.vector_stores[store_ids[0]]) == sorted(files)
+        assert len((await sdk.beta.threads.messages.list(thread.id)).data) == 4
+
+
+async def test_create_and_run_keeps_the_threads_and_the_runs_resources(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        code_file = await _upload(sdk, "data.csv")
+        store = await sdk.vector_stores.create(name="docs")
+        assistant = await sdk.beta.assistants.create(model="gpt-4o-mini", tools=[*FILE_SEARCH, *CODE])
+        run = await sdk.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id,
+            thread={"tool_resources": {"code_interpreter": {"file_ids": [code_file]}}},
+            tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+            poll_interval_ms=5,
+        )
+        thread = await sdk.beta.threads.retrieve(run.thread_id)
+        assert thread.tool_resources.model_dump(exclude_none=True) == {  # type: ignore[union-attr]
+            "code_interpreter": {"file_ids": [code_file]},
+            "file_search": {"vector_store_ids": [store.id]},
+        }
+        body = fake.models.calls[-1].body
+        assert _tool(body, "file_search")["vector_store_ids"] == [store.id]
+        assert _tool(body, "code_interpreter")["container"]["file_ids"] == [code_file]

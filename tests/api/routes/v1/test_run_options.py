@@ -103,7 +103,10 @@ async def test_limits_lower_the_services_never_raise_them(fake: FakeOpenAI) -> N
         assert fake.models.calls[-1].body["max_output_tokens"] == 500
         assert len(fake.models.calls[-1].turns) == 3
         auto = await sdk.beta.threads.runs.create_and_poll(
-            thread_id=thread.id, assistant_id=assistant.id, truncation_strategy={"type": "auto"}, poll_interval_ms=5
+            thread_id=thread.id,
+            assistant_id=assistant.id,
+            truncation_strategy={"type": "auto", "last_messages": 1},  # auto: the service's setting
+            poll_interval_ms=5,
         )
         assert auto.truncation_strategy.model_dump() == {"type": "auto", "last_messages": None}
         assert len(fake.models.calls[-1].turns) == 3

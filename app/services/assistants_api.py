@@ -12,7 +12,8 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from app.engines.base import StreamEvent, ToolOutput
-from app.engines.hosted.engine import HostedEngine, NewMessage, RunSpec
+from app.engines.hosted.engine import HostedEngine
+from app.engines.hosted.run_spec import NewMessage, RunSpec
 from app.services.assistants import AssistantService
 from app.services.chat import ChatService
 from app.services.thread_owners import ThreadAccess

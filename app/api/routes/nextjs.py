@@ -21,7 +21,7 @@ from app.api.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedN
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.ndjson import NDJSON, NDJSON_FAREWELL, ndjson_body, ndjson_error_body
 from app.engines.base import ToolOutput
-from app.engines.hosted.engine import MAX_TOOL_OUTPUT_CHARS
+from app.engines.hosted.tool_calls import MAX_TOOL_OUTPUT_CHARS
 from app.errors import IdempotencyNotSupported, InvalidField
 
 router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])

@@ -14,7 +14,8 @@ from app.api.schemas import THREAD_ID_PATTERN, ThreadCreated, error_responses
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
 from app.engines.base import MessagePage, RunState, ToolOutput
-from app.engines.hosted.engine import MAX_TOOL_OUTPUT_CHARS, HostedEngine
+from app.engines.hosted.engine import HostedEngine
+from app.engines.hosted.tool_calls import MAX_TOOL_OUTPUT_CHARS
 from app.errors import NotFound
 
 router = APIRouter(prefix="/threads", tags=["threads and runs"])

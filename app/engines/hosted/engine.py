@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from app.clock import utc_now
@@ -21,8 +21,10 @@ from app.engines.hosted.events import step_object
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
 from app.engines.hosted.pages import MAX_PAGE, page_in_memory
+from app.engines.hosted.run_spec import NewMessage, RunSpec, message_record, run_settings
 from app.engines.hosted.runner import RunRunner
 from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
+from app.engines.hosted.tool_calls import answers_for
 from app.errors import (
     InvalidField,
     InvalidRequest,
@@ -33,56 +35,13 @@ from app.errors import (
     RunNotFound,
     ThreadNotFound,
 )
-from app.storage.assistants import AssistantRecord, AssistantStore
+from app.storage.assistants import AssistantStore
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadRecord, ThreadStore, is_active
 from app.upstream.files import UpstreamFiles
 
 logger = logging.getLogger(__name__)
 
 _ALL_MESSAGES_BATCH = 100
-MAX_INT = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    """A message to store: through /v1, with its metadata and attached files (`[{"file_id", "tools"}]`)."""
-
-    role: str
-    text: str
-    metadata: dict[str, str] | None = None
-    attachments: list[dict[str, Any]] | None = None
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What a run is asked for through the OpenAI-compatible API: its assistant, overrides and new messages.
-
-    None keeps the assistant's value; `additional_messages` are stored before the run starts, in order.
-    """
-
-    assistant: AssistantRecord
-    model: str | None = None
-    instructions: str | None = None
-    additional_instructions: str | None = None
-    tools: tuple[dict[str, Any], ...] | None = None
-    metadata: dict[str, str] | None = None
-    additional_messages: tuple[NewMessage, ...] = ()
-    # Sampling and shaping (run_options.py shapes): None keeps the assistant's, else the model's default.
-    temperature: float | None = None
-    top_p: float | None = None
-    response_format: str | dict[str, Any] | None = None  # "auto" drops the assistant's
-    tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    # Limits: they lower the service's (MAX_PROMPT_TOKENS, MAX_COMPLETION_TOKENS, TRUNCATION_LAST_MESSAGES),
-    # never raise them. `truncation_last_messages` None with `truncation_type` "auto": the service's.
-    max_prompt_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    truncation_type: str | None = None
-    truncation_last_messages: int | None = None
-
-
-# One tool output's limit (characters); the request body limit (MAX_BODY_BYTES) applies as well.
-MAX_TOOL_OUTPUT_CHARS = 512 * 1024
 
 
 class HostedEngine:
@@ -169,7 +128,7 @@ class HostedEngine:
         holder = new_id("add_")  # holds the thread for this one write, as a run would
         thread = await self._claims.claim(thread_id, holder)
         try:
-            message = _message(new, thread_id, thread.message_count, utc_now())
+            message = message_record(new, thread_id, thread.message_count, utc_now())
             await self._store.insert_message(message)
         finally:
             await self._store.release_active_run(thread_id, holder)
@@ -348,7 +307,7 @@ class HostedEngine:
             run = await self._claims.expire_if_lapsed(run) or run
         if run.status != "requires_action" or not run.required_tool_calls:
             raise NoToolCallPending(thread_id, run_id)
-        answers = _answers_for(run.required_tool_calls, outputs)
+        answers = answers_for(run.required_tool_calls, outputs)
         now = utc_now()
         answered = {"calls": run.required_tool_calls, "outputs": answers}
         changes = {
@@ -494,7 +453,7 @@ class HostedEngine:
                 if extra.attachments:
                     await self._files.attach(thread, extra.attachments, f"additional_messages[{index}].attachments")
                     thread = await self.get_thread(thread_id)
-                messages.append(_message(extra, thread_id, position, now))
+                messages.append(message_record(extra, thread_id, position, now))
             run = replace(
                 run,
                 vector_store_ids=searched_stores(run.tools, assistant, thread),
@@ -574,104 +533,9 @@ class HostedEngine:
         return message.seq
 
 
-def run_settings(
-    settings: Settings, assistant: AssistantRecord, spec: RunSpec, function_tools: tuple[dict[str, Any], ...]
-) -> dict[str, Any]:
-    """The run's model, instructions, tools, options and limits: the spec's, else the assistant's, within
-    the service's limits (a 400 naming `tool_choice` when it names a tool the run does not have)."""
-    instructions = spec.instructions if spec.instructions is not None else assistant.instructions or ""
-    if spec.additional_instructions:
-        instructions = (
-            f"{instructions}\n\n{spec.additional_instructions}" if instructions else spec.additional_instructions
-        )
-    tools = (*(spec.tools if spec.tools is not None else assistant.tools), *function_tools)
-    _check_tool_choice(spec.tool_choice, tools)
-    response_format = spec.response_format if spec.response_format is not None else assistant.response_format
-    auto = spec.truncation_type == "auto"
-    return {
-        "model": spec.model or assistant.model,
-        "instructions": instructions,
-        "tools": tools,
-        "metadata": spec.metadata or None,
-        "temperature": spec.temperature if spec.temperature is not None else assistant.temperature,
-        "top_p": spec.top_p if spec.top_p is not None else assistant.top_p,
-        "response_format": None if response_format == "auto" else response_format,
-        "tool_choice": spec.tool_choice,
-        "parallel_tool_calls": spec.parallel_tool_calls,
-        "max_completion_tokens": min(spec.max_completion_tokens or MAX_INT, settings.max_completion_tokens),
-        "max_prompt_tokens": min(spec.max_prompt_tokens or MAX_INT, settings.max_prompt_tokens),
-        "truncation_type": "auto" if auto else None,
-        # `auto` is the service's setting, whatever `last_messages` came with it.
-        "truncation_last_messages": min(
-            (None if auto else spec.truncation_last_messages) or MAX_INT, settings.truncation_last_messages
-        ),
-    }
-
-
-def _check_tool_choice(choice: str | dict[str, Any] | None, tools: tuple[str | dict[str, Any], ...]) -> None:
-    if not isinstance(choice, dict):
-        return
-    kind = choice.get("type")
-    if kind == "function":
-        name = (choice.get("function") or {}).get("name")
-        offered = {
-            (t.get("function") or {}).get("name") for t in tools if isinstance(t, dict) and t.get("type") == kind
-        }
-        if name not in offered:
-            raise InvalidField("tool_choice", f"the run has no function '{name}' (its tools: {_tool_names(tools)})")
-    elif not any((t.get("type") if isinstance(t, dict) else t) == kind for t in tools):
-        raise InvalidField("tool_choice", f"the run has no {kind} tool (its tools: {_tool_names(tools)})")
-
-
-def _tool_names(tools: tuple[str | dict[str, Any], ...]) -> str:
-    names = [(t.get("function") or {}).get("name") or t.get("type") if isinstance(t, dict) else t for t in tools]
-    return ", ".join(str(name) for name in names) or "none"
-
-
 def _settled(step: RunStepRecord, run: RunRecord) -> RunStepRecord:
     """A step left in progress (a tool_calls step waiting for outputs) ends as its run did: cancelled,
     expired or failed."""
     if step.status == "in_progress" and run.status in ("cancelled", "expired", "failed"):
         return replace(step, status=run.status)
     return step
-
-
-def _message(new: NewMessage, thread_id: str, seq: int, now: datetime) -> MessageRecord:
-    return MessageRecord(
-        new_id("msg_"),
-        thread_id,
-        seq,
-        new.role,
-        new.text,
-        now,
-        metadata=new.metadata or None,
-        attachments=new.attachments or None,
-    )
-
-
-def _answers_for(calls: list[dict[str, Any]], outputs: list[ToolOutput]) -> list[dict[str, str]]:
-    """The outputs in the calls' order; every pending call answered exactly once (400 naming the id)."""
-    pending = [str(call["id"]) for call in calls]
-    given: dict[str, str] = {}
-    for index, output in enumerate(outputs):
-        field = f"tool_outputs[{index}]"
-        if not isinstance(output.output, str):
-            raise InvalidField(f"{field}.output", "must be a string")
-        if len(output.output) > MAX_TOOL_OUTPUT_CHARS:
-            raise InvalidField(f"{field}.output", f"longer than {MAX_TOOL_OUTPUT_CHARS} characters")
-        if output.tool_call_id not in pending:
-            raise InvalidRequest(
-                f"{field}.tool_call_id: '{output.tool_call_id}' is not a tool call this run waits for.",
-                field=f"{field}.tool_call_id",
-            )
-        if output.tool_call_id in given:
-            raise InvalidRequest(
-                f"{field}.tool_call_id: '{output.tool_call_id}' is answered more than once.",
-                field=f"{field}.tool_call_id",
-            )
-        given[output.tool_call_id] = output.output
-    missing = [call_id for call_id in pending if call_id not in given]
-    if missing:
-        names = ", ".join(f"'{call_id}'" for call_id in missing)
-        raise InvalidRequest(f"tool_outputs: no output for tool call {names}.", field="tool_outputs")
-    return [{"tool_call_id": call_id, "output": given[call_id]} for call_id in pending]

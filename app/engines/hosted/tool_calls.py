@@ -1,4 +1,4 @@
-"""Function calling in a model call: the tools offered, the calls made, and calls streamed in pieces."""
+"""Function calling: the tools offered, the calls made, calls streamed in pieces, and the outputs submitted."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from app.engines.base import ToolOutput
+from app.errors import InvalidField, InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -116,3 +119,35 @@ def call_from(value: dict[str, Any]) -> FunctionCall:
     """A call stored with `call_object` back."""
     function = value.get("function") or {}
     return FunctionCall(str(value.get("id")), str(function.get("name", "")), str(function.get("arguments", "")))
+
+
+# One tool output's limit (characters); the request body limit (MAX_BODY_BYTES) applies as well.
+MAX_TOOL_OUTPUT_CHARS = 512 * 1024
+
+
+def answers_for(calls: list[dict[str, Any]], outputs: list[ToolOutput]) -> list[dict[str, str]]:
+    """The outputs in the calls' order; every pending call answered exactly once (400 naming the id)."""
+    pending = [str(call["id"]) for call in calls]
+    given: dict[str, str] = {}
+    for index, output in enumerate(outputs):
+        field = f"tool_outputs[{index}]"
+        if not isinstance(output.output, str):
+            raise InvalidField(f"{field}.output", "must be a string")
+        if len(output.output) > MAX_TOOL_OUTPUT_CHARS:
+            raise InvalidField(f"{field}.output", f"longer than {MAX_TOOL_OUTPUT_CHARS} characters")
+        if output.tool_call_id not in pending:
+            raise InvalidRequest(
+                f"{field}.tool_call_id: '{output.tool_call_id}' is not a tool call this run waits for.",
+                field=f"{field}.tool_call_id",
+            )
+        if output.tool_call_id in given:
+            raise InvalidRequest(
+                f"{field}.tool_call_id: '{output.tool_call_id}' is answered more than once.",
+                field=f"{field}.tool_call_id",
+            )
+        given[output.tool_call_id] = output.output
+    missing = [call_id for call_id in pending if call_id not in given]
+    if missing:
+        names = ", ".join(f"'{call_id}'" for call_id in missing)
+        raise InvalidRequest(f"tool_outputs: no output for tool call {names}.", field="tool_outputs")
+    return [{"tool_call_id": call_id, "output": given[call_id]} for call_id in pending]

@@ -13,8 +13,8 @@ import pytest
 from mongomock_motor import AsyncMongoMockClient
 
 from app.clock import utc_now
-from app.engines.hosted.engine import NewMessage
 from app.engines.hosted.objects import new_id
+from app.engines.hosted.run_spec import NewMessage
 from app.errors import RunAlreadyActive
 from app.storage.mongo.threads import MongoThreadStore
 from app.storage.threads import ThreadStore

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 from app.api.deps import get_assistants, get_chat_service, get_thread_access
 from app.api.routes.v1.passthrough import FILE_ID_PATTERN
 from app.config import Settings
-from app.engines.hosted.engine import HostedEngine, NewMessage
+from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import epoch, text_content
+from app.engines.hosted.run_spec import NewMessage
 from app.errors import ChatNotConfigured, HostedEngineRequired
 from app.services.assistants import (
     MAX_METADATA_KEYS,

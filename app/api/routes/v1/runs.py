@@ -25,7 +25,7 @@ from app.api.routes.v1.idempotent import answered_once, refuse_with_stream
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
 from app.engines.base import StreamEvent, ToolOutput
-from app.engines.hosted.engine import MAX_TOOL_OUTPUT_CHARS
+from app.engines.hosted.tool_calls import MAX_TOOL_OUTPUT_CHARS
 from app.services.assistants import MAX_TOOLS, AssistantTool
 from app.services.run_options import (
     ResponseFormat,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from openai import AsyncOpenAI
 
 from app import __version__
@@ -15,6 +15,7 @@ from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.openapi import install_openapi
 from app.api.routes import assistants, chat, conversations, files, health, nextjs, threads, v1
 from app.api.routes.v1.common import V1_PREFIX
+from app.api.strict_json import strict_json_body
 from app.api.wire.ndjson import ndjson_error_response
 from app.api.wire.openai_errors import openai_error_response
 from app.config import Settings
@@ -31,6 +32,7 @@ def create_app(
         version=__version__,
         summary="A FastAPI backend for the Next.js OpenAI assistants chat app.",
         lifespan=build_lifespan(settings, openai_client, stores),
+        dependencies=[Depends(strict_json_body)],
     )
     # Outermost last: request id and metrics, then CORS (preflights pass without a key), rate limit, key, limits.
     app.add_middleware(RequestLimitsMiddleware)

@@ -13,7 +13,7 @@ import time
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.error_handlers import answer_for
+from app.api.error_handlers import error_response
 from app.api.route_table import RouteTable
 from app.observability.metrics import Metrics
 from app.observability.request_ids import accepted_request_id, request_id_var
@@ -66,9 +66,9 @@ class RequestContextMiddleware:
         except Exception as exc:
             # Answered (and logged) here rather than re-raised, so the server's own traceback log
             # (which would print the exception's text) never runs.
-            answer = answer_for(exc)
+            response = error_response(scope, exc)  # in the path's format: OpenAI's under /v1
             if not response_started:
-                await answer.response()(scope, receive, send_with_id)
+                await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)

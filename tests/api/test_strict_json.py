@@ -1,0 +1,49 @@
+"""JSON bodies as JSON is written: NaN, Infinity and lone surrogates are a 4xx naming where, and nothing is stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import hosted_app
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "param"),
+    [
+        ("/v1/threads", b'{"metadata": {"k": "\\ud800"}}', "metadata.k"),
+        ("/v1/threads", b'{"messages": [{"role": "user", "content": "a\\uDC00b"}]}', "messages[0].content"),
+        ("/v1/assistants", b'{"model": "m", "metadata": {"\\ud800": "v"}}', "metadata"),
+        ("/v1/assistants", b'{"model": "m", "temperature": NaN}', None),
+        (
+            "/v1/assistants",
+            b'{"model": "m", "tools": [{"type": "function", "function": {"name": "f", '
+            b'"parameters": {"type": "object", "x": Infinity}}}]}',
+            None,
+        ),
+    ],
+)
+async def test_v1_refuses_what_cannot_be_stored_or_sent(
+    fake: FakeOpenAI, path: str, raw: bytes, param: str | None
+) -> None:
+    async with hosted_app(fake) as client:
+        refused = await client.post(path, content=raw, headers=JSON)
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert error["type"] == "invalid_request_error"
+        assert error["param"] == param
+        assert (await client.get("/v1/assistants")).status_code == 200  # nothing unreadable was stored
+
+
+async def test_chat_refuses_a_lone_surrogate_and_takes_an_escaped_emoji(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client:
+        thread_id = (await client.post("/threads")).json()["thread_id"]
+        body = b'{"threadId": "%s", "content": "\\ud800"}' % thread_id.encode()
+        refused = await client.post("/chat", content=body, headers=JSON)
+        assert refused.status_code == 422
+        assert refused.json()["error"]["fields"][0]["field"] == "content"
+        emoji = await client.post("/v1/threads", content=b'{"metadata": {"mood": "\\ud83d\\ude00"}}', headers=JSON)
+        assert emoji.status_code == 200
+        assert emoji.json()["metadata"] == {"mood": "\U0001f600"}

@@ -5,8 +5,10 @@ from __future__ import annotations
 from app.config import Settings
 from app.engines.assistants.engine import AssistantsEngine
 from app.engines.base import AssistantEngine
+from app.engines.hosted.chat_completions_api import ChatCompletionsModel
 from app.engines.hosted.engine import HostedEngine
-from app.engines.hosted.model_client import build_model_client
+from app.engines.hosted.model_client import ModelClient
+from app.engines.hosted.responses_api import ResponsesModel
 from app.engines.unconfigured import UnconfiguredEngine
 from app.storage.assistants import AssistantStore
 from app.storage.threads import ThreadStore
@@ -37,3 +39,10 @@ def build_engine(
         return HostedEngine(settings, threads, build_model_client(settings, upstream), assistants, upstream.files)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)
+
+
+def build_model_client(settings: Settings, upstream: Upstream) -> ModelClient:
+    """The hosted engine's model calls: HOSTED_MODEL_API's adapter."""
+    if settings.hosted_model_api == "chat_completions":
+        return ChatCompletionsModel(upstream)
+    return ResponsesModel(upstream, settings.file_search_store_ids)

@@ -1,0 +1,131 @@
+"""The Chat Completions adapter (`POST /v1/chat/completions`, streamed with usage): Ollama, vLLM,
+llama.cpp and other OpenAI-compatible servers. Text and function calls; no hosted tools."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
+
+from app.engines.hosted.model_client import (
+    ModelDone,
+    ModelEvent,
+    ModelRequest,
+    TextDelta,
+    add_sampling,
+    add_tool_options,
+    as_dict,
+    as_list,
+    as_str,
+    failure_from,
+    function_object,
+    named_tool,
+    stopped_early,
+    usage_counts,
+)
+from app.engines.hosted.tool_calls import CallPieces, FunctionCallDelta, ToolRound
+from app.errors import UpstreamError
+from app.upstream.client import Upstream
+
+logger = logging.getLogger(__name__)
+
+
+def _chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": request.instructions}]
+    for turn in request.turns:
+        if isinstance(turn, ToolRound):
+            tool_calls = [
+                {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in turn.calls
+            ]
+            messages.append({"role": "assistant", "content": None, "tool_calls": tool_calls})
+            messages.extend(
+                {"role": "tool", "tool_call_id": call_id, "content": output} for call_id, output in turn.outputs
+            )
+        else:
+            messages.append({"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text})
+    return messages
+
+
+def _chat_call_pieces(calls: CallPieces, delta: dict[str, Any]) -> list[FunctionCallDelta]:
+    """The pieces of `delta.tool_calls` (the legacy `function_call` mirror is ignored).
+
+    Servers differ: OpenAI sends `id`, `type` and `function.name` in a call's first piece only;
+    llama.cpp repeats them in every piece. Only `arguments` are joined; nulls count as absent.
+    """
+    pieces: list[FunctionCallDelta] = []
+    for position, entry in enumerate(map(as_dict, as_list(delta.get("tool_calls")))):
+        index = entry.get("index")
+        key = index if isinstance(index, int) else position
+        function = as_dict(entry.get("function"))
+        arguments = as_str(function.get("arguments"))
+        if key not in calls:
+            pieces.append(calls.open(key, as_str(entry.get("id")), as_str(function.get("name")), arguments))
+        elif (piece := calls.add(key, arguments)) is not None:
+            pieces.append(piece)
+    return pieces
+
+
+class ChatCompletionsModel:
+    """`POST /v1/chat/completions`, streamed with usage: Ollama, vLLM, llama.cpp and others. No file_search."""
+
+    api = "chat_completions"
+
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
+
+    def tool_names(self) -> tuple[str, ...]:
+        return ()
+
+    @staticmethod
+    def _body(request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "messages": _chat_messages(request),
+            "model": request.model,
+            # max_tokens, not max_completion_tokens: the one every compatible server understands.
+            "max_tokens": request.max_output_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            body["tools"] = [{"type": "function", "function": function_object(tool)} for tool in request.tools]
+        add_sampling(request, body)
+        add_tool_options(request, body, named_tool(request.tool_choice, flat=False))
+        if isinstance(request.response_format, dict) and request.response_format.get("type") != "text":
+            body["response_format"] = request.response_format
+        return body
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+        body = self._body(request)
+        finish_reason: str | None = None
+        usage: dict[str, int] | None = None
+        calls = CallPieces()
+        received = False
+        try:
+            async with aclosing(await self._upstream.stream("/chat/completions", body)) as chunks:
+                async for item in chunks:
+                    received = True
+                    chunk = as_dict(item)
+                    counted = as_dict(chunk.get("usage"))
+                    if counted:
+                        usage = usage_counts(
+                            counted.get("prompt_tokens"), counted.get("completion_tokens"), counted.get("total_tokens")
+                        )
+                    for choice in map(as_dict, as_list(chunk.get("choices"))[:1]):
+                        delta = as_dict(choice.get("delta"))
+                        content = delta.get("content")
+                        if isinstance(content, str) and content:
+                            yield TextDelta(content)
+                        for piece in _chat_call_pieces(calls, delta):
+                            yield piece
+                        reason = choice.get("finish_reason")
+                        if isinstance(reason, str) and reason:
+                            finish_reason = reason
+        except UpstreamError as exc:
+            raise failure_from(exc) from exc
+        if finish_reason is None:
+            raise stopped_early(received)
+        if finish_reason not in ("stop", "tool_calls", "function_call"):
+            logger.info("model finished with reason %s; keeping what was written", finish_reason)
+        yield ModelDone(usage=usage, calls=calls.done())

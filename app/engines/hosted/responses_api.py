@@ -1,0 +1,274 @@
+"""The Responses API adapter (`POST /v1/responses`, streamed): text, function calls, file_search and
+code_interpreter with their citations, as the model client's events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from dataclasses import replace
+from typing import Any
+
+from app.engines.hosted.citations import Citation
+from app.engines.hosted.model_client import (
+    RATE_LIMITED_MESSAGE,
+    ChatTurn,
+    CodeCallDelta,
+    CodeCallDone,
+    ModelCallFailed,
+    ModelDone,
+    ModelEvent,
+    ModelRequest,
+    TextDelta,
+    add_sampling,
+    add_tool_options,
+    as_dict,
+    as_list,
+    as_str,
+    failure_from,
+    function_object,
+    named_tool,
+    stopped_early,
+    usage_counts,
+)
+from app.engines.hosted.tool_calls import CallPieces, FunctionCall, FunctionCallDelta, ToolRound, new_call_id
+from app.errors import RATE_LIMIT_EXCEEDED, SERVER_ERROR, UpstreamError
+from app.upstream.client import Upstream
+
+logger = logging.getLogger(__name__)
+
+
+def _responses_text_format(response_format: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """The Responses API's `text.format` for an Assistants `response_format` (None: plain text)."""
+    if not isinstance(response_format, dict) or response_format.get("type") == "text":
+        return None
+    if response_format.get("type") == "json_schema":
+        return {"type": "json_schema", **as_dict(response_format.get("json_schema"))}
+    return {"type": response_format.get("type")}
+
+
+def _responses_input(turns: Sequence[ChatTurn | ToolRound]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for turn in turns:
+        if isinstance(turn, ToolRound):
+            items.extend(
+                {"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
+                for c in turn.calls
+            )
+            items.extend(
+                {"type": "function_call_output", "call_id": call_id, "output": output}
+                for call_id, output in turn.outputs
+            )
+        else:
+            items.append({"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text})
+    return items
+
+
+_CALL_EVENTS = frozenset({"response.output_item.added", "response.function_call_arguments.delta"})
+
+
+def _responses_call_piece(calls: CallPieces, event: dict[str, Any]) -> FunctionCallDelta | None:
+    if event.get("type") == "response.function_call_arguments.delta":
+        return calls.add(event.get("item_id"), as_str(event.get("delta")))
+    added = as_dict(event.get("item"))
+    if added.get("type") != "function_call":
+        return None
+    key = added.get("id") or added.get("call_id")
+    return calls.open(key, as_str(added.get("call_id")), as_str(added.get("name")), as_str(added.get("arguments")))
+
+
+class _HostedTools:
+    """The text, its citations and the code_interpreter calls of one Responses stream, as our events."""
+
+    def __init__(self) -> None:
+        self.cited = False
+        self._text_length = 0
+        self._part_starts: dict[tuple[Any, Any], int] = {}
+        self._code_calls: dict[Any, int] = {}
+        self._code: list[list[str]] = []
+
+    def events(self, event: dict[str, Any]) -> list[ModelEvent]:
+        """Our events for a provider event about the text, citations or code_interpreter (others: none)."""
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            delta = as_str(event.get("delta"))
+            self._part_start(event)
+            self._text_length += len(delta)
+            return [TextDelta(delta)] if delta else []
+        if kind == "response.output_text.annotation.added":
+            return self._citation(event)
+        elif kind == "response.code_interpreter_call_code.delta":
+            found = self._open(event.get("item_id"))
+            index = self._code_calls[event.get("item_id")]
+            delta = as_str(event.get("delta"))
+            if delta:
+                self._code[index].append(delta)
+                found.append(CodeCallDelta(index, delta))
+            return found
+        elif kind in ("response.output_item.added", "response.output_item.done"):
+            item = as_dict(event.get("item"))
+            if item.get("type") == "code_interpreter_call":
+                found = self._open(item.get("id"))
+                if kind == "response.output_item.done":
+                    found.append(self._code_done(item))
+                return found
+        return []
+
+    def _part_start(self, event: dict[str, Any]) -> int:
+        return self._part_starts.setdefault((event.get("item_id"), event.get("content_index")), self._text_length)
+
+    def _citation(self, event: dict[str, Any]) -> list[ModelEvent]:
+        annotation = as_dict(event.get("annotation"))
+        index = annotation.get("index")
+        if annotation.get("type") != "file_citation" or not isinstance(index, int):
+            return []
+        self.cited = True
+        file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
+        return [Citation(file_id, filename, self._part_start(event) + index)]
+
+    def _open(self, item_id: Any) -> list[ModelEvent]:
+        if item_id in self._code_calls:
+            return []
+        index = self._code_calls[item_id] = len(self._code)
+        self._code.append([])
+        return [CodeCallDelta(index, "", call_id=as_str(item_id) or new_call_id())]
+
+    def _code_done(self, item: dict[str, Any]) -> CodeCallDone:
+        index = self._code_calls[item.get("id")]
+        code = item.get("code")
+        outputs = map(as_dict, as_list(item.get("outputs")))
+        logs = "".join(as_str(output.get("logs")) for output in outputs if output.get("type") == "logs")
+        call_id = as_str(item.get("id")) or new_call_id()
+        return CodeCallDone(index, call_id, code if isinstance(code, str) else "".join(self._code[index]), logs)
+
+    def done(self, done: ModelDone) -> ModelDone:
+        """The final event; its citations only when the stream announced none."""
+        return replace(done, citations=()) if self.cited else done
+
+
+def _final_citations(response: dict[str, Any]) -> tuple[Citation, ...]:
+    """The file citations on the final response's output_text parts, positioned in the joined text."""
+    found: list[Citation] = []
+    offset = 0
+    for item in map(as_dict, as_list(response.get("output"))):
+        parts = as_list(item.get("content")) if item.get("type") == "message" else []
+        for part in map(as_dict, parts):
+            if part.get("type") != "output_text" or not isinstance(part.get("text"), str):
+                continue
+            for annotation in map(as_dict, as_list(part.get("annotations"))):
+                index = annotation.get("index")
+                if annotation.get("type") == "file_citation" and isinstance(index, int):
+                    file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
+                    found.append(Citation(file_id, filename, offset + index))
+            offset += len(part["text"])
+    return tuple(found)
+
+
+class ResponsesModel:
+    """`POST /v1/responses`, streamed; file_search over the run's vector stores (else the configured
+    ones), code_interpreter when the run's assistant has it."""
+
+    api = "responses"
+
+    def __init__(self, upstream: Upstream, vector_store_ids: list[str]) -> None:
+        self._upstream = upstream
+        self._vector_store_ids = vector_store_ids
+
+    def tool_names(self) -> tuple[str, ...]:
+        return ("file_search",) if self._vector_store_ids else ()
+
+    def _body(self, request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "input": _responses_input(request.turns),
+            "instructions": request.instructions,
+            "max_output_tokens": request.max_output_tokens,
+            "model": request.model,
+            "store": False,
+            "stream": True,
+        }
+        tools: list[dict[str, Any]] = []
+        store_ids = self._vector_store_ids if request.vector_store_ids is None else list(request.vector_store_ids)
+        if store_ids:
+            tools.append({"type": "file_search", "vector_store_ids": store_ids})
+        if request.code_interpreter:
+            container: dict[str, Any] = {"type": "auto"}
+            if request.code_file_ids:
+                container["file_ids"] = list(request.code_file_ids)
+            tools.append({"type": "code_interpreter", "container": container})
+        tools.extend({"type": "function", **function_object(tool), "strict": False} for tool in request.tools)
+        if tools:
+            body["tools"] = tools
+        add_sampling(request, body)
+        add_tool_options(request, body, named_tool(request.tool_choice, flat=True))
+        text_format = _responses_text_format(request.response_format)
+        if text_format is not None:
+            body["text"] = {"format": text_format}
+        return body
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
+        body = self._body(request)
+        calls = CallPieces()
+        hosted = _HostedTools()
+        received = False
+        try:
+            async with aclosing(await self._upstream.stream("/responses", body)) as events:
+                async for item in events:
+                    received = True
+                    event = as_dict(item)
+                    kind = event.get("type")
+                    for text_event in hosted.events(event):
+                        yield text_event
+                    if kind in _CALL_EVENTS:
+                        if (piece := _responses_call_piece(calls, event)) is not None:
+                            yield piece
+                    elif kind in ("response.completed", "response.incomplete"):
+                        yield hosted.done(self._done(as_dict(event.get("response")), calls.done()))
+                        return
+                    elif kind == "response.failed":
+                        raise self._failed(as_dict(event.get("response")))
+                    elif kind == "error":
+                        logger.warning("model stream error event code=%s", event.get("code"))
+                        raise ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
+        except UpstreamError as exc:
+            raise failure_from(exc) from exc
+        raise stopped_early(received)
+
+    @staticmethod
+    def _done(response: dict[str, Any], streamed_calls: tuple[FunctionCall, ...]) -> ModelDone:
+        if response.get("status") == "incomplete":
+            reason = as_dict(response.get("incomplete_details")).get("reason")
+            logger.info("model answer incomplete (%s); keeping what was written", reason)
+        text = "".join(
+            part["text"]
+            for item in as_list(response.get("output"))
+            if as_dict(item).get("type") == "message"
+            for part in as_list(item.get("content"))
+            if as_dict(part).get("type") == "output_text" and isinstance(part.get("text"), str)
+        )
+        # The final response's items are the calls as the provider recorded them; the streamed pieces
+        # stand in when a server leaves them out.
+        final = [item for item in map(as_dict, as_list(response.get("output"))) if item.get("type") == "function_call"]
+        calls = streamed_calls
+        if not calls:
+            calls = tuple(
+                FunctionCall(
+                    as_str(i.get("call_id")) or new_call_id(), as_str(i.get("name")), as_str(i.get("arguments"))
+                )
+                for i in final
+            )
+        elif len(final) == len(calls):  # the ids the stream showed; the arguments as finally recorded
+            calls = tuple(
+                FunctionCall(c.call_id, c.name or as_str(i.get("name")), as_str(i.get("arguments")) or c.arguments)
+                for c, i in zip(calls, final, strict=True)
+            )
+        usage = as_dict(response.get("usage"))
+        counted = usage_counts(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
+        return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(response))
+
+    @staticmethod
+    def _failed(response: dict[str, Any]) -> ModelCallFailed:
+        code = as_dict(response.get("error")).get("code")
+        logger.warning("model response failed code=%s", code)
+        if code == RATE_LIMIT_EXCEEDED:
+            return ModelCallFailed(RATE_LIMIT_EXCEEDED, RATE_LIMITED_MESSAGE)
+        return ModelCallFailed(SERVER_ERROR, "The model failed to answer.")

@@ -129,6 +129,7 @@ class RunStepRecord:
     created_at: datetime
     details: dict[str, Any]
     completed_at: datetime | None = None
+    assistant_id: str | None = None  # its run's assistant (None: a step stored before steps recorded it)
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def step_object(step: RunStepRecord, *, details: dict[str, Any] | None = None) -
         "object": "thread.run.step",
         "created_at": epoch(step.created_at),
         "run_id": step.run_id,
-        "assistant_id": None,
+        "assistant_id": step.assistant_id,
         "thread_id": step.thread_id,
         "type": step.type,
         "status": step.status,

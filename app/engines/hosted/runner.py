@@ -349,7 +349,15 @@ class RunRunner:
     def _new_step(self, local: _LocalRun, kind: str, details: dict[str, Any]) -> RunStepRecord:
         run = local.run
         step = RunStepRecord(
-            new_id("step_"), run.thread_id, run.id, local.step_count, kind, "in_progress", utc_now(), details
+            new_id("step_"),
+            run.thread_id,
+            run.id,
+            local.step_count,
+            kind,
+            "in_progress",
+            utc_now(),
+            details,
+            assistant_id=run.assistant_id,
         )
         local.step_count += 1
         self._publish(local, *events.step_opened(step))

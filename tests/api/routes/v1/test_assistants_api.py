@@ -105,6 +105,7 @@ async def test_create_and_poll_uses_the_requested_assistant_and_options(fake: Fa
         assert [s.type for s in steps.data] == ["message_creation"]
         step = await sdk.beta.threads.runs.steps.retrieve(steps.data[0].id, thread_id=thread.id, run_id=run.id)
         assert step.id == steps.data[0].id
+        assert step.assistant_id == assistant.id
         # Create thread and run in one call.
         both = await sdk.beta.threads.create_and_run_poll(
             assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "one go"}]}, poll_interval_ms=5

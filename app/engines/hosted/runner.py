@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -28,23 +28,15 @@ from app.clock import utc_now
 from app.config import Settings
 from app.engines.base import StreamEvent
 from app.engines.hosted import events
-from app.engines.hosted.citations import Citation, CitedText, Piece
+from app.engines.hosted.answer import AnswerWriter
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.history import fit_history
 from app.engines.hosted.model_client import (
-    CodeCallDelta,
-    CodeCallDone,
     ModelCallFailed,
     ModelClient,
-    ModelDone,
-    ModelEvent,
     ModelRequest,
-    TextDelta,
 )
-from app.engines.hosted.objects import epoch, new_id
 from app.engines.hosted.tool_calls import (
-    FunctionCall,
-    FunctionCallDelta,
     call_object,
     function_tools,
 )
@@ -74,29 +66,6 @@ class _LocalRun:
 
 class _Stopped(Exception):
     """The run is no longer active in storage: it was cancelled or expired elsewhere."""
-
-
-@dataclass
-class _Answer:
-    message_id: str | None = None
-    created_at: int = 0
-    parts: list[str] = field(default_factory=list)
-    usage: dict[str, int] | None = None
-    message_step: RunStepRecord | None = None
-    calls_step: RunStepRecord | None = None
-    calls: tuple[FunctionCall, ...] = ()
-    cited: CitedText = field(default_factory=CitedText)
-    code_calls: list[_CodeCall] = field(default_factory=list)
-
-
-@dataclass
-class _CodeCall:
-    """A code_interpreter call of the answer, and its step."""
-
-    step: RunStepRecord
-    call_id: str
-    code: list[str]
-    done: bool = False
 
 
 def _added_usage(first: dict[str, int] | None, second: dict[str, int] | None) -> dict[str, int] | None:
@@ -227,7 +196,7 @@ class RunRunner:
             deadline = asyncio.timeout(self._settings.run_timeout_s)
             try:
                 async with deadline:
-                    answer = await self._answer(local)
+                    writer = await self._answer(local)
             except TimeoutError:
                 if not deadline.expired():
                     raise
@@ -235,7 +204,7 @@ class RunRunner:
                 logger.warning("run %s expired: no answer within RUN_TIMEOUT_S", run.id)
                 return await self._end(run, "expired", {})
             local.stoppable = False
-            return await self._commit(local, answer)
+            return await self._commit(local, writer)
         except ModelCallFailed as exc:
             local.stoppable = False
             return await self._end(run, "failed", {"last_error": {"code": exc.code, "message": exc.message}})
@@ -262,7 +231,7 @@ class RunRunner:
         if not task.cancelled() and task.exception() is not None:
             logger.error("run task %s failed", local.run.id, exc_info=task.exception())
 
-    async def _answer(self, local: _LocalRun) -> _Answer:
+    async def _answer(self, local: _LocalRun) -> AnswerWriter:
         started = await self._store.update_active_run(local.run.id, {"status": "in_progress", "started_at": utc_now()})
         if started is None:
             raise _Stopped  # cancelled (or expired) before it began
@@ -293,118 +262,28 @@ class RunRunner:
             parallel_tool_calls=started.parallel_tool_calls,
             response_format=started.response_format,
         )
-        answer = _Answer()
+        writer = AnswerWriter(started, lambda *items: self._publish(local, *items), local.step_count)
         async with contextlib.aclosing(self._model.stream(request)) as stream:
             async for item in stream:
-                if isinstance(item, ModelDone):
-                    answer.usage = item.usage
-                    answer.calls = item.calls
-                    if not answer.parts and item.text:
-                        self._add_text(local, answer, item.text)
-                    for citation in item.citations:
-                        self._add_pieces(local, answer, answer.cited.cite(citation))
-                    self._add_pieces(local, answer, answer.cited.finish())
-                elif isinstance(item, FunctionCallDelta):
-                    self._add_call_piece(local, answer, item)
-                elif isinstance(item, TextDelta) and item.text:
-                    self._add_text(local, answer, item.text)
-                else:
-                    self._add_hosted_tool_event(local, answer, item)
-        return answer
+                writer.add(item)
+        return writer
 
-    def _add_hosted_tool_event(self, local: _LocalRun, answer: _Answer, item: ModelEvent) -> None:
-        """A citation, or a piece of a code_interpreter call (each call is a tool_calls step of its own)."""
-        if isinstance(item, Citation):
-            self._add_pieces(local, answer, answer.cited.cite(item))
-        elif isinstance(item, CodeCallDelta) and item.call_id is not None:
-            step = self._new_step(local, "tool_calls", {"type": "tool_calls", "tool_calls": []})
-            answer.code_calls.append(_CodeCall(step, item.call_id, [item.code]))
-            self._publish(local, events.code_call_delta(step.id, 0, call_id=item.call_id, code=item.code))
-        elif isinstance(item, CodeCallDelta) and item.index < len(answer.code_calls):
-            call = answer.code_calls[item.index]
-            call.code.append(item.code)
-            self._publish(local, events.code_call_delta(call.step.id, 0, code=item.code))
-        elif isinstance(item, CodeCallDone) and item.index < len(answer.code_calls):
-            call = answer.code_calls[item.index]
-            if item.logs:
-                self._publish(local, events.code_call_delta(call.step.id, 0, logs=item.logs))
-            self._finish_code_call(local, call, item.code, item.logs)
-
-    def _finish_code_call(self, local: _LocalRun, call: _CodeCall, code: str, logs: str) -> None:
-        outputs = [{"type": "logs", "logs": logs}] if logs else []
-        details = {
-            "type": "tool_calls",
-            "tool_calls": [
-                {
-                    "id": call.call_id,
-                    "type": "code_interpreter",
-                    "code_interpreter": {"input": code, "outputs": outputs},
-                }
-            ],
-        }
-        call.step = replace(call.step, status="completed", completed_at=utc_now(), details=details)
-        call.done = True
-        self._publish(local, events.step_completed(call.step))
-
-    def _new_step(self, local: _LocalRun, kind: str, details: dict[str, Any]) -> RunStepRecord:
-        run = local.run
-        step = RunStepRecord(
-            new_id("step_"),
-            run.thread_id,
-            run.id,
-            local.step_count,
-            kind,
-            "in_progress",
-            utc_now(),
-            details,
-            assistant_id=run.assistant_id,
-        )
-        local.step_count += 1
-        self._publish(local, *events.step_opened(step))
-        return step
-
-    def _add_call_piece(self, local: _LocalRun, answer: _Answer, piece: FunctionCallDelta) -> None:
-        if answer.calls_step is None:
-            answer.calls_step = self._new_step(local, "tool_calls", {"type": "tool_calls", "tool_calls": []})
-        step_id = answer.calls_step.id
-        self._publish(local, events.tool_call_delta(step_id, piece.index, piece.arguments, piece.call_id, piece.name))
-
-    def _add_text(self, local: _LocalRun, answer: _Answer, text: str) -> None:
-        self._add_pieces(local, answer, answer.cited.text(text))
-
-    def _add_pieces(self, local: _LocalRun, answer: _Answer, pieces: list[Piece]) -> None:
-        """Stream pieces of the text, each citation marker with its annotation."""
-        for text, annotation in pieces:
-            if answer.message_id is None:
-                self._open_message(local, answer)
-            assert answer.message_id is not None
-            annotations = [annotation] if annotation is not None else None
-            delta = events.message_delta(answer.message_id, text, first=not answer.parts, annotations=annotations)
-            self._publish(local, delta)
-            answer.parts.append(text)
-
-    def _open_message(self, local: _LocalRun, answer: _Answer) -> None:
-        answer.message_id = new_id("msg_")
-        answer.created_at = epoch(utc_now()) or 0
-        details = {"type": "message_creation", "message_creation": {"message_id": answer.message_id}}
-        answer.message_step = self._new_step(local, "message_creation", details)
-        self._publish(local, *events.message_created(answer.message_id, local.run, answer.created_at))
-
-    async def _commit(self, local: _LocalRun, answer: _Answer) -> RunRecord:
+    async def _commit(self, local: _LocalRun, writer: AnswerWriter) -> RunRecord:
         """Store the reply (and its step), then complete the run or leave it waiting for tool outputs,
         then free the thread when it completed (in that order, see claims)."""
         run = local.run
-        if answer.message_id is None and not answer.calls:
-            self._open_message(local, answer)
+        writer.ensure_reply()
+        answer = writer.answer
         message: MessageRecord | None = None
         now = utc_now()
         if answer.message_id is not None:
             seq = await self._store.next_message_seq(run.thread_id, run.id)
             if seq is None:
                 return await self._current(run)
-            text = "".join(answer.parts)
             annotations = answer.cited.annotations or None
-            message = MessageRecord(answer.message_id, run.thread_id, seq, "assistant", text, now, run.id, annotations)
+            message = MessageRecord(
+                answer.message_id, run.thread_id, seq, "assistant", answer.text, now, run.id, annotations
+            )
             await self._store.insert_message(message)
         usage = _added_usage(run.usage, answer.usage)
         changes: dict[str, Any]
@@ -435,38 +314,8 @@ class RunRunner:
             return await self._current(run)
         if ended.status == "completed":
             await self._store.release_active_run(run.thread_id, run.id)
-        await self._complete_steps(local, ended, answer, message)
+        await writer.store_steps(self._store, ended, message)
         return ended
-
-    async def _complete_steps(
-        self, local: _LocalRun, run: RunRecord, answer: _Answer, message: MessageRecord | None
-    ) -> None:
-        for code_call in answer.code_calls:
-            if not code_call.done:  # the answer ended without the call's final item
-                self._finish_code_call(local, code_call, "".join(code_call.code), "")
-            await self._store.save_run_step(code_call.step)
-        now = utc_now()
-        if message is not None and answer.message_step is not None:
-            completed = events.message_completed(message.id, run, answer.created_at, message.text, message.annotations)
-            self._publish(local, completed)
-            step = replace(answer.message_step, status="completed", completed_at=now)
-            await self._store.save_run_step(step)
-            self._publish(local, events.step_completed(step))
-        if answer.calls:
-            if answer.calls_step is None:  # the provider sent the calls whole, at the end
-                for index, call in enumerate(answer.calls):
-                    self._add_call_piece(
-                        local, answer, FunctionCallDelta(index, call.arguments, call.call_id, call.name)
-                    )
-            assert answer.calls_step is not None
-            calls = [
-                {**call_object(call), "function": {**call_object(call)["function"], "output": None}}
-                for call in answer.calls
-            ]
-            # The step stays in progress while the run waits: submitting the outputs completes it (engine).
-            await self._store.save_run_step(
-                replace(answer.calls_step, details={"type": "tool_calls", "tool_calls": calls})
-            )
 
     async def _end(self, run: RunRecord, status: str, changes: dict[str, Any]) -> RunRecord:
         now = utc_now()

@@ -1,0 +1,194 @@
+"""One model call's answer as the Assistants API streams and stores it: messages, steps and their events.
+
+`AnswerWriter` takes the model client's events in order (text deltas, citations, function call
+pieces, code_interpreter calls, then `ModelDone`) and publishes the Assistants events they make:
+`thread.message.*` for the reply, `thread.run.step.*` for its message_creation step, one tool_calls
+step per batch of function calls and one per code_interpreter call. Once the runner has stored the
+reply and the run's new status, `store_steps` completes and stores the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from app.clock import utc_now
+from app.engines.hosted import events
+from app.engines.hosted.citations import Citation, CitedText, Piece
+from app.engines.hosted.model_client import CodeCallDelta, CodeCallDone, ModelDone, ModelEvent, TextDelta
+from app.engines.hosted.objects import epoch, new_id
+from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, call_object
+from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
+
+Publish = Callable[..., None]  # publish(*events): to the run's subscribers
+
+
+@dataclass
+class _CodeCall:
+    """A code_interpreter call of the answer, and its step."""
+
+    step: RunStepRecord
+    call_id: str
+    code: list[str]
+    done: bool = False
+
+
+@dataclass
+class Answer:
+    """What the model answered: the reply's id and pieces, its citations, the calls it made, usage."""
+
+    message_id: str | None = None
+    created_at: int = 0
+    parts: list[str] = field(default_factory=list)
+    usage: dict[str, int] | None = None
+    message_step: RunStepRecord | None = None
+    calls_step: RunStepRecord | None = None
+    calls: tuple[FunctionCall, ...] = ()
+    cited: CitedText = field(default_factory=CitedText)
+    code_calls: list[_CodeCall] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class AnswerWriter:
+    """Builds the answer of one model call of `run`, publishing its events; steps are numbered from `first_step`."""
+
+    def __init__(self, run: RunRecord, publish: Publish, first_step: int) -> None:
+        self.answer = Answer()
+        self._run = run
+        self._publish = publish
+        self._step_count = first_step
+
+    def add(self, item: ModelEvent) -> None:
+        """One event of the model's stream."""
+        answer = self.answer
+        if isinstance(item, ModelDone):
+            answer.usage = item.usage
+            answer.calls = item.calls
+            if not answer.parts and item.text:
+                self._add_text(item.text)
+            for citation in item.citations:
+                self._add_pieces(answer.cited.cite(citation))
+            self._add_pieces(answer.cited.finish())
+        elif isinstance(item, FunctionCallDelta):
+            self._add_call_piece(item)
+        elif isinstance(item, TextDelta):
+            if item.text:
+                self._add_text(item.text)
+        else:
+            self._add_hosted_tool_event(item)
+
+    def ensure_reply(self) -> None:
+        """An answer with neither text nor calls still gets its (empty) reply message."""
+        if self.answer.message_id is None and not self.answer.calls:
+            self._open_message()
+
+    async def store_steps(self, store: ThreadStore, run: RunRecord, message: MessageRecord | None) -> None:
+        """Complete and store the steps once the reply and the run's status are stored (`run`: as ended)."""
+        answer = self.answer
+        for code_call in answer.code_calls:
+            if not code_call.done:  # the answer ended without the call's final item
+                self._finish_code_call(code_call, "".join(code_call.code), "")
+            await store.save_run_step(code_call.step)
+        if message is not None and answer.message_step is not None:
+            completed = events.message_completed(message.id, run, answer.created_at, message.text, message.annotations)
+            self._publish(completed)
+            step = replace(answer.message_step, status="completed", completed_at=utc_now())
+            await store.save_run_step(step)
+            self._publish(events.step_completed(step))
+        if answer.calls:
+            if answer.calls_step is None:  # the provider sent the calls whole, at the end
+                for index, call in enumerate(answer.calls):
+                    self._add_call_piece(FunctionCallDelta(index, call.arguments, call.call_id, call.name))
+            assert answer.calls_step is not None
+            calls = [
+                {**call_object(call), "function": {**call_object(call)["function"], "output": None}}
+                for call in answer.calls
+            ]
+            # The step stays in progress while the run waits: submitting the outputs completes it (engine).
+            await store.save_run_step(replace(answer.calls_step, details={"type": "tool_calls", "tool_calls": calls}))
+
+    def _add_hosted_tool_event(self, item: ModelEvent) -> None:
+        """A citation, or a piece of a code_interpreter call (each call is a tool_calls step of its own)."""
+        answer = self.answer
+        if isinstance(item, Citation):
+            self._add_pieces(answer.cited.cite(item))
+        elif isinstance(item, CodeCallDelta) and item.call_id is not None:
+            step = self._new_step("tool_calls", {"type": "tool_calls", "tool_calls": []})
+            answer.code_calls.append(_CodeCall(step, item.call_id, [item.code]))
+            self._publish(events.code_call_delta(step.id, 0, call_id=item.call_id, code=item.code))
+        elif isinstance(item, CodeCallDelta) and item.index < len(answer.code_calls):
+            call = answer.code_calls[item.index]
+            call.code.append(item.code)
+            self._publish(events.code_call_delta(call.step.id, 0, code=item.code))
+        elif isinstance(item, CodeCallDone) and item.index < len(answer.code_calls):
+            call = answer.code_calls[item.index]
+            if item.logs:
+                self._publish(events.code_call_delta(call.step.id, 0, logs=item.logs))
+            self._finish_code_call(call, item.code, item.logs)
+
+    def _finish_code_call(self, call: _CodeCall, code: str, logs: str) -> None:
+        outputs = [{"type": "logs", "logs": logs}] if logs else []
+        details = {
+            "type": "tool_calls",
+            "tool_calls": [
+                {
+                    "id": call.call_id,
+                    "type": "code_interpreter",
+                    "code_interpreter": {"input": code, "outputs": outputs},
+                }
+            ],
+        }
+        call.step = replace(call.step, status="completed", completed_at=utc_now(), details=details)
+        call.done = True
+        self._publish(events.step_completed(call.step))
+
+    def _new_step(self, kind: str, details: dict[str, Any]) -> RunStepRecord:
+        run = self._run
+        step = RunStepRecord(
+            new_id("step_"),
+            run.thread_id,
+            run.id,
+            self._step_count,
+            kind,
+            "in_progress",
+            utc_now(),
+            details,
+            assistant_id=run.assistant_id,
+        )
+        self._step_count += 1
+        self._publish(*events.step_opened(step))
+        return step
+
+    def _add_call_piece(self, piece: FunctionCallDelta) -> None:
+        answer = self.answer
+        if answer.calls_step is None:
+            answer.calls_step = self._new_step("tool_calls", {"type": "tool_calls", "tool_calls": []})
+        step_id = answer.calls_step.id
+        self._publish(events.tool_call_delta(step_id, piece.index, piece.arguments, piece.call_id, piece.name))
+
+    def _add_text(self, text: str) -> None:
+        self._add_pieces(self.answer.cited.text(text))
+
+    def _add_pieces(self, pieces: list[Piece]) -> None:
+        """Stream pieces of the text, each citation marker with its annotation."""
+        answer = self.answer
+        for text, annotation in pieces:
+            if answer.message_id is None:
+                self._open_message()
+            assert answer.message_id is not None
+            annotations = [annotation] if annotation is not None else None
+            delta = events.message_delta(answer.message_id, text, first=not answer.parts, annotations=annotations)
+            self._publish(delta)
+            answer.parts.append(text)
+
+    def _open_message(self) -> None:
+        answer = self.answer
+        answer.message_id = new_id("msg_")
+        answer.created_at = epoch(utc_now()) or 0
+        details = {"type": "message_creation", "message_creation": {"message_id": answer.message_id}}
+        answer.message_step = self._new_step("message_creation", details)
+        self._publish(*events.message_created(answer.message_id, self._run, answer.created_at))

@@ -56,8 +56,9 @@ async def strict_json_body(request: Request) -> None:
     """Every route: refuse a JSON body with NaN, Infinity or a lone surrogate (other bodies pass)."""
     if request.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
         return
-    if not request.headers.get("content-type", "").lower().startswith("application/json"):
-        return
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        return  # FastAPI reads as JSON what is declared JSON, and what is declared nothing
     body = await request.body()  # read once: the route's own parsing reuses it
     if not _CANDIDATE.search(body):
         return

@@ -47,3 +47,12 @@ async def test_chat_refuses_a_lone_surrogate_and_takes_an_escaped_emoji(fake: Fa
         emoji = await client.post("/v1/threads", content=b'{"metadata": {"mood": "\\ud83d\\ude00"}}', headers=JSON)
         assert emoji.status_code == 200
         assert emoji.json()["metadata"] == {"mood": "\U0001f600"}
+
+
+@pytest.mark.parametrize("content_type", [None, "Application/JSON; charset=utf-8", "application/vnd.api+json"])
+async def test_every_body_read_as_json_is_checked(fake: FakeOpenAI, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    async with hosted_app(fake) as client:
+        refused = await client.post("/v1/threads", content=b'{"metadata": {"k": "\\uD800"}}', headers=headers)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == "metadata.k"

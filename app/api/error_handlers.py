@@ -110,7 +110,7 @@ ErrorRenderer = Callable[[HttpAnswer], Response]
 
 
 def add_error_renderer(app: FastAPI, method: str, path: re.Pattern[str], render: ErrorRenderer) -> None:
-    """Answer errors found before routing (middleware) on `method path` with `render`."""
+    """Answer errors on `method path` (found by middleware, a dependency or the route) with `render`."""
     renderers: list[tuple[str, re.Pattern[str], ErrorRenderer]] = getattr(app.state, "error_renderers", [])
     renderers.append((method, path, render))
     app.state.error_renderers = renderers
@@ -137,7 +137,7 @@ def _dialect(scope: Scope) -> ErrorDialect | None:
 
 
 def error_response(scope: Scope, exc: BaseException) -> Response:
-    """The answer to an error found before any route ran, in the format the path's clients read."""
+    """The answer to an error (from middleware, a dependency or a route), in the format the path's clients read."""
     answer = answer_for(exc)
     dialect = _dialect(scope)
     if dialect is not None:
@@ -150,9 +150,7 @@ def error_response(scope: Scope, exc: BaseException) -> Response:
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
-    answer = answer_for(exc)
-    dialect = _dialect(request.scope)
-    return dialect(exc, answer) if dialect is not None else answer.response()
+    return error_response(request.scope, exc)
 
 
 def register_error_handlers(app: FastAPI) -> None:

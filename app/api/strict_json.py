@@ -1,4 +1,4 @@
-"""JSON bodies as JSON is written: no NaN or Infinity, no lone UTF-16 surrogates (400 naming where).
+"""JSON bodies as JSON is written: UTF-8, no NaN or Infinity, no lone UTF-16 surrogates (400 naming where).
 
 Python's parser takes both (`NaN`, `"\\ud800"`), but neither can be stored (SQLite and MongoDB keep
 UTF-8) nor sent on (a model request is strict JSON): let through, they would fail later, as a 500 or
@@ -52,6 +52,17 @@ def _first_problem(value: Any, where: str) -> tuple[str, str] | None:
     return None
 
 
+def _check_utf8(body: bytes) -> None:
+    """Only UTF-8 (the parser would also take UTF-16 and UTF-32, and surrogates encoded in UTF-8)."""
+    if b"\x00" in body:
+        raise InvalidField("body", "JSON bodies must be UTF-8 (this one has NUL bytes: UTF-16 or UTF-32?)")
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidField("body", f"not valid UTF-8 (at byte {exc.start})") from None
+
+
 async def strict_json_body(request: Request) -> None:
     """Every route: refuse a JSON body with NaN, Infinity or a lone surrogate (other bodies pass)."""
     if request.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
@@ -60,6 +71,7 @@ async def strict_json_body(request: Request) -> None:
     if media and media != "application/json" and not media.endswith("+json"):
         return  # FastAPI reads as JSON what is declared JSON, and what is declared nothing
     body = await request.body()  # read once: the route's own parsing reuses it
+    _check_utf8(body)
     if not _CANDIDATE.search(body):
         return
     try:

@@ -42,20 +42,36 @@ class AssistantsApi:
         messages: list[NewMessage],
         tool_resources: dict[str, Any] | None = None,
     ) -> ThreadRecord:
+        thread, _ = await self._create_thread(user_id, metadata, messages, tool_resources)
+        return thread
+
+    async def _create_thread(
+        self,
+        user_id: str,
+        metadata: dict[str, str] | None,
+        messages: list[NewMessage],
+        tool_resources: dict[str, Any] | None,
+    ) -> tuple[ThreadRecord, list[str]]:
+        """The new thread, and the vector stores made for it (to delete if it is discarded)."""
         for index, message in enumerate(messages):  # refused before anything is made
             await self.engine.verify_attachments(message.attachments or [], f"messages[{index}].attachments")
         await self._access.ensure_room_for_a_thread(user_id)
-        thread_id = await self.engine.create_thread(metadata=metadata, tool_resources=tool_resources)
+        resources, made = await self.engine.made_resources(tool_resources)
+        try:
+            thread_id = await self.engine.create_thread(metadata=metadata, tool_resources=resources)
+        except BaseException:
+            await self.engine.delete_stores(made)
+            raise
         await self._access.record_new_thread(user_id, thread_id)
         try:
             for message in messages:
                 await self.engine.add_message(thread_id, message, verified=True)
         except BaseException:
-            await self._discard(user_id, thread_id)
+            await self._discard(user_id, thread_id, made)
             raise
         if messages:
             await self._chat.record_conversation(user_id, thread_id)
-        return await self.engine.get_thread(thread_id)
+        return await self.engine.get_thread(thread_id), made
 
     async def start_on_new_thread(
         self,
@@ -69,19 +85,23 @@ class AssistantsApi:
         """`POST /v1/threads/runs`: a new thread (`thread`: create_thread's arguments) and its run; a run
         that cannot start leaves no thread behind."""
         await self.assistants.get(user_id, assistant_id)  # an unknown assistant makes no thread
-        made = await self.create_thread(user_id, **thread)
+        new_thread, stores = await self._create_thread(
+            user_id, thread.get("metadata"), thread.get("messages") or [], thread.get("tool_resources")
+        )
         try:
             if stream:
-                return await self.stream_run(user_id, made.id, assistant_id, **overrides)
-            return await self.start_run(user_id, made.id, assistant_id, **overrides)
+                return await self.stream_run(user_id, new_thread.id, assistant_id, **overrides)
+            return await self.start_run(user_id, new_thread.id, assistant_id, **overrides)
         except BaseException:
-            await self._discard(user_id, made.id)
+            await self._discard(user_id, new_thread.id, stores)
             raise
 
-    async def _discard(self, user_id: str, thread_id: str) -> None:
-        """Remove a thread whose creation failed half-way (its own error is the one to answer)."""
+    async def _discard(self, user_id: str, thread_id: str, made_stores: list[str]) -> None:
+        """Remove a thread whose creation failed half-way, and the stores made for it (its own error is
+        the one to answer)."""
         try:
             await self.delete_thread(user_id, thread_id)
+            await self.engine.delete_stores(made_stores)
         except Exception as exc:
             logger.warning("could not remove the half-made thread %s: %s", thread_id, type(exc).__name__)
 

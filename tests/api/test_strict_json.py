@@ -56,3 +56,19 @@ async def test_every_body_read_as_json_is_checked(fake: FakeOpenAI, content_type
         refused = await client.post("/v1/threads", content=b'{"metadata": {"k": "\\uD800"}}', headers=headers)
         assert refused.status_code == 400, refused.text
         assert refused.json()["error"]["param"] == "metadata.k"
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (b'{"metadata": {"k": "a\xed\xa0\x80b"}}', "UTF-8"),  # a surrogate encoded in UTF-8
+        ('{"metadata": {"k": "x"}, "nan": NaN}'.encode("utf-16"), "UTF-8"),
+        (b'{"metadata": {"k": "\xff"}}', "pars"),  # the parser itself refuses it
+    ],
+)
+async def test_only_utf8_bodies(fake: FakeOpenAI, raw: bytes, said: str) -> None:
+    async with hosted_app(fake) as client:
+        refused = await client.post("/v1/threads", content=raw, headers=JSON)
+        assert refused.status_code == 400, refused.text
+        assert said in refused.json()["error"]["message"]
+        assert (await client.post("/v1/threads", content='{"metadata": {"k": "é"}}'.encode(), headers=JSON)).is_success

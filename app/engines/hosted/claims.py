@@ -24,10 +24,10 @@ from app.storage.threads import RunRecord, ThreadRecord, ThreadStore, is_active
 logger = logging.getLogger(__name__)
 
 _CLAIM_ATTEMPTS = 4
-# Holders of one short write (a message stored or deleted through /v1), not runs: waited for.
+# Holders of one short write (a message stored, with its files attached, or deleted through /v1), not
+# runs: waited for, with pauses from 5 ms growing to 100 ms, for up to about 15 s.
 SHORT_WRITE_PREFIXES = ("add_", "del_")
-_SHORT_WRITE_WAITS = 200
-_SHORT_WRITE_PAUSE_S = 0.005
+_SHORT_WRITE_PAUSES_S = tuple(min(0.005 * 1.5**n, 0.1) for n in range(160))
 
 
 def _refusal(thread_id: str, holder: str | None) -> Exception:
@@ -71,10 +71,10 @@ class ThreadClaims:
                     logger.info("thread %s: run %s replaces finished or lapsed run %s", thread_id, run_id, holder)
                 return thread
             holder = thread.active_run_id
-            if holder is not None and holder.startswith(SHORT_WRITE_PREFIXES) and waited < _SHORT_WRITE_WAITS:
+            if holder is not None and holder.startswith(SHORT_WRITE_PREFIXES) and waited < len(_SHORT_WRITE_PAUSES_S):
                 # A message being stored or deleted holds the thread for one write: wait for it.
+                await asyncio.sleep(_SHORT_WRITE_PAUSES_S[waited])
                 waited += 1
-                await asyncio.sleep(_SHORT_WRITE_PAUSE_S)
                 holder = None
                 continue
             attempts += 1

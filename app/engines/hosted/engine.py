@@ -78,7 +78,6 @@ class HostedEngine:
     async def create_thread(
         self, *, metadata: dict[str, str] | None = None, tool_resources: dict[str, Any] | None = None
     ) -> str:
-        tool_resources = await self._files.made_resources(tool_resources)
         thread = ThreadRecord(
             id=new_id("thread_"), created_at=utc_now(), metadata=metadata or None, tool_resources=tool_resources or None
         )
@@ -111,23 +110,29 @@ class HostedEngine:
             raise ThreadNotFound(thread_id)
         logger.info("thread deleted engine=hosted thread_id=%s", thread_id)
 
+    async def made_resources(self, resources: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
+        """A new thread's tool_resources with the vector store its `file_search.vector_stores` asks for made
+        upstream; and the stores made (for `delete_stores` if the thread is not made after all)."""
+        return await self._files.made_resources(resources)
+
+    async def delete_stores(self, store_ids: list[str]) -> None:
+        await self._files.delete_stores(store_ids)
+
     async def verify_attachments(self, attachments: list[dict[str, Any]], field: str) -> None:
         """400 naming `field` unless this setup serves attachments and every attached file exists."""
         await self._files.verify(attachments, field)
 
     async def add_message(self, thread_id: str, new: NewMessage, *, verified: bool = False) -> MessageRecord:
         """Store a message on a thread without starting a run (400 active_run while a run holds it); its
-        attached files join the thread's tools first (`verified`: their files were checked already)."""
-        if new.attachments:
-            if not verified:
-                await self._files.verify(new.attachments)
-            # Refused while a run is active (before the files are added), as the message itself would be.
-            thread = await self.get_thread(thread_id)
-            await self._refuse_while_a_run_is_active(thread)
-            await self._files.attach(thread, new.attachments)
+        attached files join the thread's tools first, while the message holds the thread (`verified`:
+        their files were checked already)."""
+        if new.attachments and not verified:
+            await self._files.verify(new.attachments)
         holder = new_id("add_")  # holds the thread for this one write, as a run would
         thread = await self._claims.claim(thread_id, holder)
         try:
+            if new.attachments:
+                await self._files.attach(thread, new.attachments)
             message = message_record(new, thread_id, thread.message_count, utc_now())
             await self._store.insert_message(message)
         finally:
@@ -426,6 +431,7 @@ class HostedEngine:
         """
         assistant = spec.assistant if spec is not None else await self._assistants.current()
         spec = spec or RunSpec(assistant)
+        settings = run_settings(self._settings, assistant, spec, self.function_tools)  # refused before the claim
         for index, extra in enumerate(spec.additional_messages):
             await self._files.verify(extra.attachments or [], f"additional_messages[{index}].attachments")
         run_id = new_id("run_")
@@ -433,7 +439,7 @@ class HostedEngine:
         seq = thread.message_count
         now = utc_now()
         messages = [] if content is None else [MessageRecord(new_id("msg_"), thread_id, seq, "user", content, now)]
-        settings = run_settings(self._settings, assistant, spec, self.function_tools)
+        made_stores: list[str] = []
         run = RunRecord(
             id=run_id,
             thread_id=thread_id,
@@ -451,7 +457,8 @@ class HostedEngine:
                 if position is None:
                     raise RunAlreadyActive(thread_id, None)
                 if extra.attachments:
-                    await self._files.attach(thread, extra.attachments, f"additional_messages[{index}].attachments")
+                    field = f"additional_messages[{index}].attachments"
+                    made_stores.extend(await self._files.attach(thread, extra.attachments, field))
                     thread = await self.get_thread(thread_id)
                 messages.append(message_record(extra, thread_id, position, now))
             run = replace(
@@ -464,17 +471,20 @@ class HostedEngine:
                 await self._store.insert_message(message)
             await self._store.insert_run(run)
         except BaseException:
-            await self._undo_begin(claimed, run_id, [message.id for message in messages])
+            await self._undo_begin(claimed, run_id, [message.id for message in messages], made_stores)
             raise
         logger.info("run started engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
         return run
 
-    async def _undo_begin(self, thread: ThreadRecord, run_id: str, message_ids: list[str]) -> None:
-        """Delete what the start stored, put back the thread's tool_resources, free the thread."""
+    async def _undo_begin(
+        self, thread: ThreadRecord, run_id: str, message_ids: list[str], made_stores: list[str]
+    ) -> None:
+        """Delete what the start stored (and the vector store it made), put back the thread's tool_resources
+        (nothing else changed them: the start held the thread), free the thread."""
         try:
             for message_id in message_ids:
                 await self._store.delete_message(message_id)
-            await self._files.restore(thread)
+            await self._files.restore(thread, made_stores)
             await self._store.release_active_run(thread.id, run_id)
         except Exception as exc:  # the original error matters more; the claim's lease frees the thread
             logger.warning("could not undo the start of run %s: %s", run_id, type(exc).__name__)

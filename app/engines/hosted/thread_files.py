@@ -80,48 +80,70 @@ class ThreadFiles:
 
     async def verify(self, attachments: list[dict[str, Any]], field: str = "attachments") -> None:
         """Check the setup and that every attached file exists upstream (400 naming it), before any write."""
-        if not attachments:
-            return
-        self.check(attachments, field)
-        assert self._files is not None
-        for index, attachment in enumerate(attachments):
-            try:
-                await self._files.describe(str(attachment["file_id"]))
-            except UpstreamNotFound:
-                raise InvalidField(f"{field}[{index}].file_id", f"no file '{attachment['file_id']}'") from None
+        if attachments:
+            self.check(attachments, field)
+            await self._files_exist([str(a["file_id"]) for a in attachments], lambda i: f"{field}[{i}].file_id")
 
-    async def attach(self, thread: ThreadRecord, attachments: list[dict[str, Any]], field: str = "attachments") -> None:
-        """Add the verified files to the thread's vector store (made on first use) and code_interpreter files."""
+    async def _files_exist(self, file_ids: list[str], field: Callable[[int], str]) -> None:
+        assert self._files is not None
+        for index, file_id in enumerate(file_ids):
+            try:
+                await self._files.describe(file_id)
+            except UpstreamNotFound:
+                raise InvalidField(field(index), f"no file '{file_id}'") from None
+
+    async def attach(
+        self, thread: ThreadRecord, attachments: list[dict[str, Any]], field: str = "attachments"
+    ) -> list[str]:
+        """Add the verified files to the thread's vector store (made on first use) and code_interpreter
+        files; the vector store it made, if it made one."""
+        made: list[str] = []
         if not attachments:
-            return
+            return made
         self.check(attachments, field)
         coded = [str(a["file_id"]) for a in attachments if "code_interpreter" in tool_names(a)]
         _with_code_files(thread.tool_resources, coded, field)  # over the limit: refused before any upstream call
         searched = [str(a["file_id"]) for a in attachments if "file_search" in tool_names(a)]
         if searched:
             assert self._files is not None
-            store_id = await self._thread_store(thread)
+            store_id, made_now = await self._thread_store(thread)
+            made.extend([store_id] if made_now else [])
             for file_id in dict.fromkeys(searched):
                 await self._files.add_to_store(store_id, file_id)
         if coded:
             await self._change(thread.id, lambda resources: _with_code_files(resources, coded, field))
+        return made
 
-    async def restore(self, thread: ThreadRecord) -> None:
-        """Put back the thread's tool_resources as they were in `thread` (a start that failed after attaching)."""
+    async def restore(self, thread: ThreadRecord, made_stores: list[str]) -> None:
+        """Put back the thread's tool_resources as they were in `thread`, and delete the stores made since
+        (a start that failed after attaching files)."""
         current = await self._store.get_thread(thread.id)
         if current is not None and current.tool_resources != thread.tool_resources:
             await self._store.set_thread_tool_resources(thread.id, thread.tool_resources or {})
+        await self.delete_stores(made_stores)
 
-    async def made_resources(self, resources: dict[str, Any] | None) -> dict[str, Any] | None:
+    async def delete_stores(self, store_ids: list[str]) -> None:
+        """Delete vector stores this service made for a request that then failed (best effort: they expire)."""
+        for store_id in store_ids:
+            assert self._files is not None
+            try:
+                await self._files.delete_vector_store(store_id)
+            except UpstreamError as exc:
+                logger.warning("could not delete vector store %s (it expires by itself): %s", store_id, exc.code)
+
+    async def made_resources(self, resources: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
         """`resources` with a `file_search.vector_stores` request replaced by the store it made upstream (the
-        helper of OpenAI's thread create: the store expires 7 days after its last use, as OpenAI's did)."""
+        helper of OpenAI's thread create: the store expires 7 days after its last use, as OpenAI's did),
+        and the stores made."""
         file_search = (resources or {}).get("file_search") or {}
         wanted = file_search.get("vector_stores")
         if not resources or not wanted:
-            return resources
-        self.check([{}], "tool_resources.file_search.vector_stores")
-        assert self._files is not None
+            return resources, []
+        field = "tool_resources.file_search.vector_stores[0]"
         spec = wanted[0]
+        self.check([{}], field)
+        await self._files_exist(list(spec.get("file_ids") or []), lambda i: f"{field}.file_ids[{i}]")
+        assert self._files is not None
         store_id = await self._files.create_vector_store(
             "thread files",
             expires_after_days=THREAD_STORE_EXPIRY_DAYS,
@@ -130,26 +152,24 @@ class ThreadFiles:
             metadata=spec.get("metadata"),
         )
         logger.info("vector store %s made from %d file(s) for a new thread", store_id, len(spec.get("file_ids") or []))
-        return {**resources, "file_search": {"vector_store_ids": [store_id]}}
+        return {**resources, "file_search": {"vector_store_ids": [store_id]}}, [store_id]
 
-    async def _thread_store(self, thread: ThreadRecord) -> str:
-        """The thread's vector store, made in the upstream and recorded when it has none."""
+    async def _thread_store(self, thread: ThreadRecord) -> tuple[str, bool]:
+        """The thread's vector store, made in the upstream and recorded when it has none (and whether it
+        was made now)."""
         existing = store_ids(thread.tool_resources)
         if existing:
-            return existing[0]
+            return existing[0], False
         assert self._files is not None
         made = await self._files.create_vector_store(f"thread {thread.id}", expires_after_days=THREAD_STORE_EXPIRY_DAYS)
         recorded = await self._change(thread.id, lambda resources: _with_store(resources, made))
         kept = store_ids(recorded)[0]
-        if kept != made:  # another message's store was recorded first: use it, drop ours
+        if kept != made:  # another writer's store was recorded first: use it, drop ours
             logger.info("thread %s: vector store %s made at the same time as %s; deleting it", thread.id, made, kept)
-            try:
-                await self._files.delete_vector_store(made)
-            except UpstreamError as exc:
-                logger.warning("could not delete vector store %s (it expires by itself): %s", made, exc.code)
-        else:
-            logger.info("thread %s: vector store %s made for its attached files", thread.id, made)
-        return kept
+            await self.delete_stores([made])
+            return kept, False
+        logger.info("thread %s: vector store %s made for its attached files", thread.id, made)
+        return kept, True
 
     async def _change(self, thread_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Apply `change` to the thread's tool_resources by compare-and-swap; the resources written."""

@@ -285,3 +285,21 @@ async def test_create_and_run_keeps_the_threads_and_the_runs_resources(fake: Fak
         body = fake.models.calls[-1].body
         assert _tool(body, "file_search")["vector_store_ids"] == [store.id]
         assert _tool(body, "code_interpreter")["container"]["file_ids"] == [code_file]
+
+
+async def test_a_store_made_from_files_is_checked_first_and_deleted_with_a_refused_create(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        file_id = await _upload(sdk)
+        assistant = await sdk.beta.assistants.create(model="gpt-4o-mini", tools=FILE_SEARCH)
+        with pytest.raises(openai.BadRequestError) as unknown:
+            await sdk.beta.threads.create(
+                tool_resources={"file_search": {"vector_stores": [{"file_ids": [file_id, "file-nope"]}]}}
+            )
+        assert unknown.value.body["param"] == "tool_resources.file_search.vector_stores[0].file_ids[1]"  # type: ignore[index]
+        with pytest.raises(openai.BadRequestError):
+            await sdk.beta.threads.create_and_run(
+                assistant_id=assistant.id,
+                thread={"tool_resources": {"file_search": {"vector_stores": [{"file_ids": [file_id]}]}}},
+                tool_choice={"type": "function", "function": {"name": "nowhere"}},
+            )
+        assert fake.vector_stores == {}  # the store the refused create made was deleted

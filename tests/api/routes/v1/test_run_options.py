@@ -157,3 +157,5 @@ async def test_a_bad_option_is_a_400_naming_it_and_starts_nothing(
         assert str(error["param"]).startswith(param)
         assert (await sdk.beta.threads.runs.list(thread.id)).data == []
         assert fake.models.calls == []
+        # The thread is free at once: the refusal held nothing.
+        await sdk.beta.threads.messages.create(thread.id, role="user", content="next")

@@ -79,15 +79,15 @@ class AssistantsApi:
         assistant_id: str,
         *,
         stream: bool,
-        thread: dict[str, Any],
+        thread_metadata: dict[str, str] | None,
+        thread_messages: list[NewMessage],
+        thread_resources: dict[str, Any] | None,
         **overrides: object,
     ) -> RunRecord | AsyncGenerator[StreamEvent, None]:
-        """`POST /v1/threads/runs`: a new thread (`thread`: create_thread's arguments) and its run; a run
-        that cannot start leaves no thread behind."""
+        """`POST /v1/threads/runs`: a new thread (as `create_thread` makes it from the `thread_` arguments)
+        and its run (`overrides`: the RunSpec's); a run that cannot start leaves no thread behind."""
         await self.assistants.get(user_id, assistant_id)  # an unknown assistant makes no thread
-        new_thread, stores = await self._create_thread(
-            user_id, thread.get("metadata"), thread.get("messages") or [], thread.get("tool_resources")
-        )
+        new_thread, stores = await self._create_thread(user_id, thread_metadata, thread_messages, thread_resources)
         try:
             if stream:
                 return await self.stream_run(user_id, new_thread.id, assistant_id, **overrides)
@@ -125,7 +125,6 @@ class AssistantsApi:
 
     async def _posting(self, user_id: str, thread_id: str) -> None:
         """The user may post to the thread (an unowned thread of the default user becomes theirs)."""
-        await self._access.check(user_id, thread_id)
         await self.engine.get_thread(thread_id)
         await self._access.claim_for_posting(user_id, thread_id)
         await self._chat.record_conversation(user_id, thread_id)

@@ -89,7 +89,7 @@ def stored_choice(choice: ToolChoice | None) -> str | dict[str, Any] | None:
 
 
 def stored_format(response_format: ResponseFormat | None) -> str | dict[str, Any] | None:
-    """The response format as stored (the Assistants API's shape; `"auto"` is stored as None)."""
-    if not isinstance(response_format, ResponseFormatObject):
-        return None
-    return response_format.model_dump(exclude_none=True, by_alias=True)
+    """The response format as stored: the Assistants API's shape (`"auto"`, or the format object)."""
+    if isinstance(response_format, ResponseFormatObject):
+        return response_format.model_dump(exclude_none=True, by_alias=True)
+    return response_format

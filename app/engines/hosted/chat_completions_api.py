@@ -20,7 +20,6 @@ from app.engines.hosted.model_client import (
     as_str,
     failure_from,
     function_object,
-    named_tool,
     stopped_early,
     usage_counts,
 )
@@ -91,7 +90,7 @@ class ChatCompletionsModel:
         if request.tools:
             body["tools"] = [{"type": "function", "function": function_object(tool)} for tool in request.tools]
         add_sampling(request, body)
-        add_tool_options(request, body, named_tool(request.tool_choice, flat=False))
+        add_tool_options(request, body, flat=False)
         if isinstance(request.response_format, dict) and request.response_format.get("type") != "text":
             body["response_format"] = request.response_format
         return body

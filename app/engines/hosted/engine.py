@@ -21,12 +21,11 @@ from app.engines.hosted.events import step_object
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import new_id, run_state, thread_message
 from app.engines.hosted.pages import MAX_PAGE, page_in_memory
-from app.engines.hosted.run_spec import NewMessage, RunSpec, message_record, run_settings
+from app.engines.hosted.run_spec import NewMessage, RunSpec, check_tool_choice_can_run, message_record, run_settings
 from app.engines.hosted.runner import RunRunner
 from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
 from app.engines.hosted.tool_calls import answers_for
 from app.errors import (
-    InvalidField,
     InvalidRequest,
     NotFound,
     NoToolCallPending,
@@ -466,7 +465,7 @@ class HostedEngine:
                 vector_store_ids=searched_stores(run.tools, assistant, thread),
                 code_file_ids=code_files(assistant, thread) or None,
             )
-            self._check_hosted_tool_choice(run)
+            check_tool_choice_can_run(run, self._settings)
             for message in messages:
                 await self._store.insert_message(message)
             await self._store.insert_run(run)
@@ -488,18 +487,6 @@ class HostedEngine:
             await self._store.release_active_run(thread.id, run_id)
         except Exception as exc:  # the original error matters more; the claim's lease frees the thread
             logger.warning("could not undo the start of run %s: %s", run_id, type(exc).__name__)
-
-    def _check_hosted_tool_choice(self, run: RunRecord) -> None:
-        """A run told to use file_search or code_interpreter must be able to (400 naming tool_choice)."""
-        kind = run.tool_choice.get("type") if isinstance(run.tool_choice, dict) else None
-        if kind not in ("file_search", "code_interpreter"):
-            return
-        if self._settings.hosted_model_api != "responses":
-            raise InvalidField("tool_choice", f"{kind} needs HOSTED_MODEL_API=responses")
-        if kind == "file_search" and not run.vector_store_ids:
-            raise InvalidField(
-                "tool_choice", "file_search has no vector store to search (neither the assistant's nor the thread's)"
-            )
 
     async def _refuse_while_a_run_is_active(self, thread: ThreadRecord) -> None:
         """400 active_run when a run holds the thread (one whose lease lapsed is expired instead)."""

@@ -180,21 +180,20 @@ def add_sampling(request: ModelRequest, body: dict[str, Any]) -> None:
         body["top_p"] = request.top_p
 
 
-def add_tool_options(request: ModelRequest, body: dict[str, Any], named: dict[str, Any] | None) -> None:
-    """`tool_choice` (`named`: a named tool in the API's shape; None: one it does not have) and
-    `parallel_tool_calls`, when the request offers tools (servers refuse them without)."""
+def add_tool_options(request: ModelRequest, body: dict[str, Any], *, flat: bool) -> None:
+    """`tool_choice` (a named tool in the API's shape: Responses' is `flat`) and `parallel_tool_calls`,
+    when the request offers tools (servers refuse them without)."""
     if "tools" not in body:
         return
     choice = request.tool_choice
-    if isinstance(choice, str):
-        body["tool_choice"] = choice
-    elif named is not None:
+    named = choice if isinstance(choice, str) else _named_tool(choice, flat=flat)
+    if named is not None:
         body["tool_choice"] = named
     if request.parallel_tool_calls is not None:
         body["parallel_tool_calls"] = request.parallel_tool_calls
 
 
-def named_tool(choice: str | dict[str, Any] | None, *, flat: bool) -> dict[str, Any] | None:
+def _named_tool(choice: str | dict[str, Any] | None, *, flat: bool) -> dict[str, Any] | None:
     """A named tool choice for the API: Responses (`flat`) names a function beside its type."""
     if not isinstance(choice, dict):
         return None

@@ -27,7 +27,6 @@ from app.engines.hosted.model_client import (
     as_str,
     failure_from,
     function_object,
-    named_tool,
     stopped_early,
     usage_counts,
 )
@@ -199,7 +198,7 @@ class ResponsesModel:
         if tools:
             body["tools"] = tools
         add_sampling(request, body)
-        add_tool_options(request, body, named_tool(request.tool_choice, flat=True))
+        add_tool_options(request, body, flat=True)
         text_format = _responses_text_format(request.response_format)
         if text_format is not None:
             body["text"] = {"format": text_format}

@@ -14,7 +14,7 @@ from app.config import Settings
 from app.engines.hosted.objects import new_id
 from app.errors import InvalidField
 from app.storage.assistants import AssistantRecord
-from app.storage.threads import MessageRecord
+from app.storage.threads import MessageRecord, RunRecord
 
 MAX_INT = 2**63 - 1
 
@@ -104,6 +104,20 @@ def _check_tool_choice(choice: str | dict[str, Any] | None, tools: tuple[str | d
             raise InvalidField("tool_choice", f"the run has no function '{name}' (its tools: {_tool_names(tools)})")
     elif not any((t.get("type") if isinstance(t, dict) else t) == kind for t in tools):
         raise InvalidField("tool_choice", f"the run has no {kind} tool (its tools: {_tool_names(tools)})")
+
+
+def check_tool_choice_can_run(run: RunRecord, settings: Settings) -> None:
+    """Once the run's vector stores are known: a run told to use file_search or code_interpreter must be
+    able to (400 naming tool_choice)."""
+    kind = run.tool_choice.get("type") if isinstance(run.tool_choice, dict) else None
+    if kind not in ("file_search", "code_interpreter"):
+        return
+    if settings.hosted_model_api != "responses":
+        raise InvalidField("tool_choice", f"{kind} needs HOSTED_MODEL_API=responses")
+    if kind == "file_search" and not run.vector_store_ids:
+        raise InvalidField(
+            "tool_choice", "file_search has no vector store to search (neither the assistant's nor the thread's)"
+        )
 
 
 def _tool_names(tools: tuple[str | dict[str, Any], ...]) -> str:

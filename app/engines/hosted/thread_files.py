@@ -67,10 +67,8 @@ class ThreadFiles:
         self._store = store
         self._files = files
 
-    def check(self, attachments: list[dict[str, Any]], field: str = "attachments") -> None:
-        """Refuse what this setup cannot serve before anything is written (400 naming the field)."""
-        if not attachments:
-            return
+    def _check_setup(self, field: str) -> None:
+        """Files on threads need the Responses API and an upstream with files (400 naming the field)."""
         if self._settings.hosted_model_api != "responses" or self._files is None:
             raise InvalidField(
                 field,
@@ -81,7 +79,7 @@ class ThreadFiles:
     async def verify(self, attachments: list[dict[str, Any]], field: str = "attachments") -> None:
         """Check the setup and that every attached file exists upstream (400 naming it), before any write."""
         if attachments:
-            self.check(attachments, field)
+            self._check_setup(field)
             await self._files_exist([str(a["file_id"]) for a in attachments], lambda i: f"{field}[{i}].file_id")
 
     async def _files_exist(self, file_ids: list[str], field: Callable[[int], str]) -> None:
@@ -95,19 +93,17 @@ class ThreadFiles:
     async def attach(
         self, thread: ThreadRecord, attachments: list[dict[str, Any]], field: str = "attachments"
     ) -> list[str]:
-        """Add the verified files to the thread's vector store (made on first use) and code_interpreter
-        files; the vector store it made, if it made one."""
+        """Add the files (checked by `verify`) to the thread's vector store (made on first use) and
+        code_interpreter files; the vector store it made, if it made one."""
         made: list[str] = []
-        if not attachments:
-            return made
-        self.check(attachments, field)
         coded = [str(a["file_id"]) for a in attachments if "code_interpreter" in tool_names(a)]
         _with_code_files(thread.tool_resources, coded, field)  # over the limit: refused before any upstream call
         searched = [str(a["file_id"]) for a in attachments if "file_search" in tool_names(a)]
         if searched:
             assert self._files is not None
             store_id, made_now = await self._thread_store(thread)
-            made.extend([store_id] if made_now else [])
+            if made_now:
+                made.append(store_id)
             for file_id in dict.fromkeys(searched):
                 await self._files.add_to_store(store_id, file_id)
         if coded:
@@ -141,7 +137,7 @@ class ThreadFiles:
             return resources, []
         field = "tool_resources.file_search.vector_stores[0]"
         spec = wanted[0]
-        self.check([{}], field)
+        self._check_setup(field)
         await self._files_exist(list(spec.get("file_ids") or []), lambda i: f"{field}.file_ids[{i}]")
         assert self._files is not None
         store_id = await self._files.create_vector_store(

@@ -73,7 +73,7 @@ class RunCreate(Metadata):
             "additional_messages": tuple(message.new_message() for message in self.additional_messages or ()),
             "temperature": self.temperature,
             "top_p": self.top_p,
-            "response_format": stored_format(self.response_format) or self.response_format,
+            "response_format": stored_format(self.response_format),
             "tool_choice": stored_choice(self.tool_choice),
             "parallel_tool_calls": self.parallel_tool_calls,
             "max_prompt_tokens": self.max_prompt_tokens,
@@ -153,16 +153,17 @@ async def create_thread_and_run(
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    thread_body = body.thread or ThreadCreateBody()
-    thread = {
-        "metadata": thread_body.metadata,
-        "messages": [message.new_message() for message in thread_body.messages],
-        "tool_resources": body.thread_resources(),
-    }
+    thread = body.thread or ThreadCreateBody()
 
     async def start() -> RunRecord | AsyncGenerator[StreamEvent, None]:
         return await api.start_on_new_thread(
-            user_id, body.assistant_id, stream=bool(body.stream), thread=thread, **body.overrides()
+            user_id,
+            body.assistant_id,
+            stream=bool(body.stream),
+            thread_metadata=thread.metadata,
+            thread_messages=[message.new_message() for message in thread.messages],
+            thread_resources=body.thread_resources(),
+            **body.overrides(),
         )
 
     return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, start)

@@ -52,13 +52,13 @@ async def retrieve_thread(thread_id: str, api: ApiDep, user_id: UserIdDep) -> An
 
 @router.post("/{thread_id}")
 async def update_thread(thread_id: str, body: ThreadUpdate, api: ApiDep, user_id: UserIdDep) -> Any:
-    thread = await api.thread(user_id, thread_id)
+    thread = None
     if "tool_resources" in body.model_fields_set:
         resources = body.tool_resources.stored() if body.tool_resources else {}
         thread = await api.set_thread_tool_resources(user_id, thread_id, resources)
     if "metadata" in body.model_fields_set:
         thread = await api.set_thread_metadata(user_id, thread_id, dict(body.metadata or {}))
-    return thread_object(thread)
+    return thread_object(thread or await api.thread(user_id, thread_id))
 
 
 @router.delete("/{thread_id}")

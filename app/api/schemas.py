@@ -5,9 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+from app.engines.base import ToolOutput
+from app.engines.hosted.tool_calls import MAX_TOOL_OUTPUT_CHARS
 
 THREAD_ID_PATTERN = r"^thread_[A-Za-z0-9]{1,64}$"
+RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
+MESSAGE_ID_PATTERN = r"^msg_[A-Za-z0-9]{1,64}$"
+STEP_ID_PATTERN = r"^step_[A-Za-z0-9]{1,64}$"
 # The largest MAX_CONTENT_CHARS allows; the configured limit is checked by the chat service.
 MAX_CONTENT_CHARS = 256_000
 
@@ -49,6 +55,26 @@ class ChatStarted(BaseModel):
     success: Literal[True] = True
     run_id: str
     thread_id: str
+
+
+class SubmittedToolOutput(BaseModel):
+    """The answer to one function call; `output` left out is empty (chat.tsx leaves it out when its
+    handler returns nothing)."""
+
+    tool_call_id: StrictStr = Field(min_length=1, max_length=200)
+    output: StrictStr = Field(default="", max_length=MAX_TOOL_OUTPUT_CHARS, description="At most 524288 characters.")
+
+    def as_output(self) -> ToolOutput:
+        return ToolOutput(tool_call_id=self.tool_call_id, output=self.output)
+
+
+class ToolOutputsBody(BaseModel):
+    """Outputs for every call of a run in `requires_action`."""
+
+    tool_outputs: list[SubmittedToolOutput] = Field(min_length=1, max_length=128)
+
+    def outputs(self) -> list[ToolOutput]:
+        return [output.as_output() for output in self.tool_outputs]
 
 
 class Health(BaseModel):

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from app.engines.hosted.engine import HostedEngine
 
 TERMINAL_RUN_EVENTS = frozenset(
     {
@@ -145,6 +148,10 @@ class AssistantEngine(Protocol):
     """
 
     name: str
+
+    def hosted(self) -> HostedEngine:
+        """The hosted engine's resources (threads, messages, runs, steps as records), for the routes only it
+        serves (/v1, run steps); another engine raises HostedEngineRequired (ChatNotConfigured: none is set up)."""
 
     async def create_thread(self) -> str:
         """Create an empty thread (vector store attached when configured); return its id."""

@@ -19,6 +19,9 @@ class UnconfiguredEngine:
     def _refuse(self) -> NoReturn:
         raise ChatNotConfigured(self.missing_variable)
 
+    def hosted(self) -> NoReturn:
+        self._refuse()
+
     async def create_thread(self) -> str:
         self._refuse()
 

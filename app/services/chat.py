@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from app.clock import utc_now
@@ -28,8 +29,8 @@ class ChatService:
         engine: AssistantEngine,
         store: ConversationStore,
         *,
-        access: ThreadAccess | None = None,
-        upsert_retries: UpsertRetryQueue | None = None,
+        access: ThreadAccess,
+        upsert_retries: UpsertRetryQueue,
         metrics: Metrics | None = None,
         max_content_chars: int | None = None,
     ) -> None:
@@ -42,11 +43,13 @@ class ChatService:
 
     async def create_thread(self, user_id: str) -> str:
         """A new, empty thread, owned by the user (none is created above the user's thread limit)."""
-        if self._access is not None:
-            await self._access.ensure_room_for_a_thread(user_id)
-        thread_id = await self._engine.create_thread()
-        if self._access is not None:
-            await self._access.record_new_thread(user_id, thread_id)
+        return await self.new_thread(user_id, self._engine.create_thread)
+
+    async def new_thread(self, user_id: str, create: Callable[[], Awaitable[str]]) -> str:
+        """The thread `create()` makes, owned by the user; refused first above the user's thread limit."""
+        await self._access.ensure_room_for_a_thread(user_id)
+        thread_id = await create()
+        await self._access.record_new_thread(user_id, thread_id)
         return thread_id
 
     async def post_message(self, user_id: str, thread_id: str, content: str, *, marker: str) -> RunRef:
@@ -60,8 +63,7 @@ class ChatService:
 
     async def find_posted_run(self, user_id: str, thread_id: str, marker: str) -> RunRef | None:
         """The run an earlier request with this marker started on the user's thread, if it can be found."""
-        if self._access is not None:
-            await self._access.check(user_id, thread_id)
+        await self._access.check(user_id, thread_id)
         return await self._engine.find_run(thread_id, marker)
 
     async def stream_message(
@@ -78,11 +80,11 @@ class ChatService:
         """Check the message and the user's right to the thread (claiming an unowned one), then start and record."""
         if self._max_content_chars is not None and len(content) > self._max_content_chars:
             raise InvalidField("content", f"String should have at most {self._max_content_chars} characters")
-        claimed = await self._access.claim_for_posting(user_id, thread_id) if self._access else False
+        claimed = await self._access.claim_for_posting(user_id, thread_id)
         try:
             return await self._recorded(user_id, thread_id, start(thread_id, content, marker))
         except ThreadNotFound:
-            if claimed and self._access is not None:
+            if claimed:
                 await self._access.release(user_id, thread_id)
             raise
 
@@ -92,13 +94,7 @@ class ChatService:
         try:
             await self._store.touch_conversation(user_id, thread_id)
         except Exception as exc:
-            logger.error("conversation upsert failed for thread %s: %s", thread_id, type(exc).__name__)
-            if self._upsert_retries is not None:
-                self._upsert_retries.submit(user_id, thread_id, at)
-
-    async def forget_conversation(self, user_id: str, thread_id: str) -> None:
-        """Remove the user's conversation of a deleted thread (a failure is only logged)."""
-        await self._forget_conversation(user_id, thread_id)
+            self._retry_upsert(user_id, thread_id, at, exc)
 
     def _count_run(self, mode: str) -> None:
         if self._metrics is not None:
@@ -113,15 +109,18 @@ class ChatService:
             if touched is True and isinstance(started, ThreadNotFound):
                 # The thread does not exist: forget the conversation just created for it. Any other
                 # failure leaves it: the message may have been posted, or another one was.
-                await self._forget_conversation(user_id, thread_id)
+                await self.forget_conversation(user_id, thread_id)
             raise started
         if isinstance(touched, BaseException):
-            logger.error("conversation upsert failed for thread %s: %s", thread_id, type(touched).__name__)
-            if self._upsert_retries is not None:
-                self._upsert_retries.submit(user_id, thread_id, at)
+            self._retry_upsert(user_id, thread_id, at, touched)
         return started
 
-    async def _forget_conversation(self, user_id: str, thread_id: str) -> None:
+    def _retry_upsert(self, user_id: str, thread_id: str, at: datetime, exc: BaseException) -> None:
+        logger.error("conversation upsert failed for thread %s: %s", thread_id, type(exc).__name__)
+        self._upsert_retries.submit(user_id, thread_id, at)
+
+    async def forget_conversation(self, user_id: str, thread_id: str) -> None:
+        """Remove the user's conversation of a deleted (or refused) thread; a failure is only logged."""
         try:
             await self._store.delete_conversation(user_id, thread_id)
         except Exception as exc:  # the original error matters more than this clean-up

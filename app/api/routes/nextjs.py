@@ -13,22 +13,26 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, Field
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep, request_marker
 from app.api.error_handlers import HttpAnswer, answer_for
-from app.api.schemas import MAX_CONTENT_CHARS, THREAD_ID_PATTERN, ThreadCreatedNext, error_responses
+from app.api.schemas import (
+    MAX_CONTENT_CHARS,
+    RUN_ID_PATTERN,
+    THREAD_ID_PATTERN,
+    SubmittedToolOutput,
+    ThreadCreatedNext,
+    error_responses,
+)
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.ndjson import NDJSON, NDJSON_FAREWELL, ndjson_body, ndjson_error_body
-from app.engines.base import ToolOutput
-from app.engines.hosted.tool_calls import MAX_TOOL_OUTPUT_CHARS
 from app.errors import IdempotencyNotSupported, InvalidField
 
 router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
 
 # The routes whose every answer, errors included, is an NDJSON run stream the frontend can show.
 NEXTJS_STREAM_PATH = re.compile(r"^/api/assistants/threads/[^/]+/(messages|actions)$")
-RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
 _NDJSON_DOC: dict[int | str, dict[str, Any]] = {
     200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}
 }
@@ -51,16 +55,9 @@ class MessageBody(BaseModel):
     content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
 
 
-class ToolCallOutput(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    tool_call_id: str = Field(min_length=1, max_length=200)
-    output: StrictStr = Field(default="", max_length=MAX_TOOL_OUTPUT_CHARS)
-
-
 class ActionsBody(BaseModel):
     run_id: str = Field(alias="runId", pattern=RUN_ID_PATTERN)
-    tool_call_outputs: list[ToolCallOutput] = Field(alias="toolCallOutputs", min_length=1, max_length=128)
+    tool_call_outputs: list[SubmittedToolOutput] = Field(alias="toolCallOutputs", min_length=1, max_length=128)
 
 
 async def _parse(request: Request, model: type[BaseModel]) -> Any:
@@ -148,7 +145,7 @@ async def submit_actions_next(
         _check_thread_id(thread_id)
         await access.check(user_id, thread_id)
         body = await _parse(request, ActionsBody)
-        outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_call_outputs]
+        outputs = [output.as_output() for output in body.tool_call_outputs]
         events = await engine.submit_tool_outputs(thread_id, body.run_id, outputs)
     except Exception as exc:
         return _error_stream(answer_for(exc))

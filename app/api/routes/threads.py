@@ -7,22 +7,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, StrictStr
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
-from app.api.schemas import THREAD_ID_PATTERN, ThreadCreated, error_responses
+from app.api.schemas import (
+    MESSAGE_ID_PATTERN,
+    RUN_ID_PATTERN,
+    STEP_ID_PATTERN,
+    THREAD_ID_PATTERN,
+    ThreadCreated,
+    ToolOutputsBody,
+    error_responses,
+)
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
-from app.engines.base import MessagePage, RunState, ToolOutput
-from app.engines.hosted.engine import HostedEngine
-from app.engines.hosted.tool_calls import MAX_TOOL_OUTPUT_CHARS
-from app.errors import NotFound
+from app.engines.base import MessagePage, RunState
+from app.engines.hosted.events import step_object
+from app.engines.hosted.objects import list_object
 
 router = APIRouter(prefix="/threads", tags=["threads and runs"])
 
-RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
-MESSAGE_ID_PATTERN = r"^msg_[A-Za-z0-9]{1,64}$"
-STEP_ID_PATTERN = r"^step_[A-Za-z0-9]{1,64}$"
 ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]
 MessageCursor = Annotated[str | None, Query(pattern=MESSAGE_ID_PATTERN)]
@@ -92,15 +95,6 @@ async def list_messages(
     return await engine.list_messages(thread_id, limit=limit, order=order, after=after, before=before)
 
 
-class SubmittedToolOutput(BaseModel):
-    tool_call_id: str = Field(min_length=1, max_length=200)
-    output: StrictStr = Field(max_length=MAX_TOOL_OUTPUT_CHARS, description="At most 524288 characters.")
-
-
-class ToolOutputsBody(BaseModel):
-    tool_outputs: list[SubmittedToolOutput] = Field(min_length=1, max_length=128)
-
-
 @router.post(
     "/{thread_id}/runs/{run_id}/submit_tool_outputs",
     summary="Submit tool outputs and stream the continued run (Server-Sent Events)",
@@ -124,8 +118,7 @@ async def submit_tool_outputs(
     """Answer every call of a run in `requires_action` (one output per call id; 400 naming a missing,
     unknown or repeated id; `no_tool_call_pending` if the run is not waiting)."""
     await access.check(user_id, thread_id)
-    outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_outputs]
-    events = await engine.submit_tool_outputs(thread_id, run_id, outputs)
+    events = await engine.submit_tool_outputs(thread_id, run_id, body.outputs())
     return EventStreamResponse(
         sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
     )
@@ -149,6 +142,7 @@ async def list_run_steps(
 ) -> dict[str, Any]:
     """`thread.run.step` objects (`message_creation`, `tool_calls`) in an Assistants list page (ENGINE=hosted)."""
     await access.check(user_id, thread_id)
-    if not isinstance(engine, HostedEngine):
-        raise NotFound("Run steps are listed with ENGINE=hosted only.")
-    return await engine.list_run_steps(thread_id, run_id, limit=limit, order=order, after=after, before=before)
+    steps, has_more = await engine.hosted().steps.page(
+        thread_id, run_id, limit=limit, order=order, after=after, before=before
+    )
+    return list_object([step_object(step) for step in steps], has_more)

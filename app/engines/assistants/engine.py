@@ -13,7 +13,7 @@ import re
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 from app.config import Settings
@@ -22,6 +22,7 @@ from app.engines.assistants.run_creation import RunCreation
 from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
 from app.errors import (
     AssistantsApiUnavailable,
+    HostedEngineRequired,
     RunAlreadyActive,
     RunNotActive,
     RunNotFound,
@@ -39,6 +40,10 @@ _RUN_ID = re.compile(r"\brun_[A-Za-z0-9]+")
 _ACTIVE_RUN_PHRASES = ("already has an active run", "while a run", "is active")
 _API_GONE_PHRASES = ("invalid url", "shut down", "no longer available", "has been deprecated", "not supported")
 _REMEMBERED_THREADS = 100_000
+HOSTED_ONLY = (
+    "This is served only with ENGINE=hosted (threads, messages and runs kept by this service); this server "
+    "runs ENGINE=assistants."
+)
 
 
 def translate_status_error(exc: UpstreamError, thread_id: str, run_id: str | None = None) -> Exception:
@@ -76,6 +81,9 @@ class AssistantsEngine:
         self._runs = RunCreation(
             upstream, settle_s=min(settings.openai_timeout_s, 10.0), follow_timeout_s=settings.run_timeout_s
         )
+
+    def hosted(self) -> NoReturn:
+        raise HostedEngineRequired(HOSTED_ONLY)
 
     async def create_thread(self) -> str:
         body: dict[str, Any] = {}

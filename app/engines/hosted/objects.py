@@ -7,7 +7,7 @@ import string
 from datetime import datetime
 from typing import Any
 
-from app.engines.base import RunError, RunState, ThreadMessage
+from app.engines.base import MessagePage, RunError, RunState, ThreadMessage
 from app.storage.threads import MessageRecord, RunRecord, is_active
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -57,3 +57,21 @@ def thread_message(message: MessageRecord) -> ThreadMessage:
         text=message.text,
         content=text_content(message.text, message.annotations),
     )
+
+
+def message_page(messages: list[MessageRecord], has_more: bool) -> MessagePage:
+    data = [thread_message(message) for message in messages]
+    return MessagePage(
+        data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None, has_more=has_more
+    )
+
+
+def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """An Assistants list page: `{"object": "list", "data", "first_id", "last_id", "has_more"}`."""
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }

@@ -37,7 +37,7 @@ async def test_an_unexpected_error_under_v1_answers_in_openais_shape(
         async def broken(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("secret internals")
 
-        monkeypatch.setattr(engine, "get_thread", broken)
+        monkeypatch.setattr(engine.threads, "get", broken)
         answer = await client.get("/v1/threads/thread_abc")
         assert answer.status_code == 500
         assert set(answer.json()["error"]) == {"message", "type", "param", "code"}

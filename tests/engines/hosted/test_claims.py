@@ -71,7 +71,7 @@ async def test_messages_added_at_once_without_a_run_all_land(fake: FakeOpenAI, h
     """A message added through /v1 holds the thread for one write: others wait for it instead of failing."""
     async with hosted_engine(fake, hosted_store) as engine:
         thread_id = await engine.create_thread()
-        added = await asyncio.gather(*(engine.add_message(thread_id, NewMessage("user", f"m{i}")) for i in range(8)))
+        added = await asyncio.gather(*(engine.messages.add(thread_id, NewMessage("user", f"m{i}")) for i in range(8)))
         page = await engine.list_messages(thread_id, order="asc", limit=20)
     assert sorted(m.seq for m in added) == list(range(1, 9))
     assert sorted(m.id for m in page.data) == sorted(m.id for m in added)

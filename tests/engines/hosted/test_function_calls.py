@@ -13,7 +13,14 @@ from app.engines.base import StreamEvent, ToolOutput
 from app.errors import InvalidField, InvalidRequest, NoToolCallPending
 from app.storage.threads import ThreadStore
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.hosted_support import engine_of, hosted_app, hosted_engine, new_store, wait_for_run
+from tests.fakes.hosted_support import (
+    engine_of,
+    hosted_app,
+    hosted_engine,
+    list_run_steps,
+    new_store,
+    wait_for_run,
+)
 from tests.fakes.node_decoder import decode_like_chat_tsx
 
 WEATHER = {
@@ -43,13 +50,13 @@ async def test_weather_round_trip(fake: FakeOpenAI, api: str, style: str) -> Non
     fake.models.plan(calls=[{"name": "get_weather", "arguments": OSLO, "call_id": "call_w1"}], call_style=style)
     fake.models.plan(reply="It is sunny in Oslo.")
     async with hosted_engine(fake, hosted_model_api=api) as engine:
-        engine.function_tools = (WEATHER,)
+        engine.runs.function_tools = (WEATHER,)
         thread_id = await engine.create_thread()
         first = await collect(await engine.stream_run(thread_id, "Weather in Oslo?"))
         run_id = first[0].data["id"]
         waiting = await engine.get_run(thread_id, run_id)
         second = await collect(await engine.submit_tool_outputs(thread_id, run_id, [ToolOutput("call_w1", "sunny")]))
-        steps = await engine.list_run_steps(thread_id, run_id, order="asc")
+        steps = await list_run_steps(engine, thread_id, run_id, order="asc")
 
     # The tool_calls step stays in progress while the run waits, as the Assistants API leaves it.
     assert names(first)[-3:] == [
@@ -105,7 +112,7 @@ async def test_parallel_calls_need_every_output_once(fake: FakeOpenAI, api: str)
     ]
     fake.models.plan(calls=calls)
     async with hosted_engine(fake, hosted_model_api=api) as engine:
-        engine.function_tools = (WEATHER,)
+        engine.runs.function_tools = (WEATHER,)
         thread_id = await engine.create_thread()
         first = await collect(await engine.stream_run(thread_id, "Two cities"))
         run_id = first[0].data["id"]
@@ -137,7 +144,7 @@ def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
 async def test_waiting_run_expires_and_frees_its_thread(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     fake.models.plan(calls=[{"name": "get_weather", "arguments": "{}", "call_id": "call_1"}])
     async with hosted_engine(fake, hosted_store) as engine:
-        engine.function_tools = (WEATHER,)
+        engine.runs.function_tools = (WEATHER,)
         thread_id = await engine.create_thread()
         first = await collect(await engine.stream_run(thread_id, "hi"))
         run_id = first[0].data["id"]
@@ -153,16 +160,16 @@ async def test_waiting_run_expires_and_frees_its_thread(fake: FakeOpenAI, hosted
 async def test_cancel_while_waiting_frees_the_thread(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
     fake.models.plan(calls=[{"name": "get_weather", "arguments": "{}", "call_id": "call_1"}])
     async with hosted_engine(fake, hosted_store) as engine:
-        engine.function_tools = (WEATHER,)
+        engine.runs.function_tools = (WEATHER,)
         thread_id = await engine.create_thread()
         first = await collect(await engine.stream_run(thread_id, "hi"))
         run_id = first[0].data["id"]
-        waiting_steps = await engine.list_run_steps(thread_id, run_id)
+        waiting_steps = await list_run_steps(engine, thread_id, run_id)
         cancelled = await engine.cancel_run(thread_id, run_id)
         thread = await hosted_store.get_thread(thread_id)
         with pytest.raises(NoToolCallPending):
             await engine.submit_tool_outputs(thread_id, run_id, [ToolOutput("call_1", "x")])
-        steps = await engine.list_run_steps(thread_id, run_id)
+        steps = await list_run_steps(engine, thread_id, run_id)
     assert [(s["type"], s["status"]) for s in waiting_steps["data"]] == [("tool_calls", "in_progress")]
     assert [(s["type"], s["status"]) for s in steps["data"]] == [("tool_calls", "cancelled")]
     assert cancelled.status == "cancelled"
@@ -178,7 +185,7 @@ async def test_submit_on_a_second_instance_sharing_the_store(fake: FakeOpenAI, t
         hosted_app(fake, hosted_store=new_store("sqlite", path)) as one,
         hosted_app(fake, hosted_store=new_store("sqlite", path)) as two,
     ):
-        engine_of(one).function_tools = (WEATHER,)
+        engine_of(one).runs.function_tools = (WEATHER,)
         thread_id = (await one.post("/threads")).json()["thread_id"]
         started = await one.post("/chat", json={"content": "hi", "threadId": thread_id})
         run_id = started.json()["run_id"]
@@ -221,7 +228,7 @@ async def test_assistant_stream_of_openai_node_sees_the_call_then_the_reply(fake
     fake.models.plan(calls=[{"name": "get_weather", "arguments": '{"location":"Oslo"}', "call_id": "call_w1"}])
     fake.models.plan(reply="Sunny in Oslo.")
     async with hosted_app(fake) as client:
-        engine_of(client).function_tools = (WEATHER,)
+        engine_of(client).runs.function_tools = (WEATHER,)
         thread_id = (await client.post("/api/assistants/threads")).json()["threadId"]
         first = await client.post(f"/api/assistants/threads/{thread_id}/messages", content=b'{"content":"Oslo?"}')
         decoded = decode_like_chat_tsx(first.content)

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
-from app.api.routes.v1.common import AssistantServiceDep, Limit, Order, page
+from app.api.routes.v1.common import AssistantServiceDep, Limit, Order
 from app.api.routes.v1.idempotent import answered_once
 from app.api.schemas import AssistantObject
+from app.engines.hosted.objects import list_object
 from app.services.assistants import AssistantCreate, AssistantUpdate
 
 router = APIRouter(prefix="/assistants")
@@ -49,7 +50,7 @@ async def list_assistants(
     before: str | None = None,
 ) -> Any:
     found = await assistants.list(user_id, limit=limit, order=order, after=after, before=before)
-    return page([_object(record) for record in found.data], found.has_more)
+    return list_object([_object(record) for record in found.data], found.has_more)
 
 
 @router.get("/{assistant_id}")

@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 from app.api.deps import get_assistants, get_chat_service, get_thread_access
 from app.api.routes.v1.passthrough import FILE_ID_PATTERN
 from app.config import Settings
-from app.engines.hosted.engine import HostedEngine
+from app.engines.base import AssistantEngine
 from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import epoch, text_content
 from app.engines.hosted.run_spec import NewMessage
-from app.errors import ChatNotConfigured, HostedEngineRequired
+from app.errors import HostedEngineRequired
 from app.services.assistants import (
     MAX_METADATA_KEYS,
     AssistantService,
@@ -40,11 +40,9 @@ async def require_hosted(request: Request) -> None:
 
 
 async def get_api(request: Request) -> AssistantsApi:
-    engine = request.app.state.engine
-    if not isinstance(engine, HostedEngine):
-        raise ChatNotConfigured(getattr(engine, "missing_variable", "OPENAI_API_KEY"))
+    engine: AssistantEngine = request.app.state.engine
     return AssistantsApi(
-        engine,
+        engine.hosted(),
         await get_assistants(request),
         await get_thread_access(request),
         await get_chat_service(request),
@@ -144,17 +142,6 @@ class NewThreadResources(ThreadResources):
     """A new thread's `tool_resources`: its vector store may be made from files (`file_search.vector_stores`)."""
 
     file_search: ThreadFileSearch | None = None
-
-
-def page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    """A list page: `{"object": "list", "data", "first_id", "last_id", "has_more"}`."""
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
 
 
 def thread_object(thread: ThreadRecord) -> dict[str, Any]:

@@ -19,13 +19,14 @@ from app.api.routes.v1.common import (
     Order,
     ThreadResources,
     api_run_object,
-    page,
 )
 from app.api.routes.v1.idempotent import answered_once, refuse_with_stream
+from app.api.schemas import ToolOutputsBody
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
-from app.engines.base import StreamEvent, ToolOutput
-from app.engines.hosted.tool_calls import MAX_TOOL_OUTPUT_CHARS
+from app.engines.base import StreamEvent
+from app.engines.hosted.objects import list_object
+from app.engines.hosted.runs import Started
 from app.services.assistants import MAX_TOOLS, AssistantTool
 from app.services.run_options import (
     ResponseFormat,
@@ -99,17 +100,9 @@ class ThreadAndRunCreate(RunCreate):
         return {**given, **own} or None
 
 
-class SubmittedToolOutput(BaseModel):
+class StreamableToolOutputs(ToolOutputsBody):
     model_config = ConfigDict(extra="forbid")
 
-    tool_call_id: StrictStr = Field(min_length=1, max_length=200)
-    output: StrictStr = Field(max_length=MAX_TOOL_OUTPUT_CHARS)
-
-
-class ToolOutputsBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tool_outputs: list[SubmittedToolOutput] = Field(min_length=1, max_length=128)
     stream: bool | None = None
 
 
@@ -120,7 +113,7 @@ def _stream(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
     )
 
 
-def _answer(continued: RunRecord | AsyncGenerator[StreamEvent, None]) -> Any:
+def _answer(continued: Started) -> Any:
     return api_run_object(continued) if isinstance(continued, RunRecord) else _stream(continued)
 
 
@@ -130,7 +123,7 @@ async def _once_unless_streamed(
     body: BaseModel,
     stream: bool | None,
     key: str | None,
-    start: Callable[[], Awaitable[RunRecord | AsyncGenerator[StreamEvent, None]]],
+    start: Callable[[], Awaitable[Started]],
 ) -> Any:
     """The run streamed, or its object (at most once per Idempotency-Key)."""
     if stream:
@@ -155,7 +148,7 @@ async def create_thread_and_run(
 ) -> Any:
     thread = body.thread or ThreadCreateBody()
 
-    async def start() -> RunRecord | AsyncGenerator[StreamEvent, None]:
+    async def start() -> Started:
         return await api.start_on_new_thread(
             user_id,
             body.assistant_id,
@@ -178,10 +171,8 @@ async def create_run(
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    async def start() -> RunRecord | AsyncGenerator[StreamEvent, None]:
-        if body.stream:
-            return await api.stream_run(user_id, thread_id, body.assistant_id, **body.overrides())
-        return await api.start_run(user_id, thread_id, body.assistant_id, **body.overrides())
+    async def start() -> Started:
+        return await api.start_run(user_id, thread_id, body.assistant_id, stream=bool(body.stream), **body.overrides())
 
     return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, start)
 
@@ -196,29 +187,29 @@ async def list_runs(
     after: str | None = None,
     before: str | None = None,
 ) -> Any:
-    await api.thread(user_id, thread_id)
-    runs, has_more = await api.engine.run_records(thread_id, limit=limit, order=order, after=after, before=before)
-    return page([api_run_object(run) for run in runs], has_more)
+    await api.check(user_id, thread_id)
+    runs, has_more = await api.hosted.runs.page(thread_id, limit=limit, order=order, after=after, before=before)
+    return list_object([api_run_object(run) for run in runs], has_more)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def retrieve_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
-    await api.thread(user_id, thread_id)
-    return api_run_object(await api.engine.run_record(thread_id, run_id))
+    await api.check(user_id, thread_id)
+    return api_run_object(await api.hosted.runs.get(thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")
 async def update_run(thread_id: str, run_id: str, body: Metadata, api: ApiDep, user_id: UserIdDep) -> Any:
+    await api.check(user_id, thread_id)
     if "metadata" not in body.model_fields_set:
-        await api.thread(user_id, thread_id)
-        return api_run_object(await api.engine.run_record(thread_id, run_id))
-    return api_run_object(await api.set_run_metadata(user_id, thread_id, run_id, dict(body.metadata or {})))
+        return api_run_object(await api.hosted.runs.get(thread_id, run_id))
+    return api_run_object(await api.hosted.runs.update(thread_id, run_id, dict(body.metadata or {})))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
 async def cancel_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
-    await api.thread(user_id, thread_id)
-    return api_run_object(await api.engine.cancel_run_record(thread_id, run_id))
+    await api.check(user_id, thread_id)
+    return api_run_object(await api.hosted.runs.cancel(thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
@@ -226,14 +217,13 @@ async def submit_tool_outputs(
     request: Request,
     thread_id: str,
     run_id: str,
-    body: ToolOutputsBody,
+    body: StreamableToolOutputs,
     api: ApiDep,
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    outputs = [ToolOutput(tool_call_id=o.tool_call_id, output=o.output) for o in body.tool_outputs]
-
-    async def submit() -> RunRecord | AsyncGenerator[StreamEvent, None]:
-        return await api.submit_tool_outputs(user_id, thread_id, run_id, outputs, stream=bool(body.stream))
+    async def submit() -> Started:
+        await api.check(user_id, thread_id)
+        return await api.hosted.runs.submit_tool_outputs(thread_id, run_id, body.outputs(), stream=bool(body.stream))
 
     return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, submit)

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from app.api.deps import UserIdDep
 from app.api.routes.v1.common import ApiDep, Limit, Order
 from app.engines.hosted.events import step_object
+from app.engines.hosted.objects import list_object
 
 router = APIRouter(prefix="/threads/{thread_id}/runs/{run_id}/steps")
 
@@ -24,11 +25,14 @@ async def list_run_steps(
     after: str | None = None,
     before: str | None = None,
 ) -> Any:
-    await api.thread(user_id, thread_id)
-    return await api.engine.list_run_steps(thread_id, run_id, limit=limit, order=order, after=after, before=before)
+    await api.check(user_id, thread_id)
+    steps, has_more = await api.hosted.steps.page(
+        thread_id, run_id, limit=limit, order=order, after=after, before=before
+    )
+    return list_object([step_object(step) for step in steps], has_more)
 
 
 @router.get("/{step_id}")
 async def retrieve_run_step(thread_id: str, run_id: str, step_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
-    await api.thread(user_id, thread_id)
-    return step_object(await api.engine.run_step_record(thread_id, run_id, step_id))
+    await api.check(user_id, thread_id)
+    return step_object(await api.hosted.steps.get(thread_id, run_id, step_id))

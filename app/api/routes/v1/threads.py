@@ -52,13 +52,16 @@ async def retrieve_thread(thread_id: str, api: ApiDep, user_id: UserIdDep) -> An
 
 @router.post("/{thread_id}")
 async def update_thread(thread_id: str, body: ThreadUpdate, api: ApiDep, user_id: UserIdDep) -> Any:
-    thread = None
-    if "tool_resources" in body.model_fields_set:
-        resources = body.tool_resources.stored() if body.tool_resources else {}
-        thread = await api.set_thread_tool_resources(user_id, thread_id, resources)
-    if "metadata" in body.model_fields_set:
-        thread = await api.set_thread_metadata(user_id, thread_id, dict(body.metadata or {}))
-    return thread_object(thread or await api.thread(user_id, thread_id))
+    given = body.model_fields_set
+    await api.check(user_id, thread_id)
+    thread = await api.hosted.threads.update(
+        thread_id,
+        metadata=dict(body.metadata or {}) if "metadata" in given else None,
+        tool_resources=(body.tool_resources.stored() if body.tool_resources else {})
+        if "tool_resources" in given
+        else None,
+    )
+    return thread_object(thread)
 
 
 @router.delete("/{thread_id}")

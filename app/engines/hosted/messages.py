@@ -1,0 +1,148 @@
+"""A hosted thread's messages as records: add (without a run), read, update (metadata), delete, list."""
+
+from __future__ import annotations
+
+import logging
+
+from app.clock import utc_now
+from app.engines.base import MessageOrder
+from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.objects import new_id
+from app.engines.hosted.pages import MAX_PAGE, page_in_memory
+from app.engines.hosted.run_spec import NewMessage, message_record
+from app.engines.hosted.thread_files import ThreadFiles
+from app.engines.hosted.threads import Threads
+from app.errors import InvalidRequest, NotFound
+from app.storage.threads import MessageRecord, ThreadStore
+
+logger = logging.getLogger(__name__)
+
+_ALL_MESSAGES_BATCH = 100
+
+
+class Messages:
+    """The messages of the threads in `store`."""
+
+    def __init__(self, store: ThreadStore, threads: Threads, files: ThreadFiles, claims: ThreadClaims) -> None:
+        self._store = store
+        self._threads = threads
+        self._files = files
+        self._claims = claims
+
+    async def add(self, thread_id: str, new: NewMessage, *, verified: bool = False) -> MessageRecord:
+        """Store a message on a thread without starting a run (400 active_run while a run holds it); its
+        attached files join the thread's tools first, while the message holds the thread (`verified`:
+        their files were checked already)."""
+        if new.attachments and not verified:
+            await self._files.verify(new.attachments)
+        holder = new_id("add_")  # holds the thread for this one write, as a run would
+        thread = await self._claims.claim(thread_id, holder)
+        try:
+            if new.attachments:
+                await self._files.attach(thread, new.attachments)
+            message = message_record(new, thread_id, thread.message_count, utc_now())
+            await self._store.insert_message(message)
+        finally:
+            await self._store.release_active_run(thread_id, holder)
+        return message
+
+    async def get(self, thread_id: str, message_id: str) -> MessageRecord:
+        message = await self._store.get_message(message_id)
+        if message is None or message.thread_id != thread_id:
+            await self._threads.get(thread_id)
+            raise NotFound(f"No message found with id '{message_id}'.")
+        return message
+
+    async def update(self, thread_id: str, message_id: str, metadata: dict[str, str]) -> MessageRecord:
+        await self.get(thread_id, message_id)
+        message = await self._store.set_message_metadata(message_id, metadata)
+        if message is None:
+            raise NotFound(f"No message found with id '{message_id}'.")
+        return message
+
+    async def delete(self, thread_id: str, message_id: str) -> None:
+        """Delete a message of the thread; not while a run is active on it (400 active_run).
+
+        The thread is held for the deletion as for a new message, so no run can start (and read the
+        thread's messages) meanwhile; the position that claim hands out stays unused.
+        """
+        await self.get(thread_id, message_id)
+        holder = new_id("del_")
+        await self._claims.claim(thread_id, holder)
+        try:
+            deleted = await self._store.delete_message(message_id)
+        finally:
+            await self._store.release_active_run(thread_id, holder)
+        if not deleted:
+            raise NotFound(f"No message found with id '{message_id}'.")
+        logger.info("message deleted engine=hosted thread_id=%s message_id=%s", thread_id, message_id)
+
+    async def page(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[list[MessageRecord], bool]:
+        """A page of the thread's messages, and whether there are more (`run_id`: that run's only)."""
+        await self._threads.get(thread_id)
+        limit = max(1, min(limit, MAX_PAGE))
+        if run_id is not None:
+            return await self._run_messages(thread_id, run_id, limit=limit, order=order, after=after, before=before)
+        ascending = order == "asc"
+        after_seq = await self._cursor_seq(thread_id, "after", after)
+        before_seq = await self._cursor_seq(thread_id, "before", before)
+        # Positions grow with time: "after" in descending order means older, i.e. smaller.
+        low, high = (after_seq, before_seq) if ascending else (before_seq, after_seq)
+        # With only `before`, the page is the one right before the cursor: read towards it, then flip.
+        backwards = before is not None and after is None
+        found = await self._store.messages_page(
+            thread_id, seq_after=low, seq_before=high, ascending=ascending != backwards, limit=limit + 1
+        )
+        has_more = len(found) > limit
+        page = found[:limit]
+        if backwards:
+            page.reverse()
+        return page, has_more
+
+    async def assistant_ids(self, messages: list[MessageRecord]) -> dict[str, str | None]:
+        """The assistant of each run that wrote one of the messages, by run id."""
+        assistants: dict[str, str | None] = {}
+        for run_id in {message.run_id for message in messages if message.run_id is not None}:
+            run = await self._store.get_run(run_id)
+            assistants[run_id] = run.assistant_id if run is not None else None
+        return assistants
+
+    async def _run_messages(
+        self, thread_id: str, run_id: str, *, limit: int, order: MessageOrder, after: str | None, before: str | None
+    ) -> tuple[list[MessageRecord], bool]:
+        """The messages a run wrote (a handful): read through the thread, paged in memory."""
+        found: list[MessageRecord] = []
+        seq_after: int | None = None
+        while True:
+            batch = await self._store.messages_page(
+                thread_id, seq_after=seq_after, seq_before=None, ascending=True, limit=_ALL_MESSAGES_BATCH
+            )
+            found.extend(message for message in batch if message.run_id == run_id)
+            if len(batch) < _ALL_MESSAGES_BATCH:
+                break
+            seq_after = batch[-1].seq
+        return page_in_memory(
+            found,
+            order=order,
+            after=after,
+            before=before,
+            limit=limit,
+            unknown_cursor=lambda cursor: f"no message '{cursor}' of run {run_id}.",
+        )
+
+    async def _cursor_seq(self, thread_id: str, name: str, message_id: str | None) -> int | None:
+        if message_id is None:
+            return None
+        message = await self._store.get_message(message_id)
+        if message is None or message.thread_id != thread_id:
+            raise InvalidRequest(f"{name}: no message '{message_id}' on thread {thread_id}.", field=name)
+        return message.seq

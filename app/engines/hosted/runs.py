@@ -1,0 +1,244 @@
+"""A hosted thread's runs as records: start (in the background or streamed), read, update, cancel, list, and
+continue with tool outputs. `/chat`, the polling routes, the Next.js routes and `/v1` all come here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, Literal, overload
+
+from app.clock import utc_now
+from app.config import Settings
+from app.engines.base import MessageOrder, StreamEvent, ToolOutput
+from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.objects import new_id
+from app.engines.hosted.pages import page_in_memory
+from app.engines.hosted.run_spec import RunSpec, check_tool_choice_can_run, message_record, run_settings
+from app.engines.hosted.runner import RunRunner
+from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
+from app.engines.hosted.threads import Threads
+from app.engines.hosted.tool_calls import answers_for
+from app.errors import NoToolCallPending, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
+from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadRecord, ThreadStore, is_active
+
+logger = logging.getLogger(__name__)
+
+Started = RunRecord | AsyncGenerator[StreamEvent, None]
+
+
+class Runs:
+    """Runs on the threads in `store`; `runner` executes them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ThreadStore,
+        threads: Threads,
+        files: ThreadFiles,
+        claims: ThreadClaims,
+        runner: RunRunner,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._threads = threads
+        self._files = files
+        self._claims = claims
+        self._runner = runner
+        # Function tools (`{"type": "function", "function": {...}}`) offered to every run besides its assistant's.
+        self.function_tools: tuple[dict[str, Any], ...] = ()
+
+    @overload
+    async def start(self, thread_id: str, spec: RunSpec, *, stream: Literal[False] = False) -> RunRecord: ...
+    @overload
+    async def start(
+        self, thread_id: str, spec: RunSpec, *, stream: Literal[True]
+    ) -> AsyncGenerator[StreamEvent, None]: ...
+    @overload
+    async def start(self, thread_id: str, spec: RunSpec, *, stream: bool) -> Started: ...
+    async def start(self, thread_id: str, spec: RunSpec, *, stream: bool = False) -> Started:
+        """Store `spec.additional_messages` and a queued run of `spec.assistant` on the thread, and execute it:
+        in the background (the run), or streamed (its events, from `thread.run.created` on)."""
+        run = await self._begin(thread_id, spec)
+        if stream:
+            return self._runner.start_streamed(run)
+        self._runner.start(run)
+        return run
+
+    async def get(self, thread_id: str, run_id: str) -> RunRecord:
+        """The stored run; an active run whose lease lapsed (its process died) shows as expired."""
+        return await self._unlapsed(await self._find(thread_id, run_id))
+
+    async def update(self, thread_id: str, run_id: str, metadata: dict[str, str]) -> RunRecord:
+        await self._find(thread_id, run_id)
+        run = await self._store.set_run_metadata(run_id, metadata)
+        if run is None:
+            raise RunNotFound(thread_id, run_id)
+        return await self._unlapsed(run)
+
+    async def cancel(self, thread_id: str, run_id: str) -> RunRecord:
+        """Cancel an active run and stop its model call; a finished run is 409 `run_not_active`, as upstream."""
+        run = await self._find(thread_id, run_id)
+        if not is_active(run.status):
+            raise RunNotActive(thread_id, run_id)
+        changes = {"status": "cancelled", "cancelled_at": utc_now(), "lease_expires_at": None}
+        cancelled = await self._store.update_active_run(run_id, changes)
+        if cancelled is None:  # it finished meanwhile
+            raise RunNotActive(thread_id, run_id)
+        await self._store.release_active_run(thread_id, run_id)
+        logger.info("run cancelled engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
+        await self._runner.stop(run_id)  # another process notices at its next lease renewal
+        return cancelled
+
+    async def page(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> tuple[list[RunRecord], bool]:
+        """A page of the thread's runs, and whether there are more."""
+        await self._threads.get(thread_id)
+        return page_in_memory(
+            await self._store.thread_runs(thread_id),
+            order=order,
+            after=after,
+            before=before,
+            limit=limit,
+            unknown_cursor=lambda cursor: f"no run '{cursor}' on thread {thread_id}.",
+        )
+
+    @overload
+    async def submit_tool_outputs(
+        self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: Literal[False] = False
+    ) -> RunRecord: ...
+    @overload
+    async def submit_tool_outputs(
+        self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: Literal[True]
+    ) -> AsyncGenerator[StreamEvent, None]: ...
+    @overload
+    async def submit_tool_outputs(
+        self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool
+    ) -> Started: ...
+    async def submit_tool_outputs(
+        self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool = False
+    ) -> Started:
+        """Answer every call the run waits for and continue it, in the background or streamed (from
+        `thread.run.queued` on); any process may take the submit."""
+        run = await self._find(thread_id, run_id)
+        if run.status == "requires_action":
+            run = await self._claims.expire_if_lapsed(run) or run
+        if run.status != "requires_action" or not run.required_tool_calls:
+            raise NoToolCallPending(thread_id, run_id)
+        answers = answers_for(run.required_tool_calls, outputs)
+        now = utc_now()
+        changes = {
+            "status": "queued",
+            "required_tool_calls": None,
+            "tool_rounds": [*(run.tool_rounds or []), {"calls": run.required_tool_calls, "outputs": answers}],
+            "lease_expires_at": self._claims.lease_from(now),
+            "expires_at": now + timedelta(seconds=self._settings.run_timeout_s),
+        }
+        resumed = await self._store.update_active_run(run_id, changes, status="requires_action")
+        if resumed is None:  # another submit, a cancel or the expiry came first
+            raise NoToolCallPending(thread_id, run_id)
+        answered = await self._record_outputs(run_id, answers)
+        logger.info("tool outputs submitted engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
+        if stream:
+            return self._runner.start_streamed(resumed, resumed=True, answered=answered)
+        self._runner.start(resumed)
+        return resumed
+
+    # ---- helpers -----------------------------------------------------------------------
+    async def _begin(self, thread_id: str, spec: RunSpec) -> RunRecord:
+        """Claim the thread, store the spec's messages and the queued run (with its assistant's settings)."""
+        assistant = spec.assistant
+        settings = run_settings(self._settings, assistant, spec, self.function_tools)  # refused before the claim
+        for index, extra in enumerate(spec.additional_messages):
+            await self._files.verify(extra.attachments or [], f"additional_messages[{index}].attachments")
+        run_id = new_id("run_")
+        thread = claimed = await self._claims.claim(thread_id, run_id)
+        now = utc_now()
+        messages: list[MessageRecord] = []
+        made_stores: list[str] = []
+        run = RunRecord(
+            id=run_id,
+            thread_id=thread_id,
+            status="queued",
+            created_at=now,
+            lease_expires_at=self._claims.lease_from(now),
+            expires_at=now + timedelta(seconds=self._settings.run_timeout_s),
+            assistant_id=assistant.id,
+            **settings,
+        )
+        try:
+            for index, extra in enumerate(spec.additional_messages):
+                # The claim counted one message: the first takes its position, the others new ones.
+                position = thread.message_count if index == 0 else await self._store.next_message_seq(thread_id, run_id)
+                if position is None:
+                    raise RunAlreadyActive(thread_id, None)
+                if extra.attachments:
+                    field = f"additional_messages[{index}].attachments"
+                    made_stores.extend(await self._files.attach(thread, extra.attachments, field))
+                    thread = await self._threads.get(thread_id)
+                messages.append(message_record(extra, thread_id, position, now))
+            run = replace(
+                run,
+                vector_store_ids=searched_stores(run.tools, assistant, thread),
+                code_file_ids=code_files(assistant, thread) or None,
+            )
+            check_tool_choice_can_run(run, self._settings)
+            for message in messages:
+                await self._store.insert_message(message)
+            await self._store.insert_run(run)
+        except BaseException:
+            await self._undo_begin(claimed, run_id, [message.id for message in messages], made_stores)
+            raise
+        logger.info("run started engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
+        return run
+
+    async def _undo_begin(
+        self, thread: ThreadRecord, run_id: str, message_ids: list[str], made_stores: list[str]
+    ) -> None:
+        """Delete what the start stored (and the vector store it made), put back the thread's tool_resources
+        (nothing else changed them: the start held the thread), free the thread."""
+        try:
+            for message_id in message_ids:
+                await self._store.delete_message(message_id)
+            await self._files.restore(thread, made_stores)
+            await self._store.release_active_run(thread.id, run_id)
+        except Exception as exc:  # the original error matters more; the claim's lease frees the thread
+            logger.warning("could not undo the start of run %s: %s", run_id, type(exc).__name__)
+
+    async def _find(self, thread_id: str, run_id: str) -> RunRecord:
+        run = await self._store.get_run(run_id)
+        if run is None or run.thread_id != thread_id:
+            if await self._store.get_thread(thread_id) is None:
+                raise ThreadNotFound(thread_id)
+            raise RunNotFound(thread_id, run_id)
+        return run
+
+    async def _unlapsed(self, run: RunRecord) -> RunRecord:
+        if is_active(run.status):
+            return await self._claims.expire_if_lapsed(run) or run
+        return run
+
+    async def _record_outputs(self, run_id: str, answers: list[dict[str, str]]) -> RunStepRecord | None:
+        """Write the outputs into the run's last tool_calls step and complete it, as the Assistants API does."""
+        outputs = {answer["tool_call_id"]: answer["output"] for answer in answers}
+        steps = [step for step in await self._store.run_steps(run_id) if step.type == "tool_calls"]
+        if not steps:
+            return None
+        step = steps[-1]
+        calls = [
+            {**call, "function": {**call["function"], "output": outputs.get(call["id"])}}
+            for call in step.details.get("tool_calls", [])
+        ]
+        completed = replace(
+            step, status="completed", completed_at=utc_now(), details={**step.details, "tool_calls": calls}
+        )
+        await self._store.save_run_step(completed)
+        return completed

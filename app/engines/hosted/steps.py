@@ -1,0 +1,57 @@
+"""A hosted run's steps as records (`message_creation`, `tool_calls`): list and read."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from app.engines.base import MessageOrder
+from app.engines.hosted.pages import page_in_memory
+from app.engines.hosted.runs import Runs
+from app.errors import NotFound
+from app.storage.threads import RunRecord, RunStepRecord, ThreadStore
+
+
+class Steps:
+    """The steps of the runs in `store` (a run has a handful: paged in memory)."""
+
+    def __init__(self, store: ThreadStore, runs: Runs) -> None:
+        self._store = store
+        self._runs = runs
+
+    async def page(
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        limit: int = 20,
+        order: MessageOrder = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> tuple[list[RunStepRecord], bool]:
+        """A page of the run's steps, and whether there are more."""
+        return page_in_memory(
+            await self._settled(thread_id, run_id),
+            order=order,
+            after=after,
+            before=before,
+            limit=limit,
+            unknown_cursor=lambda cursor: f"no step '{cursor}' on run {run_id}.",
+        )
+
+    async def get(self, thread_id: str, run_id: str, step_id: str) -> RunStepRecord:
+        for step in await self._settled(thread_id, run_id):
+            if step.id == step_id:
+                return step
+        raise NotFound(f"No run step found with id '{step_id}'.")
+
+    async def _settled(self, thread_id: str, run_id: str) -> list[RunStepRecord]:
+        run = await self._runs.get(thread_id, run_id)
+        return [_settled(step, run) for step in await self._store.run_steps(run_id)]
+
+
+def _settled(step: RunStepRecord, run: RunRecord) -> RunStepRecord:
+    """A step left in progress (a tool_calls step waiting for outputs) ends as its run did: cancelled,
+    expired or failed."""
+    if step.status == "in_progress" and run.status in ("cancelled", "expired", "failed"):
+        return replace(step, status=run.status)
+    return step

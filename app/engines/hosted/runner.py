@@ -31,15 +31,9 @@ from app.engines.hosted import events
 from app.engines.hosted.answer import AnswerWriter
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.history import fit_history
-from app.engines.hosted.model_client import (
-    ModelCallFailed,
-    ModelClient,
-    ModelRequest,
-)
-from app.engines.hosted.tool_calls import (
-    call_object,
-    function_tools,
-)
+from app.engines.hosted.model_client import ModelCallFailed, ModelClient
+from app.engines.hosted.run_spec import model_request
+from app.engines.hosted.tool_calls import call_object
 from app.errors import SERVER_ERROR
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
 
@@ -247,21 +241,7 @@ class RunRunner:
             limit=started.truncation_last_messages,
         )
         turns = fit_history(started, history, self._settings.max_prompt_tokens).turns  # or invalid_prompt
-        request = ModelRequest(
-            model=started.model,
-            instructions=started.instructions,
-            turns=turns,
-            max_output_tokens=started.max_completion_tokens,
-            tools=function_tools(started.tools),
-            vector_store_ids=started.vector_store_ids,
-            code_interpreter=any(isinstance(t, dict) and t.get("type") == "code_interpreter" for t in started.tools),
-            code_file_ids=started.code_file_ids or (),
-            temperature=started.temperature,
-            top_p=started.top_p,
-            tool_choice=_choice_for_round(started),
-            parallel_tool_calls=started.parallel_tool_calls,
-            response_format=started.response_format,
-        )
+        request = model_request(started, turns)
         writer = AnswerWriter(started, lambda *items: self._publish(local, *items), local.step_count)
         async with contextlib.aclosing(self._model.stream(request)) as stream:
             async for item in stream:
@@ -357,11 +337,3 @@ class RunRunner:
                 if local is not None and run_id not in still_active:
                     logger.info("run %s was ended elsewhere; stopping its model call", run_id)
                     self._request_stop(local, _STOPPED)
-
-
-def _choice_for_round(run: RunRecord) -> str | dict[str, Any] | None:
-    """The tool choice of this model call: a forced one (`required`, a named tool) binds the run's first
-    call only; once outputs were submitted the model may answer (else it would call again and again)."""
-    if run.tool_rounds and run.tool_choice != "none":
-        return None
-    return run.tool_choice

@@ -121,15 +121,8 @@ class AssistantsApi:
         await self._access.release(user_id, thread_id)  # no longer counts towards the user's threads
         await self._chat.forget_conversation(user_id, thread_id)
 
-    async def _posting(self, user_id: str, thread_id: str) -> None:
-        """The user may post to the thread (an unowned thread of the default user becomes theirs)."""
-        await self.hosted.threads.get(thread_id)
-        await self._access.claim_for_posting(user_id, thread_id)
-        await self._chat.record_conversation(user_id, thread_id)
-
     async def add_message(self, user_id: str, thread_id: str, message: NewMessage) -> MessageRecord:
-        await self._posting(user_id, thread_id)
-        return await self.hosted.messages.add(thread_id, message)
+        return await self._chat.posted(user_id, thread_id, lambda: self.hosted.messages.add(thread_id, message))
 
     async def start_run(
         self, user_id: str, thread_id: str, assistant_id: str, *, stream: bool, **overrides: object
@@ -137,5 +130,6 @@ class AssistantsApi:
         """A run of the user's assistant (`overrides`: the RunSpec's), in the background or streamed."""
         await self._access.check(user_id, thread_id)
         spec = RunSpec(assistant=await self.assistants.get(user_id, assistant_id), **overrides)  # type: ignore[arg-type]
-        await self._posting(user_id, thread_id)
-        return await self.hosted.runs.start(thread_id, spec, stream=stream)
+        return await self._chat.posted(
+            user_id, thread_id, lambda: self.hosted.runs.start(thread_id, spec, stream=stream)
+        )

@@ -77,12 +77,16 @@ class ChatService:
     async def _posted(
         self, user_id: str, thread_id: str, start: Callable[[str, str, str], Awaitable[T]], content: str, marker: str
     ) -> T:
-        """Check the message and the user's right to the thread (claiming an unowned one), then start and record."""
         if self._max_content_chars is not None and len(content) > self._max_content_chars:
             raise InvalidField("content", f"String should have at most {self._max_content_chars} characters")
+        return await self.posted(user_id, thread_id, lambda: start(thread_id, content, marker))
+
+    async def posted(self, user_id: str, thread_id: str, post: Callable[[], Awaitable[T]]) -> T:
+        """`post()`, which posts to the thread, once the user may (claiming an unowned thread), with the
+        user's conversation recorded side by side."""
         claimed = await self._access.claim_for_posting(user_id, thread_id)
         try:
-            return await self._recorded(user_id, thread_id, start(thread_id, content, marker))
+            return await self._recorded(user_id, thread_id, post())
         except ThreadNotFound:
             if claimed:
                 await self._access.release(user_id, thread_id)

@@ -18,23 +18,13 @@ STEP_ID_PATTERN = r"^step_[A-Za-z0-9]{1,64}$"
 MAX_CONTENT_CHARS = 256_000
 
 
-class ChatRequest(BaseModel):
-    """A user message for a thread."""
-
-    model_config = ConfigDict(
-        populate_by_name=True,
-        json_schema_extra={"examples": [{"content": "Hello!", "threadId": "thread_abc123"}]},
-    )
+class MessageContent(BaseModel):
+    """A user message (the Next.js route's body)."""
 
     content: str = Field(
         min_length=1,
         max_length=MAX_CONTENT_CHARS,
         description="The user's message: non-empty text, not only white space.",
-    )
-    thread_id: str = Field(
-        alias="threadId",
-        pattern=THREAD_ID_PATTERN,
-        description="The thread to post to, e.g. `thread_abc123`.",
     )
 
     @field_validator("content")
@@ -43,6 +33,21 @@ class ChatRequest(BaseModel):
         if not value.strip():
             raise ValueError("must contain text, not only white space")
         return value
+
+
+class ChatRequest(MessageContent):
+    """A user message for a thread."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"content": "Hello!", "threadId": "thread_abc123"}]},
+    )
+
+    thread_id: str = Field(
+        alias="threadId",
+        pattern=THREAD_ID_PATTERN,
+        description="The thread to post to, e.g. `thread_abc123`.",
+    )
 
 
 class ChatStarted(BaseModel):

@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep, request_marker
 from app.api.error_handlers import HttpAnswer, answer_for
 from app.api.schemas import (
-    MAX_CONTENT_CHARS,
     RUN_ID_PATTERN,
     THREAD_ID_PATTERN,
+    MessageContent,
     SubmittedToolOutput,
     ThreadCreatedNext,
     error_responses,
@@ -49,10 +49,6 @@ def _ndjson_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status, entry in documented.items()
     }
-
-
-class MessageBody(BaseModel):
-    content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
 
 
 class ActionsBody(BaseModel):
@@ -103,7 +99,7 @@ async def create_thread_next(chat: ChatServiceDep, user_id: UserIdDep) -> Thread
         "requestBody": {
             "content": {
                 "text/plain": {"schema": {"type": "string"}, "example": '{"content": "Hello!"}'},
-                "application/json": {"schema": MessageBody.model_json_schema()},
+                "application/json": {"schema": MessageContent.model_json_schema()},
             }
         }
     },
@@ -114,9 +110,7 @@ async def post_message_next(thread_id: str, request: Request, chat: ChatServiceD
         if "idempotency-key" in request.headers:
             raise IdempotencyNotSupported()
         _check_thread_id(thread_id)
-        body = await _parse(request, MessageBody)
-        if not body.content.strip():
-            raise InvalidField("content", "must contain text, not only white space")
+        body = await _parse(request, MessageContent)
         events = await chat.stream_message(user_id, thread_id, body.content, marker=request_marker(user_id, None))
     except Exception as exc:
         return _error_stream(answer_for(exc))

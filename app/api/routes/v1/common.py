@@ -144,6 +144,13 @@ class NewThreadResources(ThreadResources):
     file_search: ThreadFileSearch | None = None
 
 
+class ThreadCreate(Metadata):
+    """A new thread (`POST /v1/threads`, and `thread` of `POST /v1/threads/runs`)."""
+
+    messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
+    tool_resources: NewThreadResources | None = None
+
+
 def thread_object(thread: ThreadRecord) -> dict[str, Any]:
     return {
         "id": thread.id,

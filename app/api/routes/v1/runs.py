@@ -15,8 +15,8 @@ from app.api.routes.v1.common import (
     Limit,
     MessageCreate,
     Metadata,
-    NewThreadResources,
     Order,
+    ThreadCreate,
     ThreadResources,
     api_run_object,
 )
@@ -84,13 +84,8 @@ class RunCreate(Metadata):
         }
 
 
-class ThreadCreateBody(Metadata):
-    messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
-    tool_resources: NewThreadResources | None = None
-
-
 class ThreadAndRunCreate(RunCreate):
-    thread: ThreadCreateBody | None = None
+    thread: ThreadCreate | None = None
     # The run's resources: kept as the new thread's, beside the thread's own (which win for a tool both name).
     tool_resources: ThreadResources | None = None
 
@@ -146,7 +141,7 @@ async def create_thread_and_run(
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    thread = body.thread or ThreadCreateBody()
+    thread = body.thread or ThreadCreate()
 
     async def start() -> Started:
         return await api.start_on_new_thread(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import Field
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
-from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, NewThreadResources, ThreadResources, thread_object
+from app.api.routes.v1.common import ApiDep, Metadata, ThreadCreate, ThreadResources, thread_object
 from app.api.routes.v1.idempotent import answered_once
 
 router = APIRouter(prefix="/threads")
@@ -16,11 +15,6 @@ router = APIRouter(prefix="/threads")
 
 class ThreadUpdate(Metadata):
     tool_resources: ThreadResources | None = None
-
-
-class ThreadCreate(Metadata):
-    messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
-    tool_resources: NewThreadResources | None = None
 
 
 @router.post("")

@@ -48,16 +48,6 @@ class AssistantsApi:
         metadata: dict[str, str] | None,
         messages: list[NewMessage],
         tool_resources: dict[str, Any] | None = None,
-    ) -> ThreadRecord:
-        thread, _ = await self._create_thread(user_id, metadata, messages, tool_resources)
-        return thread
-
-    async def _create_thread(
-        self,
-        user_id: str,
-        metadata: dict[str, str] | None,
-        messages: list[NewMessage],
-        tool_resources: dict[str, Any] | None,
     ) -> tuple[ThreadRecord, list[str]]:
         """The new thread, and the vector stores made for it (to delete if it is discarded)."""
         files = self.hosted.files
@@ -99,7 +89,9 @@ class AssistantsApi:
         """`POST /v1/threads/runs`: a new thread (as `create_thread` makes it from the `thread_` arguments)
         and its run (`overrides`: the RunSpec's); a run that cannot start leaves no thread behind."""
         await self.assistants.get(user_id, assistant_id)  # an unknown assistant makes no thread
-        new_thread, stores = await self._create_thread(user_id, thread_metadata, thread_messages, thread_resources)
+        new_thread, stores = await self.create_thread(
+            user_id, metadata=thread_metadata, messages=thread_messages, tool_resources=thread_resources
+        )
         try:
             return await self.start_run(user_id, new_thread.id, assistant_id, stream=stream, **overrides)
         except BaseException:

@@ -28,7 +28,7 @@ async def create_thread(
     given = body or ThreadCreate()
 
     async def create() -> dict[str, Any]:
-        thread = await api.create_thread(
+        thread, _ = await api.create_thread(
             user_id,
             metadata=given.metadata,
             messages=[message.new_message() for message in given.messages],

@@ -12,7 +12,8 @@ import logging
 import re
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 from urllib.parse import quote
 
@@ -40,10 +41,6 @@ _RUN_ID = re.compile(r"\brun_[A-Za-z0-9]+")
 _ACTIVE_RUN_PHRASES = ("already has an active run", "while a run", "is active")
 _API_GONE_PHRASES = ("invalid url", "shut down", "no longer available", "has been deprecated", "not supported")
 _REMEMBERED_THREADS = 100_000
-HOSTED_ONLY = (
-    "This is served only with ENGINE=hosted (threads, messages and runs kept by this service); this server "
-    "runs ENGINE=assistants."
-)
 
 
 def translate_status_error(exc: UpstreamError, thread_id: str, run_id: str | None = None) -> Exception:
@@ -66,6 +63,15 @@ def translate_status_error(exc: UpstreamError, thread_id: str, run_id: str | Non
     return exc
 
 
+@contextmanager
+def translated_errors(thread_id: str, run_id: str | None = None) -> Iterator[None]:
+    """The upstream's refusals inside the block raised as domain errors (translate_status_error)."""
+    try:
+        yield
+    except UpstreamError as exc:
+        raise translate_status_error(exc, thread_id, run_id) from exc
+
+
 class AssistantsEngine:
     """Runs on the upstream Assistants API, with the seed's run settings."""
 
@@ -83,7 +89,7 @@ class AssistantsEngine:
         )
 
     def hosted(self) -> NoReturn:
-        raise HostedEngineRequired(HOSTED_ONLY)
+        raise HostedEngineRequired("This is served only with ENGINE=hosted; this server runs ENGINE=assistants.")
 
     async def create_thread(self) -> str:
         body: dict[str, Any] = {}
@@ -97,20 +103,16 @@ class AssistantsEngine:
 
     async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
         # The hot path: `runs.create`'s request, sent as plain JSON, at most once (run_creation.py).
-        try:
+        with translated_errors(thread_id):
             body = await self._run_body(thread_id, content)
             run = await self._runs.create(thread_id, body, marker or uuid.uuid4().hex)
-        except UpstreamError as exc:
-            raise translate_status_error(exc, thread_id) from exc
         run_id: str = run["id"]
         logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
         return RunRef(run_id=run_id, thread_id=thread_id, status=str(run.get("status") or "queued"))
 
     async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
-        try:
+        with translated_errors(thread_id):
             run = await self._runs.find(thread_id, marker)
-        except UpstreamError as exc:
-            raise translate_status_error(exc, thread_id) from exc
         if run is None:
             return None
         return RunRef(run_id=str(run["id"]), thread_id=thread_id, status=str(run.get("status") or "queued"))
@@ -118,11 +120,9 @@ class AssistantsEngine:
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
-        try:
+        with translated_errors(thread_id):
             body = await self._run_body(thread_id, content)
             events = await self._runs.create_streamed(thread_id, body, marker or uuid.uuid4().hex)
-        except UpstreamError as exc:
-            raise translate_status_error(exc, thread_id) from exc
         logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
         return relay_events(events)
 
@@ -156,30 +156,24 @@ class AssistantsEngine:
     ) -> AsyncGenerator[StreamEvent, None]:
         path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}/submit_tool_outputs"
         body = {"tool_outputs": [{"tool_call_id": o.tool_call_id, "output": o.output} for o in outputs], "stream": True}
-        try:
+        with translated_errors(thread_id, run_id):
             return await self._event_stream(path, body)
-        except UpstreamError as exc:
-            raise translate_status_error(exc, thread_id, run_id) from exc
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
         run_path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}"
-        try:
+        with translated_errors(thread_id, run_id):
             run = await self._calls.request("GET", run_path, ids=("id",))
             reply = None
             if run.get("status") == "completed":
                 params: dict[str, str | int] = {"run_id": run_id, "order": "asc", "limit": 100}
                 page = await self._calls.request("GET", f"/threads/{quote(thread_id, safe='')}/messages", params=params)
                 reply = reply_text(page)
-        except UpstreamError as exc:
-            raise translate_status_error(exc, thread_id, run_id) from exc
         return to_run_state(run, thread_id, reply)
 
     async def cancel_run(self, thread_id: str, run_id: str) -> RunState:
         path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}/cancel"
-        try:
+        with translated_errors(thread_id, run_id):
             run = await self._calls.request("POST", path, ids=("id",))
-        except UpstreamError as exc:
-            raise translate_status_error(exc, thread_id, run_id) from exc
         logger.info("run cancel requested engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
         return to_run_state(run, thread_id)
 
@@ -194,10 +188,8 @@ class AssistantsEngine:
     ) -> MessagePage:
         params: dict[str, Any] = {"limit": limit, "order": order}
         params.update((k, v) for k, v in (("after", after), ("before", before)) if v)
-        try:
+        with translated_errors(thread_id):
             page = await self._calls.request("GET", f"/threads/{quote(thread_id, safe='')}/messages", params=params)
-        except UpstreamError as exc:
-            raise translate_status_error(exc, thread_id) from exc
         return to_message_page(page, thread_id)
 
     async def _attach_vector_store_once(self, thread_id: str) -> None:

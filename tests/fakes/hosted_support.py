@@ -20,6 +20,7 @@ from app.engines.base import RunState
 from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.events import step_object
 from app.engines.hosted.objects import list_object
+from app.engines.hosted.pages import PageQuery
 from app.main import create_app
 from app.storage import Stores
 from app.storage.mongo.threads import MongoThreadStore
@@ -102,7 +103,7 @@ def engine_of(client: httpx2.AsyncClient) -> HostedEngine:
 
 async def list_run_steps(engine: HostedEngine, thread_id: str, run_id: str, **page: Any) -> dict[str, Any]:
     """The run's steps as the run steps routes answer them (an Assistants list page)."""
-    steps, has_more = await engine.steps.page(thread_id, run_id, **page)
+    steps, has_more = await engine.steps.page(thread_id, run_id, PageQuery(**page))
     return list_object([step_object(step) for step in steps], has_more)
 
 

@@ -23,6 +23,7 @@ from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
 from app.engines.base import MessagePage, RunState
 from app.engines.hosted.events import step_object
 from app.engines.hosted.objects import list_object
+from app.engines.hosted.pages import PageQuery
 
 router = APIRouter(prefix="/threads", tags=["threads and runs"])
 
@@ -142,7 +143,6 @@ async def list_run_steps(
 ) -> dict[str, Any]:
     """`thread.run.step` objects (`message_creation`, `tool_calls`) in an Assistants list page (ENGINE=hosted)."""
     await access.check(user_id, thread_id)
-    steps, has_more = await engine.hosted().steps.page(
-        thread_id, run_id, limit=limit, order=order, after=after, before=before
-    )
+    query = PageQuery(limit=limit, order=order, after=after, before=before)
+    steps, has_more = await engine.hosted().steps.page(thread_id, run_id, query)
     return list_object([step_object(step) for step in steps], has_more)

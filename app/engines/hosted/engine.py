@@ -18,6 +18,7 @@ from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.messages import Messages
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.objects import message_page, run_state
+from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage, RunSpec
 from app.engines.hosted.runner import RunRunner
 from app.engines.hosted.runs import Runs
@@ -94,7 +95,8 @@ class HostedEngine:
         after: str | None = None,
         before: str | None = None,
     ) -> MessagePage:
-        return message_page(*await self.messages.page(thread_id, limit=limit, order=order, after=after, before=before))
+        query = PageQuery(limit=limit, order=order, after=after, before=before)
+        return message_page(*await self.messages.page(thread_id, query))
 
     async def check_setup(self) -> None:
         expired = await self._claims.expire_lapsed_runs()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 from app.clock import utc_now
-from app.engines.base import MessageOrder
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.objects import new_id
-from app.engines.hosted.pages import MAX_PAGE, page_in_memory
+from app.engines.hosted.pages import PageQuery, page_in_memory
 from app.engines.hosted.run_spec import NewMessage, message_record
 from app.engines.hosted.thread_files import ThreadFiles
 from app.engines.hosted.threads import Threads
@@ -78,21 +77,13 @@ class Messages:
         logger.info("message deleted engine=hosted thread_id=%s message_id=%s", thread_id, message_id)
 
     async def page(
-        self,
-        thread_id: str,
-        *,
-        limit: int = 20,
-        order: MessageOrder = "desc",
-        after: str | None = None,
-        before: str | None = None,
-        run_id: str | None = None,
+        self, thread_id: str, query: PageQuery, *, run_id: str | None = None
     ) -> tuple[list[MessageRecord], bool]:
         """A page of the thread's messages, and whether there are more (`run_id`: that run's only)."""
         await self._threads.get(thread_id)
-        limit = max(1, min(limit, MAX_PAGE))
         if run_id is not None:
-            return await self._run_messages(thread_id, run_id, limit=limit, order=order, after=after, before=before)
-        ascending = order == "asc"
+            return await self._run_messages(thread_id, run_id, query)
+        ascending, limit, after, before = query.order == "asc", query.limit, query.after, query.before
         after_seq = await self._cursor_seq(thread_id, "after", after)
         before_seq = await self._cursor_seq(thread_id, "before", before)
         # Positions grow with time: "after" in descending order means older, i.e. smaller.
@@ -116,9 +107,7 @@ class Messages:
             assistants[run_id] = run.assistant_id if run is not None else None
         return assistants
 
-    async def _run_messages(
-        self, thread_id: str, run_id: str, *, limit: int, order: MessageOrder, after: str | None, before: str | None
-    ) -> tuple[list[MessageRecord], bool]:
+    async def _run_messages(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[MessageRecord], bool]:
         """The messages a run wrote (a handful): read through the thread, paged in memory."""
         found: list[MessageRecord] = []
         seq_after: int | None = None
@@ -130,14 +119,7 @@ class Messages:
             if len(batch) < _ALL_MESSAGES_BATCH:
                 break
             seq_after = batch[-1].seq
-        return page_in_memory(
-            found,
-            order=order,
-            after=after,
-            before=before,
-            limit=limit,
-            unknown_cursor=lambda cursor: f"no message '{cursor}' of run {run_id}.",
-        )
+        return page_in_memory(found, query, lambda cursor: f"no message '{cursor}' of run {run_id}.")
 
     async def _cursor_seq(self, thread_id: str, name: str, message_id: str | None) -> int | None:
         if message_id is None:

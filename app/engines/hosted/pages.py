@@ -5,9 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, TypeVar
 
+from pydantic import BaseModel, Field
+
 from app.errors import InvalidRequest
 
 MAX_PAGE = 100
+
+
+class PageQuery(BaseModel):
+    """Which page of a list: at most `limit` items in `order`, after and/or before an item's id."""
+
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    order: Literal["asc", "desc"] = "desc"
+    after: str | None = None
+    before: str | None = None
 
 
 class _Identified(Protocol):
@@ -19,17 +30,12 @@ R = TypeVar("R", bound=_Identified)
 
 
 def page_in_memory(
-    oldest_first: Sequence[R],
-    *,
-    order: Literal["asc", "desc"],
-    after: str | None,
-    before: str | None,
-    limit: int,
-    unknown_cursor: Callable[[str], str],
+    oldest_first: Sequence[R], query: PageQuery, unknown_cursor: Callable[[str], str]
 ) -> tuple[list[R], bool]:
     """The page between the cursors in `order`, and whether there are more (`before` alone: the page right
     before it). A cursor that is not among the records is an InvalidRequest saying `unknown_cursor(id)`."""
-    items = list(oldest_first) if order == "asc" else list(reversed(oldest_first))
+    after, before = query.after, query.before
+    items = list(oldest_first) if query.order == "asc" else list(reversed(oldest_first))
     ids = [item.id for item in items]
     for name, cursor in (("after", after), ("before", before)):
         if cursor is not None and cursor not in ids:
@@ -37,6 +43,5 @@ def page_in_memory(
     window = items[
         ids.index(after) + 1 if after is not None else 0 : ids.index(before) if before is not None else len(items)
     ]
-    limit = max(1, min(limit, MAX_PAGE))
-    page = window[-limit:] if before is not None and after is None else window[:limit]
+    page = window[-query.limit :] if before is not None and after is None else window[: query.limit]
     return page, len(window) > len(page)

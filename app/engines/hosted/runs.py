@@ -11,10 +11,10 @@ from typing import Any, Literal, overload
 
 from app.clock import utc_now
 from app.config import Settings
-from app.engines.base import MessageOrder, StreamEvent, ToolOutput
+from app.engines.base import StreamEvent, ToolOutput
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.objects import new_id
-from app.engines.hosted.pages import page_in_memory
+from app.engines.hosted.pages import PageQuery, page_in_memory
 from app.engines.hosted.run_spec import RunSpec, check_tool_choice_can_run, message_record, run_settings
 from app.engines.hosted.runner import RunRunner
 from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
@@ -91,24 +91,11 @@ class Runs:
         await self._runner.stop(run_id)  # another process notices at its next lease renewal
         return cancelled
 
-    async def page(
-        self,
-        thread_id: str,
-        *,
-        limit: int = 20,
-        order: MessageOrder = "desc",
-        after: str | None = None,
-        before: str | None = None,
-    ) -> tuple[list[RunRecord], bool]:
+    async def page(self, thread_id: str, query: PageQuery) -> tuple[list[RunRecord], bool]:
         """A page of the thread's runs, and whether there are more."""
         await self._threads.get(thread_id)
         return page_in_memory(
-            await self._store.thread_runs(thread_id),
-            order=order,
-            after=after,
-            before=before,
-            limit=limit,
-            unknown_cursor=lambda cursor: f"no run '{cursor}' on thread {thread_id}.",
+            await self._store.thread_runs(thread_id), query, lambda cursor: f"no run '{cursor}' on thread {thread_id}."
         )
 
     @overload

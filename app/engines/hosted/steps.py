@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.engines.base import MessageOrder
-from app.engines.hosted.pages import page_in_memory
+from app.engines.hosted.pages import PageQuery, page_in_memory
 from app.engines.hosted.runs import Runs
 from app.errors import NotFound
 from app.storage.threads import RunRecord, RunStepRecord, ThreadStore
@@ -18,24 +17,10 @@ class Steps:
         self._store = store
         self._runs = runs
 
-    async def page(
-        self,
-        thread_id: str,
-        run_id: str,
-        *,
-        limit: int = 20,
-        order: MessageOrder = "desc",
-        after: str | None = None,
-        before: str | None = None,
-    ) -> tuple[list[RunStepRecord], bool]:
+    async def page(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[RunStepRecord], bool]:
         """A page of the run's steps, and whether there are more."""
         return page_in_memory(
-            await self._settled(thread_id, run_id),
-            order=order,
-            after=after,
-            before=before,
-            limit=limit,
-            unknown_cursor=lambda cursor: f"no step '{cursor}' on run {run_id}.",
+            await self._settled(thread_id, run_id), query, lambda cursor: f"no step '{cursor}' on run {run_id}."
         )
 
     async def get(self, thread_id: str, run_id: str, step_id: str) -> RunStepRecord:

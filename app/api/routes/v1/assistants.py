@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
-from app.api.routes.v1.common import AssistantServiceDep, Limit, Order
+from app.api.routes.v1.common import AssistantServiceDep, PageDep
 from app.api.routes.v1.idempotent import answered_once
 from app.api.schemas import AssistantObject
 from app.engines.hosted.objects import list_object
@@ -41,15 +41,8 @@ async def create_assistant(
 
 
 @router.get("")
-async def list_assistants(
-    assistants: AssistantServiceDep,
-    user_id: UserIdDep,
-    limit: Limit = 20,
-    order: Order = "desc",
-    after: str | None = None,
-    before: str | None = None,
-) -> Any:
-    found = await assistants.list(user_id, limit=limit, order=order, after=after, before=before)
+async def list_assistants(assistants: AssistantServiceDep, user_id: UserIdDep, query: PageDep) -> Any:
+    found = await assistants.list(user_id, **query.model_dump())
     return list_object([_object(record) for record in found.data], found.has_more)
 
 

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.engines.base import AssistantEngine
 from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import epoch, text_content
+from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage
 from app.errors import HostedEngineRequired
 from app.services.assistants import (
@@ -51,8 +52,7 @@ async def get_api(request: Request) -> AssistantsApi:
 
 ApiDep = Annotated[AssistantsApi, Depends(get_api)]
 AssistantServiceDep = Annotated[AssistantService, Depends(get_assistants)]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Order = Annotated[Literal["asc", "desc"], Query()]
+PageDep = Annotated[PageQuery, Query()]
 
 
 class Metadata(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
-from app.api.routes.v1.common import ApiDep, Limit, MessageCreate, Metadata, Order, message_object
+from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, PageDep, message_object
 from app.api.routes.v1.idempotent import answered_once
 from app.engines.hosted.objects import list_object
 from app.services.assistants_api import AssistantsApi
@@ -43,16 +43,11 @@ async def list_messages(
     thread_id: str,
     api: ApiDep,
     user_id: UserIdDep,
-    limit: Limit = 20,
-    order: Order = "desc",
-    after: str | None = None,
-    before: str | None = None,
+    query: PageDep,
     run_id: str | None = None,
 ) -> Any:
     await api.check(user_id, thread_id)
-    found, has_more = await api.hosted.messages.page(
-        thread_id, limit=limit, order=order, after=after, before=before, run_id=run_id
-    )
+    found, has_more = await api.hosted.messages.page(thread_id, query, run_id=run_id)
     return list_object(await _objects(api, found), has_more)
 
 

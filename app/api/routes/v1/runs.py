@@ -12,10 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import (
     ApiDep,
-    Limit,
     MessageCreate,
     Metadata,
-    Order,
+    PageDep,
     ThreadCreate,
     ThreadResources,
     api_run_object,
@@ -173,17 +172,9 @@ async def create_run(
 
 
 @router.get("/threads/{thread_id}/runs")
-async def list_runs(
-    thread_id: str,
-    api: ApiDep,
-    user_id: UserIdDep,
-    limit: Limit = 20,
-    order: Order = "desc",
-    after: str | None = None,
-    before: str | None = None,
-) -> Any:
+async def list_runs(thread_id: str, api: ApiDep, user_id: UserIdDep, query: PageDep) -> Any:
     await api.check(user_id, thread_id)
-    runs, has_more = await api.hosted.runs.page(thread_id, limit=limit, order=order, after=after, before=before)
+    runs, has_more = await api.hosted.runs.page(thread_id, query)
     return list_object([api_run_object(run) for run in runs], has_more)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.api.deps import UserIdDep
-from app.api.routes.v1.common import ApiDep, Limit, Order
+from app.api.routes.v1.common import ApiDep, PageDep
 from app.engines.hosted.events import step_object
 from app.engines.hosted.objects import list_object
 
@@ -15,20 +15,9 @@ router = APIRouter(prefix="/threads/{thread_id}/runs/{run_id}/steps")
 
 
 @router.get("")
-async def list_run_steps(
-    thread_id: str,
-    run_id: str,
-    api: ApiDep,
-    user_id: UserIdDep,
-    limit: Limit = 20,
-    order: Order = "desc",
-    after: str | None = None,
-    before: str | None = None,
-) -> Any:
+async def list_run_steps(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep, query: PageDep) -> Any:
     await api.check(user_id, thread_id)
-    steps, has_more = await api.hosted.steps.page(
-        thread_id, run_id, limit=limit, order=order, after=after, before=before
-    )
+    steps, has_more = await api.hosted.steps.page(thread_id, run_id, query)
     return list_object([step_object(step) for step in steps], has_more)
 
 

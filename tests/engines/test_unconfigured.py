@@ -29,5 +29,8 @@ async def test_chat_without_configuration_answers_503_naming_the_variable(
 async def test_hosted_without_api_key_answers_503(fake: FakeOpenAI) -> None:
     async with hosted_app(fake, openai_api_key=None) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": "thread_abc"})
+        steps = await client.get("/threads/thread_abc/runs/run_abc/steps")
     assert response.status_code == 503
     assert response.json()["error"]["missing"] == "OPENAI_API_KEY"
+    assert steps.status_code == 503
+    assert steps.json()["error"]["missing"] == "OPENAI_API_KEY"

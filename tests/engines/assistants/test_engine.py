@@ -62,3 +62,12 @@ async def test_unknown_assistant_is_a_502_not_a_missing_thread(app_client, fake:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_not_found"
+
+
+async def test_run_steps_answer_that_they_need_the_hosted_engine(app_client, fake: FakeOpenAI) -> None:
+    thread_id = fake.add_thread()
+    async with app_client() as client:
+        response = await client.get(f"/threads/{thread_id}/runs/run_abc/steps")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "hosted_engine_required"
+    assert "ENGINE=hosted" in response.json()["error"]["message"]

@@ -18,9 +18,8 @@ from openai import AsyncOpenAI
 
 from app import __version__
 from app.api.error_handlers import answer_for
-from app.api.middleware.api_keys import ApiKeys
-from app.api.middleware.rate_limit import RateLimiter
 from app.api.route_table import RouteTable
+from app.api.security import ApiKeys, RateLimiter
 from app.api.wire.openai_errors import describe_openai_error
 from app.config import Settings
 from app.engines import build_engine, missing_chat_setting

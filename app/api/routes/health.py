@@ -17,7 +17,8 @@ from app.engines import missing_chat_setting
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"])  # open to all: probes call often, without a key
+metrics_router = APIRouter(tags=["health"])  # needs a key when API_KEYS is set; never rate limited
 
 STORAGE_PING_TIMEOUT_S = 2.0
 
@@ -72,7 +73,7 @@ async def read_readiness(stores: StoresDep, upsert_retries: UpsertRetriesDep) ->
     ).response()
 
 
-@router.get(
+@metrics_router.get(
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,

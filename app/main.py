@@ -9,16 +9,15 @@ from fastapi import Depends, FastAPI
 from openai import AsyncOpenAI
 
 from app import __version__
-from app.api.error_handlers import add_error_dialect, add_error_renderer, register_error_handlers
-from app.api.middleware.body_limits import RequestLimitsMiddleware
+from app.api.error_handlers import add_error_dialect, register_error_handlers
 from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.openapi import install_openapi
 from app.api.routes import assistants, chat, conversations, docs, files, health, nextjs, threads, v1
 from app.api.routes.v1.common import V1_PREFIX
+from app.api.schemas import error_responses
 from app.api.security import access_dependencies, access_responses
 from app.api.strict_json import strict_json_body
-from app.api.wire.ndjson import ndjson_error_response
 from app.api.wire.openai_errors import openai_error_response
 from app.config import Settings
 from app.lifespan import build_lifespan
@@ -38,13 +37,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    # Outermost last: request id and metrics, then CORS (preflights pass without a key), limits.
-    app.add_middleware(RequestLimitsMiddleware)
+    # Outermost last: request id and metrics, then CORS (preflights pass without a key).
     app.add_middleware(SettingsCORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
-    # The Next.js frontend reads every answer of its stream routes as a run stream, refusals included.
-    add_error_renderer(app, "POST", nextjs.NEXTJS_STREAM_PATH, ndjson_error_response)
     # The OpenAI-compatible API answers errors in OpenAI's shape, those of the middleware included.
     add_error_dialect(app, V1_PREFIX, openai_error_response)
     docs.add_docs(app)
@@ -56,9 +52,14 @@ def create_app(
         dependencies=access_dependencies(cfg, rate_limited=False),
         responses=access_responses(cfg, rate_limited=False),
     )
-    routers = tuple(module.router for module in (chat, threads, conversations, nextjs, files, assistants))
+    routers = (
+        *(module.router for module in (chat, threads, conversations, nextjs, files, assistants)),
+        nextjs.stream_router,
+    )
+    # Body limits (app/api/routing.py) answer 413 and 415 on every route that takes a body.
+    responses = {**error_responses(413, 415), **access_responses(cfg)}
     for router in routers:
-        app.include_router(router, dependencies=checks, responses=access_responses(cfg))
+        app.include_router(router, dependencies=checks, responses=responses)
     app.include_router(v1.router, dependencies=checks)
     install_openapi(app, (health.router, health.metrics_router, *routers), cfg)
     return app

@@ -41,12 +41,15 @@ def _surrogate_place(value: Any, where: str) -> str | None:
     return None
 
 
-def _refused_place(body: bytes) -> str:
+def _refusal(body: bytes, problem: ValueError) -> InvalidField:
+    """The 4xx for a body pydantic-core refused, naming the field where Python's parser can find it."""
     try:
         parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        return "body"
-    return _surrogate_place(parsed, "") or "body"
+    except RecursionError:  # json's parser recurses once per level of nesting
+        return InvalidField("body", "JSON nested too deeply")
+    except ValueError:
+        parsed = None
+    return InvalidField(_surrogate_place(parsed, "") or "body", f"{problem} ({RULE})")
 
 
 async def strict_json_body(request: Request) -> None:
@@ -62,4 +65,4 @@ async def strict_json_body(request: Request) -> None:
     try:
         from_json(body, allow_inf_nan=False)
     except ValueError as exc:
-        raise InvalidField(_refused_place(body), f"{exc} ({RULE})") from None
+        raise _refusal(body, exc) from None

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StrictStr
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
+from app.api.routing import ApiRoute
 from app.api.schemas import THREAD_ID_PATTERN, ThreadCreated, error_responses
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
@@ -18,7 +19,7 @@ from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.tool_calls import MAX_TOOL_OUTPUT_CHARS
 from app.errors import NotFound
 
-router = APIRouter(prefix="/threads", tags=["threads and runs"])
+router = APIRouter(prefix="/threads", tags=["threads and runs"], route_class=ApiRoute)
 
 RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
 MESSAGE_ID_PATTERN = r"^msg_[A-Za-z0-9]{1,64}$"

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Request
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import ApiDep, Limit, MessageCreate, Metadata, Order, message_object, page
 from app.api.routes.v1.idempotent import answered_once
+from app.api.routing import V1Route
 from app.services.assistants_api import AssistantsApi
 from app.storage.threads import MessageRecord
 
-router = APIRouter(prefix="/threads/{thread_id}/messages")
+router = APIRouter(prefix="/threads/{thread_id}/messages", route_class=V1Route)
 
 
 async def _objects(api: AssistantsApi, thread_id: str, messages: list[MessageRecord]) -> list[dict[str, Any]]:

@@ -8,9 +8,10 @@ from fastapi import APIRouter
 
 from app.api.deps import UserIdDep
 from app.api.routes.v1.common import ApiDep, Limit, Order
+from app.api.routing import V1Route
 from app.engines.hosted.events import step_object
 
-router = APIRouter(prefix="/threads/{thread_id}/runs/{run_id}/steps")
+router = APIRouter(prefix="/threads/{thread_id}/runs/{run_id}/steps", route_class=V1Route)
 
 
 @router.get("")

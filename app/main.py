@@ -9,16 +9,16 @@ from fastapi import Depends, FastAPI
 from openai import AsyncOpenAI
 
 from app import __version__
-from app.api.error_handlers import add_error_dialect, register_error_handlers
+from app.api.error_handlers import register_error_handlers
 from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import assistants, chat, conversations, docs, files, health, nextjs, threads, v1
+from app.api.routes import assistants, chat, conversations, docs, files, health, nextjs, threads
+from app.api.routes.v1 import create_v1_app
 from app.api.routes.v1.common import V1_PREFIX
 from app.api.schemas import error_responses
 from app.api.security import access_dependencies, access_responses
 from app.api.strict_json import strict_json_body
-from app.api.wire.openai_errors import openai_error_response
 from app.config import Settings
 from app.lifespan import build_lifespan
 from app.storage import Stores
@@ -41,8 +41,6 @@ def create_app(
     app.add_middleware(SettingsCORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
-    # The OpenAI-compatible API answers errors in OpenAI's shape, those of the middleware included.
-    add_error_dialect(app, V1_PREFIX, openai_error_response)
     docs.add_docs(app)
     # Health's probes and the docs stay open; every other route checks the key, the rate limit and the body.
     checks = [*access_dependencies(cfg), Depends(strict_json_body)]
@@ -60,7 +58,8 @@ def create_app(
     responses = {**error_responses(413, 415), **access_responses(cfg)}
     for router in routers:
         app.include_router(router, dependencies=checks, responses=responses)
-    app.include_router(v1.router, dependencies=checks)
+    # The OpenAI-compatible API: its own application, for its own error handlers (OpenAI's error shape).
+    app.mount(V1_PREFIX, create_v1_app(app.state, access_dependencies(cfg), [Depends(strict_json_body)]))
     install_openapi(app, (health.router, health.metrics_router, *routers), cfg)
     return app
 

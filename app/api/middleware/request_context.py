@@ -28,7 +28,9 @@ def route_template(scope: Scope) -> str:
     """The matched route's path template (`/threads/{thread_id}/messages`), else "unmatched"."""
     path = getattr(scope.get("route"), "path", None)
     if path:
-        return str(path)
+        # Under a mounted application (/v1) the route's path is relative to the mount.
+        mount = scope.get("root_path", "")[len(scope.get("app_root_path", scope.get("root_path", ""))) :]
+        return f"{mount}{path}"
     return scope["path"] if scope["path"] in DOC_PATHS else "unmatched"
 
 
@@ -61,7 +63,7 @@ class RequestContextMiddleware:
         except Exception as exc:
             # Answered (and logged) here rather than re-raised, so the server's own traceback log
             # (which would print the exception's text) never runs.
-            response = error_response(scope, exc)  # in the path's format: OpenAI's under /v1
+            response = error_response(scope, exc)  # a mounted app (/v1) has answered in its own format already
             if not response_started:
                 await response(scope, receive, send_with_id)
         finally:

@@ -18,9 +18,7 @@ from openai import AsyncOpenAI
 
 from app import __version__
 from app.api.error_handlers import answer_for
-from app.api.middleware.api_keys import ApiKeys
-from app.api.middleware.rate_limit import RateLimiter
-from app.api.route_table import RouteTable
+from app.api.security import ApiKeys, RateLimiter
 from app.api.wire.openai_errors import describe_openai_error
 from app.config import Settings
 from app.engines import build_engine, missing_chat_setting
@@ -153,7 +151,6 @@ def build_lifespan(
             app.state.assistants = assistants
             app.state.files = FileService(upstream.files if upstream is not None else None, cfg, assistants)
             _services(app, cfg, opened, engine, metrics)
-            app.state.route_table = RouteTable(app.openapi())
             _log_startup(cfg, engine, opened)
             setup_check = asyncio.create_task(_check_engine_setup(engine), name="engine-setup-check")
             try:

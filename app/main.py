@@ -1,23 +1,24 @@
-"""The ASGI application: `uvicorn app.main:app`."""
+"""The ASGI application: `uvicorn app.main:app` (built on first access, from the environment)."""
 
 from __future__ import annotations
+
+import functools
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from openai import AsyncOpenAI
 
 from app import __version__
-from app.api.error_handlers import add_error_dialect, add_error_renderer, register_error_handlers
-from app.api.middleware.api_keys import ApiKeyMiddleware
-from app.api.middleware.body_limits import RequestLimitsMiddleware
+from app.api.error_handlers import register_error_handlers
 from app.api.middleware.cors import SettingsCORSMiddleware
-from app.api.middleware.rate_limit import RateLimitMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import assistants, chat, conversations, files, health, nextjs, threads, v1
+from app.api.routes import assistants, chat, conversations, docs, files, health, nextjs, threads
+from app.api.routes.v1 import create_v1_app
 from app.api.routes.v1.common import V1_PREFIX
+from app.api.schemas import error_responses
+from app.api.security import access_dependencies, access_responses
 from app.api.strict_json import strict_json_body
-from app.api.wire.ndjson import ndjson_error_response
-from app.api.wire.openai_errors import openai_error_response
 from app.config import Settings
 from app.lifespan import build_lifespan
 from app.storage import Stores
@@ -26,31 +27,50 @@ from app.storage import Stores
 def create_app(
     settings: Settings | None = None, *, openai_client: AsyncOpenAI | None = None, stores: Stores | None = None
 ) -> FastAPI:
-    """Build the app. Settings, the OpenAI client and the stores are made in the lifespan unless passed in."""
+    """Build the app. Settings are read here unless passed in; the OpenAI client and stores in the lifespan."""
+    cfg = settings if settings is not None else Settings()
     app = FastAPI(
         title="Chat backend",
         version=__version__,
         summary="A FastAPI backend for the Next.js OpenAI assistants chat app.",
-        lifespan=build_lifespan(settings, openai_client, stores),
-        dependencies=[Depends(strict_json_body)],
+        lifespan=build_lifespan(cfg, openai_client, stores),
+        docs_url=None,
+        redoc_url=None,
     )
-    # Outermost last: request id and metrics, then CORS (preflights pass without a key), rate limit, key, limits.
-    app.add_middleware(RequestLimitsMiddleware)
-    app.add_middleware(ApiKeyMiddleware)
-    app.add_middleware(RateLimitMiddleware)
+    # Outermost last: request id and metrics, then CORS (preflights pass without a key).
     app.add_middleware(SettingsCORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
-    # The Next.js frontend reads every answer of its stream routes as a run stream, refusals included.
-    add_error_renderer(app, "POST", nextjs.NEXTJS_STREAM_PATH, ndjson_error_response)
-    # The OpenAI-compatible API answers errors in OpenAI's shape, those of the middleware included.
-    add_error_dialect(app, V1_PREFIX, openai_error_response)
-    routers = tuple(module.router for module in (health, chat, threads, conversations, nextjs, files, assistants))
+    docs.add_docs(app)
+    # Health's probes and the docs stay open; every other route checks the key, the rate limit and the body.
+    checks = [*access_dependencies(cfg), Depends(strict_json_body)]
+    app.include_router(health.router)
+    app.include_router(
+        health.metrics_router,
+        dependencies=access_dependencies(cfg, rate_limited=False),
+        responses=access_responses(cfg, rate_limited=False),
+    )
+    routers = (
+        *(module.router for module in (chat, threads, conversations, nextjs, files, assistants)),
+        nextjs.stream_router,
+    )
+    # Body limits (app/api/routing.py) answer 413 and 415 on every route that takes a body.
+    responses = {**error_responses(413, 415), **access_responses(cfg)}
     for router in routers:
-        app.include_router(router)
-    app.include_router(v1.router)
-    install_openapi(app, routers)
+        app.include_router(router, dependencies=checks, responses=responses)
+    # The OpenAI-compatible API: its own application, for its own error handlers (OpenAI's error shape).
+    app.mount(V1_PREFIX, create_v1_app(app.state, access_dependencies(cfg), [Depends(strict_json_body)]))
+    install_openapi(app, (health.router, health.metrics_router, *routers), cfg)
     return app
 
 
-app = create_app()
+@functools.cache
+def _app_from_environment() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str) -> Any:
+    """`app.main:app`, made on first access, so importing this module reads no settings."""
+    if name == "app":
+        return _app_from_environment()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,15 +5,14 @@ Every error answer has the same JSON shape::
     {"success": false, "error": {"code": "...", "message": "...", ...extra fields}}
 
 Upstream and database texts never reach the client: they are logged with the exception type
-and the upstream request id, and the client gets the domain error's own text. Middleware that
-refuses a request before any route runs answers through `error_response`, which writes the
-error in the format the path's clients read (NDJSON on the Next.js stream routes).
+and the upstream request id, and the client gets the domain error's own text. `error_response` writes
+the error in the format the clients read: the matched route's `render_error` (NDJSON on the Next.js
+stream routes, `app/api/routing.py`), else this JSON shape.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
+from app.api.routing import ApiRoute
 from app.errors import AppError, StorageUnavailable, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -105,47 +105,16 @@ def answer_for(exc: BaseException, *, log: bool = True) -> HttpAnswer:
     return HttpAnswer(500, "internal_error", "Internal server error.")
 
 
-# Paths whose clients read errors in another format than JSON, and how to write it for them.
-ErrorRenderer = Callable[[HttpAnswer], Response]
-
-
-def add_error_renderer(app: FastAPI, method: str, path: re.Pattern[str], render: ErrorRenderer) -> None:
-    """Answer errors on `method path` (found by middleware, a dependency or the route) with `render`."""
-    renderers: list[tuple[str, re.Pattern[str], ErrorRenderer]] = getattr(app.state, "error_renderers", [])
-    renderers.append((method, path, render))
-    app.state.error_renderers = renderers
-
-
-# An API under a path prefix with its own error shape (e.g. /v1: OpenAI's), for routes and middleware alike.
-ErrorDialect = Callable[[BaseException, HttpAnswer], Response]
-
-
-def add_error_dialect(app: FastAPI, prefix: str, render: ErrorDialect) -> None:
-    """Answer every error on paths under `prefix` (route or middleware) with `render`."""
-    dialects: list[tuple[str, ErrorDialect]] = getattr(app.state, "error_dialects", [])
-    dialects.append((prefix.rstrip("/"), render))
-    app.state.error_dialects = dialects
-
-
-def _dialect(scope: Scope) -> ErrorDialect | None:
-    path = scope.get("path", "")
-    dialects: list[tuple[str, ErrorDialect]] = getattr(scope["app"].state, "error_dialects", [])
-    for prefix, render in dialects:
-        if path == prefix or path.startswith(prefix + "/"):
-            return render
-    return None
+# How an application with an error shape of its own (the /v1 sub-application: OpenAI's) writes an error.
+ErrorRenderer = Callable[[BaseException, HttpAnswer], Response]
 
 
 def error_response(scope: Scope, exc: BaseException) -> Response:
     """The answer to an error (from middleware, a dependency or a route), in the format the path's clients read."""
     answer = answer_for(exc)
-    dialect = _dialect(scope)
-    if dialect is not None:
-        return dialect(exc, answer)
-    renderers: list[tuple[str, re.Pattern[str], ErrorRenderer]] = getattr(scope["app"].state, "error_renderers", [])
-    for method, path, render in renderers:
-        if scope.get("method") == method and path.fullmatch(scope.get("path", "")):
-            return render(answer)
+    route = scope.get("route")
+    if isinstance(route, ApiRoute):
+        return route.render_error(answer)
     return answer.response()
 
 
@@ -153,8 +122,23 @@ async def _handle(request: Request, exc: Exception) -> Response:
     return error_response(request.scope, exc)
 
 
-def register_error_handlers(app: FastAPI) -> None:
-    """Install the handlers that turn every error into the one JSON shape."""
+def register_error_handlers(app: FastAPI, render: ErrorRenderer | None = None) -> None:
+    """Install the handlers that turn every error into the one JSON shape, or into `render`'s.
+
+    A mounted application re-raises an unexpected error after answering it; the parent's request
+    context middleware logs it then, so `render`'s handler does not log it a second time.
+    """
+    if render is None:
+        handle, handle_unexpected = _handle, _handle
+    else:
+        to_render = render
+
+        async def handle(request: Request, exc: Exception) -> Response:
+            return to_render(exc, answer_for(exc))
+
+        async def handle_unexpected(request: Request, exc: Exception) -> Response:
+            return to_render(exc, answer_for(exc, log=False))
+
     for error_class in (AppError, RequestValidationError, StarletteHTTPException):
-        app.add_exception_handler(error_class, _handle)
-    app.add_exception_handler(Exception, _handle)
+        app.add_exception_handler(error_class, handle)
+    app.add_exception_handler(Exception, handle_unexpected)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.fakes.access import API_KEYS
 
 
@@ -36,3 +38,17 @@ async def test_openapi_offers_both_key_schemes_to_swagger(app_client) -> None:
     assert {"401", "413", "415", "429"} <= set(chat["responses"])
     assert "security" not in spec["paths"]["/"]["get"]
     assert "429" not in spec["paths"]["/metrics"]["get"]["responses"]
+
+
+async def test_docs_pages_load_only_local_assets_that_answer(app_client) -> None:
+    async with app_client(api_keys=API_KEYS) as client:
+        pages = {path: (await client.get(path)).text for path in ("/docs", "/redoc")}
+        assets = {url for page in pages.values() for url in re.findall(r"""(?:src|href)=["']([^"']+)["']""", page)}
+        answers = {url: await client.get(url) for url in assets}
+    assert any(url.endswith(".js") for url in assets)
+    assert any(url.endswith(".css") for url in assets)
+    for url, answer in answers.items():
+        assert url.startswith("/"), f"{url}: not served by this app"
+        assert answer.status_code == 200, url
+        assert len(answer.content) > 100, url
+    assert "cdn" not in " ".join(pages.values()).lower()

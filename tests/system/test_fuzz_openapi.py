@@ -23,7 +23,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.api.openapi import complete_schema
 from app.config import Settings
 from app.main import create_app
 from tests.fakes.app_support import make_settings, sdk_client_for
@@ -36,7 +35,7 @@ CALLS: Counter[str] = Counter()
 
 
 def _fuzzed_app() -> tuple[Any, dict[str, Any]]:
-    """The app (its lifespan starts at the first call) and its completed OpenAPI schema."""
+    """The app (its lifespan starts at the first call) and its OpenAPI schema."""
     fake = FakeOpenAI(run_seconds=0.0, record=False)
     fake.add_assistant("asst_test")
     fake.vector_stores["vs_docs"] = []
@@ -47,7 +46,7 @@ def _fuzzed_app() -> tuple[Any, dict[str, Any]]:
             env.delenv(name.upper(), raising=False)
         cfg = make_settings(api_keys=f"{FUZZ_KEY}:fuzzer", openai_vector_store_id="vs_docs")
     app = create_app(cfg, openai_client=sdk_client_for(fake), stores=embedded_stores())
-    return app, complete_schema(app.openapi(), cfg)
+    return app, app.openapi()
 
 
 _app, _schema = _fuzzed_app()

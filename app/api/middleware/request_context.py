@@ -14,7 +14,6 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.error_handlers import error_response
-from app.api.route_table import RouteTable
 from app.observability.metrics import Metrics
 from app.observability.request_ids import accepted_request_id, request_id_var
 
@@ -26,14 +25,12 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 
 
 def route_template(scope: Scope) -> str:
-    """The route's path template (`/threads/{thread_id}/messages`), also for answers given before routing."""
+    """The matched route's path template (`/threads/{thread_id}/messages`), else "unmatched"."""
     path = getattr(scope.get("route"), "path", None)
     if path:
-        return str(path)
-    table: RouteTable | None = getattr(scope["app"].state, "route_table", None)
-    found = table.match(scope["method"], scope["path"]) if table else None
-    if found is not None:
-        return found[0]
+        # Under a mounted application (/v1) the route's path is relative to the mount.
+        mount = scope.get("root_path", "")[len(scope.get("app_root_path", scope.get("root_path", ""))) :]
+        return f"{mount}{path}"
     return scope["path"] if scope["path"] in DOC_PATHS else "unmatched"
 
 
@@ -66,7 +63,7 @@ class RequestContextMiddleware:
         except Exception as exc:
             # Answered (and logged) here rather than re-raised, so the server's own traceback log
             # (which would print the exception's text) never runs.
-            response = error_response(scope, exc)  # in the path's format: OpenAI's under /v1
+            response = error_response(scope, exc)  # a mounted app (/v1) has answered in its own format already
             if not response_started:
                 await response(scope, receive, send_with_id)
         finally:

@@ -11,10 +11,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from app.api.deps import AssistantsDep, UserIdDep
+from app.api.routing import ApiRoute
 from app.api.schemas import AssistantDeleted, AssistantList, AssistantObject, error_responses
 from app.services.assistants import ASSISTANT_ID_PATTERN, AssistantCreate, AssistantUpdate
 
-router = APIRouter(prefix="/assistants", tags=["assistants"])
+router = APIRouter(prefix="/assistants", tags=["assistants"], route_class=ApiRoute)
 
 AssistantId = Annotated[str, Path(pattern=ASSISTANT_ID_PATTERN, examples=["asst_abc123"])]
 Cursor = Annotated[str | None, Query(pattern=ASSISTANT_ID_PATTERN, description="An assistant id of the last page")]

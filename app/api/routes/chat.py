@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.deps import ChatServiceDep, IdempotencyDep, IdempotencyKeyHeader, UserIdDep, request_marker
+from app.api.routing import ApiRoute
 from app.api.schemas import ChatRequest, ChatStarted, error_responses
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
@@ -16,7 +17,7 @@ from app.services.idempotency import fingerprint
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=ApiRoute)
 
 
 @router.post(

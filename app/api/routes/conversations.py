@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.api.deps import ConversationsDep, UserIdDep
+from app.api.routing import ApiRoute
 from app.api.schemas import THREAD_ID_PATTERN, ConversationOut, ConversationPage, ConversationRename, error_responses
 from app.errors import ConversationNotFound, InvalidField
 from app.storage.conversations import PageCursor
 
-router = APIRouter(prefix="/conversations", tags=["conversations"])
+router = APIRouter(prefix="/conversations", tags=["conversations"], route_class=ApiRoute)
 
 ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
 

@@ -12,12 +12,16 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from app import __version__
 from app.api.deps import EngineDep, MetricsDep, SettingsDep, StoresDep, UpsertRetriesDep
 from app.api.error_handlers import HttpAnswer
+from app.api.routing import ApiRoute
 from app.api.schemas import Health, Liveness, Readiness, error_responses
 from app.engines import missing_chat_setting
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ApiRoute)  # open to all: probes call often, without a key
+metrics_router = APIRouter(
+    tags=["health"], route_class=ApiRoute
+)  # needs a key when API_KEYS is set; never rate limited
 
 STORAGE_PING_TIMEOUT_S = 2.0
 
@@ -72,7 +76,7 @@ async def read_readiness(stores: StoresDep, upsert_retries: UpsertRetriesDep) ->
     ).response()
 
 
-@router.get(
+@metrics_router.get(
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,

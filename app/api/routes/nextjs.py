@@ -11,12 +11,13 @@ import json
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep, request_marker
 from app.api.error_handlers import HttpAnswer, answer_for
+from app.api.routing import ApiRoute
 from app.api.schemas import (
     RUN_ID_PATTERN,
     THREAD_ID_PATTERN,
@@ -26,13 +27,19 @@ from app.api.schemas import (
     error_responses,
 )
 from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.ndjson import NDJSON, NDJSON_FAREWELL, ndjson_body, ndjson_error_body
+from app.api.wire.ndjson import NDJSON, NDJSON_FAREWELL, ndjson_body, ndjson_error_body, ndjson_error_response
 from app.errors import IdempotencyNotSupported, InvalidField
 
-router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"])
 
-# The routes whose every answer, errors included, is an NDJSON run stream the frontend can show.
-NEXTJS_STREAM_PATH = re.compile(r"^/api/assistants/threads/[^/]+/(messages|actions)$")
+class NdjsonRoute(ApiRoute):
+    """A stream route: every answer, refusals included, is an NDJSON run stream the frontend can show."""
+
+    def render_error(self, answer: HttpAnswer) -> Response:
+        return ndjson_error_response(answer)
+
+
+router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"], route_class=ApiRoute)
+stream_router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"], route_class=NdjsonRoute)
 _NDJSON_DOC: dict[int | str, dict[str, Any]] = {
     200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}
 }
@@ -90,11 +97,11 @@ async def create_thread_next(chat: ChatServiceDep, user_id: UserIdDep) -> Thread
     return ThreadCreatedNext(thread_id=await chat.create_thread(user_id))
 
 
-@router.post(
+@stream_router.post(
     "/threads/{thread_id}/messages",
     summary="Send a message and stream the run (Next.js)",
     response_class=StreamingResponse,
-    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 422, 429, 502, 503, 504)},
+    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 413, 415, 422, 429, 502, 503, 504)},
     openapi_extra={
         "requestBody": {
             "content": {
@@ -117,11 +124,11 @@ async def post_message_next(thread_id: str, request: Request, chat: ChatServiceD
     return EventStreamResponse(ndjson_body(events), media_type=NDJSON, farewell=NDJSON_FAREWELL)
 
 
-@router.post(
+@stream_router.post(
     "/threads/{thread_id}/actions",
     summary="Submit tool outputs and stream the continued run (Next.js)",
     response_class=StreamingResponse,
-    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 409, 422, 429, 502, 503, 504)},
+    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504)},
     openapi_extra={
         "requestBody": {
             "content": {

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
+from app.api.routing import ApiRoute
 from app.api.schemas import (
     MESSAGE_ID_PATTERN,
     RUN_ID_PATTERN,
@@ -25,7 +26,7 @@ from app.engines.hosted.events import step_object
 from app.engines.hosted.objects import list_object
 from app.engines.hosted.pages import PageQuery
 
-router = APIRouter(prefix="/threads", tags=["threads and runs"])
+router = APIRouter(prefix="/threads", tags=["threads and runs"], route_class=ApiRoute)
 
 ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]

@@ -1,19 +1,36 @@
 """The OpenAI-compatible Assistants API under /v1 (ENGINE=hosted): point an OpenAI SDK's `base_url` here.
 
-One module per resource; errors in OpenAI's shape (`app/api/wire/openai_errors.py`, chosen for /v1
-paths by the one mapping in `app/api/error_handlers.py`). Files and vector stores are relayed to the upstream
-(`passthrough.py`). Left out of /docs: OpenAI's reference
+A FastAPI sub-application mounted at /v1, so that it has exception handlers of its own: every error
+is answered in OpenAI's shape (`app/api/wire/openai_errors.py`). One module per resource; files and
+vector stores are relayed to the upstream (`passthrough.py`). Left out of /docs: OpenAI's reference
 documents these routes.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Any
 
+from fastapi import Depends, FastAPI
+from starlette.datastructures import State
+
+from app.api.error_handlers import register_error_handlers
 from app.api.routes.v1 import assistants, files, messages, runs, steps, threads, vector_stores
-from app.api.routes.v1.common import V1_PREFIX, require_hosted
+from app.api.routes.v1.common import require_hosted
+from app.api.wire.openai_errors import openai_error_response
 
-router = APIRouter(prefix=V1_PREFIX, dependencies=[Depends(require_hosted)], include_in_schema=False)
-# runs first: `/threads/runs` must not be read as the thread `runs`.
-for _module in (assistants, runs, messages, steps, threads, files, vector_stores):
-    router.include_router(_module.router)
+
+def create_v1_app(state: State, access: list[Any], checks: list[Any]) -> FastAPI:
+    """The /v1 application: the parent's state (the lifespan's objects), its access checks, OpenAI's errors."""
+    api = FastAPI(
+        title="OpenAI-compatible Assistants API",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[*access, Depends(require_hosted), *checks],
+    )
+    api.state = state
+    register_error_handlers(api, openai_error_response)
+    # runs first: `/threads/runs` must not be read as the thread `runs`.
+    for module in (assistants, runs, messages, steps, threads, files, vector_stores):
+        api.include_router(module.router)
+    return api

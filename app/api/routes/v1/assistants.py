@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import AssistantServiceDep, PageDep
 from app.api.routes.v1.idempotent import answered_once
+from app.api.routing import V1Route
 from app.api.schemas import AssistantObject
 from app.engines.hosted.objects import list_object
 from app.services.assistants import AssistantCreate, AssistantUpdate
 
-router = APIRouter(prefix="/assistants")
+router = APIRouter(prefix="/assistants", route_class=V1Route)
 
 
 def _object(record: Any) -> dict[str, Any]:

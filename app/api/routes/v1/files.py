@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.routes.v1.passthrough import FileId, PassthroughDep, relay, upstream_path
+from app.api.routing import V1UploadRoute
 from app.api.wire.event_stream import EventStreamResponse
 
-router = APIRouter(prefix="/files")
+router = APIRouter(prefix="/files", route_class=V1UploadRoute)
 
 
 @router.post("")

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Request
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, PageDep, message_object
 from app.api.routes.v1.idempotent import answered_once
+from app.api.routing import V1Route
 from app.engines.hosted.objects import list_object
 from app.services.assistants_api import AssistantsApi
 from app.storage.threads import MessageRecord
 
-router = APIRouter(prefix="/threads/{thread_id}/messages")
+router = APIRouter(prefix="/threads/{thread_id}/messages", route_class=V1Route)
 
 
 async def _objects(api: AssistantsApi, messages: list[MessageRecord]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from app.api.routes.v1.common import (
     api_run_object,
 )
 from app.api.routes.v1.idempotent import answered_once, refuse_with_stream
+from app.api.routing import V1Route
 from app.api.schemas import ToolOutputsBody
 from app.api.wire.event_stream import EventStreamResponse
 from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
@@ -38,7 +39,7 @@ from app.services.run_options import (
 )
 from app.storage.threads import RunRecord
 
-router = APIRouter()
+router = APIRouter(route_class=V1Route)
 
 
 class RunCreate(Metadata):

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from app.api.deps import UserIdDep
 from app.api.routes.v1.common import ApiDep, PageDep
+from app.api.routing import V1Route
 from app.engines.hosted.events import step_object
 from app.engines.hosted.objects import list_object
 
-router = APIRouter(prefix="/threads/{thread_id}/runs/{run_id}/steps")
+router = APIRouter(prefix="/threads/{thread_id}/runs/{run_id}/steps", route_class=V1Route)
 
 
 @router.get("")

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import ApiDep, Metadata, ThreadCreate, ThreadResources, thread_object
 from app.api.routes.v1.idempotent import answered_once
+from app.api.routing import V1Route
 
-router = APIRouter(prefix="/threads")
+router = APIRouter(prefix="/threads", route_class=V1Route)
 
 
 class ThreadUpdate(Metadata):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.routes.v1.passthrough import FileId, PassthroughDep, StoreId, relay
+from app.api.routing import V1Route
 
-router = APIRouter(prefix="/vector_stores")
+router = APIRouter(prefix="/vector_stores", route_class=V1Route)
 
 
 @router.post("")

@@ -12,6 +12,7 @@ from app.api.middleware.body_limits import RequestLimitsMiddleware
 from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.rate_limit import RateLimitMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
+from app.api.middleware.request_deadline import RequestDeadlineMiddleware
 from app.api.openapi import install_openapi
 from app.api.routes import assistants, chat, conversations, files, health, nextjs, threads, v1
 from app.api.routes.v1.common import V1_PREFIX
@@ -39,6 +40,7 @@ def create_app(
     app.add_middleware(ApiKeyMiddleware)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(SettingsCORSMiddleware)
+    app.add_middleware(RequestDeadlineMiddleware)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
     # The Next.js frontend reads every answer of its stream routes as a run stream, refusals included.

@@ -1,9 +1,9 @@
-"""A request's whole body must arrive within HTTP_READ_TIMEOUT_S of the request's start: else 408, connection closed.
+"""A request's whole body must arrive within HTTP_READ_TIMEOUT_S: else 408, and the connection is closed.
 
 A server's read timeout limits each pause; a client sending one byte a second would never hit it,
 and would hold a request (and its buffer) open for as long as it likes. Here the deadline is for
-the whole body, whichever server runs the app. It runs while the app reads the body: time the
-app spends before reading it does not count against the client.
+the whole body, whichever server runs the app. The clock starts when the app first asks for the
+body: time the app spends before reading it does not count against the client.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ class RequestBodyTimeout(HTTPException):
 class _Deadline:
     """One request's body deadline: its `receive` and `send`, as the app gets them."""
 
-    def __init__(self, receive: Receive, send: Send, deadline: float) -> None:
+    def __init__(self, receive: Receive, send: Send, timeout_s: float) -> None:
         self._receive = receive
         self._send = send
-        self._deadline = deadline
+        self._timeout_s = timeout_s
+        self._deadline: float | None = None
         self.body_read = self.timed_out = self.started = False
 
     async def receive(self) -> Message:
@@ -40,6 +41,8 @@ class _Deadline:
             return {"type": "http.disconnect"}
         if self.body_read:
             return await self._receive()
+        if self._deadline is None:
+            self._deadline = asyncio.get_running_loop().time() + self._timeout_s
         try:
             async with asyncio.timeout_at(self._deadline):
                 message = await self._receive()
@@ -69,7 +72,7 @@ class RequestDeadlineMiddleware:
             return
         settings = getattr(scope["app"].state, "settings", None)
         timeout_s = settings.http_read_timeout_s if settings is not None else DEFAULT_TIMEOUT_S
-        request = _Deadline(receive, send, asyncio.get_running_loop().time() + timeout_s)
+        request = _Deadline(receive, send, timeout_s)
         try:
             await self.app(scope, request.receive, request.send)
         except RequestBodyTimeout as exc:

@@ -70,6 +70,9 @@ async def serve(server: Server, app: FastAPI) -> None:
         server.stop()  # type: ignore[no-untyped-call]  # Granian's embedded server has no annotations here
 
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop)
+        try:
+            loop.add_signal_handler(signum, stop)
+        except NotImplementedError:  # Windows: a plain handler, handing the stop to the loop
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop))
     await server.serve()
     logger.info("Finished server process [%d]", os.getpid())

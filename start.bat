@@ -1,5 +1,5 @@
 @echo off
-rem Start the chat backend on http://localhost:8000 (HOST/PORT from the environment or .env).
+rem Start the chat backend (python -m app: the app under Granian) on http://localhost:8000 (HOST/PORT from the environment or .env).
 setlocal
 cd /d "%~dp0"
 where py >nul 2>nul && (set "PY=py -3") || (set "PY=python")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the chat backend on http://localhost:8000 (HOST/PORT from the environment or .env).
+# Start the chat backend (python -m app: the app under Granian) on http://localhost:8000 (HOST/PORT from the environment or .env).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/venv.sh

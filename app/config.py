@@ -99,11 +99,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
-    # The HTTP edge of `python -m app`: largest request header block (431 above it); how long a
-    # header block may take to arrive and a body may pause (then 408 and closed); the proxies
-    # whose X-Forwarded-For/-Proto are believed (addresses or networks, `*` for any; empty: none).
-    max_header_bytes: int = Field(default=8192, ge=1024, le=1024 * 1024)
-    http_read_timeout_s: float = Field(default=15.0, gt=0, le=3600)
+    # The HTTP edge: largest request header block (431 above it; Granian's buffer, at least 8 KiB);
+    # how long a header block may take to arrive (then the connection is closed), and then the
+    # whole body (then 408 and closed); the proxies whose X-Forwarded-For/-Proto are believed
+    # (addresses or networks, `*` for any; empty: none).
+    max_header_bytes: int = Field(default=8192, ge=8192, le=1024 * 1024)
+    http_read_timeout_s: float = Field(default=15.0, gt=0, le=60)
     forwarded_allow_ips: Annotated[list[str], NoDecode] = []
 
     # Access control and limits
@@ -137,9 +138,9 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _valid_proxies(cls, value: list[str]) -> list[str]:
-        """Addresses and networks in the form uvicorn reads (it would silently ignore a malformed one)."""
+        """Addresses and networks in the form the proxy headers middleware reads (it would ignore a malformed one)."""
         if "*" in value:
-            return ["*"]  # uvicorn trusts everyone only for exactly "*"
+            return ["*"]  # everyone is trusted only for exactly "*"
         normalized = []
         for entry in value:
             try:

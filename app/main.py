@@ -12,6 +12,7 @@ from app import __version__
 from app.api.error_handlers import register_error_handlers
 from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
+from app.api.middleware.request_deadline import RequestDeadlineMiddleware
 from app.api.openapi import install_openapi
 from app.api.routes import assistants, chat, conversations, docs, files, health, nextjs, threads
 from app.api.routes.v1 import create_v1_app
@@ -39,6 +40,7 @@ def create_app(
     )
     # Outermost last: request id and metrics, then CORS (preflights pass without a key).
     app.add_middleware(SettingsCORSMiddleware)
+    app.add_middleware(RequestDeadlineMiddleware)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
     docs.add_docs(app)

@@ -1,16 +1,13 @@
 """The server's shutdown, as the app sees it: when it began, and when open streams must end.
 
-`python -m app` tells the app when it starts shutting down (SIGTERM, Ctrl-C): requests in flight
-then have SHUTDOWN_TIMEOUT_S to finish. Streams that would outlive it end a second before, with
+`python -m app` tells the app when it starts shutting down (SIGTERM, Ctrl-C): it stops accepting
+and lets requests in flight finish. Streams still open end a second before SHUTDOWN_TIMEOUT_S, with
 their format's closing words, so a client sees the end of the stream and not a cut connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-from types import FrameType
-
-import uvicorn
 
 STREAM_END_MARGIN_S = 1.0
 
@@ -33,16 +30,3 @@ class Shutdown:
         """Return when an open stream must end: shortly before the shutdown timeout runs out."""
         await self._began.wait()
         await asyncio.sleep(max(0.0, self._timeout_s - STREAM_END_MARGIN_S))
-
-
-class NoticingServer(uvicorn.Server):
-    """uvicorn's server, telling the app (`app.state.shutdown`) when a shutdown begins."""
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        shutdown: Shutdown | None = getattr(getattr(self.config.app, "state", None), "shutdown", None)
-        if shutdown is not None:
-            try:  # a signal handler: hand the event to the loop rather than touch it from here
-                asyncio.get_running_loop().call_soon_threadsafe(shutdown.begin)
-            except RuntimeError:
-                shutdown.begin()
-        super().handle_exit(sig, frame)

@@ -1,19 +1,20 @@
-"""uvicorn's options for the HTTP edge: the settings, the protocol with limits (or h11 without httptools), proxies."""
+"""The HTTP edge's settings and how `python -m app` hands them to Granian (header cap and timeout, proxies)."""
 
 from __future__ import annotations
 
 import gc
-import logging
-import sys
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
 from pydantic import ValidationError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import app.__main__ as entry_point
 from app.config import Settings
-from app.server.edge import uvicorn_edge_options
-from app.server.http_protocol import LimitedHttpToolsProtocol
+from app.server.serve import behind_proxies, build_server
 
 
 def test_settings_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,7 +27,7 @@ def test_settings_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (defaults.max_header_bytes, defaults.http_read_timeout_s, defaults.forwarded_allow_ips) == (8192, 15.0, [])
     assert configured.max_header_bytes == 16384
     assert configured.http_read_timeout_s == 2.5
-    # Networks normalised: uvicorn would take "10.1.2.3/16" for a host name and silently trust nothing.
+    # Networks normalised: the proxy middleware would take "10.1.2.3/16" for a host name and trust nothing.
     assert configured.forwarded_allow_ips == ["10.0.0.1", "10.1.0.0/16", "::1"]
 
 
@@ -36,7 +37,9 @@ def test_settings_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FORWARDED_ALLOW_IPS", "proxy.internal"),
         ("FORWARDED_ALLOW_IPS", "10.0.0.300"),
         ("MAX_HEADER_BYTES", "100"),
+        ("MAX_HEADER_BYTES", "4096"),  # below Granian's smallest buffer
         ("HTTP_READ_TIMEOUT_S", "0"),
+        ("HTTP_READ_TIMEOUT_S", "61"),  # above Granian's longest header read timeout
     ],
 )
 def test_malformed_edge_settings_stop_start_up(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
@@ -45,61 +48,45 @@ def test_malformed_edge_settings_stop_start_up(monkeypatch: pytest.MonkeyPatch, 
         Settings(_env_file=None)
 
 
-def test_any_proxy_is_exactly_a_star_for_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_any_proxy_is_exactly_a_star(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.1,*")
     assert Settings(_env_file=None).forwarded_allow_ips == ["*"]
 
 
-def test_options_by_default_use_the_limited_protocol_and_believe_no_proxy() -> None:
-    options = uvicorn_edge_options(Settings(_env_file=None, max_header_bytes=4096, http_read_timeout_s=3))
+def test_the_server_gets_the_edge_settings() -> None:
+    settings = Settings(_env_file=None, host="127.0.0.1", port=8123, max_header_bytes=16384, http_read_timeout_s=3)
+    server = build_server(FastAPI(), settings)
 
-    protocol = options.pop("http")
-    assert issubclass(protocol, LimitedHttpToolsProtocol)
-    assert (protocol.max_header_bytes, protocol.read_timeout_s) == (4096, 3)
-    assert options == {"proxy_headers": False, "forwarded_allow_ips": []}
-
-
-def test_options_believe_the_configured_proxies() -> None:
-    options = uvicorn_edge_options(Settings(_env_file=None, forwarded_allow_ips="10.0.0.2"))
-    assert options["proxy_headers"] is True
-    assert options["forwarded_allow_ips"] == ["10.0.0.2"]
+    assert (server.bind_addr, server.bind_port) == ("127.0.0.1", 8123)
+    assert server.http1_settings == HTTP1Settings(header_read_timeout=3000, max_buffer_size=16384)
+    assert server.interface == Interfaces.ASGI
 
 
-def test_without_httptools_h11_serves_with_the_header_cap(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setitem(sys.modules, "httptools", None)  # import httptools raises ImportError
-    monkeypatch.delitem(sys.modules, "app.server.http_protocol")
-    with caplog.at_level(logging.WARNING, logger="app.server"):
-        options = uvicorn_edge_options(Settings(_env_file=None, max_header_bytes=4096))
-
-    assert options["http"] == "h11"
-    assert options["h11_max_incomplete_event_size"] == 4096
-    assert options["proxy_headers"] is False
-    assert any("httptools is not importable" in r.getMessage() and "h11" in r.getMessage() for r in caplog.records)
+def test_proxy_headers_are_believed_only_from_the_configured_proxies() -> None:
+    app = FastAPI()
+    assert behind_proxies(app, Settings(_env_file=None)) is app
+    wrapped = behind_proxies(app, Settings(_env_file=None, forwarded_allow_ips="10.0.0.2"))
+    assert isinstance(wrapped, ProxyHeadersMiddleware)
+    assert wrapped.app is app
 
 
-def test_python_m_app_passes_the_edge_options_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_m_app_serves_the_app_with_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     ran: dict[str, Any] = {}
-    monkeypatch.setattr(entry_point, "configure_logging", lambda *args: None)
-    monkeypatch.setattr(entry_point, "create_app", lambda settings: "the app")
-    monkeypatch.setattr(gc, "freeze", lambda: None)
-    monkeypatch.setattr(gc, "set_threshold", lambda *args: None)
+    calls: list[str] = []
+    monkeypatch.setattr(entry_point, "configure_logging", lambda *args: calls.append("logging"))
+    monkeypatch.setattr(entry_point, "create_app", lambda settings: FastAPI())
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(gc, "set_threshold", lambda *args: calls.append(f"threshold {args}"))
 
-    class Server:  # what `python -m app` runs, recording its uvicorn configuration
-        def __init__(self, config: Any) -> None:
-            self.config = config
+    async def serve(server: Any, app: Any) -> None:  # what `python -m app` runs, recording the server
+        ran["server"] = server
 
-        def run(self) -> None:
-            ran.update(vars(self.config))
-
-    monkeypatch.setattr(entry_point, "NoticingServer", Server)
-    monkeypatch.setenv("MAX_HEADER_BYTES", "2048")
+    monkeypatch.setattr(entry_point, "serve", serve)
+    monkeypatch.setenv("MAX_HEADER_BYTES", "16384")
     monkeypatch.setenv("HTTP_READ_TIMEOUT_S", "4")
 
     entry_point.main()
 
-    assert ran["app"] == "the app"
-    assert issubclass(ran["http"], LimitedHttpToolsProtocol)
-    assert (ran["http"].max_header_bytes, ran["http"].read_timeout_s) == (2048, 4)
-    assert ran["proxy_headers"] is False
+    assert ran["server"].http1_settings.max_buffer_size == 16384
+    assert ran["server"].http1_settings.header_read_timeout == 4000
+    assert calls == ["logging", "freeze", "threshold (10000, 10, 10)"]

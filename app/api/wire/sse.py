@@ -1,12 +1,26 @@
-"""Server-Sent Events for `/chat/stream`: one event per Assistants event, then `done`."""
+"""Server-Sent Events for `/chat/stream` and `/v1` runs: one event per Assistants event, then `done`.
+
+Frames are written by FastAPI's SSE encoder (`fastapi.sse.format_sse_event`), as openai-python and
+openai-node parse them: `event: <name>` and `data: <compact JSON>`, and `data: [DONE]` at the end.
+A stream quiet for PING_INTERVAL_S (a model thinking) gets FastAPI's keep-alive comment, so proxies
+and load balancers do not take it for dead. FastAPI's `EventSourceResponse` itself does not fit these
+routes: its path operation is a generator, so the answer (200) would start before the run is
+claimed, and a busy or unknown thread could no longer be a 400 or 404; and /v1 runs answer JSON or
+SSE from one route. The response is `EventStreamResponse` (event_stream.py): it stops when the
+client leaves and ends the stream with `SSE_FAREWELL` at shutdown.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
+
+from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 
 from app.api.error_handlers import answer_for
 from app.api.wire.event_stream import until_terminal
@@ -15,11 +29,14 @@ from app.engines.base import StreamEvent
 logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# A stream with no event for this long gets a keep-alive comment (FastAPI's interval for its own SSE).
+PING_INTERVAL_S = 15.0
 
 
 def sse_frame(event: str, data: Any) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    return f"event: {event}\ndata: {payload}\n\n".encode()
+    return format_sse_event(
+        event=event, data_str=data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    )
 
 
 # How a stream still open at shutdown ends.
@@ -28,7 +45,7 @@ SSE_FAREWELL = sse_frame(
 ) + sse_frame("done", "[DONE]")
 
 
-async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
+async def _frames(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[bytes, None]:
     """Server-Sent Events named as the Assistants events; `error` then `done` if the stream breaks."""
     async with aclosing(events):
         try:
@@ -39,3 +56,37 @@ async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[b
             logger.warning("run stream broke off: %s", answer.code)
             yield sse_frame("error", answer.body()["error"])
         yield sse_frame("done", "[DONE]")
+
+
+async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
+    """The run's events as SSE frames, with a keep-alive comment whenever none came for PING_INTERVAL_S.
+
+    The frames are read by a task of their own into a queue, so a ping never interrupts (and so
+    never closes) the run's event stream; the task ends with the body, however it ends.
+    """
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    async def read_frames() -> None:
+        try:
+            async for frame in _frames(events):
+                queue.put_nowait(frame)
+        finally:
+            queue.put_nowait(None)
+
+    reader = asyncio.create_task(read_frames(), name="sse-frames")
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            if queue.empty():
+                ping = loop.call_later(PING_INTERVAL_S, queue.put_nowait, KEEPALIVE_COMMENT)
+                frame = await queue.get()
+                ping.cancel()
+            else:
+                frame = queue.get_nowait()
+            if frame is None:
+                return
+            yield frame
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader

@@ -168,44 +168,90 @@ def server_env(fake: Proc, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
+# What each benchmark target serves: the service, or one of the two floors (raw ASGI apps, bench/*_floor.py).
+SERVICE = "service"
+RELAY_FLOOR = "relay floor"
+HOSTED_FLOOR = "hosted floor"
+FLOOR_APPS = {RELAY_FLOOR: "bench.relay_floor:app", HOSTED_FLOOR: "bench.hosted_floor:app"}
+# A floor run through the service's entry point: `app/__main__.py`'s `main()` with the floor in place of
+# the app it builds, so the server, its options and the process set-up (logging, gc) are the service's.
+_FLOOR_UNDER_SERVICE_MAIN = (
+    "import app.__main__ as service_main, {module} as floor; "
+    "service_main.create_app = lambda settings: floor.{attribute}; service_main.main()"
+)
+
+
+def asgi_server_args(target: str) -> list[str]:
+    """The `python` arguments that serve `target` under the service's server with the service's options.
+
+    The service is `python -m app`; a floor runs the same `main()` with its ASGI app instead of the
+    service's (start_server checks that the floor, not the service, answers). This is the one place
+    to change when the service's server changes (for a server that imports its app by name, serve
+    FLOOR_APPS[target] with the options `python -m app` gives it).
+    """
+    if target == SERVICE:
+        return ["-m", "app"]
+    module, attribute = FLOOR_APPS[target].split(":")
+    return ["-c", _FLOOR_UNDER_SERVICE_MAIN.format(module=module, attribute=attribute)]
+
+
 def start_server(
     group: ProcGroup, log_dir: Path, fake: Proc, target: str, *, wrapper: list[str] | None = None, **extra: str
 ) -> Proc:
-    """Our service (`python -m app`) or the plain baseline (`python -m bench.baseline_app`), one process."""
+    """The service or a floor (`target`), one process, serving on a free port until the group stops it."""
     port = free_port()
-    module = "app" if target == "service" else "bench.baseline_app"
-    args = [*(wrapper or []), "-m", module]
-    server = group.start(target, args, server_env(fake, port, **extra), port, log_dir)
+    args = [*(wrapper or []), *asgi_server_args(target)]
+    server = group.start(target.replace(" ", "_"), args, server_env(fake, port, **extra), port, log_dir)
     server.wait_until_up("/")
+    if target != SERVICE:
+        status, health = get_json(server.url + "/")
+        if status != 200 or not isinstance(health, dict) or health.get("engine") != target:
+            raise RuntimeError(f"{target}: the process on {server.url} is not the floor (GET / said {health!r})")
     return server
 
 
-class RssSampler:
-    """Samples a process's RSS every few milliseconds on a thread; `peak` is the largest seen."""
+class Sampler:
+    """Calls `sample()` every `interval_s` on a thread, from `with` to its end (a sample's own time counts)."""
 
-    def __init__(self, proc: Proc, interval_s: float = 0.02) -> None:
-        self._proc = proc
+    def __init__(self, interval_s: float) -> None:
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self.peak = 0
+
+    def sample(self) -> bool:
+        """One sample; False stops the sampling."""
+        raise NotImplementedError
 
     def _run(self) -> None:
-        process = psutil.Process(self._proc.pid)
         while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, process.memory_info().rss)
-            except psutil.Error:
+            started = time.monotonic()
+            if not self.sample():
                 return
-            self._stop.wait(self._interval_s)
+            self._stop.wait(max(0.0, self._interval_s - (time.monotonic() - started)))
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Sampler:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=15)
+
+
+class RssSampler(Sampler):
+    """Samples a process's RSS every few milliseconds; `peak` is the largest seen."""
+
+    def __init__(self, proc: Proc, interval_s: float = 0.02) -> None:
+        super().__init__(interval_s)
+        self._process = psutil.Process(proc.pid)
+        self.peak = 0
+
+    def sample(self) -> bool:
+        try:
+            self.peak = max(self.peak, self._process.memory_info().rss)
+        except psutil.Error:
+            return False
+        return True
 
 
 def run_load(port: int, *args: str, timeout_s: float = 120.0) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark, in one command: ./bench/run.sh [--quick] [--profile] [--only KEYS] (see bench/run.py).
+# The benchmark, in one command: ./bench/run.sh [--quick] [--profile] [--v1] [--streams] [--only KEYS] (see bench/run.py).
 # Sets up .venv itself (requirements-bench.txt: the service's, the tests' and psutil/pyinstrument).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -29,6 +29,10 @@ logger = logging.getLogger("app.server")
 
 # Granian's own records go through the app's log handler (text or JSON, secrets redacted).
 GRANIAN_LOGS = {"loggers": {"_granian": {"handlers": [], "propagate": True}}}
+# Connections waiting to be accepted, and requests served at once (Granian's embedded defaults, 128
+# and backlog/workers, would leave a burst of 1,000 clients or 2,000 open streams waiting).
+LISTEN_BACKLOG = 2048
+MAX_CONCURRENT_REQUESTS = 8192
 
 
 def behind_proxies(app: ASGIApp, settings: Settings) -> Any:
@@ -48,6 +52,8 @@ def build_server(app: FastAPI, settings: Settings) -> Server:
         interface=Interfaces.ASGI,
         http=HTTPModes.http1,
         websockets=False,
+        backlog=LISTEN_BACKLOG,
+        backpressure=MAX_CONCURRENT_REQUESTS,
         http1_settings=HTTP1Settings(
             header_read_timeout=round(settings.http_read_timeout_s * 1000),
             max_buffer_size=settings.max_header_bytes,

@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     openai_max_retries: int = Field(default=2, ge=0, le=10)
 
     # Runs
-    engine: Literal["assistants", "hosted"] = "assistants"
+    # hosted: threads, messages and runs kept here, each run one model call (the product);
+    # assistants: a relay to a provider that still serves the Assistants API.
+    engine: Literal["hosted", "assistants"] = "hosted"
     truncation_last_messages: int = Field(default=10, ge=1, le=100)
     max_completion_tokens: int = Field(default=1000, ge=1)
     # Engine `hosted`: the history sent is trimmed, newest first, to this many (estimated) tokens.

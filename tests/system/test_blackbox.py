@@ -28,6 +28,7 @@ def _serve(tmp_path: Path, *fake_args: str, **env_extra: str) -> Iterator[tuple[
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MONGODB_"))}
     env.update(
         OPENAI_API_KEY=SECRET,
+        ENGINE="assistants",
         OPENAI_ASSISTANT_ID="asst_fake",
         OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
         OPENAI_MAX_RETRIES="0",

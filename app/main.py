@@ -13,7 +13,7 @@ from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.rate_limit import RateLimitMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import assistants, chat, conversations, files, health, nextjs, threads, v1
+from app.api.routes import chat, conversations, files, health, nextjs, threads, v1
 from app.api.routes.v1.common import V1_PREFIX
 from app.api.strict_json import strict_json_body
 from app.api.wire.ndjson import ndjson_error_response
@@ -45,7 +45,7 @@ def create_app(
     add_error_renderer(app, "POST", nextjs.NEXTJS_STREAM_PATH, ndjson_error_response)
     # The OpenAI-compatible API answers errors in OpenAI's shape, those of the middleware included.
     add_error_dialect(app, V1_PREFIX, openai_error_response)
-    routers = tuple(module.router for module in (health, chat, threads, conversations, nextjs, files, assistants))
+    routers = tuple(module.router for module in (health, chat, threads, conversations, nextjs, files))
     for router in routers:
         app.include_router(router)
     app.include_router(v1.router)

@@ -114,13 +114,9 @@ class Settings(BaseSettings):
     rate_limit_storage_uri: str = "async+memory://"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
-    # Fault tolerance and shutdown
-    upsert_retry_initial_s: float = Field(default=0.5, gt=0)
-    upsert_retry_max_s: float = Field(default=30.0, gt=0)
+    # Shutdown
     shutdown_timeout_s: float = Field(default=20.0, ge=0)
-    flush_timeout_s: float = Field(default=10.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -5,28 +5,20 @@ The store fails on purpose (tests/fakes/flaky_stores.py); readiness reports the 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 
 import pytest
 
 from app.services.conversation_retry import UpsertRetryQueue
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.flaky_stores import FlakyStore, stores_with
+from tests.fakes.hosted_support import wait_until
 
 
 def _timings(monkeypatch: pytest.MonkeyPatch, **seconds: float) -> None:
     """The queue's backoff and flush deadline, shortened (or lengthened) for one test."""
     for name, value in seconds.items():
         monkeypatch.setattr(UpsertRetryQueue, name, value)
-
-
-async def _wait_until(condition, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_a_failed_upsert_is_retried_until_it_lands_and_readiness_is_degraded_meanwhile(
@@ -38,10 +30,10 @@ async def test_a_failed_upsert_is_retried_until_it_lands_and_readiness_is_degrad
     async with app_client(stores=stores_with(store)) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
         degraded = await client.get("/readyz")
-        await _wait_until(lambda: store.write_attempts >= 4)  # backing off, still failing
+        await wait_until(lambda: store.write_attempts >= 4, "four failed writes")  # backing off, still failing
         assert await store.get_conversation("default-user", thread_id) is None
         store.failures_left = 0
-        await _wait_until(lambda: client.app.state.upsert_retries.pending == 0)
+        await wait_until(lambda: client.app.state.upsert_retries.pending == 0, "the retried write")
         ready = await client.get("/readyz")
         metrics = (await client.get("/metrics")).text
 
@@ -72,7 +64,7 @@ async def test_the_store_raising_n_times_then_recovering_loses_nothing(
     _timings(monkeypatch, initial_delay_s=0.01, max_delay_s=0.05)
     async with app_client(stores=stores_with(store)) as client:
         responses = [await client.post("/chat", json={"content": "hi", "threadId": t}) for t in threads]
-        await _wait_until(lambda: client.app.state.upsert_retries.pending == 0)
+        await wait_until(lambda: client.app.state.upsert_retries.pending == 0, "the retried writes")
     assert [r.status_code for r in responses] == [200, 200, 200]
     for thread_id in threads:
         assert await store.get_conversation("default-user", thread_id) is not None
@@ -86,7 +78,7 @@ async def test_shutdown_flushes_pending_upserts_into_a_store_that_came_back(
     _timings(monkeypatch, initial_delay_s=30, flush_timeout_s=2)
     async with app_client(stores=stores_with(store)) as client:
         await client.post("/chat", json={"content": "hi", "threadId": thread_id})
-        await _wait_until(lambda: store.write_attempts >= 2)  # the retry task now sleeps for ~30 s
+        await wait_until(lambda: store.write_attempts >= 2, "two failed writes")  # the retry task now sleeps for ~30 s
         store.failures_left = 0
     assert await store.get_conversation("default-user", thread_id) is not None
 

@@ -19,6 +19,7 @@ from app.main import create_app
 from app.storage import Stores
 from tests.fakes.app_support import make_settings
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import wait_until
 from tests.fakes.servers import closed_port
 
 
@@ -32,12 +33,9 @@ async def served_app(stores: Stores, **overrides: Any) -> AsyncIterator[httpx2.A
             yield http
 
 
-async def until_assistant_was_read(fake: FakeOpenAI, timeout_s: float = 10.0) -> None:
+async def until_assistant_was_read(fake: FakeOpenAI) -> None:
     """The start-up look at the assistant is one upstream request of its own; wait until it was made."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not fake.requests_to("GET", "/assistants/asst_test"):
-        assert asyncio.get_running_loop().time() < deadline, "the start-up check never reached the upstream"
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: bool(fake.requests_to("GET", "/assistants/asst_test")), "the start-up check")
 
 
 async def test_chat_makes_one_upstream_request_with_the_service_client(

@@ -75,7 +75,7 @@ async def test_upstream_dropping_the_connection_is_502_with_the_service_client(m
 
 async def test_slow_upstream_is_504_with_the_service_client(fake: FakeOpenAI, live_fake: str, mongo_stores) -> None:
     thread_id = fake.add_thread()
-    fake.fail_next(500, hang_s=3.0, path_contains="/runs")
+    fake.fail_next(500, hang_s=1.0, path_contains="/runs")
     async with served_app(mongo_stores, openai_base_url=live_fake, openai_timeout_s=0.3) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
     assert response.status_code == 504

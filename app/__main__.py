@@ -37,7 +37,7 @@ def main() -> None:
         # believed only from FORWARDED_ALLOW_IPS.
         **uvicorn_edge_options(settings),
         # On SIGTERM: stop accepting, let requests in flight finish for this long, then run the
-        # lifespan shutdown (which flushes pending conversation writes within FLUSH_TIMEOUT_S).
+        # lifespan shutdown (which flushes pending conversation writes within 10 s).
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
     )
     NoticingServer(config).run()

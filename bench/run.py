@@ -144,9 +144,11 @@ def start_stack(group: ProcGroup, scenario: Scenario, target: str, log_root: Pat
         return cell
     log_dir = log_root / scenario.key / target
     extra: dict[str, str] = {}
-    if target == "service" and scenario.engine != "assistants":
-        # The hosted engine runs its built-in default assistant (the fake's asst_fake lives upstream only).
-        extra = {"ENGINE": scenario.engine, "OPENAI_ASSISTANT_ID": ""}
+    if target == "service":
+        extra = {"ENGINE": scenario.engine}
+        if scenario.engine != "assistants":
+            # The hosted engine runs its built-in default assistant (the fake's asst_fake lives upstream only).
+            extra["OPENAI_ASSISTANT_ID"] = ""
     fake = start_fake(group, log_dir, latency_s=scenario.latency_s, threads=scenario.threads)
     server = start_server(group, log_dir, fake, target, **extra)
     if target == "service":

@@ -16,4 +16,11 @@ fi
 echo "== ruff check" && .venv/bin/ruff check .
 echo "== ruff format --check" && .venv/bin/ruff format --check .
 echo "== mypy --strict app" && .venv/bin/mypy
-echo "== pytest" && .venv/bin/python -m pytest "$@"
+if [ "$#" -gt 0 ]; then
+  # Extra arguments: one pytest run with them (./test.sh -k chat -x, ./test.sh tests/api).
+  echo "== pytest $*" && .venv/bin/python -m pytest "$@"
+else
+  # The black-box tests (real processes, the fuzz runs, scale-out) are the slowest: a step of their own.
+  echo "== pytest: everything but tests/system" && .venv/bin/python -m pytest --ignore=tests/system
+  echo "== pytest: tests/system (processes, fuzzing, restarts, scale-out)" && .venv/bin/python -m pytest tests/system
+fi

@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     openai_max_retries: int = Field(default=2, ge=0, le=10)
 
     # Runs
-    engine: Literal["assistants", "hosted"] = "assistants"
+    # hosted: threads, messages and runs kept here, each run one model call (the product);
+    # assistants: a relay to a provider that still serves the Assistants API.
+    engine: Literal["hosted", "assistants"] = "hosted"
     truncation_last_messages: int = Field(default=10, ge=1, le=100)
     max_completion_tokens: int = Field(default=1000, ge=1)
     # Engine `hosted`: the history sent is trimmed, newest first, to this many (estimated) tokens.
@@ -113,13 +115,9 @@ class Settings(BaseSettings):
     rate_limit_storage_uri: str = "async+memory://"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
-    # Fault tolerance and shutdown
-    upsert_retry_initial_s: float = Field(default=0.5, gt=0)
-    upsert_retry_max_s: float = Field(default=30.0, gt=0)
+    # Shutdown
     shutdown_timeout_s: float = Field(default=20.0, ge=0)
-    flush_timeout_s: float = Field(default=10.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -90,10 +90,10 @@ def _services(app: FastAPI, cfg: Settings, stores: Stores, engine: AssistantEngi
     )
     app.state.thread_access = thread_access
     app.state.idempotency = IdempotentRequests(
-        stores.idempotency_keys, _describe_error, ttl_s=cfg.idempotency_ttl_s, lease_s=_idempotency_lease_s(cfg)
+        stores.idempotency_keys, _describe_error, lease_s=_idempotency_lease_s(cfg)
     )
     app.state.v1_idempotency = IdempotentRequests(  # the same keys; answers kept in OpenAI's shape
-        stores.idempotency_keys, describe_openai_error, ttl_s=cfg.idempotency_ttl_s, lease_s=_idempotency_lease_s(cfg)
+        stores.idempotency_keys, describe_openai_error, lease_s=_idempotency_lease_s(cfg)
     )
     app.state.chat_service = ChatService(
         engine,
@@ -130,15 +130,10 @@ def build_lifespan(
             engine = build_engine(cfg, upstream, opened.threads, opened.assistants)
             stack.push_async_callback(engine.aclose)
             # Closed before the stores (exit stack order): the queue flushes into open stores at shutdown.
-            upsert_retries = UpsertRetryQueue(
-                opened.conversations,
-                initial_delay_s=cfg.upsert_retry_initial_s,
-                max_delay_s=cfg.upsert_retry_max_s,
-                on_retry=metrics.record_upsert_retry,
-            )
+            upsert_retries = UpsertRetryQueue(opened.conversations, on_retry=metrics.record_upsert_retry)
             metrics.upserts_pending.set_function(lambda: upsert_retries.pending)
             upsert_retries.start()
-            stack.push_async_callback(upsert_retries.close, cfg.flush_timeout_s)
+            stack.push_async_callback(upsert_retries.close)
             app.state.settings = cfg
             app.state.shutdown = Shutdown(cfg.shutdown_timeout_s)
             app.state.metrics = metrics

@@ -14,7 +14,7 @@ from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.middleware.request_deadline import RequestDeadlineMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import assistants, chat, conversations, docs, files, health, nextjs, threads
+from app.api.routes import chat, conversations, docs, files, health, nextjs, threads
 from app.api.routes.v1 import create_v1_app
 from app.api.routes.v1.common import V1_PREFIX
 from app.api.schemas import error_responses
@@ -53,7 +53,7 @@ def create_app(
         responses=access_responses(cfg, rate_limited=False),
     )
     routers = (
-        *(module.router for module in (chat, threads, conversations, nextjs, files, assistants)),
+        *(module.router for module in (chat, threads, conversations, nextjs, files)),
         nextjs.stream_router,
     )
     # Body limits (app/api/routing.py) answer 413 and 415 on every route that takes a body.

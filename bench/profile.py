@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     wrapper = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(session_path), "-i", "0.0005"]
     with ProcGroup() as group:
         fake = start_fake(group, log_dir, latency_s=latency, threads=threads)
-        extra = {"ENGINE": args.engine, "OPENAI_ASSISTANT_ID": ""} if args.engine != "assistants" else {}
+        extra = {"ENGINE": args.engine}
+        if args.engine != "assistants":
+            extra["OPENAI_ASSISTANT_ID"] = ""  # hosted: the built-in default assistant (asst_fake lives upstream)
         server = start_server(group, log_dir, fake, "service", wrapper=wrapper, **extra)
         pool: list[str] = []
         if args.engine == "hosted":  # threads live in the service: make the pool through its API

@@ -181,9 +181,11 @@ def start_stack(group: ProcGroup, scenario: Scenario, target: str, log_root: Pat
     log_dir = log_root / scenario.key / target.replace(" ", "_")
     data_dir = log_dir / "data"
     extra = {"DATA_DIR": str(data_dir)}
-    if target == SERVICE and scenario.engine != "assistants":
-        # The hosted engine runs its built-in default assistant (the fake's asst_fake lives upstream only).
-        extra.update(ENGINE=scenario.engine, OPENAI_ASSISTANT_ID="")
+    if target == SERVICE:
+        extra["ENGINE"] = scenario.engine
+        if scenario.engine != "assistants":
+            # The hosted engine runs its built-in default assistant (the fake's asst_fake lives upstream only).
+            extra["OPENAI_ASSISTANT_ID"] = ""
     fake = start_fake(group, log_dir, latency_s=scenario.latency_s, threads=scenario.threads)
     server = start_server(group, log_dir, fake, target, **extra)
     runs_db = None

@@ -92,7 +92,7 @@ class Health(BaseModel):
                     "status": "ok",
                     "service": "chat-backend",
                     "version": "0.1.0",
-                    "engine": "assistants",
+                    "engine": "hosted",
                     "storage": "mongodb",
                     "chat_configured": True,
                 }
@@ -160,8 +160,7 @@ class ErrorAnswer(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the error shape for the given statuses."""
     descriptions = {
-        400: "Bad request, or the thread already has an active run (`active_run`); `/assistants`: ENGINE is not "
-        "`hosted` (`hosted_engine_required`)",
+        400: "Bad request, or the thread already has an active run (`active_run`)",
         401: "Missing or invalid API key (`unauthorized`), or the upstream rejected the configured OpenAI key",
         404: "Unknown thread or assistant (or another user's)",
         409: "Conflict: the run is not active, or a request with this Idempotency-Key is still in progress",
@@ -314,19 +313,3 @@ class AssistantObject(BaseModel):
             tool_resources=dict(record.tool_resources),
             metadata=dict(record.metadata),
         )
-
-
-class AssistantList(BaseModel):
-    """A page of the caller's assistants; pass `last_id` as `after` for the next page."""
-
-    object: Literal["list"] = "list"
-    data: list[AssistantObject]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
-
-
-class AssistantDeleted(BaseModel):
-    id: str
-    object: Literal["assistant.deleted"] = "assistant.deleted"
-    deleted: Literal[True] = True

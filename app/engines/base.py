@@ -42,7 +42,7 @@ class StreamEvent:
     """One Assistants stream event, e.g. `thread.message.delta`, with its object in upstream shape.
 
     `data` never holds keys whose value was not set (no `"annotations": null`): openai-node's
-    AssistantStream breaks on them (WIRE-FORMATS section 1b, rule 2).
+    AssistantStream breaks on them (docs/wire-formats.md section 1b, rule 2).
     """
 
     event: str

@@ -33,17 +33,16 @@ class _Pending:
 class UpsertRetryQueue:
     """Retries `touch_conversation` for failed upserts; `close()` flushes what is left."""
 
-    def __init__(
-        self,
-        store: ConversationStore,
-        *,
-        initial_delay_s: float = 0.5,
-        max_delay_s: float = 30.0,
-        on_retry: Callable[[bool], None] | None = None,
-    ) -> None:
+    # The retries' backoff (seconds, doubled per failure up to the max), and how long `close()`
+    # keeps trying at shutdown before it logs what is left.
+    initial_delay_s = 0.5
+    max_delay_s = 30.0
+    flush_timeout_s = 10.0
+
+    def __init__(self, store: ConversationStore, *, on_retry: Callable[[bool], None] | None = None) -> None:
         self._store = store
-        self._initial_delay_s = initial_delay_s
-        self._max_delay_s = max(max_delay_s, initial_delay_s)
+        self._initial_delay_s = self.initial_delay_s
+        self._max_delay_s = max(self.max_delay_s, self.initial_delay_s)
         self._on_retry = on_retry
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._wake = asyncio.Event()
@@ -68,13 +67,13 @@ class UpsertRetryQueue:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="conversation-upsert-retry")
 
-    async def close(self, timeout_s: float) -> None:
-        """Stop the retry task, then keep trying what is left until the deadline; log what could not be written."""
+    async def close(self) -> None:
+        """Stop the retry task, then keep trying what is left for `flush_timeout_s`; log what could not be written."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + self.flush_timeout_s
         delay = self._initial_delay_s
         while self._pending and time.monotonic() < deadline:
             if not await self._attempt_all(deadline):

@@ -28,6 +28,9 @@ from app.storage.idempotency_keys import IdempotencyKeyStore
 
 logger = logging.getLogger(__name__)
 
+# How long a finished request's answer is kept for a retry with the same key (Stripe keeps 24 h).
+IDEMPOTENCY_TTL_S = 24 * 3600
+
 # How an error is answered over HTTP: (status, body). The HTTP layer's mapping, handed in.
 DescribeError = Callable[[BaseException], tuple[int, dict[str, Any]]]
 
@@ -64,7 +67,12 @@ class IdempotentRequests:
     """Runs a request once per (user, key); built in the lifespan."""
 
     def __init__(
-        self, store: IdempotencyKeyStore, describe_error: DescribeError, *, ttl_s: float, lease_s: float
+        self,
+        store: IdempotencyKeyStore,
+        describe_error: DescribeError,
+        *,
+        lease_s: float,
+        ttl_s: float = IDEMPOTENCY_TTL_S,
     ) -> None:
         self._store = store
         self._describe_error = describe_error

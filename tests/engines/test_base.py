@@ -21,6 +21,7 @@ from tests.fakes.app_support import make_settings, sdk_client_for
 from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.event_streams import ndjson_lines, parse_sse
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import wait_until
 from tests.fakes.node_decoder import decode_like_chat_tsx
 
 ID = r"[A-Za-z0-9]{24}"
@@ -82,12 +83,14 @@ async def _new_thread(client: httpx2.AsyncClient) -> str:
 
 
 async def _final_state(client: httpx2.AsyncClient, thread_id: str, run_id: str) -> dict[str, Any]:
-    for _ in range(500):
-        state = (await client.get(f"/threads/{thread_id}/runs/{run_id}")).json()
-        if state["status"] in FINAL:
-            return state
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"run {run_id} did not finish")
+    state: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        state.update((await client.get(f"/threads/{thread_id}/runs/{run_id}")).json())
+        return state["status"] in FINAL
+
+    await wait_until(finished, f"run {run_id} to finish")
+    return state
 
 
 async def test_chat_then_poll_to_the_reply(harness: Harness) -> None:

@@ -18,7 +18,9 @@ AppClientFactory = Callable[..., Any]
 
 
 def make_settings(**overrides: Any) -> Settings:
+    """Settings of the ENGINE=assistants app (the relay, on the fake's Assistants API); hosted_settings for hosted."""
     values: dict[str, Any] = {
+        "engine": "assistants",
         "openai_api_key": TEST_API_KEY,
         "openai_assistant_id": ASSISTANT_ID,
         "openai_model": "gpt-4o-mini",

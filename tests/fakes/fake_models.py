@@ -1,6 +1,6 @@
 """Fake model endpoints for the hosted engine: `POST /v1/responses` and `POST /v1/chat/completions`.
 
-Streaming answers use the exact wire formats of WIRE-FORMATS.md sections 3 (Responses: `event:` and
+Streaming answers use the exact wire formats of docs/wire-formats.md sections 3 (Responses: `event:` and
 `data:` lines, a `sequence_number` on every event, no `[DONE]`) and 5 (Chat Completions: `data:`
 lines, a usage-only chunk, `data: [DONE]`); non-streaming answers are the full JSON objects.
 
@@ -254,7 +254,7 @@ def _usage_counts(call: ModelCall, deltas: list[str]) -> tuple[int, int]:
 
 
 class _ResponsesAnswer:
-    """The Responses API's event sequence for one text answer (WIRE-FORMATS section 3)."""
+    """The Responses API's event sequence for one text answer (docs/wire-formats.md section 3)."""
 
     def __init__(self, call: ModelCall, behaviour: ModelBehaviour, reply: str) -> None:
         self.call = call
@@ -435,7 +435,7 @@ class _ResponsesAnswer:
 
 
 class _ChatAnswer:
-    """Chat Completions chunks for one text answer (WIRE-FORMATS section 5)."""
+    """Chat Completions chunks for one text answer (docs/wire-formats.md section 5)."""
 
     def __init__(self, call: ModelCall, behaviour: ModelBehaviour, reply: str) -> None:
         self.call = call

@@ -276,6 +276,11 @@ def _add_control_routes(app: FastAPI, fake: FakeOpenAI) -> None:
         runs = [fake.public(run) for run in fake.runs.get(thread_id, [])]
         return JSONResponse({"messages": fake.messages.get(thread_id, []), "runs": runs})
 
+    @app.get("/_fake/requests")
+    async def recorded_requests() -> Response:
+        """Every request received so far (recorded on arrival, before any latency): a test's signal."""
+        return JSONResponse([{"method": r.method, "path": r.path} for r in fake.requests])
+
     @app.post("/_fake/fail_next")
     async def fail_next(request: Request) -> Response:
         fake.fail_next(**await _json(request))
@@ -568,8 +573,9 @@ def main() -> None:
     parser.add_argument("--assistant-id", default="asst_fake")
     parser.add_argument("--threads", type=int, default=0, help="threads to pre-create (ids printed)")
     parser.add_argument("--thread-prefix", default="", help="pre-created thread ids are thread_<prefix><n>")
+    parser.add_argument("--record", action="store_true", help="keep every request, for GET /_fake/requests")
     args = parser.parse_args()
-    fake = FakeOpenAI(latency_s=args.latency, run_seconds=args.run_seconds, record=False)
+    fake = FakeOpenAI(latency_s=args.latency, run_seconds=args.run_seconds, record=args.record)
     fake.add_assistant(args.assistant_id)
     fake.add_thread("thread_demo")
     for n in range(args.threads):

@@ -25,7 +25,7 @@ def fake_upstream_process() -> Iterator[str]:
     """The fake OpenAI server as a process (runs finish after 0.2 s); yields its base URL."""
     port = free_port()
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.fake_openai", "--port", str(port), "--run-seconds", "0.2"],
+        [sys.executable, "-m", "tests.fakes.fake_openai", "--port", str(port), "--run-seconds", "0.2", "--record"],
         cwd=ROOT,
         env={**clean_env(), "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,

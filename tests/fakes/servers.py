@@ -61,3 +61,17 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float =
         except httpx2.HTTPError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
+
+
+def wait_for_upstream_requests(fake_base: str, method: str, path_suffix: str, count: int = 1) -> None:
+    """Wait until the fake upstream (a process at `fake_base`, run with --record) has received `count` such requests.
+
+    The fake records a request as it arrives, before its latency or a planned hang: the request is in flight.
+    """
+    deadline = time.monotonic() + 20
+    while True:
+        received = httpx2.get(f"{fake_base}/_fake/requests", timeout=3).json()
+        if sum(r["method"] == method and r["path"].endswith(path_suffix) for r in received) >= count:
+            return
+        assert time.monotonic() < deadline, f"the upstream got no {count} {method} ...{path_suffix}: {received}"
+        time.sleep(0.02)

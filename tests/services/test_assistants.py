@@ -38,7 +38,7 @@ def _write(tmp_path: Path, entries: Any) -> str:
 
 async def test_the_example_file_loads_the_quickstart_assistant(fake: FakeOpenAI) -> None:
     async with hosted_app(fake, assistants_file=str(EXAMPLE_FILE), openai_assistant_id="asst_quickstart") as client:
-        stored = (await client.get("/assistants/asst_quickstart")).json()
+        stored = (await client.get("/v1/assistants/asst_quickstart")).json()
         thread_id = (await client.post("/threads")).json()["thread_id"]
         run_id = (await client.post("/chat", json={"content": "hi", "threadId": thread_id})).json()["run_id"]
         run = (await client.get(f"/threads/{thread_id}/runs/{run_id}")).json()

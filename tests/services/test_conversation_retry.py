@@ -5,33 +5,35 @@ The store fails on purpose (tests/fakes/flaky_stores.py); readiness reports the 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 
+import pytest
+
+from app.services.conversation_retry import UpsertRetryQueue
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.flaky_stores import FlakyStore, stores_with
+from tests.fakes.hosted_support import wait_until
 
 
-async def _wait_until(condition, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+def _timings(monkeypatch: pytest.MonkeyPatch, **seconds: float) -> None:
+    """The queue's backoff and flush deadline, shortened (or lengthened) for one test."""
+    for name, value in seconds.items():
+        monkeypatch.setattr(UpsertRetryQueue, name, value)
 
 
 async def test_a_failed_upsert_is_retried_until_it_lands_and_readiness_is_degraded_meanwhile(
-    app_client, fake: FakeOpenAI
+    app_client, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     thread_id = fake.add_thread()
     store = FlakyStore(failures=10**6)  # down until the test brings it back
-    async with app_client(stores=stores_with(store), upsert_retry_initial_s=0.02, upsert_retry_max_s=0.1) as client:
+    _timings(monkeypatch, initial_delay_s=0.02, max_delay_s=0.1)
+    async with app_client(stores=stores_with(store)) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
         degraded = await client.get("/readyz")
-        await _wait_until(lambda: store.write_attempts >= 4)  # backing off, still failing
+        await wait_until(lambda: store.write_attempts >= 4, "four failed writes")  # backing off, still failing
         assert await store.get_conversation("default-user", thread_id) is None
         store.failures_left = 0
-        await _wait_until(lambda: client.app.state.upsert_retries.pending == 0)
+        await wait_until(lambda: client.app.state.upsert_retries.pending == 0, "the retried write")
         ready = await client.get("/readyz")
         metrics = (await client.get("/metrics")).text
 
@@ -54,32 +56,41 @@ async def test_a_failed_upsert_is_retried_until_it_lands_and_readiness_is_degrad
     assert "chat_backend_conversation_upserts_pending 0.0" in metrics
 
 
-async def test_the_store_raising_n_times_then_recovering_loses_nothing(app_client, fake: FakeOpenAI) -> None:
+async def test_the_store_raising_n_times_then_recovering_loses_nothing(
+    app_client, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     threads = [fake.add_thread() for _ in range(3)]
     store = FlakyStore(failures=5)
-    async with app_client(stores=stores_with(store), upsert_retry_initial_s=0.01, upsert_retry_max_s=0.05) as client:
+    _timings(monkeypatch, initial_delay_s=0.01, max_delay_s=0.05)
+    async with app_client(stores=stores_with(store)) as client:
         responses = [await client.post("/chat", json={"content": "hi", "threadId": t}) for t in threads]
-        await _wait_until(lambda: client.app.state.upsert_retries.pending == 0)
+        await wait_until(lambda: client.app.state.upsert_retries.pending == 0, "the retried writes")
     assert [r.status_code for r in responses] == [200, 200, 200]
     for thread_id in threads:
         assert await store.get_conversation("default-user", thread_id) is not None
 
 
-async def test_shutdown_flushes_pending_upserts_into_a_store_that_came_back(app_client, fake: FakeOpenAI) -> None:
+async def test_shutdown_flushes_pending_upserts_into_a_store_that_came_back(
+    app_client, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     thread_id = fake.add_thread()
     store = FlakyStore(failures=10**6)
-    async with app_client(stores=stores_with(store), upsert_retry_initial_s=30, flush_timeout_s=2) as client:
+    _timings(monkeypatch, initial_delay_s=30, flush_timeout_s=2)
+    async with app_client(stores=stores_with(store)) as client:
         await client.post("/chat", json={"content": "hi", "threadId": thread_id})
-        await _wait_until(lambda: store.write_attempts >= 2)  # the retry task now sleeps for ~30 s
+        await wait_until(lambda: store.write_attempts >= 2, "two failed writes")  # the retry task now sleeps for ~30 s
         store.failures_left = 0
     assert await store.get_conversation("default-user", thread_id) is not None
 
 
-async def test_shutdown_logs_what_could_not_be_written(app_client, fake: FakeOpenAI, caplog) -> None:
+async def test_shutdown_logs_what_could_not_be_written(
+    app_client, fake: FakeOpenAI, caplog, monkeypatch: pytest.MonkeyPatch
+) -> None:
     thread_id = fake.add_thread()
     store = FlakyStore(failures=10**6)
+    _timings(monkeypatch, initial_delay_s=0.05, flush_timeout_s=0.2)
     with caplog.at_level(logging.INFO):
-        async with app_client(stores=stores_with(store), upsert_retry_initial_s=0.05, flush_timeout_s=0.2) as client:
+        async with app_client(stores=stores_with(store)) as client:
             await client.post("/chat", json={"content": "hi", "threadId": thread_id})
     lost = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
     assert lost == [f"shutdown: 1 conversation upsert(s) could not be written: user=default-user thread={thread_id}"]

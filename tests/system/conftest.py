@@ -1,20 +1,26 @@
-"""Hooks for the black-box tests: the fuzz run's summary runs after the fuzz tests it reports on."""
+"""Hooks for the black-box tests: the fuzz run's counts, printed once the session ends."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-FUZZ_SUMMARY = "test_zz_fuzz_run_summary"
+FUZZ_CALLS = pytest.StashKey[Counter[str]]()
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the fuzz summary right after the last other test of its module, whatever order the rest runs in.
+@pytest.fixture(scope="session")
+def fuzz_calls(pytestconfig: pytest.Config) -> Counter[str]:
+    """The OpenAPI fuzz run's operations and answer statuses, counted as it goes."""
+    return pytestconfig.stash.setdefault(FUZZ_CALLS, Counter())
 
-    The summary reports on the fuzz tests of its module, so it must follow them. A plugin that shuffles
-    the tests (pytest-randomly's hook runs first) may put it anywhere; this hook runs last and moves it back.
-    """
-    for summary in [item for item in items if getattr(item, "originalname", None) == FUZZ_SUMMARY]:
-        items.remove(summary)
-        same_module = [index for index, item in enumerate(items) if item.path == summary.path]
-        items.insert(max(same_module, default=len(items) - 1) + 1, summary)
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """One line: how many requests the fuzz run made, and what it got back."""
+    calls = config.stash.get(FUZZ_CALLS, None)
+    if calls:
+        statuses = dict(sorted((k, v) for k, v in calls.items() if k.startswith("status ")))
+        operations = [k for k in calls if k.startswith("operation ")]
+        terminalreporter.write_line(
+            f"fuzz: {sum(statuses.values())} requests over {len(operations)} operations: {statuses}"
+        )

@@ -16,18 +16,21 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.fakes.servers import ROOT, free_port, wait_until_up
+from tests.fakes.servers import ROOT, free_port, wait_for_upstream_requests, wait_until_up
 
 SECRET = "sk-blackbox-SECRET-9f8e7d6c"
 
 
 @contextmanager
-def _serve(tmp_path: Path, *fake_args: str, **env_extra: str) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
-    """The fake OpenAI server and `python -m app` as processes; yields (base url, log path, server)."""
+def _serve(
+    tmp_path: Path, *fake_args: str, **env_extra: str
+) -> Iterator[tuple[str, Path, subprocess.Popen[bytes], str]]:
+    """The fake OpenAI server and `python -m app` as processes; yields (base url, log path, server, fake's url)."""
     fake_port, app_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MONGODB_"))}
     env.update(
         OPENAI_API_KEY=SECRET,
+        ENGINE="assistants",
         OPENAI_ASSISTANT_ID="asst_fake",
         OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
         OPENAI_MAX_RETRIES="0",
@@ -38,7 +41,17 @@ def _serve(tmp_path: Path, *fake_args: str, **env_extra: str) -> Iterator[tuple[
     )
     log_path = tmp_path / "server.log"
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.fake_openai", "--port", str(fake_port), "--run-seconds", "5", *fake_args],
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.fake_openai",
+            "--port",
+            str(fake_port),
+            "--run-seconds",
+            "5",
+            "--record",
+            *fake_args,
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -51,7 +64,7 @@ def _serve(tmp_path: Path, *fake_args: str, **env_extra: str) -> Iterator[tuple[
     try:
         wait_until_up(f"http://127.0.0.1:{fake_port}/v1/threads/thread_demo", fake)
         wait_until_up(f"http://127.0.0.1:{app_port}/livez", server)
-        yield f"http://127.0.0.1:{app_port}", log_path, server
+        yield f"http://127.0.0.1:{app_port}", log_path, server, f"http://127.0.0.1:{fake_port}"
     finally:
         for process in (server, fake):
             process.terminate()
@@ -61,9 +74,18 @@ def _serve(tmp_path: Path, *fake_args: str, **env_extra: str) -> Iterator[tuple[
                 process.kill()
 
 
+def _log_once_it_has(log_path: Path, text: str) -> str:
+    """The server's log, read once it holds `text` (written after the answer was sent)."""
+    deadline = time.monotonic() + 20
+    while text not in (log := log_path.read_text()):
+        assert time.monotonic() < deadline, f"{text!r} never reached the log"
+        time.sleep(0.02)
+    return log
+
+
 @pytest.fixture
 def processes(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    with _serve(tmp_path) as (base, log_path, _):
+    with _serve(tmp_path) as (base, log_path, _, _):
         yield base, log_path
 
 
@@ -82,8 +104,7 @@ def test_served_process_answers_health_and_chat(processes: tuple[str, Path]) -> 
     assert second.status_code == 400
     assert second.json()["error"]["run_id"] == first.json()["run_id"]
 
-    time.sleep(0.3)
-    log = log_path.read_text()
+    log = _log_once_it_has(log_path, "POST /chat 400")  # the access line of the last request
     assert "engine=assistants storage=sqlite" in log
     assert "MONGODB_URI is not set" in log
     assert SECRET not in log
@@ -92,12 +113,13 @@ def test_served_process_answers_health_and_chat(processes: tuple[str, Path]) -> 
 
 
 def test_sigterm_lets_the_request_in_flight_finish_then_exits(tmp_path: Path) -> None:
-    with _serve(tmp_path, "--latency", "1.0", SHUTDOWN_TIMEOUT_S="10", LOG_FORMAT="json") as (base, log_path, server):
+    served = _serve(tmp_path, "--latency", "1.0", SHUTDOWN_TIMEOUT_S="10", LOG_FORMAT="json")
+    with served as (base, log_path, server, fake):
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(
                 httpx2.post, f"{base}/chat", json={"content": "Hi", "threadId": "thread_demo"}, timeout=10
             )
-            time.sleep(0.4)  # the request now waits on the slow upstream
+            wait_for_upstream_requests(fake, "POST", "/threads/thread_demo/runs")  # now waiting on it
             server.send_signal(signal.SIGTERM)
             response = in_flight.result()
         exit_code = server.wait(timeout=10)

@@ -28,6 +28,7 @@ def two_servers_one_upstream(tmp_path: Path) -> Iterator[list[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MONGODB_", "ENGINE"))}
     env.update(
         OPENAI_API_KEY="sk-scale-out-test",
+        ENGINE="assistants",
         OPENAI_ASSISTANT_ID="asst_fake",
         OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
         OPENAI_MAX_RETRIES="0",

@@ -11,6 +11,7 @@ import httpx2
 
 from tests.fakes.app_support import TEST_API_KEY
 from tests.fakes.processes import Server, fake_upstream_process
+from tests.fakes.servers import wait_for_upstream_requests
 
 SHUTDOWN_TIMEOUT_S = 3
 
@@ -45,7 +46,7 @@ def test_streams_open_at_shutdown_end_with_their_last_words(tmp_path: Path) -> N
             ]
             for reader in readers:
                 reader.start()
-            time.sleep(1.0)  # both streams are open, waiting for the model
+            wait_for_upstream_requests(fake, "POST", "/v1/responses", count=2)  # both streams wait on the model
             stopped_at = time.monotonic()
             exit_status = server.terminate()
             for reader in readers:

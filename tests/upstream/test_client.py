@@ -19,6 +19,7 @@ from app.main import create_app
 from app.storage import Stores
 from tests.fakes.app_support import make_settings
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import wait_until
 from tests.fakes.servers import closed_port
 
 
@@ -32,12 +33,9 @@ async def served_app(stores: Stores, **overrides: Any) -> AsyncIterator[httpx2.A
             yield http
 
 
-async def until_assistant_was_read(fake: FakeOpenAI, timeout_s: float = 10.0) -> None:
+async def until_assistant_was_read(fake: FakeOpenAI) -> None:
     """The start-up look at the assistant is one upstream request of its own; wait until it was made."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not fake.requests_to("GET", "/assistants/asst_test"):
-        assert asyncio.get_running_loop().time() < deadline, "the start-up check never reached the upstream"
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: bool(fake.requests_to("GET", "/assistants/asst_test")), "the start-up check")
 
 
 async def test_chat_makes_one_upstream_request_with_the_service_client(
@@ -77,7 +75,7 @@ async def test_upstream_dropping_the_connection_is_502_with_the_service_client(m
 
 async def test_slow_upstream_is_504_with_the_service_client(fake: FakeOpenAI, live_fake: str, mongo_stores) -> None:
     thread_id = fake.add_thread()
-    fake.fail_next(500, hang_s=3.0, path_contains="/runs")
+    fake.fail_next(500, hang_s=1.0, path_contains="/runs")
     async with served_app(mongo_stores, openai_base_url=live_fake, openai_timeout_s=0.3) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
     assert response.status_code == 504

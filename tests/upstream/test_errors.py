@@ -38,7 +38,7 @@ async def test_upstream_timeout_is_504(app_client, fake: FakeOpenAI, live_fake: 
     thread_id = fake.add_thread()
     fake.fail_next(500, hang_s=1.0, path_contains="/runs")
     upstream = AsyncOpenAI(api_key=TEST_API_KEY, base_url=live_fake, max_retries=0, timeout=0.3)
-    async with upstream, app_client(openai_client=upstream) as client:
+    async with upstream, app_client(openai_client=upstream, openai_timeout_s=0.3) as client:
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "upstream_timeout"

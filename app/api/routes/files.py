@@ -29,7 +29,7 @@ UPSTREAM_ERRORS = (401, 429, 502, 503, 504)
 async def create_assistant(files: FilesDep, user_id: UserIdDep) -> AssistantCreated:
     """Create an assistant with the quickstart's tools (code interpreter, file search, get_weather).
 
-    ENGINE=hosted: stored in this service (see `/assistants`), owned by the caller; ENGINE=assistants:
+    ENGINE=hosted: stored in this service (see `/v1/assistants`), owned by the caller; ENGINE=assistants:
     created in the upstream Assistants API."""
     return AssistantCreated(assistant_id=await files.create_quickstart_assistant(user_id))
 

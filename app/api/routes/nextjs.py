@@ -2,7 +2,7 @@
 
 Point the frontend's `/api` at this service. The message and action routes stream the run as
 openai-node's `AssistantStream.toReadableStream()` does (NDJSON); errors come in the same
-format, as a visible assistant message that unlocks the input box (see app/streaming.py).
+format, as a visible assistant message that unlocks the input box (see app/api/wire/ndjson.py).
 """
 
 from __future__ import annotations

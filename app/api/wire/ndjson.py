@@ -1,6 +1,6 @@
 """The Next.js body: NDJSON, exactly as openai-node v4's `AssistantStream.toReadableStream()` writes it.
 
-One compact, ASCII-only JSON object `{"event", "data"}` per line (WIRE-FORMATS section 1a).
+One compact, ASCII-only JSON object `{"event", "data"}` per line (docs/wire-formats.md section 1a).
 Errors are written as a short assistant message followed by `thread.run.completed`, the only
 way the original frontend shows an error and unlocks its input box (section 2).
 """

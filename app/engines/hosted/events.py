@@ -3,7 +3,7 @@
 Objects (`thread.run`, `thread.message`) have the upstream fields, nulls included, like the
 snapshots the upstream sends. Deltas carry only the keys that are set: openai-node's
 AssistantStream merges deltas into its snapshot and throws on a null where the snapshot has a
-string or a list (WIRE-FORMATS 1b, rule 2), so `annotations: []` goes on the first delta only.
+string or a list (docs/wire-formats.md 1b, rule 2), so `annotations: []` goes on the first delta only.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import wait_until
 
 
 async def test_chat_starts_run_and_answers_with_its_id(app_client, fake: FakeOpenAI) -> None:
@@ -135,7 +136,12 @@ async def test_max_content_chars_limits_the_message_on_every_posting_route(app_c
     thread_id = fake.add_thread()
     async with app_client(max_content_chars=10) as client:
         fits = await client.post("/chat", json={"content": "x" * 10, "threadId": thread_id})
-        await asyncio.sleep(0.3)  # the fake's run ends
+        run_path = f"/threads/{thread_id}/runs/{fits.json()['run_id']}"
+
+        async def run_ended() -> bool:
+            return (await client.get(run_path)).json()["status"] == "completed"
+
+        await wait_until(run_ended, "the fake's run to end")
         too_long = await client.post("/chat", json={"content": "x" * 11, "threadId": thread_id})
         streamed = await client.post("/chat/stream", json={"content": "x" * 11, "threadId": thread_id})
         nextjs = await client.post(

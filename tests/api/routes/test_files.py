@@ -78,7 +78,7 @@ async def test_the_assistants_engine_uses_the_upstream_assistants_store(app_clie
 async def test_without_a_vector_store_the_hosted_engine_records_one_on_its_assistant(fake: FakeOpenAI) -> None:
     async with hosted_app(fake) as client:
         store_id = _check_flow(fake, await _list_upload_list_download(client))
-        default = (await client.get(f"/assistants/{DEFAULT_ASSISTANT_ID}")).json()
+        default = (await client.get(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")).json()
     assert default["tool_resources"] == {"file_search": {"vector_store_ids": [store_id]}}
     assert {"type": "file_search"} in default["tools"]
     assert not fake.requests_to("POST", "/v1/assistants"), "no upstream assistant is involved"

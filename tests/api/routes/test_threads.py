@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tests.fakes.access import ALICE, API_KEYS, BOB
 from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import wait_until
 
 
 async def _poll_until_final(client, thread_id: str, run_id: str) -> dict:
-    for _ in range(200):
-        state = (await client.get(f"/threads/{thread_id}/runs/{run_id}")).json()
-        if state["status"] not in ("queued", "in_progress", "cancelling"):
-            return state
-        await asyncio.sleep(0.02)
-    raise AssertionError("run never finished")
+    state: dict = {}
+
+    async def finished() -> bool:
+        state.update((await client.get(f"/threads/{thread_id}/runs/{run_id}")).json())
+        return state["status"] not in ("queued", "in_progress", "cancelling")
+
+    await wait_until(finished, f"run {run_id} to finish")
+    return state
 
 
 async def test_create_thread_then_chat_then_poll_to_the_reply(app_client, fake: FakeOpenAI) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.event_streams import parse_sse
 from tests.fakes.fake_assistant_streams import StreamScript
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.hosted_support import wait_until
 from tests.fakes.servers import serve_in_thread
 
 
@@ -119,10 +119,7 @@ async def test_client_disconnect_closes_the_upstream_stream(live_app: str, fake:
             if line == "event: thread.message.delta":
                 break
     # The upstream is held at its gate (never opened): only our closing the connection ends its body.
-    for _ in range(500):
-        if fake.open_streams == 0:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: fake.open_streams == 0, "the upstream stream to be closed")
     assert fake.open_streams == 0
     assert not gate.is_set()
     gate.set()  # release the fake's waiting thread (else shutdown and interpreter exit wait up to 30 s for it)

@@ -86,7 +86,7 @@ async def test_stream_is_the_assistants_event_sequence_and_its_deltas_are_the_mo
     assert messages.data[-1].text == REPLY
     for event in events:
         line = json.dumps({"event": event.event, "data": event.data})
-        assert line.isascii()  # ensure_ascii: immune to the split-UTF-8 bug of openai-node 4.46 (WIRE-FORMATS 1a)
+        assert line.isascii()  # ensure_ascii: immune to openai-node 4.46.0's split-UTF-8 bug (docs/wire-formats.md 1a)
 
 
 async def test_stream_of_a_failing_model_ends_with_run_failed(fake: FakeOpenAI) -> None:

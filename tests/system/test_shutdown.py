@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import httpx2
@@ -47,18 +46,15 @@ def test_streams_open_at_shutdown_end_with_their_last_words(tmp_path: Path) -> N
             for reader in readers:
                 reader.start()
             wait_for_upstream_requests(fake, "POST", "/v1/responses", count=2)  # both streams wait on the model
-            stopped_at = time.monotonic()
             exit_status = server.terminate()
             for reader in readers:
                 reader.join(timeout=30)
-            took_s = time.monotonic() - stopped_at
         finally:
             server.stop()
         log = server.log()
 
     assert exit_status in (0, -15)  # uvicorn re-raises SIGTERM once it has shut down cleanly
     assert "Finished server process" in log
-    assert took_s < SHUTDOWN_TIMEOUT_S + 5
     sse = bodies["sse"].decode()
     assert sse.startswith("event: thread.run.created")
     assert sse.endswith(

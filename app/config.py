@@ -117,16 +117,9 @@ class Settings(BaseSettings):
     # Shutdown
     shutdown_timeout_s: float = Field(default=20.0, ge=0)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
-
-    @field_validator("forwarded_allow_ips", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
@@ -153,6 +146,9 @@ class Settings(BaseSettings):
         "openai_knowledge_store_id",
         "mongodb_db",
         "assistants_file",
+        "openai_api_key",
+        "mongodb_uri",
+        "api_keys",
         mode="before",
     )
     @classmethod
@@ -183,13 +179,6 @@ class Settings(BaseSettings):
     def _valid_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             parse_api_keys(value.get_secret_value(), "default-user")
-        return value
-
-    @field_validator("openai_api_key", "mongodb_uri", "api_keys", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return None
         return value
 
     @property

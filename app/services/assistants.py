@@ -138,12 +138,12 @@ class AssistantFileEntry(AssistantCreate):
     id: str = Field(pattern=ASSISTANT_ID_PATTERN)
 
 
-def _record(assistant_id: str, owner: str, fields: AssistantCreate, created_at: Any) -> AssistantRecord:
+def _record(assistant_id: str, owner: str, fields: AssistantUpdate, created_at: Any) -> AssistantRecord:
     return AssistantRecord(
         id=assistant_id,
         owner=owner,
         created_at=created_at,
-        model=fields.model,
+        model=fields.model or "",  # always given on create; an update without it keeps the record's
         name=fields.name,
         description=fields.description,
         instructions=fields.instructions,
@@ -159,8 +159,6 @@ def _record(assistant_id: str, owner: str, fields: AssistantCreate, created_at: 
 @dataclass(frozen=True)
 class AssistantPage:
     data: list[AssistantRecord]
-    first_id: str | None
-    last_id: str | None
     has_more: bool
 
 
@@ -236,24 +234,9 @@ class AssistantService:
 
     async def update(self, owner: str, assistant_id: str, changes: AssistantUpdate) -> AssistantRecord:
         record = await self.get(owner, assistant_id)
-        given = changes.model_fields_set
-        values: dict[str, Any] = {}
-        for name in ("model", "name", "description", "instructions"):
-            if name in given and (name != "model" or changes.model is not None):
-                values[name] = getattr(changes, name)
-        if "tools" in given:
-            values["tools"] = tuple(tool.as_object() for tool in changes.tools or ())
-        if "tool_resources" in given:
-            resources = changes.tool_resources
-            values["tool_resources"] = resources.model_dump(exclude_none=True) if resources else {}
-        if "metadata" in given:
-            values["metadata"] = dict(changes.metadata or {})
-        for name in ("temperature", "top_p"):
-            if name in given:
-                values[name] = getattr(changes, name)
-        if "response_format" in given:
-            values["response_format"] = stored_format(changes.response_format)
-        updated = replace(record, **values)
+        given = changes.model_fields_set - ({"model"} if changes.model is None else set())
+        stored = _record(record.id, owner, changes, record.created_at)  # the given fields in the stored shape
+        updated = replace(record, **{name: getattr(stored, name) for name in given})
         await self._store.put(updated)
         return updated
 
@@ -289,12 +272,7 @@ class AssistantService:
         page = found[:limit]
         if backwards:
             page.reverse()
-        return AssistantPage(
-            data=page,
-            first_id=page[0].id if page else None,
-            last_id=page[-1].id if page else None,
-            has_more=has_more,
-        )
+        return AssistantPage(data=page, has_more=has_more)
 
     async def _cursor_key(self, owner: str, name: str, assistant_id: str | None) -> Any:
         if assistant_id is None:
@@ -306,8 +284,7 @@ class AssistantService:
 
     # ---- start-up and the run's assistant ---------------------------------------------------
     async def prepare(self) -> None:
-        """At start-up (ENGINE=hosted): load ASSISTANTS_FILE, keep the default assistant current, and
-        check that OPENAI_ASSISTANT_ID is stored. Raises AssistantsSetupError to stop start-up."""
+        """Start-up (hosted): ASSISTANTS_FILE, the default assistant; AssistantsSetupError stops start-up."""
         if self._settings.assistants_file:
             await self.load_file(self._settings.assistants_file)
         configured = self._settings.openai_assistant_id
@@ -323,8 +300,8 @@ class AssistantService:
         await self._store.put(refreshed_default(self._settings, await self._store.get(DEFAULT_ASSISTANT_ID)))
         logger.info("hosted runs use the built-in default assistant %s", DEFAULT_ASSISTANT_ID)
 
-    async def load_file(self, path: str) -> int:
-        """Create or update the file's assistants (owned by DEFAULT_USER_ID); how many."""
+    async def load_file(self, path: str) -> None:
+        """Create or update the file's assistants (owned by DEFAULT_USER_ID)."""
         entries = parse_assistants_file(path)
         for entry in entries:
             existing = await self._store.get(entry.id)
@@ -337,7 +314,6 @@ class AssistantService:
                 record = with_vector_store(record, existing.vector_store_ids[0])
             await self._store.put(record)
         logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))
-        return len(entries)
 
     async def run_assistant(self) -> AssistantRecord:
         return await self.run_assistants.current()

@@ -22,10 +22,6 @@ class Shutdown:
     def begin(self) -> None:
         self._began.set()
 
-    @property
-    def began(self) -> bool:
-        return self._began.is_set()
-
     async def streams_must_end(self) -> None:
         """Return when an open stream must end: shortly before the shutdown timeout runs out."""
         await self._began.wait()

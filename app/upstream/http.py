@@ -62,10 +62,13 @@ class UpstreamHttpClient(DefaultAioHttpClient):
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = await self._send_reporting_connect_errors(request, **kwargs)
+            response = await super().send(request, **kwargs)
             outcome = str(response.status_code)
             return response
-        except httpx2.TimeoutException:
+        except httpx2.TimeoutException as exc:
+            if not timed_out(exc):
+                outcome = "connection_error"
+                raise httpx2.ConnectError(str(exc) or type(exc.__cause__).__name__, request=request) from exc
             outcome = "timeout"
             raise
         except httpx2.TransportError:
@@ -74,11 +77,3 @@ class UpstreamHttpClient(DefaultAioHttpClient):
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.record_upstream_call(request.method, request.url.path, outcome, elapsed)
-
-    async def _send_reporting_connect_errors(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
-        try:
-            return await super().send(request, **kwargs)
-        except httpx2.TimeoutException as exc:
-            if timed_out(exc):
-                raise
-            raise httpx2.ConnectError(str(exc) or type(exc.__cause__).__name__, request=request) from exc

@@ -124,10 +124,12 @@ class UpstreamPassthrough:
 
 
 def _relayed_refusal(response: httpx2.Response) -> bool:
-    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL` for a path it does not serve)."""
-    if response.status_code not in RELAYED_ERRORS or _openai_error(response.content) is None:
+    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL (GET /v1/...)` for a path it
+    does not serve)."""
+    error = _openai_error(response.content) if response.status_code in RELAYED_ERRORS else None
+    if error is None:
         return False
-    return response.status_code != 404 or not _says_invalid_url(response.content)
+    return response.status_code != 404 or not str(error["message"]).startswith("Invalid URL")
 
 
 def _kept(headers: httpx2.Headers) -> dict[str, str]:
@@ -142,12 +144,6 @@ def _openai_error(content: bytes) -> dict[str, Any] | None:
         return None
     inner = data.get("error") if isinstance(data, dict) else None
     return inner if isinstance(inner, dict) and isinstance(inner.get("message"), str) else None
-
-
-def _says_invalid_url(content: bytes) -> bool:
-    """OpenAI's own answer for a path it does not serve: `Invalid URL (GET /v1/...)`."""
-    inner = _openai_error(content)
-    return inner is not None and str(inner["message"]).startswith("Invalid URL")
 
 
 async def _once(content: bytes) -> AsyncGenerator[bytes, None]:

@@ -1,8 +1,7 @@
 """The domain error tree: every error the service answers with on purpose.
 
-Each error has a stable `code`, an HTTP `status_code` and a message that is safe to show.
-`app/api/error_handlers.py` is the one place that turns them (and every other exception) into
-HTTP answers. Upstream failures are translated into `UpstreamError`s by `app/upstream/errors.py`.
+Each has a stable `code`, an HTTP `status_code` and a message safe to show; `app/api/error_handlers.py`
+turns them into HTTP answers, `app/upstream/errors.py` makes the `UpstreamError`s.
 """
 
 from __future__ import annotations
@@ -18,16 +17,18 @@ INVALID_PROMPT = "invalid_prompt"
 
 
 class AppError(Exception):
-    """An error with a stable code and an HTTP status; its message is safe to show."""
+    """An error with a stable code and an HTTP status; its message (else `default_message`) is safe to show."""
 
     status_code = 500
     code = "internal_error"
+    default_message = "Internal error."
+    default_headers: dict[str, str] = {}
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
         self.extra = extra
-        self.headers = headers or {}
+        self.headers = headers or dict(self.default_headers)
 
 
 class InvalidRequest(AppError):
@@ -95,13 +96,10 @@ class HostedEngineRequired(AppError):
 
     status_code = 400
     code = "hosted_engine_required"
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or "Assistants are stored by this service only with ENGINE=hosted; with ENGINE=assistants they "
-            "live in the upstream Assistants API (OPENAI_ASSISTANT_ID)."
-        )
+    default_message = (
+        "Assistants are stored by this service only with ENGINE=hosted; with ENGINE=assistants they "
+        "live in the upstream Assistants API (OPENAI_ASSISTANT_ID)."
+    )
 
 
 class RunAlreadyActive(AppError):
@@ -142,12 +140,10 @@ class ChatNotConfigured(AppError):
 class AssistantsApiUnavailable(AppError):
     status_code = 502
     code = "assistants_api_unavailable"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The upstream does not serve the Assistants API (OpenAI shut it down on "
-            "2026-08-26). Set ENGINE=hosted to keep threads in this service's MongoDB."
-        )
+    default_message = (
+        "The upstream does not serve the Assistants API (OpenAI shut it down on "
+        "2026-08-26). Set ENGINE=hosted to keep threads in this service's MongoDB."
+    )
 
 
 class RunNotActive(AppError):
@@ -165,9 +161,7 @@ class RunNotActive(AppError):
 class StreamBrokeOff(AppError):
     status_code = 502
     code = "upstream_stream_broken"
-
-    def __init__(self) -> None:
-        super().__init__("The run's event stream ended before the run finished.")
+    default_message = "The run's event stream ended before the run finished."
 
 
 class ConversationNotFound(AppError):
@@ -193,12 +187,8 @@ class NoToolCallPending(AppError):
 class Unauthorized(AppError):
     status_code = 401
     code = "unauthorized"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A valid API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    default_message = "A valid API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`."
+    default_headers = {"WWW-Authenticate": "Bearer"}
 
 
 class RateLimited(AppError):
@@ -245,36 +235,23 @@ class UnsupportedMediaType(AppError):
 class IdempotencyKeyReused(AppError):
     status_code = 422
     code = "idempotency_key_reused"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This Idempotency-Key was already used with a different request; use a new key for a new request."
-        )
+    default_message = "This Idempotency-Key was already used with a different request; use a new key for a new request."
 
 
 class IdempotencyInProgress(AppError):
     status_code = 409
     code = "idempotency_in_progress"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A request with this Idempotency-Key is still in progress; retry shortly to get its answer.",
-            headers={"Retry-After": "1"},
-        )
+    default_message = "A request with this Idempotency-Key is still in progress; retry shortly to get its answer."
+    default_headers = {"Retry-After": "1"}
 
 
 class IdempotencyNotSupported(AppError):
     status_code = 422
     code = "idempotency_not_supported"
-
-    def __init__(
-        self,
-        message: str = (
-            "Idempotency-Key is not supported on streaming routes (a stream cannot be replayed); "
-            "use POST /chat and follow the run by polling."
-        ),
-    ) -> None:
-        super().__init__(message)
+    default_message = (
+        "Idempotency-Key is not supported on streaming routes (a stream cannot be replayed); "
+        "use POST /chat and follow the run by polling."
+    )
 
 
 class StorageUnavailable(AppError):
@@ -282,19 +259,14 @@ class StorageUnavailable(AppError):
 
     status_code = 503
     code = "storage_unavailable"
-
-    def __init__(self) -> None:
-        super().__init__("The database is unavailable; retry later.")
+    default_message = "The database is unavailable; retry later."
 
 
 class UpstreamError(AppError):
-    """The upstream (OpenAI or a compatible server) failed. Its own text never reaches a client.
+    """The upstream (OpenAI or a compatible server) failed; its own text never reaches a client.
 
-    `upstream_status` and `upstream_message` describe what the upstream said (for engines that
-    recognise refusals, and for the log); `outcome_unknown` is True when the request may have
-    taken effect although it failed (a timeout, a 5xx, a connection lost mid-request); `retryable`
-    when the SDK's rule would send the request again (connection errors, 408, 409, 429, 5xx, unless
-    the upstream said `x-should-retry`).
+    `upstream_status`/`upstream_message`: what it said (for refusals and the log); `outcome_unknown`: the
+    request may have taken effect (timeout, 5xx, connection lost); `retryable`: the SDK's retry rule says so.
     """
 
     status_code = 502
@@ -312,7 +284,7 @@ class UpstreamError(AppError):
         retryable: bool = False,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(self.default_message, headers=headers)
+        super().__init__(headers=headers)
         self.upstream_status = upstream_status
         self.upstream_message = upstream_message
         self.upstream_type = upstream_type or type(self).__name__

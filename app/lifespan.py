@@ -1,7 +1,6 @@
 """The app's lifespan: settings, upstream client, stores, engine and services, built once, closed once.
 
-Everything a request needs is put on `app.state` here (read by `app/api/deps.py`). Tests hand
-in their own settings, SDK client and stores; whatever is not handed in is built from the settings.
+Everything a request needs goes on `app.state` (read by `app/api/deps.py`); tests hand in their own parts.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Stored assistants (ENGINE=hosted): create, read, list, update, delete; ASSISTANTS_FILE; the run's assistant.
+"""Stored assistants (ENGINE=hosted): CRUD per user, ASSISTANTS_FILE, and the run's assistant.
 
-The pydantic models here are the assistant's rules (the routes' bodies and the file's entries
-both go through them): tool shapes, function names, JSON-schema parameters, the limits on tools
-and metadata. Each user sees only their own assistants; another user's is answered as unknown.
+The pydantic models here are the assistant's rules, for the routes' bodies and the file's entries
+alike. Another user's assistant is answered as unknown.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Conversation upserts that failed after the run started, retried in the background until they land.
 
-The client already has its run id; the conversation record must not be lost. Failed upserts
-wait here (one per user and thread), retried with bounded exponential backoff by one task the
-lifespan owns. Readiness reports "degraded" while any wait. At shutdown the queue is flushed
-with a deadline, and whatever could not be written is logged by user and thread.
+The client already has its run id, so the record must not be lost: one wait per user and thread,
+bounded exponential backoff, "degraded" readiness meanwhile; flushed at shutdown, the rest logged.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""The process's connection to an OpenAI-compatible server: one SDK client, one pool, three kinds of call.
+"""The process's connection to an OpenAI-compatible server: one SDK client, one pool, four kinds of call.
 
-- `request`: plain JSON calls (the hot path: runs, threads, polling), `json_calls.py`;
-- `stream`: streamed calls read as dicts (streamed runs, model calls), `streams.py`;
-- `files`: files, vector stores and assistants through the SDK's typed resources, `files.py`;
-- `passthrough`: a caller's request relayed as it came (/v1's files and vector stores), `passthrough.py`.
-Every call's failures leave as `UpstreamError`s (`errors.py`).
+Plain JSON calls (the hot path: `json_calls.py`), streams (`streams.py`), files (`files.py`) and
+relayed requests (`passthrough.py`). Every call's failures leave as `UpstreamError`s (`errors.py`).
 """
 
 from __future__ import annotations

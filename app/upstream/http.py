@@ -38,11 +38,7 @@ def timed_out(exc: BaseException) -> bool:
 
 
 def open_upstream_session(*, max_connections: int, keepalive_s: float) -> aiohttp.ClientSession:
-    """The process's one connection pool to the upstream: under the SDK and under `UpstreamJson`.
-
-    Made as the SDK's aiohttp transport makes its own (the same TLS context), with our pool size.
-    Call from a running event loop (the lifespan); closing the SDK client closes it.
-    """
+    """The one pool to the upstream, under the SDK and the plain calls (the SDK transport's TLS context)."""
     connector = aiohttp.TCPConnector(
         limit=max_connections, keepalive_timeout=keepalive_s, ssl=httpx2.create_ssl_context()
     )
@@ -50,8 +46,7 @@ def open_upstream_session(*, max_connections: int, keepalive_s: float) -> aiohtt
 
 
 class UpstreamHttpClient(DefaultAioHttpClient):
-    """httpx2's client API on the SDK's aiohttp transport over `session`; a failed connection raises
-    ConnectError; every call (each retry apart) is timed and counted by outcome."""
+    """httpx2's client on the SDK's aiohttp transport: a failed connection raises ConnectError; calls timed."""
 
     def __init__(self, session: aiohttp.ClientSession, *, metrics: Metrics, **kwargs: Any) -> None:
         # The transport closes the session when the SDK client closes.

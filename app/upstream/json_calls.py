@@ -120,11 +120,9 @@ class JsonCalls:
         once: bool = False,
         attempt: int = 0,
     ) -> dict[str, Any]:
-        """The answer's JSON object; `ids`: keys it must carry as non-empty strings (else the upstream failed).
+        """The answer's JSON object (`ids`: keys it must carry as non-empty strings); raises UpstreamError.
 
-        `once`: no retry (a call that creates something: its caller checks what happened before any retry);
-        `attempt`: which attempt of the caller's this is (sent as the SDK's retry count).
-        Raises UpstreamError.
+        `once`: no retry (a call that creates something); `attempt`: the caller's attempt, sent as the retry count.
         """
         url = self._base_url + path + (f"?{urlencode(params)}" if params else "")
         payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -17,7 +17,10 @@ INVALID_PROMPT = "invalid_prompt"
 
 
 class AppError(Exception):
-    """An error with a stable code and an HTTP status; its message (else `default_message`) is safe to show."""
+    """An error with a stable code and an HTTP status; its message is safe to show.
+
+    Without a message, `default_message` formatted with the error's extra fields (`{thread_id}`) is used.
+    """
 
     status_code = 500
     code = "internal_error"
@@ -25,7 +28,7 @@ class AppError(Exception):
     default_headers: dict[str, str] = {}
 
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        self.message = message or self.default_message
+        self.message = message or self.default_message.format(**extra)
         super().__init__(self.message)
         self.extra = extra
         self.headers = headers or dict(self.default_headers)
@@ -57,13 +60,10 @@ class ThreadNotFound(AppError):
 class RunNotFound(AppError):
     status_code = 404
     code = "run_not_found"
+    default_message = "No run found with id '{run_id}' on thread '{thread_id}'."
 
     def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(
-            f"No run found with id '{run_id}' on thread '{thread_id}'.",
-            thread_id=thread_id,
-            run_id=run_id,
-        )
+        super().__init__(thread_id=thread_id, run_id=run_id)
 
 
 class NotFound(AppError):
@@ -82,13 +82,13 @@ class AssistantNotFound(AppError):
 class AssistantInUse(AppError):
     status_code = 409
     code = "assistant_in_use"
+    default_message = (
+        "Assistant {assistant_id} is the one runs use (OPENAI_ASSISTANT_ID, or the built-in default); "
+        "it cannot be deleted."
+    )
 
     def __init__(self, assistant_id: str) -> None:
-        super().__init__(
-            f"Assistant {assistant_id} is the one runs use (OPENAI_ASSISTANT_ID, or the built-in default); "
-            "it cannot be deleted.",
-            assistant_id=assistant_id,
-        )
+        super().__init__(assistant_id=assistant_id)
 
 
 class HostedEngineRequired(AppError):
@@ -129,12 +129,10 @@ class ThreadBusy(AppError):
 class ChatNotConfigured(AppError):
     status_code = 503
     code = "chat_not_configured"
+    default_message = "Chat is not configured: set {missing} in the environment or .env and restart."
 
     def __init__(self, variable: str) -> None:
-        super().__init__(
-            f"Chat is not configured: set {variable} in the environment or .env and restart.",
-            missing=variable,
-        )
+        super().__init__(missing=variable)
 
 
 class AssistantsApiUnavailable(AppError):
@@ -149,13 +147,10 @@ class AssistantsApiUnavailable(AppError):
 class RunNotActive(AppError):
     status_code = 409
     code = "run_not_active"
+    default_message = "Run {run_id} on thread {thread_id} is not active: it cannot be cancelled or take tool outputs."
 
     def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(
-            f"Run {run_id} on thread {thread_id} is not active: it cannot be cancelled or take tool outputs.",
-            thread_id=thread_id,
-            run_id=run_id,
-        )
+        super().__init__(thread_id=thread_id, run_id=run_id)
 
 
 class StreamBrokeOff(AppError):
@@ -175,13 +170,10 @@ class ConversationNotFound(AppError):
 class NoToolCallPending(AppError):
     status_code = 400
     code = "no_tool_call_pending"
+    default_message = "Run {run_id} on thread {thread_id} is not waiting for tool outputs."
 
     def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(
-            f"Run {run_id} on thread {thread_id} is not waiting for tool outputs.",
-            thread_id=thread_id,
-            run_id=run_id,
-        )
+        super().__init__(thread_id=thread_id, run_id=run_id)
 
 
 class Unauthorized(AppError):
@@ -208,13 +200,13 @@ class ThreadLimitReached(AppError):
 
     status_code = 429
     code = "thread_limit_reached"
+    default_message = (
+        "This user already has {limit} threads, the most the service allows per user; "
+        "no new thread can be created for it."
+    )
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"This user already has {limit} threads, the most the service allows per user; "
-            "no new thread can be created for it.",
-            limit=limit,
-        )
+        super().__init__(limit=limit)
 
 
 class PayloadTooLarge(StarletteHTTPException):
@@ -272,6 +264,9 @@ class UpstreamError(AppError):
     status_code = 502
     code = "upstream_error"
     default_message = "The upstream failed to handle the request."
+    # A hosted run's `last_error` (code, message) for this error; no message: one naming the status.
+    run_error_code = SERVER_ERROR
+    run_error_message = ""
 
     def __init__(
         self,
@@ -303,6 +298,8 @@ class UpstreamError(AppError):
 
     def run_error(self) -> tuple[str, str]:
         """The `last_error` (code, message) of a hosted run that failed with this error."""
+        if self.run_error_message:
+            return self.run_error_code, self.run_error_message
         if self.upstream_status is not None:
             return SERVER_ERROR, f"The model provider failed (status {self.upstream_status})."
         return SERVER_ERROR, "The model provider reported an error while answering."
@@ -312,35 +309,28 @@ class UpstreamAuthFailed(UpstreamError):
     status_code = 401
     code = "upstream_auth_failed"
     default_message = "The upstream rejected the configured OPENAI_API_KEY."
-
-    def run_error(self) -> tuple[str, str]:
-        return SERVER_ERROR, "The model provider rejected the configured OPENAI_API_KEY."
+    run_error_message = "The model provider rejected the configured OPENAI_API_KEY."
 
 
 class UpstreamRateLimited(UpstreamError):
     status_code = 429
     code = "upstream_rate_limited"
     default_message = "The upstream is rate limiting requests; retry later."
-
-    def run_error(self) -> tuple[str, str]:
-        return RATE_LIMIT_EXCEEDED, "The model provider is rate limiting requests; try again later."
+    run_error_code = RATE_LIMIT_EXCEEDED
+    run_error_message = "The model provider is rate limiting requests; try again later."
 
 
 class UpstreamTimeout(UpstreamError):
     status_code = 504
     code = "upstream_timeout"
     default_message = "The upstream did not answer in time."
-
-    def run_error(self) -> tuple[str, str]:
-        return SERVER_ERROR, "The model did not answer in time."
+    run_error_message = "The model did not answer in time."
 
 
 class UpstreamUnreachable(UpstreamError):
     code = "upstream_unreachable"
     default_message = "The upstream could not be reached."
-
-    def run_error(self) -> tuple[str, str]:
-        return SERVER_ERROR, "The model provider could not be reached."
+    run_error_message = "The model provider could not be reached."
 
 
 class UpstreamForbidden(UpstreamError):

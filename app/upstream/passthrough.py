@@ -65,7 +65,10 @@ class UpstreamPassthrough:
         params: Sequence[tuple[str, str]],
         body: bytes | None,
         content_type: str | None,
+        *,
+        read: bool,
     ) -> httpx2.Response:
+        """The upstream's answer to relay (with its body read when `read`, or when it is a refusal)."""
         request = self._http.build_request(
             method, self._base_url + path, params=list(params), headers=self._headers(content_type), content=body
         )
@@ -75,7 +78,7 @@ class UpstreamPassthrough:
             raise translate(openai.APITimeoutError(request=request)) from exc
         except httpx2.TransportError as exc:
             raise translate(openai.APIConnectionError(request=request)) from exc
-        if response.status_code < 300:
+        if response.status_code < 300 and not read:
             return response
         try:
             await response.aread()
@@ -83,7 +86,7 @@ class UpstreamPassthrough:
             raise translate(openai.APIConnectionError(request=request)) from exc
         finally:
             await response.aclose()
-        if _relayed_refusal(response):
+        if response.status_code < 300 or _relayed_refusal(response):
             return response
         if response.status_code in (404, 405):
             raise UpstreamNoSuchEndpoint(method, path)
@@ -100,15 +103,9 @@ class UpstreamPassthrough:
         content_type: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """The upstream's status and JSON object (an OpenAI error for a relayed refusal). Raises UpstreamError."""
-        response = await self._send(method, path, params, body, content_type)
+        response = await self._send(method, path, params, body, content_type, read=True)
         try:
-            content = await response.aread()
-        except httpx2.HTTPError as exc:
-            raise translate(openai.APIConnectionError(request=response.request)) from exc
-        finally:
-            await response.aclose()
-        try:
-            data = json.loads(content)
+            data = json.loads(response.content)
         except ValueError:
             data = None
         if not isinstance(data, dict):
@@ -117,7 +114,7 @@ class UpstreamPassthrough:
 
     async def stream(self, method: str, path: str, *, params: Sequence[tuple[str, str]] = ()) -> RelayedAnswer:
         """The upstream's answer with its body as it arrives (never held whole). Raises UpstreamError."""
-        response = await self._send(method, path, params, None, None)
+        response = await self._send(method, path, params, None, None, read=False)
         if response.is_closed:  # a relayed refusal, already read
             return RelayedAnswer(response.status_code, _kept(response.headers), _once(response.content))
         return RelayedAnswer(response.status_code, _kept(response.headers), _relayed(response))

@@ -21,7 +21,7 @@ RUN_TIMEOUT_S = 600.0
 
 
 def parse_api_keys(raw: str, default_user_id: str) -> dict[str, str]:
-    """`key1:user1,key2:user2,key3` (a key without a user acts for the default user) or a JSON map.
+    """`key1:user1,key2:user2,key3` (a key alone acts for the default user) or a JSON map.
 
     Raises ValueError without quoting any key, so a bad value never lands in a log.
     """

@@ -1,12 +1,8 @@
 """The HTTP client under the OpenAI SDK: aiohttp as its transport, failures reported truthfully, timed.
 
-aiohttp is the SDK's own choice for high concurrency (`openai[aiohttp]`); httpx2's default pool
-re-checks every pooled connection on each request, which grows with the number in flight
-(bench/README.md has the measurements).
-
-The SDK's aiohttp transport reports every failed connection (refused, unknown host, dropped) as a
-connect timeout. This client turns those back into connection errors, so the SDK, the error
-mapping (502 unreachable, not 504 timeout) and the metrics see what happened.
+aiohttp is the SDK's own choice for high concurrency; httpx2's pool re-checks every pooled connection
+on each request (bench/README.md). The SDK's aiohttp transport reports every failed connection as a
+connect timeout: this client turns those back into connection errors (502 unreachable, not 504).
 """
 
 from __future__ import annotations

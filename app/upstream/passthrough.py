@@ -1,13 +1,9 @@
-"""A caller's request relayed to the upstream as it came: method, path, query and body, with the service's key.
+"""A caller's request (/v1 files and vector stores) relayed as it came, with the service's key.
 
-For `/v1`'s files and vector stores, which the upstream keeps. The caller's own headers (their key among them)
-are never sent: only the SDK's headers with the configured OPENAI_API_KEY, and the body's Content-Type.
-
-The upstream's answer comes back as it is when it concerns the caller's request: a 2xx, or a 400, 404, 409,
-413, 415 or 422 in OpenAI's error shape (no such file, a bad parameter). A 404 that is not an OpenAI error
-(the upstream serves no such path: an OpenAI-compatible server without files) is `UpstreamNoSuchEndpoint`.
-Everything else (the service's key refused, rate limits, 5xx, no connection) leaves as the usual
-`UpstreamError`s, whose upstream text never reaches a client. No retries: a relayed POST creates something.
+The caller's own headers (their key among them) are never sent: only the SDK's, and the body's Content-Type.
+A 2xx, or a 400, 404, 409, 413, 415 or 422 in OpenAI's error shape, comes back as it is; a 404 that is not
+an OpenAI error (a compatible server without files) is `UpstreamNoSuchEndpoint`. Everything else leaves as
+the usual `UpstreamError`s, whose upstream text never reaches a client. No retries: a POST creates something.
 """
 
 from __future__ import annotations

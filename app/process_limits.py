@@ -29,4 +29,8 @@ def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> None:
             return
         logger.info("open-files limit raised from %s to %s", soft, target)
     if target < wanted:
-        logger.warning("open-files limit is %s (the hard limit): fewer than %s connections fit", target, wanted)
+        logger.warning(
+            "open-files limit is %s (the hard limit): fewer than %s connections fit; raise it with ulimit -Hn",
+            target,
+            wanted,
+        )

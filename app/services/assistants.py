@@ -205,13 +205,9 @@ class AssistantService:
     """Assistants in our storage, per user; only with ENGINE=hosted."""
 
     def __init__(self, store: AssistantStore, settings: Settings) -> None:
-        self._store = store
+        self.store = store
         self._settings = settings
         self.run_assistants = RunAssistants(settings, store)
-
-    @property
-    def store(self) -> AssistantStore:
-        return self._store
 
     def _require_hosted(self) -> None:
         if self._settings.engine != "hosted":
@@ -220,13 +216,13 @@ class AssistantService:
     async def create(self, owner: str, fields: AssistantCreate) -> AssistantRecord:
         self._require_hosted()
         record = _record(new_id("asst_"), owner, fields, utc_now())
-        await self._store.put(record)
+        await self.store.put(record)
         logger.info("assistant created assistant_id=%s", record.id)
         return record
 
     async def get(self, owner: str, assistant_id: str) -> AssistantRecord:
         self._require_hosted()
-        record = await self._store.get(assistant_id)
+        record = await self.store.get(assistant_id)
         if record is None or record.owner != owner:
             raise AssistantNotFound(assistant_id)
         return record
@@ -236,14 +232,14 @@ class AssistantService:
         given = changes.model_fields_set - ({"model"} if changes.model is None else set())
         stored = _record(record.id, owner, changes, record.created_at)  # the given fields in the stored shape
         updated = replace(record, **{name: getattr(stored, name) for name in given})
-        await self._store.put(updated)
+        await self.store.put(updated)
         return updated
 
     async def delete(self, owner: str, assistant_id: str) -> None:
         await self.get(owner, assistant_id)
         if assistant_id == self.run_assistants.assistant_id:
             raise AssistantInUse(assistant_id)
-        if not await self._store.delete(assistant_id):
+        if not await self.store.delete(assistant_id):
             raise AssistantNotFound(assistant_id)
         logger.info("assistant deleted assistant_id=%s", assistant_id)
 
@@ -264,7 +260,7 @@ class AssistantService:
         before_key = await self._cursor_key(owner, "before", before)
         low, high = (after_key, before_key) if ascending else (before_key, after_key)
         backwards = before is not None and after is None
-        found = await self._store.page(
+        found = await self.store.page(
             owner, key_after=low, key_before=high, ascending=ascending != backwards, limit=limit + 1
         )
         has_more = len(found) > limit
@@ -276,7 +272,7 @@ class AssistantService:
     async def _cursor_key(self, owner: str, name: str, assistant_id: str | None) -> Any:
         if assistant_id is None:
             return None
-        record = await self._store.get(assistant_id)
+        record = await self.store.get(assistant_id)
         if record is None or record.owner != owner:
             raise InvalidField(name, f"no assistant '{assistant_id}'")
         return (record.created_at, record.id)
@@ -288,7 +284,7 @@ class AssistantService:
             await self.load_file(self._settings.assistants_file)
         configured = self._settings.openai_assistant_id
         if configured:
-            if await self._store.get(configured) is None:
+            if await self.store.get(configured) is None:
                 raise AssistantsSetupError(
                     f"OPENAI_ASSISTANT_ID={configured}: no such assistant in this service's storage "
                     "(ENGINE=hosted keeps assistants here: list it in ASSISTANTS_FILE, or unset "
@@ -296,14 +292,14 @@ class AssistantService:
                 )
             logger.info("hosted runs use assistant %s", configured)
             return
-        await self._store.put(refreshed_default(self._settings, await self._store.get(DEFAULT_ASSISTANT_ID)))
+        await self.store.put(refreshed_default(self._settings, await self.store.get(DEFAULT_ASSISTANT_ID)))
         logger.info("hosted runs use the built-in default assistant %s", DEFAULT_ASSISTANT_ID)
 
     async def load_file(self, path: str) -> None:
         """Create or update the file's assistants (owned by DEFAULT_USER_ID)."""
         entries = parse_assistants_file(path)
         for entry in entries:
-            existing = await self._store.get(entry.id)
+            existing = await self.store.get(entry.id)
             record = _record(
                 entry.id, self._settings.default_user_id, entry, existing.created_at if existing else utc_now()
             )
@@ -311,7 +307,7 @@ class AssistantService:
             has_file_search = any(tool.get("type") == "file_search" for tool in record.tools)
             if existing and existing.vector_store_ids and not record.vector_store_ids and has_file_search:
                 record = with_vector_store(record, existing.vector_store_ids[0])
-            await self._store.put(record)
+            await self.store.put(record)
         logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))
 
     async def run_assistant(self) -> AssistantRecord:

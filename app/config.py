@@ -16,10 +16,12 @@ DEFAULT_DB_NAME = "chat_backend"
 DEFAULT_DATA_DIR = "data"
 MIN_API_KEY_CHARS = 16
 USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
+# How long a run may take from its start (or from its tool outputs) before it expires.
+RUN_TIMEOUT_S = 600.0
 
 
 def parse_api_keys(raw: str, default_user_id: str) -> dict[str, str]:
-    """`key1:user1,key2:user2,key3` (a key without a user acts for the default user) or a JSON map.
+    """`key1:user1,key2:user2,key3` (a key alone acts for the default user) or a JSON map.
 
     Raises ValueError without quoting any key, so a bad value never lands in a log.
     """
@@ -83,7 +85,6 @@ class Settings(BaseSettings):
     # A JSON file of assistants (the Assistants API's create shape plus `id`), stored at start-up.
     assistants_file: str | None = None
     run_lease_s: float = Field(default=30.0, gt=0, le=3600)
-    run_timeout_s: float = Field(default=600.0, gt=0)
     requires_action_timeout_s: float = Field(default=600.0, gt=0)
 
     # Storage
@@ -101,11 +102,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
-    # The HTTP edge: largest request header block (431 above it; Granian's buffer, at least 8 KiB);
-    # how long a header block may take to arrive (then the connection is closed), and then the
-    # whole body (then 408 and closed); the proxies whose X-Forwarded-For/-Proto are believed
+    # The HTTP edge: how long a header block may take to arrive (then the connection is closed), and
+    # then the whole body (then 408 and closed); the proxies whose X-Forwarded-For/-Proto are believed
     # (addresses or networks, `*` for any; empty: none).
-    max_header_bytes: int = Field(default=8192, ge=8192, le=1024 * 1024)
     http_read_timeout_s: float = Field(default=15.0, gt=0, le=60)
     forwarded_allow_ips: Annotated[list[str], NoDecode] = []
 
@@ -114,21 +113,13 @@ class Settings(BaseSettings):
     rate_limit: str = ""
     rate_limit_storage_uri: str = "async+memory://"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
 
     # Shutdown
     shutdown_timeout_s: float = Field(default=20.0, ge=0)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
-
-    @field_validator("forwarded_allow_ips", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
@@ -155,6 +146,9 @@ class Settings(BaseSettings):
         "openai_knowledge_store_id",
         "mongodb_db",
         "assistants_file",
+        "openai_api_key",
+        "mongodb_uri",
+        "api_keys",
         mode="before",
     )
     @classmethod
@@ -185,13 +179,6 @@ class Settings(BaseSettings):
     def _valid_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             parse_api_keys(value.get_secret_value(), "default-user")
-        return value
-
-    @field_validator("openai_api_key", "mongodb_uri", "api_keys", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return None
         return value
 
     @property

@@ -1,8 +1,7 @@
 """The domain error tree: every error the service answers with on purpose.
 
-Each error has a stable `code`, an HTTP `status_code` and a message that is safe to show.
-`app/api/error_handlers.py` is the one place that turns them (and every other exception) into
-HTTP answers. Upstream failures are translated into `UpstreamError`s by `app/upstream/errors.py`.
+Each has a stable `code`, an HTTP `status_code` and a message safe to show; `app/api/error_handlers.py`
+turns them into HTTP answers, `app/upstream/errors.py` makes the `UpstreamError`s.
 """
 
 from __future__ import annotations
@@ -18,16 +17,21 @@ INVALID_PROMPT = "invalid_prompt"
 
 
 class AppError(Exception):
-    """An error with a stable code and an HTTP status; its message is safe to show."""
+    """An error with a stable code and an HTTP status; its message is safe to show.
+
+    Without a message, `default_message` formatted with the error's extra fields (`{thread_id}`) is used.
+    """
 
     status_code = 500
     code = "internal_error"
+    default_message = "Internal error."
+    default_headers: dict[str, str] = {}
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        self.message = message or self.default_message.format(**extra)
+        super().__init__(self.message)
         self.extra = extra
-        self.headers = headers or {}
+        self.headers = headers or dict(self.default_headers)
 
 
 class InvalidRequest(AppError):
@@ -56,13 +60,10 @@ class ThreadNotFound(AppError):
 class RunNotFound(AppError):
     status_code = 404
     code = "run_not_found"
+    default_message = "No run found with id '{run_id}' on thread '{thread_id}'."
 
     def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(
-            f"No run found with id '{run_id}' on thread '{thread_id}'.",
-            thread_id=thread_id,
-            run_id=run_id,
-        )
+        super().__init__(thread_id=thread_id, run_id=run_id)
 
 
 class NotFound(AppError):
@@ -81,13 +82,13 @@ class AssistantNotFound(AppError):
 class AssistantInUse(AppError):
     status_code = 409
     code = "assistant_in_use"
+    default_message = (
+        "Assistant {assistant_id} is the one runs use (OPENAI_ASSISTANT_ID, or the built-in default); "
+        "it cannot be deleted."
+    )
 
     def __init__(self, assistant_id: str) -> None:
-        super().__init__(
-            f"Assistant {assistant_id} is the one runs use (OPENAI_ASSISTANT_ID, or the built-in default); "
-            "it cannot be deleted.",
-            assistant_id=assistant_id,
-        )
+        super().__init__(assistant_id=assistant_id)
 
 
 class HostedEngineRequired(AppError):
@@ -95,13 +96,10 @@ class HostedEngineRequired(AppError):
 
     status_code = 400
     code = "hosted_engine_required"
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or "Assistants are stored by this service only with ENGINE=hosted; with ENGINE=assistants they "
-            "live in the upstream Assistants API (OPENAI_ASSISTANT_ID)."
-        )
+    default_message = (
+        "Assistants are stored by this service only with ENGINE=hosted; with ENGINE=assistants they "
+        "live in the upstream Assistants API (OPENAI_ASSISTANT_ID)."
+    )
 
 
 class RunAlreadyActive(AppError):
@@ -131,43 +129,34 @@ class ThreadBusy(AppError):
 class ChatNotConfigured(AppError):
     status_code = 503
     code = "chat_not_configured"
+    default_message = "Chat is not configured: set {missing} in the environment or .env and restart."
 
     def __init__(self, variable: str) -> None:
-        super().__init__(
-            f"Chat is not configured: set {variable} in the environment or .env and restart.",
-            missing=variable,
-        )
+        super().__init__(missing=variable)
 
 
 class AssistantsApiUnavailable(AppError):
     status_code = 502
     code = "assistants_api_unavailable"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The upstream does not serve the Assistants API (OpenAI shut it down on "
-            "2026-08-26). Set ENGINE=hosted to keep threads in this service's MongoDB."
-        )
+    default_message = (
+        "The upstream does not serve the Assistants API (OpenAI shut it down on "
+        "2026-08-26). Set ENGINE=hosted to keep threads in this service's MongoDB."
+    )
 
 
 class RunNotActive(AppError):
     status_code = 409
     code = "run_not_active"
+    default_message = "Run {run_id} on thread {thread_id} is not active: it cannot be cancelled or take tool outputs."
 
     def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(
-            f"Run {run_id} on thread {thread_id} is not active: it cannot be cancelled or take tool outputs.",
-            thread_id=thread_id,
-            run_id=run_id,
-        )
+        super().__init__(thread_id=thread_id, run_id=run_id)
 
 
 class StreamBrokeOff(AppError):
     status_code = 502
     code = "upstream_stream_broken"
-
-    def __init__(self) -> None:
-        super().__init__("The run's event stream ended before the run finished.")
+    default_message = "The run's event stream ended before the run finished."
 
 
 class ConversationNotFound(AppError):
@@ -181,24 +170,17 @@ class ConversationNotFound(AppError):
 class NoToolCallPending(AppError):
     status_code = 400
     code = "no_tool_call_pending"
+    default_message = "Run {run_id} on thread {thread_id} is not waiting for tool outputs."
 
     def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(
-            f"Run {run_id} on thread {thread_id} is not waiting for tool outputs.",
-            thread_id=thread_id,
-            run_id=run_id,
-        )
+        super().__init__(thread_id=thread_id, run_id=run_id)
 
 
 class Unauthorized(AppError):
     status_code = 401
     code = "unauthorized"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A valid API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    default_message = "A valid API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`."
+    default_headers = {"WWW-Authenticate": "Bearer"}
 
 
 class RateLimited(AppError):
@@ -218,13 +200,13 @@ class ThreadLimitReached(AppError):
 
     status_code = 429
     code = "thread_limit_reached"
+    default_message = (
+        "This user already has {limit} threads, the most the service allows per user; "
+        "no new thread can be created for it."
+    )
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"This user already has {limit} threads, the most the service allows per user; "
-            "no new thread can be created for it.",
-            limit=limit,
-        )
+        super().__init__(limit=limit)
 
 
 class PayloadTooLarge(StarletteHTTPException):
@@ -245,36 +227,23 @@ class UnsupportedMediaType(AppError):
 class IdempotencyKeyReused(AppError):
     status_code = 422
     code = "idempotency_key_reused"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This Idempotency-Key was already used with a different request; use a new key for a new request."
-        )
+    default_message = "This Idempotency-Key was already used with a different request; use a new key for a new request."
 
 
 class IdempotencyInProgress(AppError):
     status_code = 409
     code = "idempotency_in_progress"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A request with this Idempotency-Key is still in progress; retry shortly to get its answer.",
-            headers={"Retry-After": "1"},
-        )
+    default_message = "A request with this Idempotency-Key is still in progress; retry shortly to get its answer."
+    default_headers = {"Retry-After": "1"}
 
 
 class IdempotencyNotSupported(AppError):
     status_code = 422
     code = "idempotency_not_supported"
-
-    def __init__(
-        self,
-        message: str = (
-            "Idempotency-Key is not supported on streaming routes (a stream cannot be replayed); "
-            "use POST /chat and follow the run by polling."
-        ),
-    ) -> None:
-        super().__init__(message)
+    default_message = (
+        "Idempotency-Key is not supported on streaming routes (a stream cannot be replayed); "
+        "use POST /chat and follow the run by polling."
+    )
 
 
 class StorageUnavailable(AppError):
@@ -282,24 +251,22 @@ class StorageUnavailable(AppError):
 
     status_code = 503
     code = "storage_unavailable"
-
-    def __init__(self) -> None:
-        super().__init__("The database is unavailable; retry later.")
+    default_message = "The database is unavailable; retry later."
 
 
 class UpstreamError(AppError):
-    """The upstream (OpenAI or a compatible server) failed. Its own text never reaches a client.
+    """The upstream (OpenAI or a compatible server) failed; its own text never reaches a client.
 
-    `upstream_status` and `upstream_message` describe what the upstream said (for engines that
-    recognise refusals, and for the log); `outcome_unknown` is True when the request may have
-    taken effect although it failed (a timeout, a 5xx, a connection lost mid-request); `retryable`
-    when the SDK's rule would send the request again (connection errors, 408, 409, 429, 5xx, unless
-    the upstream said `x-should-retry`).
+    `upstream_status`/`upstream_message`: what it said (for refusals and the log); `outcome_unknown`: the
+    request may have taken effect (timeout, 5xx, connection lost); `retryable`: the SDK's retry rule says so.
     """
 
     status_code = 502
     code = "upstream_error"
     default_message = "The upstream failed to handle the request."
+    # A hosted run's `last_error` (code, message) for this error; no message: one naming the status.
+    run_error_code = SERVER_ERROR
+    run_error_message = ""
 
     def __init__(
         self,
@@ -312,7 +279,7 @@ class UpstreamError(AppError):
         retryable: bool = False,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(self.default_message, headers=headers)
+        super().__init__(headers=headers)
         self.upstream_status = upstream_status
         self.upstream_message = upstream_message
         self.upstream_type = upstream_type or type(self).__name__
@@ -331,6 +298,8 @@ class UpstreamError(AppError):
 
     def run_error(self) -> tuple[str, str]:
         """The `last_error` (code, message) of a hosted run that failed with this error."""
+        if self.run_error_message:
+            return self.run_error_code, self.run_error_message
         if self.upstream_status is not None:
             return SERVER_ERROR, f"The model provider failed (status {self.upstream_status})."
         return SERVER_ERROR, "The model provider reported an error while answering."
@@ -340,35 +309,28 @@ class UpstreamAuthFailed(UpstreamError):
     status_code = 401
     code = "upstream_auth_failed"
     default_message = "The upstream rejected the configured OPENAI_API_KEY."
-
-    def run_error(self) -> tuple[str, str]:
-        return SERVER_ERROR, "The model provider rejected the configured OPENAI_API_KEY."
+    run_error_message = "The model provider rejected the configured OPENAI_API_KEY."
 
 
 class UpstreamRateLimited(UpstreamError):
     status_code = 429
     code = "upstream_rate_limited"
     default_message = "The upstream is rate limiting requests; retry later."
-
-    def run_error(self) -> tuple[str, str]:
-        return RATE_LIMIT_EXCEEDED, "The model provider is rate limiting requests; try again later."
+    run_error_code = RATE_LIMIT_EXCEEDED
+    run_error_message = "The model provider is rate limiting requests; try again later."
 
 
 class UpstreamTimeout(UpstreamError):
     status_code = 504
     code = "upstream_timeout"
     default_message = "The upstream did not answer in time."
-
-    def run_error(self) -> tuple[str, str]:
-        return SERVER_ERROR, "The model did not answer in time."
+    run_error_message = "The model did not answer in time."
 
 
 class UpstreamUnreachable(UpstreamError):
     code = "upstream_unreachable"
     default_message = "The upstream could not be reached."
-
-    def run_error(self) -> tuple[str, str]:
-        return SERVER_ERROR, "The model provider could not be reached."
+    run_error_message = "The model provider could not be reached."
 
 
 class UpstreamForbidden(UpstreamError):

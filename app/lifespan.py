@@ -1,7 +1,6 @@
 """The app's lifespan: settings, upstream client, stores, engine and services, built once, closed once.
 
-Everything a request needs is put on `app.state` here (read by `app/api/deps.py`). Tests hand
-in their own settings, SDK client and stores; whatever is not handed in is built from the settings.
+Everything a request needs goes on `app.state` (read by `app/api/deps.py`); tests hand in their own parts.
 """
 
 from __future__ import annotations
@@ -44,11 +43,6 @@ def _describe_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     return answer.status, answer.body()
 
 
-def _idempotency_lease_s(settings: Settings) -> float:
-    """How long a request may hold its Idempotency-Key: its upstream attempts, with room to spare."""
-    return settings.openai_timeout_s * (settings.openai_max_retries + 1) + 30.0
-
-
 def _log_startup(settings: Settings, engine: AssistantEngine, stores: Stores) -> None:
     missing = missing_chat_setting(settings)
     logger.info(
@@ -81,25 +75,21 @@ async def _check_engine_setup(engine: AssistantEngine) -> None:
 
 
 def _services(app: FastAPI, cfg: Settings, stores: Stores, engine: AssistantEngine, metrics: Metrics) -> None:
-    upsert_retries: UpsertRetryQueue = app.state.upsert_retries
     # The per-user thread limit applies to the embedded store only (MongoDB deployments size their own).
-    thread_access = ThreadAccess(
-        stores.thread_owners,
-        cfg.default_user_id,
-        max_threads_per_user=cfg.max_threads_per_user if stores.kind == "sqlite" else None,
+    limit = cfg.max_threads_per_user if stores.kind == "sqlite" else None
+    access = app.state.thread_access = ThreadAccess(
+        stores.thread_owners, cfg.default_user_id, max_threads_per_user=limit
     )
-    app.state.thread_access = thread_access
-    app.state.idempotency = IdempotentRequests(
-        stores.idempotency_keys, _describe_error, lease_s=_idempotency_lease_s(cfg)
-    )
-    app.state.v1_idempotency = IdempotentRequests(  # the same keys; answers kept in OpenAI's shape
-        stores.idempotency_keys, describe_openai_error, lease_s=_idempotency_lease_s(cfg)
-    )
+    # How long a request may hold its Idempotency-Key: its upstream attempts, with room to spare.
+    lease_s = cfg.openai_timeout_s * (cfg.openai_max_retries + 1) + 30.0
+    app.state.idempotency = IdempotentRequests(stores.idempotency_keys, _describe_error, lease_s=lease_s)
+    # The same keys; answers kept in OpenAI's shape.
+    app.state.v1_idempotency = IdempotentRequests(stores.idempotency_keys, describe_openai_error, lease_s=lease_s)
     app.state.chat_service = ChatService(
         engine,
         stores.conversations,
-        access=thread_access,
-        upsert_retries=upsert_retries,
+        access=access,
+        upsert_retries=app.state.upsert_retries,
         metrics=metrics,
         max_content_chars=cfg.max_content_chars,
     )

@@ -11,22 +11,22 @@ logger = logging.getLogger(__name__)
 WANTED_OPEN_FILES = 8192
 
 
-def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> int | None:
-    """Raise the soft open-files limit toward `wanted` (never above the hard limit); return the limit in force."""
+def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> None:
+    """Raise the soft open-files limit toward `wanted` (never above the hard limit, never lowered)."""
     try:
         import resource
     except ImportError:  # Windows: no such limit to raise
-        return None
+        return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= wanted:
-        return soft
+        return
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if target > soft:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError) as exc:
             logger.warning("could not raise the open-files limit from %s: %s", soft, exc)
-            return soft
+            return
         logger.info("open-files limit raised from %s to %s", soft, target)
     if target < wanted:
         logger.warning(
@@ -34,4 +34,3 @@ def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> int | None:
             target,
             wanted,
         )
-    return target

@@ -1,6 +1,6 @@
 """The route class of every router: body limits answered in the API's error shape, and each route's error format.
 
-The cap comes from the running settings (MAX_BODY_BYTES; MAX_UPLOAD_BYTES on the upload routes). A
+The cap comes from the running settings (MAX_BODY_BYTES; the constant MAX_UPLOAD_BYTES on the upload routes). A
 Content-Length over it is refused before any of the body is read, and a body without one is counted
 as it is read. FastAPI's `max_body_size` (Starlette's `RequestBodyLimitMiddleware`) is fixed when the
 app is built and answers a Content-Length over the cap with its own plain-text 413, whatever the
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
+# The largest file an upload route takes.
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 # Room for the multipart boundaries and part headers around an upload of the maximum size.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -69,7 +71,7 @@ class ApiRoute(APIRoute):
 
     def body_cap(self, settings: Settings) -> int:
         if self.takes_uploads or MULTIPART in (self.accepted_media_types or ()):
-            return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+            return MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
         return settings.max_body_bytes
 
     def _media_type_problem(self, headers: Headers, length: int | None) -> UnsupportedMediaType | None:

@@ -34,10 +34,8 @@ class RequestIdFilter(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """TEXT_FORMAT lines; the message's control characters escaped, so a record is one line.
-
-    A client-supplied value in a message (a request path with `%0a` or `%00`) cannot forge a log
-    line or write a raw NUL. A traceback still follows on its own lines.
+    """TEXT_FORMAT lines, the message's control characters escaped: a client's value (a path with `%0a`
+    or `%00`) cannot forge a log line or write a raw NUL.
     """
 
     def __init__(self) -> None:

@@ -1,7 +1,6 @@
 """The service's Prometheus metrics: HTTP requests by route template, upstream calls, runs, retries.
 
-Routes are counted by path template and upstream calls by endpoint with ids replaced, never by
-raw path, so thread ids cannot blow up the label space.
+Paths are labelled by template (ids replaced), so thread ids cannot blow up the label space.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ GRANIAN_LOGS = {"loggers": {"_granian": {"handlers": [], "propagate": True}}}
 # and backlog/workers, would leave a burst of 1,000 clients or 2,000 open streams waiting).
 LISTEN_BACKLOG = 2048
 MAX_CONCURRENT_REQUESTS = 8192
+# The largest request header block, request line included (Granian's HTTP/1 buffer; 431 above it).
+MAX_HEADER_BYTES = 8192
 
 
 def behind_proxies(app: ASGIApp, settings: Settings) -> Any:
@@ -56,7 +58,7 @@ def build_server(app: FastAPI, settings: Settings) -> Server:
         backpressure=MAX_CONCURRENT_REQUESTS,
         http1_settings=HTTP1Settings(
             header_read_timeout=round(settings.http_read_timeout_s * 1000),
-            max_buffer_size=settings.max_header_bytes,
+            max_buffer_size=MAX_HEADER_BYTES,
         ),
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]  # Granian's LogLevels is a str enum
         log_dictconfig=GRANIAN_LOGS,

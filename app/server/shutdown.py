@@ -1,8 +1,6 @@
-"""The server's shutdown, as the app sees it: when it began, and when open streams must end.
+"""The server's shutdown, as the app sees it: open streams end a second before SHUTDOWN_TIMEOUT_S.
 
-`python -m app` tells the app when it starts shutting down (SIGTERM, Ctrl-C): it stops accepting
-and lets requests in flight finish. Streams still open end a second before SHUTDOWN_TIMEOUT_S, with
-their format's closing words, so a client sees the end of the stream and not a cut connection.
+They end with their format's closing words, so a client sees the end of the stream, not a cut connection.
 """
 
 from __future__ import annotations
@@ -21,10 +19,6 @@ class Shutdown:
 
     def begin(self) -> None:
         self._began.set()
-
-    @property
-    def began(self) -> bool:
-        return self._began.is_set()
 
     async def streams_must_end(self) -> None:
         """Return when an open stream must end: shortly before the shutdown timeout runs out."""

@@ -1,8 +1,7 @@
-"""Stored assistants (ENGINE=hosted): create, read, list, update, delete; ASSISTANTS_FILE; the run's assistant.
+"""Stored assistants (ENGINE=hosted): CRUD per user, ASSISTANTS_FILE, and the run's assistant.
 
-The pydantic models here are the assistant's rules (the routes' bodies and the file's entries
-both go through them): tool shapes, function names, JSON-schema parameters, the limits on tools
-and metadata. Each user sees only their own assistants; another user's is answered as unknown.
+The pydantic models here are the assistant's rules, for the routes' bodies and the file's entries
+alike. Another user's assistant is answered as unknown.
 """
 
 from __future__ import annotations
@@ -138,12 +137,12 @@ class AssistantFileEntry(AssistantCreate):
     id: str = Field(pattern=ASSISTANT_ID_PATTERN)
 
 
-def _record(assistant_id: str, owner: str, fields: AssistantCreate, created_at: Any) -> AssistantRecord:
+def _record(assistant_id: str, owner: str, fields: AssistantUpdate, created_at: Any) -> AssistantRecord:
     return AssistantRecord(
         id=assistant_id,
         owner=owner,
         created_at=created_at,
-        model=fields.model,
+        model=fields.model or "",  # always given on create; an update without it keeps the record's
         name=fields.name,
         description=fields.description,
         instructions=fields.instructions,
@@ -159,8 +158,6 @@ def _record(assistant_id: str, owner: str, fields: AssistantCreate, created_at: 
 @dataclass(frozen=True)
 class AssistantPage:
     data: list[AssistantRecord]
-    first_id: str | None
-    last_id: str | None
     has_more: bool
 
 
@@ -208,13 +205,9 @@ class AssistantService:
     """Assistants in our storage, per user; only with ENGINE=hosted."""
 
     def __init__(self, store: AssistantStore, settings: Settings) -> None:
-        self._store = store
+        self.store = store
         self._settings = settings
         self.run_assistants = RunAssistants(settings, store)
-
-    @property
-    def store(self) -> AssistantStore:
-        return self._store
 
     def _require_hosted(self) -> None:
         if self._settings.engine != "hosted":
@@ -223,45 +216,30 @@ class AssistantService:
     async def create(self, owner: str, fields: AssistantCreate) -> AssistantRecord:
         self._require_hosted()
         record = _record(new_id("asst_"), owner, fields, utc_now())
-        await self._store.put(record)
+        await self.store.put(record)
         logger.info("assistant created assistant_id=%s", record.id)
         return record
 
     async def get(self, owner: str, assistant_id: str) -> AssistantRecord:
         self._require_hosted()
-        record = await self._store.get(assistant_id)
+        record = await self.store.get(assistant_id)
         if record is None or record.owner != owner:
             raise AssistantNotFound(assistant_id)
         return record
 
     async def update(self, owner: str, assistant_id: str, changes: AssistantUpdate) -> AssistantRecord:
         record = await self.get(owner, assistant_id)
-        given = changes.model_fields_set
-        values: dict[str, Any] = {}
-        for name in ("model", "name", "description", "instructions"):
-            if name in given and (name != "model" or changes.model is not None):
-                values[name] = getattr(changes, name)
-        if "tools" in given:
-            values["tools"] = tuple(tool.as_object() for tool in changes.tools or ())
-        if "tool_resources" in given:
-            resources = changes.tool_resources
-            values["tool_resources"] = resources.model_dump(exclude_none=True) if resources else {}
-        if "metadata" in given:
-            values["metadata"] = dict(changes.metadata or {})
-        for name in ("temperature", "top_p"):
-            if name in given:
-                values[name] = getattr(changes, name)
-        if "response_format" in given:
-            values["response_format"] = stored_format(changes.response_format)
-        updated = replace(record, **values)
-        await self._store.put(updated)
+        given = changes.model_fields_set - ({"model"} if changes.model is None else set())
+        stored = _record(record.id, owner, changes, record.created_at)  # the given fields in the stored shape
+        updated = replace(record, **{name: getattr(stored, name) for name in given})
+        await self.store.put(updated)
         return updated
 
     async def delete(self, owner: str, assistant_id: str) -> None:
         await self.get(owner, assistant_id)
         if assistant_id == self.run_assistants.assistant_id:
             raise AssistantInUse(assistant_id)
-        if not await self._store.delete(assistant_id):
+        if not await self.store.delete(assistant_id):
             raise AssistantNotFound(assistant_id)
         logger.info("assistant deleted assistant_id=%s", assistant_id)
 
@@ -282,37 +260,31 @@ class AssistantService:
         before_key = await self._cursor_key(owner, "before", before)
         low, high = (after_key, before_key) if ascending else (before_key, after_key)
         backwards = before is not None and after is None
-        found = await self._store.page(
+        found = await self.store.page(
             owner, key_after=low, key_before=high, ascending=ascending != backwards, limit=limit + 1
         )
         has_more = len(found) > limit
         page = found[:limit]
         if backwards:
             page.reverse()
-        return AssistantPage(
-            data=page,
-            first_id=page[0].id if page else None,
-            last_id=page[-1].id if page else None,
-            has_more=has_more,
-        )
+        return AssistantPage(data=page, has_more=has_more)
 
     async def _cursor_key(self, owner: str, name: str, assistant_id: str | None) -> Any:
         if assistant_id is None:
             return None
-        record = await self._store.get(assistant_id)
+        record = await self.store.get(assistant_id)
         if record is None or record.owner != owner:
             raise InvalidField(name, f"no assistant '{assistant_id}'")
         return (record.created_at, record.id)
 
     # ---- start-up and the run's assistant ---------------------------------------------------
     async def prepare(self) -> None:
-        """At start-up (ENGINE=hosted): load ASSISTANTS_FILE, keep the default assistant current, and
-        check that OPENAI_ASSISTANT_ID is stored. Raises AssistantsSetupError to stop start-up."""
+        """Start-up (hosted): ASSISTANTS_FILE, the default assistant; AssistantsSetupError stops start-up."""
         if self._settings.assistants_file:
             await self.load_file(self._settings.assistants_file)
         configured = self._settings.openai_assistant_id
         if configured:
-            if await self._store.get(configured) is None:
+            if await self.store.get(configured) is None:
                 raise AssistantsSetupError(
                     f"OPENAI_ASSISTANT_ID={configured}: no such assistant in this service's storage "
                     "(ENGINE=hosted keeps assistants here: list it in ASSISTANTS_FILE, or unset "
@@ -320,14 +292,14 @@ class AssistantService:
                 )
             logger.info("hosted runs use assistant %s", configured)
             return
-        await self._store.put(refreshed_default(self._settings, await self._store.get(DEFAULT_ASSISTANT_ID)))
+        await self.store.put(refreshed_default(self._settings, await self.store.get(DEFAULT_ASSISTANT_ID)))
         logger.info("hosted runs use the built-in default assistant %s", DEFAULT_ASSISTANT_ID)
 
-    async def load_file(self, path: str) -> int:
-        """Create or update the file's assistants (owned by DEFAULT_USER_ID); how many."""
+    async def load_file(self, path: str) -> None:
+        """Create or update the file's assistants (owned by DEFAULT_USER_ID)."""
         entries = parse_assistants_file(path)
         for entry in entries:
-            existing = await self._store.get(entry.id)
+            existing = await self.store.get(entry.id)
             record = _record(
                 entry.id, self._settings.default_user_id, entry, existing.created_at if existing else utc_now()
             )
@@ -335,9 +307,8 @@ class AssistantService:
             has_file_search = any(tool.get("type") == "file_search" for tool in record.tools)
             if existing and existing.vector_store_ids and not record.vector_store_ids and has_file_search:
                 record = with_vector_store(record, existing.vector_store_ids[0])
-            await self._store.put(record)
+            await self.store.put(record)
         logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))
-        return len(entries)
 
     async def run_assistant(self) -> AssistantRecord:
         return await self.run_assistants.current()

@@ -1,9 +1,8 @@
-"""The OpenAI-compatible Assistants API (/v1, ENGINE=hosted): who may touch a thread, and its conversation.
+"""The Assistants API (/v1, ENGINE=hosted): who may touch a thread, and its conversation.
 
-Threads made here are ordinary threads of the service: owned by their creator (ThreadAccess), and
-recorded in `conversations` when a message is posted, so `/chat` and the Next.js routes work on them.
-Another user's thread, run or assistant is answered like an unknown one (404). What needs neither
-(reads, updates) the routes ask of the hosted engine's resources (`hosted`) after `check`.
+Threads made here are ordinary threads (owned by their creator, recorded in `conversations` when
+posted to), so `/chat` and the Next.js routes work on them. Another user's thread, run or assistant
+is answered like an unknown one (404).
 """
 
 from __future__ import annotations

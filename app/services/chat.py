@@ -53,10 +53,7 @@ class ChatService:
         return thread_id
 
     async def post_message(self, user_id: str, thread_id: str, content: str, *, marker: str) -> RunRef:
-        """Start a run with the message and upsert the conversation; the two overlap.
-
-        `marker` identifies the request (the same for its retries with one Idempotency-Key).
-        """
+        """Start a run with the message and upsert the conversation, overlapping; `marker` identifies the request."""
         run = await self._posted(user_id, thread_id, self._engine.start_run, content, marker)
         self._count_run("run")
         return run

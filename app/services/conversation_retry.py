@@ -1,9 +1,7 @@
 """Conversation upserts that failed after the run started, retried in the background until they land.
 
-The client already has its run id; the conversation record must not be lost. Failed upserts
-wait here (one per user and thread), retried with bounded exponential backoff by one task the
-lifespan owns. Readiness reports "degraded" while any wait. At shutdown the queue is flushed
-with a deadline, and whatever could not be written is logged by user and thread.
+The client already has its run id, so the record must not be lost: one wait per user and thread,
+bounded exponential backoff, "degraded" readiness meanwhile; flushed at shutdown, the rest logged.
 """
 
 from __future__ import annotations
@@ -41,8 +39,6 @@ class UpsertRetryQueue:
 
     def __init__(self, store: ConversationStore, *, on_retry: Callable[[bool], None] | None = None) -> None:
         self._store = store
-        self._initial_delay_s = self.initial_delay_s
-        self._max_delay_s = max(self.max_delay_s, self.initial_delay_s)
         self._on_retry = on_retry
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._wake = asyncio.Event()
@@ -74,11 +70,11 @@ class UpsertRetryQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         deadline = time.monotonic() + self.flush_timeout_s
-        delay = self._initial_delay_s
+        delay = self.initial_delay_s
         while self._pending and time.monotonic() < deadline:
             if not await self._attempt_all(deadline):
                 await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, self._max_delay_s)
+                delay = min(delay * 2, self.max_delay_s)
         if self._pending:
             lost = ", ".join(f"user={user} thread={thread}" for user, thread in self._pending)
             logger.error("shutdown: %d conversation upsert(s) could not be written: %s", self.pending, lost)
@@ -86,17 +82,17 @@ class UpsertRetryQueue:
             logger.info("shutdown: no conversation upserts pending")
 
     async def _run(self) -> None:
-        delay = self._initial_delay_s
+        delay = self.initial_delay_s
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
                 if await self._attempt_all(None):
-                    delay = self._initial_delay_s
+                    delay = self.initial_delay_s
                 else:
                     # Full jitter keeps many instances from hammering a database that comes back.
                     await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                    delay = min(delay * 2, self._max_delay_s)
+                    delay = min(delay * 2, self.max_delay_s)
 
     async def _attempt_all(self, deadline: float | None) -> bool:
         """Try every pending upsert once; False at the first failure (the store is still down)."""

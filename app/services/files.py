@@ -1,8 +1,7 @@
-"""The quickstart's file viewer: the vector store's files (list, upload, delete, download), and its assistant.
+"""The quickstart's file viewer (the vector store's files) and its assistant.
 
-The vector store is OPENAI_VECTOR_STORE_ID when set; otherwise the run assistant's first file_search
-store, created on the first upload (named as the quickstart names it) and recorded on the assistant:
-upstream with ENGINE=assistants, in our storage with ENGINE=hosted.
+The store is OPENAI_VECTOR_STORE_ID, else the run assistant's first file_search store, made on the
+first upload and recorded on the assistant (upstream with ENGINE=assistants, here with hosted).
 """
 
 from __future__ import annotations
@@ -121,11 +120,10 @@ class FileService:
             raise missing from exc
 
     async def download_file(self, file_id: str) -> tuple[str, AsyncGenerator[bytes, None]]:
-        """The file's name and bytes (streamed), if it may be shown here; any other file is answered as unknown.
+        """The file's name and bytes (streamed), if it may be shown here, else answered as unknown.
 
-        Shown: files in the assistant's vector store, and files the assistant's runs wrote
-        (purpose `assistants_output`: code interpreter images and files). Not: any other file of
-        the organisation (fine-tuning data, batch files, other apps' uploads).
+        Shown: files in the assistant's vector store, and those its runs wrote (`assistants_output`); never
+        the organisation's other files (fine-tuning data, batch files, other apps' uploads).
         """
         files = self._upstream()
         unknown = NotFound(f"No file '{file_id}'.", file_id=file_id)
@@ -141,21 +139,10 @@ class FileService:
 
     async def create_quickstart_assistant(self, owner: str) -> str:
         """The quickstart's assistant: in our storage with ENGINE=hosted (owned by `owner`), else upstream."""
+        params = {"instructions": QUICKSTART_INSTRUCTIONS, "name": QUICKSTART_NAME, "tools": QUICKSTART_TOOLS}
+        params["model"] = self._settings.openai_model
         if self._settings.engine == "hosted" and self._assistants is not None:
-            fields = AssistantCreate.model_validate(
-                {
-                    "instructions": QUICKSTART_INSTRUCTIONS,
-                    "name": QUICKSTART_NAME,
-                    "model": self._settings.openai_model,
-                    "tools": QUICKSTART_TOOLS,
-                }
-            )
-            return (await self._assistants.create(owner, fields)).id
-        assistant_id = await self._upstream().create_assistant(
-            instructions=QUICKSTART_INSTRUCTIONS,
-            name=QUICKSTART_NAME,
-            model=self._settings.openai_model,
-            tools=QUICKSTART_TOOLS,
-        )
+            return (await self._assistants.create(owner, AssistantCreate.model_validate(params))).id
+        assistant_id = await self._upstream().create_assistant(**params)
         logger.info("assistant created assistant_id=%s", assistant_id)
         return assistant_id

@@ -87,9 +87,9 @@ class IdempotentRequests:
         action: Callable[[], Awaitable[dict[str, Any]]],
         recheck: Recheck | None = None,
     ) -> IdempotentAnswer:
-        """The answer of `action()` (200), run at most once for this user's key; replays come from the store.
+        """`action()`'s answer (200), run at most once per user and key; replays come from the store.
 
-        A kept answer saying the outcome was unknown is replaced by `recheck()`'s 200 answer once it finds one.
+        A kept answer whose outcome was unknown is replaced by `recheck()`'s 200 answer once it finds one.
         """
         held = await self._store.claim(user_id, key, request_fingerprint, lease_s=self._lease_s)
         if held is not None:

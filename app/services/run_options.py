@@ -1,10 +1,6 @@
-"""A run's sampling and shaping options, as the Assistants API takes them (runs, and assistants' defaults).
+"""A run's sampling and shaping options in the Assistants API's shape (runs, and assistants' defaults).
 
-`temperature` and `top_p` go to the model as they are; `response_format` (`"auto"`, `{"type": "text"}`,
-`{"type": "json_object"}` or `{"type": "json_schema", "json_schema": {...}}`) and `tool_choice` (`"none"`,
-`"auto"`, `"required"` or a named tool) are stored in the Assistants API's shape and translated for the
-model's API by the model client. `truncation_strategy` picks how many of the thread's last messages a
-run sees.
+The model client translates `response_format` and `tool_choice` for the model's API.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Which user owns which thread, so one user can never reach another user's threads.
 
-A thread belongs to the user who created it here (POST /threads, POST /api/assistants/threads)
-or who first posted to it. Threads made elsewhere (no owner recorded) belong to the default
-user, which is everyone while API keys are off, so the service then behaves as before.
-Another user's thread is answered exactly like an unknown one (404 thread_not_found).
-
-With a per-user limit (MAX_THREADS_PER_USER, the embedded store only), a user who owns that many
-threads cannot create or first-claim another: 429 thread_limit_reached.
+A thread belongs to the user who created it here or first posted to it; threads made elsewhere
+belong to the default user (everyone, while API keys are off). Another user's thread is answered
+like an unknown one (404). MAX_THREADS_PER_USER (embedded store) caps a user's threads: 429.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""The process's connection to an OpenAI-compatible server: one SDK client, one pool, three kinds of call.
+"""The process's connection to an OpenAI-compatible server: one SDK client, one pool, four kinds of call.
 
-- `request`: plain JSON calls (the hot path: runs, threads, polling), `json_calls.py`;
-- `stream`: streamed calls read as dicts (streamed runs, model calls), `streams.py`;
-- `files`: files, vector stores and assistants through the SDK's typed resources, `files.py`;
-- `passthrough`: a caller's request relayed as it came (/v1's files and vector stores), `passthrough.py`.
-Every call's failures leave as `UpstreamError`s (`errors.py`).
+Plain JSON calls (the hot path: `json_calls.py`), streams (`streams.py`), files (`files.py`) and
+relayed requests (`passthrough.py`). Every call's failures leave as `UpstreamError`s (`errors.py`).
 """
 
 from __future__ import annotations
@@ -34,7 +31,8 @@ class Upstream:
 
     def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics | None = None) -> None:
         self._client = client
-        self._json = JsonCalls(client, send, metrics=metrics)
+        # A plain JSON call (see JsonCalls.request); `stream` is a streamed one.
+        self.request = JsonCalls(client, send, metrics=metrics).request
         self.files = UpstreamFiles(client)
         self.passthrough = UpstreamPassthrough(client)
 
@@ -47,24 +45,6 @@ class Upstream:
     def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics | None = None) -> Upstream:
         """Calls sent through an SDK client's own HTTP client (one handed to the app, as tests do)."""
         return cls(client, HttpxSender(sdk_private.http_client_of(client)), metrics=metrics)
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        ids: tuple[str, ...] = (),
-        once: bool = False,
-        attempt: int = 0,
-    ) -> dict[str, Any]:
-        """A plain JSON call; the answer's object (`ids`: keys it must carry as non-empty strings).
-
-        `once`: sent once, never retried (for calls that create something; see `max_retries`), as the
-        caller's attempt number `attempt`.
-        """
-        return await self._json.request(method, path, body, params=params, ids=ids, once=once, attempt=attempt)
 
     async def stream(
         self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None, once: bool = False

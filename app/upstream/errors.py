@@ -1,8 +1,7 @@
 """The one translation of the SDK's errors into the domain's `UpstreamError`s, for both engines.
 
-Nothing above `app/upstream/` sees an `openai` exception: every call made here translates what
-the SDK raises. The upstream's own text is kept on the error for engines that recognise
-refusals by it (and for the log); clients only ever get the error's own message.
+The upstream's own text is kept on the error (for engines that recognise refusals, and the log);
+clients only ever get the error's own message.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, omit
 
 from app.upstream.errors import translated
 
@@ -109,17 +109,15 @@ class UpstreamFiles:
     ) -> str:
         """A new vector store (with `file_ids` in it); with `expires_after_days`, deleted upstream that long
         after its last use."""
-        options: dict[str, Any] = {"name": name}
-        if expires_after_days is not None:
-            options["expires_after"] = {"anchor": "last_active_at", "days": expires_after_days}
-        if file_ids:
-            options["file_ids"] = file_ids
-        if chunking_strategy:
-            options["chunking_strategy"] = chunking_strategy
-        if metadata:
-            options["metadata"] = metadata
+        expiry = {"anchor": "last_active_at", "days": expires_after_days} if expires_after_days is not None else omit
         async with translated():
-            store = await self._client.vector_stores.create(**options)
+            store = await self._client.vector_stores.create(
+                name=name,
+                expires_after=expiry,  # type: ignore[arg-type]  # the SDK's TypedDict, written as a dict
+                file_ids=file_ids or omit,
+                chunking_strategy=chunking_strategy or omit,  # type: ignore[arg-type]
+                metadata=metadata or omit,
+            )
         return store.id
 
     async def add_to_store(self, store_id: str, file_id: str) -> None:

@@ -1,12 +1,8 @@
 """The HTTP client under the OpenAI SDK: aiohttp as its transport, failures reported truthfully, timed.
 
-aiohttp is the SDK's own choice for high concurrency (`openai[aiohttp]`); httpx2's default pool
-re-checks every pooled connection on each request, which grows with the number in flight
-(bench/README.md has the measurements).
-
-The SDK's aiohttp transport reports every failed connection (refused, unknown host, dropped) as a
-connect timeout. This client turns those back into connection errors, so the SDK, the error
-mapping (502 unreachable, not 504 timeout) and the metrics see what happened.
+aiohttp is the SDK's own choice for high concurrency; httpx2's pool re-checks every pooled connection
+on each request (bench/README.md). The SDK's aiohttp transport reports every failed connection as a
+connect timeout: this client turns those back into connection errors (502 unreachable, not 504).
 """
 
 from __future__ import annotations
@@ -38,11 +34,7 @@ def timed_out(exc: BaseException) -> bool:
 
 
 def open_upstream_session(*, max_connections: int, keepalive_s: float) -> aiohttp.ClientSession:
-    """The process's one connection pool to the upstream: under the SDK and under `UpstreamJson`.
-
-    Made as the SDK's aiohttp transport makes its own (the same TLS context), with our pool size.
-    Call from a running event loop (the lifespan); closing the SDK client closes it.
-    """
+    """The one pool to the upstream, under the SDK and the plain calls (the SDK transport's TLS context)."""
     connector = aiohttp.TCPConnector(
         limit=max_connections, keepalive_timeout=keepalive_s, ssl=httpx2.create_ssl_context()
     )
@@ -50,8 +42,7 @@ def open_upstream_session(*, max_connections: int, keepalive_s: float) -> aiohtt
 
 
 class UpstreamHttpClient(DefaultAioHttpClient):
-    """httpx2's client API on the SDK's aiohttp transport over `session`; a failed connection raises
-    ConnectError; every call (each retry apart) is timed and counted by outcome."""
+    """httpx2's client on the SDK's aiohttp transport: a failed connection raises ConnectError; calls timed."""
 
     def __init__(self, session: aiohttp.ClientSession, *, metrics: Metrics, **kwargs: Any) -> None:
         # The transport closes the session when the SDK client closes.
@@ -62,10 +53,13 @@ class UpstreamHttpClient(DefaultAioHttpClient):
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = await self._send_reporting_connect_errors(request, **kwargs)
+            response = await super().send(request, **kwargs)
             outcome = str(response.status_code)
             return response
-        except httpx2.TimeoutException:
+        except httpx2.TimeoutException as exc:
+            if not timed_out(exc):
+                outcome = "connection_error"
+                raise httpx2.ConnectError(str(exc) or type(exc.__cause__).__name__, request=request) from exc
             outcome = "timeout"
             raise
         except httpx2.TransportError:
@@ -74,11 +68,3 @@ class UpstreamHttpClient(DefaultAioHttpClient):
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.record_upstream_call(request.method, request.url.path, outcome, elapsed)
-
-    async def _send_reporting_connect_errors(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
-        try:
-            return await super().send(request, **kwargs)
-        except httpx2.TimeoutException as exc:
-            if timed_out(exc):
-                raise
-            raise httpx2.ConnectError(str(exc) or type(exc.__cause__).__name__, request=request) from exc

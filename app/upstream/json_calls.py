@@ -1,11 +1,8 @@
 """Plain JSON calls to the OpenAI API, on the SDK's own connection pool.
 
-`POST /chat` makes one upstream call: create a run. Sent through the SDK's generic `post`, that
-call costs several times the CPU of the rest of the request (option merging, an httpx2 request
-and response, a pydantic model for the answer; bench/README.md). `JsonCalls` sends the SDK's
-request (same URL, headers and JSON body) and reads the answer as a dict. Failures stay the SDK's:
-its own retry rule decides what is retried and its own constructor builds the status error, which
-is then translated like every other SDK error (`errors.py`).
+Through the SDK's generic `post`, the one upstream call of `POST /chat` costs several times the CPU of
+the rest of the request (bench/README.md). `JsonCalls` sends the SDK's request (same URL, headers, JSON
+body) and reads the answer as a dict; the SDK's own retry rule and error classes decide failures.
 """
 
 from __future__ import annotations
@@ -120,11 +117,9 @@ class JsonCalls:
         once: bool = False,
         attempt: int = 0,
     ) -> dict[str, Any]:
-        """The answer's JSON object; `ids`: keys it must carry as non-empty strings (else the upstream failed).
+        """The answer's JSON object (`ids`: keys it must carry as non-empty strings); raises UpstreamError.
 
-        `once`: no retry (a call that creates something: its caller checks what happened before any retry);
-        `attempt`: which attempt of the caller's this is (sent as the SDK's retry count).
-        Raises UpstreamError.
+        `once`: no retry (a call that creates something); `attempt`: the caller's attempt, sent as the retry count.
         """
         url = self._base_url + path + (f"?{urlencode(params)}" if params else "")
         payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

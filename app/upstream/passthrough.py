@@ -1,13 +1,9 @@
-"""A caller's request relayed to the upstream as it came: method, path, query and body, with the service's key.
+"""A caller's request (/v1 files and vector stores) relayed as it came, with the service's key.
 
-For `/v1`'s files and vector stores, which the upstream keeps. The caller's own headers (their key among them)
-are never sent: only the SDK's headers with the configured OPENAI_API_KEY, and the body's Content-Type.
-
-The upstream's answer comes back as it is when it concerns the caller's request: a 2xx, or a 400, 404, 409,
-413, 415 or 422 in OpenAI's error shape (no such file, a bad parameter). A 404 that is not an OpenAI error
-(the upstream serves no such path: an OpenAI-compatible server without files) is `UpstreamNoSuchEndpoint`.
-Everything else (the service's key refused, rate limits, 5xx, no connection) leaves as the usual
-`UpstreamError`s, whose upstream text never reaches a client. No retries: a relayed POST creates something.
+The caller's own headers (their key among them) are never sent: only the SDK's, and the body's Content-Type.
+A 2xx, or a 400, 404, 409, 413, 415 or 422 in OpenAI's error shape, comes back as it is; a 404 that is not
+an OpenAI error (a compatible server without files) is `UpstreamNoSuchEndpoint`. Everything else leaves as
+the usual `UpstreamError`s, whose upstream text never reaches a client. No retries: a POST creates something.
 """
 
 from __future__ import annotations
@@ -65,7 +61,10 @@ class UpstreamPassthrough:
         params: Sequence[tuple[str, str]],
         body: bytes | None,
         content_type: str | None,
+        *,
+        read: bool,
     ) -> httpx2.Response:
+        """The upstream's answer to relay (with its body read when `read`, or when it is a refusal)."""
         request = self._http.build_request(
             method, self._base_url + path, params=list(params), headers=self._headers(content_type), content=body
         )
@@ -75,7 +74,7 @@ class UpstreamPassthrough:
             raise translate(openai.APITimeoutError(request=request)) from exc
         except httpx2.TransportError as exc:
             raise translate(openai.APIConnectionError(request=request)) from exc
-        if response.status_code < 300:
+        if response.status_code < 300 and not read:
             return response
         try:
             await response.aread()
@@ -83,7 +82,7 @@ class UpstreamPassthrough:
             raise translate(openai.APIConnectionError(request=request)) from exc
         finally:
             await response.aclose()
-        if _relayed_refusal(response):
+        if response.status_code < 300 or _relayed_refusal(response):
             return response
         if response.status_code in (404, 405):
             raise UpstreamNoSuchEndpoint(method, path)
@@ -100,15 +99,9 @@ class UpstreamPassthrough:
         content_type: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """The upstream's status and JSON object (an OpenAI error for a relayed refusal). Raises UpstreamError."""
-        response = await self._send(method, path, params, body, content_type)
+        response = await self._send(method, path, params, body, content_type, read=True)
         try:
-            content = await response.aread()
-        except httpx2.HTTPError as exc:
-            raise translate(openai.APIConnectionError(request=response.request)) from exc
-        finally:
-            await response.aclose()
-        try:
-            data = json.loads(content)
+            data = json.loads(response.content)
         except ValueError:
             data = None
         if not isinstance(data, dict):
@@ -117,17 +110,19 @@ class UpstreamPassthrough:
 
     async def stream(self, method: str, path: str, *, params: Sequence[tuple[str, str]] = ()) -> RelayedAnswer:
         """The upstream's answer with its body as it arrives (never held whole). Raises UpstreamError."""
-        response = await self._send(method, path, params, None, None)
+        response = await self._send(method, path, params, None, None, read=False)
         if response.is_closed:  # a relayed refusal, already read
             return RelayedAnswer(response.status_code, _kept(response.headers), _once(response.content))
         return RelayedAnswer(response.status_code, _kept(response.headers), _relayed(response))
 
 
 def _relayed_refusal(response: httpx2.Response) -> bool:
-    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL` for a path it does not serve)."""
-    if response.status_code not in RELAYED_ERRORS or _openai_error(response.content) is None:
+    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL (GET /v1/...)` for a path it
+    does not serve)."""
+    error = _openai_error(response.content) if response.status_code in RELAYED_ERRORS else None
+    if error is None:
         return False
-    return response.status_code != 404 or not _says_invalid_url(response.content)
+    return response.status_code != 404 or not str(error["message"]).startswith("Invalid URL")
 
 
 def _kept(headers: httpx2.Headers) -> dict[str, str]:
@@ -142,12 +137,6 @@ def _openai_error(content: bytes) -> dict[str, Any] | None:
         return None
     inner = data.get("error") if isinstance(data, dict) else None
     return inner if isinstance(inner, dict) and isinstance(inner.get("message"), str) else None
-
-
-def _says_invalid_url(content: bytes) -> bool:
-    """OpenAI's own answer for a path it does not serve: `Invalid URL (GET /v1/...)`."""
-    inner = _openai_error(content)
-    return inner is not None and str(inner["message"]).startswith("Invalid URL")
 
 
 async def _once(content: bytes) -> AsyncGenerator[bytes, None]:

@@ -1,9 +1,7 @@
 """Every private member of the `openai` SDK this service uses, each with the reason; nowhere else.
 
-The plain-JSON calls (`json_calls.py`) send the SDK's own request without its per-call machinery,
-and must fail exactly as the SDK would: same retry rule, same Retry-After parsing, same error
-classes. These members give that behaviour without copying it. A new SDK version that moves one
-fails `tests/upstream/test_sdk_private.py`, which names the member.
+The plain-JSON calls must fail exactly as the SDK would (retry rule, Retry-After, error classes): these
+give that without copying it. An SDK version that moves one fails `tests/upstream/test_sdk_private.py`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Streamed calls: POST a body built by the caller, read the SSE events as plain dicts.
 
-The SDK's generic `post` does the SSE decoding (and raises on `error` events); there is no
-per-call parameter transform and no typed model per event (the events are relayed or read as
-dicts anyway). Errors, when the call opens and while it streams, leave as `UpstreamError`s.
+The SDK's generic `post` decodes the SSE (and raises on `error` events), with no typed model per event.
 """
 
 from __future__ import annotations
@@ -24,10 +22,7 @@ async def open_event_stream(
     headers: Mapping[str, str] | None = None,
     once: bool = False,
 ) -> AsyncGenerator[Any, None]:
-    """POST `body` (it must ask for `stream: true`); the answer's events, the connection closed when they end.
-
-    Errors before the first event (the upstream refused the call) are raised by this await.
-    """
+    """POST `body` (with `stream: true`): its events; errors before the first event are raised by this await."""
     try:
         stream = await client.post(
             path,

@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, Response, UploadFile
 
-from app.api.deps import FilesDep, SettingsDep, UserIdDep
+from app.api import routing
+from app.api.deps import FilesDep, UserIdDep
 from app.api.routing import ApiRoute
 from app.api.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
 from app.api.wire.event_stream import EventStreamResponse
@@ -54,14 +55,14 @@ async def list_files(files: FilesDep) -> list[FileEntry]:
     summary="Upload a file to the vector store",
     responses=error_responses(413, 415, 422, *UPSTREAM_ERRORS),
 )
-async def upload_file(file: UploadFile, files: FilesDep, settings: SettingsDep) -> FileEntry:
+async def upload_file(file: UploadFile, files: FilesDep) -> FileEntry:
     """Multipart upload (field `file`, at most MAX_UPLOAD_BYTES); the file is added to the vector store.
 
     Without OPENAI_VECTOR_STORE_ID and an assistant's store, a vector store named
     `sample-assistant-vector-store` is created and attached to the assistant first, as the quickstart does."""
-    data = await file.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise InvalidField("file", f"larger than {settings.max_upload_bytes} bytes")
+    data = await file.read(routing.MAX_UPLOAD_BYTES + 1)
+    if len(data) > routing.MAX_UPLOAD_BYTES:
+        raise InvalidField("file", f"larger than {routing.MAX_UPLOAD_BYTES} bytes")
     if not data:
         raise InvalidField("file", "empty")
     stored = await files.upload_file(file.filename or "upload", data)

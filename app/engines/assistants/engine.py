@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from app.config import Settings
+from app.config import RUN_TIMEOUT_S, Settings
 from app.engines.assistants.convert import relay_events, reply_text, to_message_page, to_run_state
 from app.engines.assistants.run_creation import RunCreation
 from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
@@ -85,7 +85,7 @@ class AssistantsEngine:
         self._run_tools: list[dict[str, Any]] | None = None
         self._run_tools_lock = asyncio.Lock()
         self._runs = RunCreation(
-            upstream, settle_s=min(settings.openai_timeout_s, 10.0), follow_timeout_s=settings.run_timeout_s
+            upstream, settle_s=min(settings.openai_timeout_s, 10.0), follow_timeout_s=RUN_TIMEOUT_S
         )
 
     def hosted(self) -> NoReturn:

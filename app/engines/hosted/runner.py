@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.clock import utc_now
-from app.config import Settings
+from app.config import RUN_TIMEOUT_S, Settings
 from app.engines.base import StreamEvent
 from app.engines.hosted import events
 from app.engines.hosted.answer import AnswerWriter
@@ -187,7 +187,7 @@ class RunRunner:
         try:
             if local.stop_reason is not None:
                 raise _Stopped
-            deadline = asyncio.timeout(self._settings.run_timeout_s)
+            deadline = asyncio.timeout(RUN_TIMEOUT_S)
             try:
                 async with deadline:
                     writer = await self._answer(local)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, Literal, overload
 
 from app.clock import utc_now
-from app.config import Settings
+from app.config import RUN_TIMEOUT_S, Settings
 from app.engines.base import StreamEvent, ToolOutput
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.objects import new_id
@@ -127,7 +127,7 @@ class Runs:
             "required_tool_calls": None,
             "tool_rounds": [*(run.tool_rounds or []), {"calls": run.required_tool_calls, "outputs": answers}],
             "lease_expires_at": self._claims.lease_from(now),
-            "expires_at": now + timedelta(seconds=self._settings.run_timeout_s),
+            "expires_at": now + timedelta(seconds=RUN_TIMEOUT_S),
         }
         resumed = await self._store.update_active_run(run_id, changes, status="requires_action")
         if resumed is None:  # another submit, a cancel or the expiry came first
@@ -157,7 +157,7 @@ class Runs:
             status="queued",
             created_at=now,
             lease_expires_at=self._claims.lease_from(now),
-            expires_at=now + timedelta(seconds=self._settings.run_timeout_s),
+            expires_at=now + timedelta(seconds=RUN_TIMEOUT_S),
             assistant_id=assistant.id,
             **settings,
         )

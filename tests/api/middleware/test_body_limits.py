@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from app.api import routing
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.node_decoder import decode_like_chat_tsx
 
@@ -61,9 +62,12 @@ async def test_nextjs_message_route_shows_the_size_error_in_its_stream(app_clien
         assert "larger than 2048 bytes" in decoded["messages"][-1]["text"]
 
 
-async def test_upload_route_has_its_own_larger_cap(app_client, fake: FakeOpenAI) -> None:
+async def test_upload_route_has_its_own_larger_cap(
+    app_client, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake.vector_stores["vs_docs"] = []
-    async with app_client(openai_vector_store_id="vs_docs", max_body_bytes=1024, max_upload_bytes=8192) as client:
+    monkeypatch.setattr(routing, "MAX_UPLOAD_BYTES", 8192)
+    async with app_client(openai_vector_store_id="vs_docs", max_body_bytes=1024) as client:
         fits = await client.post("/api/assistants/files", files={"file": ("a.txt", b"a" * 6000, "text/plain")})
         over_file_cap = await client.post("/api/assistants/files", files={"file": ("b.txt", b"b" * 9000, "text/plain")})
         over_body_cap = await client.post(

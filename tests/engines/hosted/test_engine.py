@@ -8,6 +8,7 @@ import re
 import pytest
 
 from app.api.schemas import THREAD_ID_PATTERN
+from app.engines.hosted import runner as hosted_runner
 from app.errors import InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, ThreadNotFound
 from app.storage import Stores
 from app.storage.threads import ThreadStore
@@ -82,10 +83,11 @@ async def test_thread_ids_are_shaped_like_openais(fake: FakeOpenAI) -> None:
         assert re.fullmatch(THREAD_ID_PATTERN, thread_id)
 
 
-async def test_run_that_outlives_its_deadline_expires(fake: FakeOpenAI) -> None:
+async def test_run_that_outlives_its_deadline_expires(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     gate = asyncio.Event()
     fake.models.plan(gate=gate)
-    async with hosted_engine(fake, run_timeout_s=0.2) as engine:
+    monkeypatch.setattr(hosted_runner, "RUN_TIMEOUT_S", 0.2)
+    async with hosted_engine(fake) as engine:
         thread_id = await engine.create_thread()
         ref = await engine.start_run(thread_id, "hi")
         run = await wait_for_run(engine, thread_id, ref.run_id)

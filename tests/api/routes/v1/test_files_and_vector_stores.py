@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from openai import AsyncOpenAI
 
+from app.api import routing
 from tests.api.routes.v1.sdk_support import openai_sdk
 from tests.fakes.access import ALICE_KEY, API_KEYS
 from tests.fakes.app_support import TEST_API_KEY
@@ -107,8 +108,9 @@ async def test_files_need_an_api_key_like_the_rest_of_v1(fake: FakeOpenAI) -> No
     assert _relayed(fake) == []
 
 
-async def test_uploads_have_the_upload_cap_not_the_body_cap(fake: FakeOpenAI) -> None:
-    async with hosted_app(fake, max_body_bytes=1024, max_upload_bytes=8192) as client, openai_sdk(client) as sdk:
+async def test_uploads_have_the_upload_cap_not_the_body_cap(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routing, "MAX_UPLOAD_BYTES", 8192)
+    async with hosted_app(fake, max_body_bytes=1024) as client, openai_sdk(client) as sdk:
         created = await sdk.files.create(file=("big.txt", b"x" * 6000), purpose="assistants")
         assert created.bytes == 6000
         with pytest.raises(openai.APIStatusError) as too_big:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.storage.records import IndexedStore
+
 # A thread is busy while one of its runs has one of these statuses.
 ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 # Active runs a process works on (and renews the lease of); a `requires_action` run waits for
@@ -27,9 +29,8 @@ def is_active(status: str) -> bool:
 class ThreadRecord:
     """A thread. `active_run_id` is the run holding it: one active run per thread.
 
-    `claim_expires_at` only matters while the holder's run document does not exist yet (or
-    never will, if the process died right after claiming); after that the run's own lease counts.
-    `message_count` hands out message positions (`seq`) in the thread.
+    `claim_expires_at` counts only until the holder's run is stored (the process may die right after
+    claiming); then the run's own lease counts. `message_count` hands out message positions (`seq`).
     """
 
     id: str
@@ -115,10 +116,7 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class RunStepRecord:
-    """A step of a run: `message_creation` (a reply) or `tool_calls` (one batch of function calls).
-
-    `seq` orders the steps of a run; `details` is the Assistants `step_details` object.
-    """
+    """A run's step (ordered by `seq`): `message_creation` (a reply) or `tool_calls` (one batch of calls)."""
 
     id: str
     thread_id: str
@@ -127,27 +125,21 @@ class RunStepRecord:
     type: str
     status: str
     created_at: datetime
-    details: dict[str, Any]
+    details: dict[str, Any]  # the Assistants `step_details` object
     completed_at: datetime | None = None
     assistant_id: str | None = None  # its run's assistant (None: a step stored before steps recorded it)
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """The outcome of trying to make a run the thread's active run.
-
-    `thread` is the thread after the claim when `granted`, else as it is now (None: no such thread).
-    """
+    """A claim's outcome: the thread after the claim when `granted`, else as it is (None: no such thread)."""
 
     granted: bool
     thread: ThreadRecord | None
 
 
-class ThreadStore(Protocol):
+class ThreadStore(IndexedStore, Protocol):
     """Threads, messages and runs of the hosted engine."""
-
-    async def ensure_indexes(self) -> None:
-        """Create the indexes the queries rely on (idempotent)."""
 
     async def create_thread(self, thread: ThreadRecord) -> None: ...
 
@@ -170,8 +162,8 @@ class ThreadStore(Protocol):
     async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
-        """Atomically: if the thread's active run is `holder` (None: no active run), make `run_id`
-        the active run and count one more message (the user's, at position `message_count`)."""
+        """Atomically: if the thread's active run is `holder` (None: none), make it `run_id` and count
+        one more message (the user's, at position `message_count`)."""
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
         """Clear the thread's active run if it is still `run_id`."""
@@ -218,9 +210,8 @@ class ThreadStore(Protocol):
         lapsed_before: datetime | None = None,
         status: str | None = None,
     ) -> RunRecord | None:
-        """Apply `changes` (RunRecord field names) if the run is still active (and, with
-        `lapsed_before`, its lease ended before then; with `status`, it has that status); the
-        updated run, or None."""
+        """Apply `changes` (RunRecord field names) if the run is active (with `lapsed_before`: its lease
+        ended before then; with `status`: it has that status); the updated run, or None."""
 
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
         """Extend the leases of those runs that are still running (RUNNING_RUN_STATUSES); return their ids."""

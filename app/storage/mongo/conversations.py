@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -11,22 +10,14 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
 from app.storage.conversations import Conversation, PageCursor, conversation_name
+from app.storage.mongo.documents import from_doc, keyset_page
 from app.storage.mongo.errors import storage_errors_translated
-
-logger = logging.getLogger(__name__)
 
 CONVERSATIONS = "conversations"
 
 
-def _to_conversation(doc: dict[str, Any]) -> Conversation:
-    return Conversation(
-        user_id=doc["userId"],
-        thread_id=doc["threadId"],
-        name=doc["name"],
-        is_group=bool(doc.get("isGroup", False)),
-        created_at=doc["createdAt"],
-        updated_at=doc["updatedAt"],
-    )
+def _conversation(doc: dict[str, Any] | None) -> Conversation | None:
+    return from_doc(Conversation, doc and {"isGroup": False, **doc})  # the Next.js app's may lack `isGroup`
 
 
 @storage_errors_translated
@@ -67,7 +58,7 @@ class MongoConversationStore:
 
     async def get_conversation(self, user_id: str, thread_id: str) -> Conversation | None:
         doc = await self._conversations.find_one({"userId": user_id, "threadId": thread_id})
-        return _to_conversation(doc) if doc else None
+        return _conversation(doc)
 
     async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
         result = await self._conversations.delete_one({"userId": user_id, "threadId": thread_id})
@@ -77,16 +68,18 @@ class MongoConversationStore:
         doc = await self._conversations.find_one_and_update(
             {"userId": user_id, "threadId": thread_id}, {"$set": {"name": name}}, return_document=ReturnDocument.AFTER
         )
-        return _to_conversation(doc) if doc else None
+        return _conversation(doc)
 
     async def list_conversations(
         self, user_id: str, *, limit: int, after: PageCursor | None = None
     ) -> list[Conversation]:
-        query: dict[str, Any] = {"userId": user_id}
-        if after is not None:
-            query["$or"] = [
-                {"createdAt": {"$lt": after.created_at}},
-                {"createdAt": after.created_at, "threadId": {"$lt": after.thread_id}},
-            ]
-        cursor = self._conversations.find(query).sort([("createdAt", DESCENDING), ("threadId", DESCENDING)])
-        return [_to_conversation(doc) for doc in await cursor.limit(limit).to_list(limit)]
+        docs = await keyset_page(
+            self._conversations,
+            {"userId": user_id},
+            ("createdAt", "threadId"),
+            after=None,
+            before=None if after is None else (after.created_at, after.thread_id),
+            ascending=False,
+            limit=limit,
+        )
+        return [conversation for doc in docs if (conversation := _conversation(doc))]

@@ -10,21 +10,10 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
 from app.storage.idempotency_keys import IdempotencyRecord
+from app.storage.mongo.documents import from_doc
 from app.storage.mongo.errors import storage_errors_translated
 
 IDEMPOTENCY_KEYS = "idempotency_keys"
-
-
-def _to_idempotency_record(doc: dict[str, Any]) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        user_id=doc["userId"],
-        key=doc["key"],
-        fingerprint=doc["fingerprint"],
-        state=doc["state"],
-        expires_at=doc["expiresAt"],
-        status_code=doc.get("statusCode"),
-        response=doc.get("response"),
-    )
 
 
 @storage_errors_translated
@@ -61,7 +50,7 @@ class MongoIdempotencyKeyStore:
             if existing is None:
                 continue  # expired and deleted in between: try the insert again
             if existing["expiresAt"] > now:
-                return _to_idempotency_record(existing)
+                return from_doc(IdempotencyRecord, existing)
             # Past its expiry but not yet removed by the TTL monitor: take it over, unless someone else just did.
             taken = await self._idempotency.replace_one(
                 {"_id": existing["_id"], "expiresAt": existing["expiresAt"]}, doc

@@ -8,12 +8,12 @@ across any number of processes sharing the database.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
+from app.storage.mongo.documents import doc_name, from_doc, from_docs, to_doc
 from app.storage.mongo.errors import storage_errors_translated
 from app.storage.threads import (
     ACTIVE_RUN_STATUSES,
@@ -32,40 +32,6 @@ RUN_STEPS = "run_steps"
 
 _ACTIVE = {"$in": sorted(ACTIVE_RUN_STATUSES)}
 _RUNNING = {"$in": sorted(RUNNING_RUN_STATUSES)}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _to_doc(record: Any) -> dict[str, Any]:
-    doc = {_camel(f.name): getattr(record, f.name) for f in fields(record)}
-    doc["_id"] = doc.pop("id")
-    return doc
-
-
-def _from_doc(cls: Any, doc: dict[str, Any]) -> Any:
-    values = {f.name: doc.get(_camel(f.name)) for f in fields(cls) if _camel(f.name) in doc}
-    values["id"] = doc["_id"]
-    return cls(**values)
-
-
-def _thread(doc: dict[str, Any] | None) -> ThreadRecord | None:
-    return _from_doc(ThreadRecord, doc) if doc else None
-
-
-def _run(doc: dict[str, Any] | None) -> RunRecord | None:
-    if not doc:
-        return None
-    run: RunRecord = _from_doc(RunRecord, {**doc, "tools": tuple(doc.get("tools") or ())})
-    return run
-
-
-def _run_doc(run: RunRecord) -> dict[str, Any]:
-    doc = _to_doc(run)
-    doc["tools"] = list(run.tools)
-    return doc
 
 
 @storage_errors_translated
@@ -89,10 +55,10 @@ class MongoThreadStore:
 
     # ---- threads ---------------------------------------------------------------------
     async def create_thread(self, thread: ThreadRecord) -> None:
-        await self._threads.insert_one(_to_doc(thread))
+        await self._threads.insert_one(to_doc(thread))
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        return _thread(await self._threads.find_one({"_id": thread_id}))
+        return from_doc(ThreadRecord, await self._threads.find_one({"_id": thread_id}))
 
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
         return await self._set_thread_field(thread_id, "metadata", dict(metadata))
@@ -115,7 +81,7 @@ class MongoThreadStore:
         doc = await self._threads.find_one_and_update(
             {"_id": thread_id}, {"$set": {field: value}}, return_document=ReturnDocument.AFTER
         )
-        return _thread(doc)
+        return from_doc(ThreadRecord, doc)
 
     async def delete_thread(self, thread_id: str) -> bool:
         result = await self._threads.delete_one({"_id": thread_id})
@@ -137,7 +103,7 @@ class MongoThreadStore:
             return_document=ReturnDocument.AFTER,
         )
         if doc is not None:
-            return ClaimResult(granted=True, thread=_thread(doc))
+            return ClaimResult(granted=True, thread=from_doc(ThreadRecord, doc))
         return ClaimResult(granted=False, thread=await self.get_thread(thread_id))
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
@@ -157,17 +123,17 @@ class MongoThreadStore:
 
     # ---- messages ----------------------------------------------------------------------
     async def insert_message(self, message: MessageRecord) -> None:
-        await self._messages.insert_one(_to_doc(message))
+        await self._messages.insert_one(to_doc(message))
 
     async def get_message(self, message_id: str) -> MessageRecord | None:
         doc = await self._messages.find_one({"_id": message_id})
-        return _from_doc(MessageRecord, doc) if doc else None
+        return from_doc(MessageRecord, doc)
 
     async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
         doc = await self._messages.find_one_and_update(
             {"_id": message_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
         )
-        return _from_doc(MessageRecord, doc) if doc else None
+        return from_doc(MessageRecord, doc)
 
     async def delete_message(self, message_id: str) -> bool:
         result = await self._messages.delete_one({"_id": message_id})
@@ -182,33 +148,27 @@ class MongoThreadStore:
         ascending: bool,
         limit: int,
     ) -> list[MessageRecord]:
-        query: dict[str, Any] = {"threadId": thread_id}
-        bounds: dict[str, int] = {}
-        if seq_after is not None:
-            bounds["$gt"] = seq_after
-        if seq_before is not None:
-            bounds["$lt"] = seq_before
-        if bounds:
-            query["seq"] = bounds
+        bounds = {operator: seq for operator, seq in (("$gt", seq_after), ("$lt", seq_before)) if seq is not None}
+        query = {"threadId": thread_id, "seq": bounds} if bounds else {"threadId": thread_id}
         cursor = self._messages.find(query).sort("seq", ASCENDING if ascending else DESCENDING).limit(limit)
-        return [_from_doc(MessageRecord, doc) for doc in await cursor.to_list(None)]
+        return from_docs(MessageRecord, await cursor.to_list(None))
 
     # ---- runs --------------------------------------------------------------------------
     async def insert_run(self, run: RunRecord) -> None:
-        await self._runs.insert_one(_run_doc(run))
+        await self._runs.insert_one(to_doc(run))
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        return _run(await self._runs.find_one({"_id": run_id}))
+        return from_doc(RunRecord, await self._runs.find_one({"_id": run_id}))
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         cursor = self._runs.find({"threadId": thread_id}).sort([("createdAt", ASCENDING), ("_id", ASCENDING)])
-        return [run for doc in await cursor.to_list(None) if (run := _run(doc)) is not None]
+        return from_docs(RunRecord, await cursor.to_list(None))
 
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
         doc = await self._runs.find_one_and_update(
             {"_id": run_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
         )
-        return _run(doc)
+        return from_doc(RunRecord, doc)
 
     async def update_active_run(
         self,
@@ -223,9 +183,9 @@ class MongoThreadStore:
             return None
         if lapsed_before is not None:
             query["leaseExpiresAt"] = {"$lt": lapsed_before}
-        update = {_camel(name): list(value) if name == "tools" else value for name, value in changes.items()}
+        update = {doc_name(name): list(value) if name == "tools" else value for name, value in changes.items()}
         doc = await self._runs.find_one_and_update(query, {"$set": update}, return_document=ReturnDocument.AFTER)
-        return _run(doc)
+        return from_doc(RunRecord, doc)
 
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
         ids = list(run_ids)
@@ -239,13 +199,12 @@ class MongoThreadStore:
 
     async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
         cursor = self._runs.find({"status": _ACTIVE, "leaseExpiresAt": {"$lt": now}}).limit(limit)
-        return [run for doc in await cursor.to_list(None) if (run := _run(doc)) is not None]
+        return from_docs(RunRecord, await cursor.to_list(None))
 
     # ---- run steps ---------------------------------------------------------------------
     async def save_run_step(self, step: RunStepRecord) -> None:
-        doc = _to_doc(step)
-        await self._steps.replace_one({"_id": step.id}, doc, upsert=True)
+        await self._steps.replace_one({"_id": step.id}, to_doc(step), upsert=True)
 
     async def run_steps(self, run_id: str) -> list[RunStepRecord]:
         cursor = self._steps.find({"runId": run_id}).sort("seq", ASCENDING)
-        return [_from_doc(RunStepRecord, doc) for doc in await cursor.to_list(None)]
+        return from_docs(RunStepRecord, await cursor.to_list(None))

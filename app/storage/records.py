@@ -1,0 +1,49 @@
+"""What every store shares: `ensure_indexes`, and how a record's fields are told apart when stored."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Literal, Protocol, TypeVar
+
+T = TypeVar("T")
+Kind = Literal["time", "json", "tuple", "bool", "plain"]
+# A field's kind, by the start of its annotation (the records' annotations are strings); `*_at` is a datetime.
+_KINDS: dict[str, Kind] = {"dict": "json", "list": "json", "tuple": "tuple", "bool": "bool"}
+
+
+class IndexedStore(Protocol):
+    async def ensure_indexes(self) -> None:
+        """Create the indexes the queries rely on (idempotent)."""
+
+
+@dataclass(frozen=True)
+class RecordField:
+    name: str
+    kind: Kind
+
+
+_FIELDS: dict[type, tuple[RecordField, ...]] = {}
+
+
+def record_fields(cls: type) -> tuple[RecordField, ...]:
+    """The fields of a record class (a frozen dataclass), in order, with their kinds."""
+    if cls in _FIELDS:
+        return _FIELDS[cls]
+    found = _FIELDS[cls] = tuple(
+        RecordField(
+            f.name, "time" if f.name.endswith("_at") else _KINDS.get(re.split(r"[\[ ]", str(f.type))[0], "plain")
+        )
+        for f in fields(cls)
+    )
+    return found
+
+
+def build(cls: type[T], values: dict[str, Any]) -> T:
+    """A `cls` from stored values by field name: names it lacks are ignored, missing ones take their defaults."""
+    kept: dict[str, Any] = {}
+    for field in record_fields(cls):
+        if field.name in values:
+            value = values[field.name]
+            kept[field.name] = tuple(value) if field.kind == "tuple" and value is not None else value
+    return cls(**kept)

@@ -31,10 +31,6 @@ logger = logging.getLogger(__name__)
 StorageKind = Literal["sqlite", "mongodb"]
 
 
-async def _always_up() -> None:
-    return None
-
-
 @dataclass(frozen=True)
 class Stores:
     """The stores the services and engines use, and how to check that their backend answers."""
@@ -45,7 +41,7 @@ class Stores:
     idempotency_keys: IdempotencyKeyStore
     threads: ThreadStore
     assistants: AssistantStore
-    ping: Callable[[], Awaitable[None]] = _always_up
+    ping: Callable[[], Awaitable[None]]
 
     async def ensure_indexes(self, *, threads: bool) -> None:
         """Create every store's indexes; the hosted engine's (`threads`, `assistants`) only when it runs."""
@@ -107,7 +103,7 @@ async def open_stores(settings: Settings, stack: AsyncExitStack) -> Stores:
             database.path,
         )
         return sqlite_stores(database)
-    from app.storage.mongo.client import open_database  # pymongo: see mongo_stores
+    from app.storage.mongo.database import open_database  # pymongo: see mongo_stores
 
     database = await stack.enter_async_context(open_database(settings))
     return mongo_stores(database)

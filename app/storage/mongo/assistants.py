@@ -8,16 +8,13 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app.storage.assistants import FILE_SEARCH_TOOL, AssistantRecord
-from app.storage.mongo.documents import from_doc, from_docs, keyset_page, to_doc
-from app.storage.mongo.errors import storage_errors_translated
-
-ASSISTANTS = "assistants"
+from app.storage.mongo.database import from_doc, from_docs, keyset_page, storage_errors_translated, to_doc
 
 
 @storage_errors_translated
 class MongoAssistantStore:
     def __init__(self, database: Any) -> None:
-        self._assistants = database[ASSISTANTS]
+        self._assistants = database["assistants"]
 
     async def ensure_indexes(self) -> None:
         await self._assistants.create_index(

@@ -10,10 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
 from app.storage.conversations import Conversation, PageCursor, conversation_name
-from app.storage.mongo.documents import from_doc, keyset_page
-from app.storage.mongo.errors import storage_errors_translated
-
-CONVERSATIONS = "conversations"
+from app.storage.mongo.database import from_doc, keyset_page, storage_errors_translated, to_doc
 
 
 def _conversation(doc: dict[str, Any] | None) -> Conversation | None:
@@ -25,7 +22,7 @@ class MongoConversationStore:
     """Conversations in a MongoDB database, same schema as the Next.js app."""
 
     def __init__(self, database: Any) -> None:
-        self._conversations = database[CONVERSATIONS]
+        self._conversations = database["conversations"]
 
     async def ensure_indexes(self) -> None:
         await self._conversations.create_index(
@@ -37,16 +34,8 @@ class MongoConversationStore:
 
     async def touch_conversation(self, user_id: str, thread_id: str, at: datetime | None = None) -> bool:
         now = at or utc_now()
-        update = {
-            "$max": {"updatedAt": now},
-            "$setOnInsert": {
-                "userId": user_id,
-                "threadId": thread_id,
-                "name": conversation_name(now),
-                "isGroup": False,
-                "createdAt": now,
-            },
-        }
+        created = to_doc(Conversation(user_id, thread_id, conversation_name(now), False, now, now))
+        update = {"$max": {"updatedAt": created.pop("updatedAt")}, "$setOnInsert": created}
         key = {"userId": user_id, "threadId": thread_id}
         try:
             result = await self._conversations.update_one(key, update, upsert=True)

@@ -13,8 +13,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from app.storage.mongo.documents import doc_name, from_doc, from_docs, to_doc
-from app.storage.mongo.errors import storage_errors_translated
+from app.storage.mongo.database import doc_name, from_doc, from_docs, storage_errors_translated, to_doc
 from app.storage.threads import (
     ACTIVE_RUN_STATUSES,
     RUNNING_RUN_STATUSES,
@@ -25,11 +24,6 @@ from app.storage.threads import (
     ThreadRecord,
 )
 
-THREADS = "threads"
-MESSAGES = "messages"
-RUNS = "runs"
-RUN_STEPS = "run_steps"
-
 _ACTIVE = {"$in": sorted(ACTIVE_RUN_STATUSES)}
 _RUNNING = {"$in": sorted(RUNNING_RUN_STATUSES)}
 
@@ -39,11 +33,10 @@ class MongoThreadStore:
     """Threads, messages and runs in a MongoDB database (pymongo async, or mongomock-motor in tests)."""
 
     def __init__(self, database: Any) -> None:
-        self._db = database
-        self._threads = database[THREADS]
-        self._messages = database[MESSAGES]
-        self._runs = database[RUNS]
-        self._steps = database[RUN_STEPS]
+        self._threads = database["threads"]
+        self._messages = database["messages"]
+        self._runs = database["runs"]
+        self._steps = database["run_steps"]
 
     async def ensure_indexes(self) -> None:
         await self._messages.create_index(

@@ -29,6 +29,8 @@ _MESSAGE_COLUMNS = column_names(MessageRecord)
 _THREAD_COLUMNS = column_names(ThreadRecord)
 _ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
 _ACTIVE_SQL = ", ".join("?" for _ in _ACTIVE)
+_RUNNING = tuple(sorted(RUNNING_RUN_STATUSES))
+_RUNNING_SQL = ", ".join("?" for _ in _RUNNING)
 
 
 class SqliteThreadStore(SqliteStore):
@@ -155,20 +157,13 @@ class SqliteThreadStore(SqliteStore):
         return self._get_run(run_id)
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
-        runs = [
-            from_doc(RunRecord, row[0])
-            for row in self._db.all("SELECT doc FROM runs WHERE thread_id = ?", (thread_id,))
-        ]
-        return sorted(runs, key=lambda run: (run.created_at, run.id))
+        sql = "SELECT doc FROM runs WHERE thread_id = ? ORDER BY json_extract(doc, '$.created_at'), id"
+        return [from_doc(RunRecord, row[0]) for row in self._db.all(sql, (thread_id,))]
 
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
-        with self._db.transaction():
-            run = self._get_run(run_id)
-            if run is None:
-                return None
-            run = replace(run, metadata=dict(metadata))
-            self._db.execute("UPDATE runs SET doc = ? WHERE id = ?", (to_doc(run), run_id))
-        return run
+        sql = "UPDATE runs SET doc = json_set(doc, '$.metadata', json(?)) WHERE id = ? RETURNING doc"
+        row = self._db.one(sql, (to_json(metadata), run_id))
+        return from_doc(RunRecord, row[0]) if row else None
 
     async def update_active_run(
         self,
@@ -180,9 +175,7 @@ class SqliteThreadStore(SqliteStore):
     ) -> RunRecord | None:
         with self._db.transaction():
             run = self._get_run(run_id)
-            if run is None or not is_active(run.status):
-                return None
-            if status is not None and run.status != status:
+            if run is None or not is_active(run.status) or status not in (None, run.status):
                 return None
             if lapsed_before is not None and (run.lease_expires_at is None or run.lease_expires_at >= lapsed_before):
                 return None
@@ -194,18 +187,13 @@ class SqliteThreadStore(SqliteStore):
         return run
 
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
-        renewed: set[str] = set()
-        with self._db.transaction():
-            for run_id in run_ids:
-                run = self._get_run(run_id)
-                if run is not None and run.status in RUNNING_RUN_STATUSES:
-                    run = replace(run, lease_expires_at=lease_expires_at)
-                    self._db.execute(
-                        "UPDATE runs SET lease_expires_at = ?, doc = ? WHERE id = ?",
-                        (to_ms(lease_expires_at), to_doc(run), run_id),
-                    )
-                    renewed.add(run_id)
-        return renewed
+        ids, millis = list(run_ids), to_ms(lease_expires_at)
+        rows = self._db.all(
+            "UPDATE runs SET lease_expires_at = ?, doc = json_set(doc, '$.lease_expires_at', ?) "
+            f"WHERE id IN ({', '.join('?' * len(ids))}) AND status IN ({_RUNNING_SQL}) RETURNING id",
+            (millis, millis, *ids, *_RUNNING),
+        )
+        return {row[0] for row in rows}
 
     async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
         rows = self._db.all(

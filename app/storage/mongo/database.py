@@ -1,14 +1,50 @@
-"""Records as MongoDB documents: camelCase field names, like the Next.js app's; keyset pages."""
+"""The MongoDB side of the stores: the one client of a process, records as documents, pymongo's errors.
+
+Documents use camelCase field names, like the Next.js app's. pymongo's errors become the domain's
+`StorageUnavailable` at the store boundary.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, ParamSpec, TypeVar
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.errors import PyMongoError
 
+from app.config import Settings
+from app.errors import StorageUnavailable
 from app.storage.records import build, record_fields
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound=type)
+
+# Enough pooled connections for 1,000 requests in flight: each holds one only for a single operation.
+MAX_POOL_SIZE = 200
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncGenerator[Any, None]:
+    """Connect to MONGODB_URI and yield the database the settings name; close on exit."""
+    assert settings.mongodb_uri is not None
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_uri.get_secret_value(),
+        tz_aware=True,
+        maxPoolSize=MAX_POOL_SIZE,
+        serverSelectionTimeoutMS=5000,
+        appname="chat-backend",
+    )
+    try:
+        yield client[settings.database_name]
+    finally:
+        await client.close()
+
+
 # A record's id is the document's `_id`; an assistant's owner is its `userId`, like a conversation's user.
 _RENAMED = {"id": "_id", "owner": "userId"}
 _NAMES: dict[str, str] = {}
@@ -58,3 +94,22 @@ async def keyset_page(
     cursor = collection.find({"$and": conditions}).sort([(key, direction) for key in keys])
     docs: list[dict[str, Any]] = await cursor.limit(limit).to_list(None)
     return docs
+
+
+def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except PyMongoError as exc:
+            raise StorageUnavailable() from exc
+
+    return call
+
+
+def storage_errors_translated(cls: C) -> C:
+    """Class decorator: every public coroutine method raises StorageUnavailable for a pymongo error."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(member):
+            setattr(cls, name, _translated(member))
+    return cls

@@ -1,8 +1,7 @@
 """Storage: every store of a process, on MongoDB (MONGODB_URI) or embedded in a SQLite file (DATA_DIR).
 
-One folder per backend (`mongo/`, `sqlite/`), one module per collection, each implementing the
-protocol of the module of the same name here (`conversations`, `thread_owners`,
-`idempotency_keys`, `threads`, `assistants`). Stores raise `StorageUnavailable` when their backend fails.
+One folder per backend (`mongo/`, `sqlite/`), one module per collection, each implementing the protocol of
+the module of the same name here. Stores raise `StorageUnavailable` when their backend fails.
 """
 
 from __future__ import annotations
@@ -28,14 +27,12 @@ from app.storage.threads import ThreadStore
 
 logger = logging.getLogger(__name__)
 
-StorageKind = Literal["sqlite", "mongodb"]
-
 
 @dataclass(frozen=True)
 class Stores:
     """The stores the services and engines use, and how to check that their backend answers."""
 
-    kind: StorageKind
+    kind: Literal["sqlite", "mongodb"]
     conversations: ConversationStore
     thread_owners: ThreadOwnerStore
     idempotency_keys: IdempotencyKeyStore

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, fields
 from typing import Any, Literal, Protocol, TypeVar
 
 T = TypeVar("T")
 Kind = Literal["time", "json", "tuple", "bool", "plain"]
-# A field's kind, by the start of its annotation (the records' annotations are strings); `*_at` is a datetime.
 _KINDS: dict[str, Kind] = {"dict": "json", "list": "json", "tuple": "tuple", "bool": "bool"}
 
 
@@ -28,15 +27,14 @@ _FIELDS: dict[type, tuple[RecordField, ...]] = {}
 
 def record_fields(cls: type) -> tuple[RecordField, ...]:
     """The fields of a record class (a frozen dataclass), in order, with their kinds."""
-    if cls in _FIELDS:
-        return _FIELDS[cls]
-    found = _FIELDS[cls] = tuple(
-        RecordField(
-            f.name, "time" if f.name.endswith("_at") else _KINDS.get(re.split(r"[\[ ]", str(f.type))[0], "plain")
-        )
-        for f in fields(cls)
-    )
-    return found
+    if cls not in _FIELDS:
+        _FIELDS[cls] = tuple(RecordField(f.name, _kind(f)) for f in fields(cls))
+    return _FIELDS[cls]
+
+
+def _kind(f: Field[Any]) -> Kind:
+    # `*_at` is a datetime; else the start of its annotation tells (the records' annotations are strings).
+    return "time" if f.name.endswith("_at") else _KINDS.get(re.split(r"[\[ ]", str(f.type))[0], "plain")
 
 
 def build(cls: type[T], values: dict[str, Any]) -> T:

@@ -40,8 +40,8 @@ class ThreadRecord:
     message_count: int = 0
     # Set through the OpenAI-compatible API (/v1): at most 16 string pairs; None: none.
     metadata: dict[str, str] | None = None
-    # The Assistants API's `tool_resources`: `{"file_search": {"vector_store_ids": [...]}, "code_interpreter":
-    # {"file_ids": [...]}}`, searched and offered besides the assistant's; None: none.
+    # The Assistants API's `tool_resources` (file_search's vector_store_ids, code_interpreter's file_ids),
+    # searched and offered besides the assistant's; None: none.
     tool_resources: dict[str, Any] | None = None
 
 
@@ -89,15 +89,13 @@ class RunRecord:
     reply_message_id: str | None = None
     # The assistant the run uses (its model, instructions and tools were copied onto the run).
     assistant_id: str | None = None
-    # While `requires_action`: the calls waiting for outputs, `{"id", "type": "function", "function":
-    # {"name", "arguments"}}` (arguments as the model wrote them).
+    # While `requires_action`: the calls awaiting outputs (`{"id", "type", "function": {"name", "arguments"}}`).
     required_tool_calls: list[dict[str, Any]] | None = None
     # Answered rounds of calls, in order: `{"calls": [...], "outputs": [{"tool_call_id", "output"}]}`.
     tool_rounds: list[dict[str, Any]] | None = None
     # The prompt's token budget (estimated; None: a run stored before there was one, see history.py).
     max_prompt_tokens: int | None = None
-    # The vector stores its file_search searches (its assistant's at the start); None (a run stored
-    # before runs recorded them): the configured stores.
+    # The vector stores its file_search searches (its assistant's at the start); None (older runs): the configured.
     vector_store_ids: list[str] | None = None
     # Set through the OpenAI-compatible API (/v1); None: none.
     metadata: dict[str, str] | None = None
@@ -139,8 +137,6 @@ class ClaimResult:
 
 
 class ThreadStore(IndexedStore, Protocol):
-    """Threads, messages and runs of the hosted engine."""
-
     async def create_thread(self, thread: ThreadRecord) -> None: ...
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
@@ -182,13 +178,7 @@ class ThreadStore(IndexedStore, Protocol):
         """Delete the message; False if there was no such message."""
 
     async def messages_page(
-        self,
-        thread_id: str,
-        *,
-        seq_after: int | None,
-        seq_before: int | None,
-        ascending: bool,
-        limit: int,
+        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
     ) -> list[MessageRecord]:
         """Up to `limit` messages with seq_after < seq < seq_before, sorted by position (an index scan)."""
 
@@ -203,12 +193,7 @@ class ThreadStore(IndexedStore, Protocol):
         """Replace the run's metadata, whatever its status (nothing else changes); the updated run, or None."""
 
     async def update_active_run(
-        self,
-        run_id: str,
-        changes: dict[str, Any],
-        *,
-        lapsed_before: datetime | None = None,
-        status: str | None = None,
+        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None, status: str | None = None
     ) -> RunRecord | None:
         """Apply `changes` (RunRecord field names) if the run is active (with `lapsed_before`: its lease
         ended before then; with `status`: it has that status); the updated run, or None."""

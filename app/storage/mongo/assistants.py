@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 
 from app.storage.assistants import FILE_SEARCH_TOOL, AssistantRecord
-from app.storage.mongo.database import from_doc, from_docs, keyset_page, storage_errors_translated, to_doc
+from app.storage.mongo.database import from_doc, from_docs, keyset_page, storage_errors_translated, to_doc, updated
 
 
 @storage_errors_translated
@@ -28,8 +28,7 @@ class MongoAssistantStore:
         return from_doc(AssistantRecord, await self._assistants.find_one({"_id": assistant_id}))
 
     async def delete(self, assistant_id: str) -> bool:
-        result = await self._assistants.delete_one({"_id": assistant_id})
-        return bool(result.deleted_count > 0)
+        return bool((await self._assistants.delete_one({"_id": assistant_id})).deleted_count)
 
     async def page(
         self,
@@ -52,12 +51,9 @@ class MongoAssistantStore:
         return from_docs(AssistantRecord, docs)
 
     async def attach_vector_store(self, assistant_id: str, store_id: str) -> AssistantRecord | None:
-        doc = await self._assistants.find_one_and_update(
-            {"_id": assistant_id, "toolResources.file_search.vector_store_ids.0": {"$exists": False}},
-            {
-                "$set": {"toolResources.file_search.vector_store_ids": [store_id]},
-                "$addToSet": {"tools": dict(FILE_SEARCH_TOOL)},
-            },
-            return_document=ReturnDocument.AFTER,
-        )
-        return from_doc(AssistantRecord, doc) or await self.get(assistant_id)
+        unattached = {"_id": assistant_id, "toolResources.file_search.vector_store_ids.0": {"$exists": False}}
+        update = {
+            "$set": {"toolResources.file_search.vector_store_ids": [store_id]},
+            "$addToSet": {"tools": dict(FILE_SEARCH_TOOL)},
+        }
+        return await updated(self._assistants, AssistantRecord, unattached, update) or await self.get(assistant_id)

@@ -41,17 +41,15 @@ class MongoConversationStore:
             result = await self._conversations.update_one(key, update, upsert=True)
         except DuplicateKeyError:
             # Two first messages raced; the unique index let one insert win. Ours is an update now.
-            result = await self._conversations.update_one(key, {"$max": {"updatedAt": now}})
+            await self._conversations.update_one(key, {"$max": {"updatedAt": now}})
             return False
         return result.upserted_id is not None
 
     async def get_conversation(self, user_id: str, thread_id: str) -> Conversation | None:
-        doc = await self._conversations.find_one({"userId": user_id, "threadId": thread_id})
-        return _conversation(doc)
+        return _conversation(await self._conversations.find_one({"userId": user_id, "threadId": thread_id}))
 
     async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
-        result = await self._conversations.delete_one({"userId": user_id, "threadId": thread_id})
-        return bool(result.deleted_count > 0)
+        return bool((await self._conversations.delete_one({"userId": user_id, "threadId": thread_id})).deleted_count)
 
     async def rename_conversation(self, user_id: str, thread_id: str, name: str) -> Conversation | None:
         doc = await self._conversations.find_one_and_update(

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.errors import PyMongoError
 
 from app.config import Settings
@@ -68,6 +68,11 @@ def from_doc(cls: type[T], doc: dict[str, Any] | None) -> T | None:
     if not doc:
         return None
     return build(cls, {f.name: doc[doc_name(f.name)] for f in record_fields(cls) if doc_name(f.name) in doc})
+
+
+async def updated(collection: Any, cls: type[T], query: dict[str, Any], update: dict[str, Any]) -> T | None:
+    """Apply `update` to the document `query` finds: the record afterwards, or None when none matched."""
+    return from_doc(cls, await collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER))
 
 
 def from_docs(cls: type[T], docs: list[dict[str, Any]]) -> list[T]:

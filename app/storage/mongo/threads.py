@@ -1,8 +1,7 @@
 """The hosted engine's storage on MongoDB: collections `threads`, `messages`, `runs` and `run_steps`.
 
-Documents use camelCase field names, like the `conversations` collection. Every change to a
-thread's active run or to a run's status is a single conditional update, so the rules hold
-across any number of processes sharing the database.
+Every change to a thread's active run or to a run's status is a single conditional update, so the
+rules hold across any number of processes sharing the database.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from app.storage.mongo.database import doc_name, from_doc, from_docs, storage_errors_translated, to_doc
+from app.storage.mongo.database import doc_name, from_doc, from_docs, storage_errors_translated, to_doc, updated
 from app.storage.threads import (
     ACTIVE_RUN_STATUSES,
     RUNNING_RUN_STATUSES,
@@ -30,8 +29,6 @@ _RUNNING = {"$in": sorted(RUNNING_RUN_STATUSES)}
 
 @storage_errors_translated
 class MongoThreadStore:
-    """Threads, messages and runs in a MongoDB database (pymongo async, or mongomock-motor in tests)."""
-
     def __init__(self, database: Any) -> None:
         self._threads = database["threads"]
         self._messages = database["messages"]
@@ -46,7 +43,6 @@ class MongoThreadStore:
         await self._runs.create_index([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="status_lease")
         await self._steps.create_index([("runId", ASCENDING), ("seq", ASCENDING)], name="run_position")
 
-    # ---- threads ---------------------------------------------------------------------
     async def create_thread(self, thread: ThreadRecord) -> None:
         await self._threads.insert_one(to_doc(thread))
 
@@ -54,10 +50,11 @@ class MongoThreadStore:
         return from_doc(ThreadRecord, await self._threads.find_one({"_id": thread_id}))
 
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
-        return await self._set_thread_field(thread_id, "metadata", dict(metadata))
+        return await updated(self._threads, ThreadRecord, {"_id": thread_id}, {"$set": {"metadata": dict(metadata)}})
 
     async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
-        return await self._set_thread_field(thread_id, "toolResources", dict(resources))
+        update = {"$set": {"toolResources": dict(resources)}}
+        return await updated(self._threads, ThreadRecord, {"_id": thread_id}, update)
 
     async def swap_thread_tool_resources(
         self, thread_id: str, resources: dict[str, Any], *, expected: dict[str, Any] | None
@@ -65,20 +62,11 @@ class MongoThreadStore:
         # Documents compare field by field, in order: `expected` is what was read, in the stored order.
         unset: list[dict[str, Any]] = [{"toolResources": None}, {"toolResources": {}}]
         condition = {"$or": unset} if not expected else {"toolResources": expected}
-        result = await self._threads.update_one(
-            {"_id": thread_id, **condition}, {"$set": {"toolResources": dict(resources)}}
-        )
-        return bool(result.matched_count)
-
-    async def _set_thread_field(self, thread_id: str, field: str, value: Any) -> ThreadRecord | None:
-        doc = await self._threads.find_one_and_update(
-            {"_id": thread_id}, {"$set": {field: value}}, return_document=ReturnDocument.AFTER
-        )
-        return from_doc(ThreadRecord, doc)
+        update = {"$set": {"toolResources": dict(resources)}}
+        return bool((await self._threads.update_one({"_id": thread_id, **condition}, update)).matched_count)
 
     async def delete_thread(self, thread_id: str) -> bool:
-        result = await self._threads.delete_one({"_id": thread_id})
-        if not result.deleted_count:
+        if not (await self._threads.delete_one({"_id": thread_id})).deleted_count:
             return False
         run_ids = [doc["_id"] for doc in await self._runs.find({"threadId": thread_id}, {"_id": True}).to_list(None)]
         await self._messages.delete_many({"threadId": thread_id})
@@ -90,20 +78,15 @@ class MongoThreadStore:
     async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
-        doc = await self._threads.find_one_and_update(
-            {"_id": thread_id, "activeRunId": holder},
-            {"$set": {"activeRunId": run_id, "claimExpiresAt": claim_expires_at}, "$inc": {"messageCount": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is not None:
-            return ClaimResult(granted=True, thread=from_doc(ThreadRecord, doc))
+        update = {"$set": {"activeRunId": run_id, "claimExpiresAt": claim_expires_at}, "$inc": {"messageCount": 1}}
+        claimed = await updated(self._threads, ThreadRecord, {"_id": thread_id, "activeRunId": holder}, update)
+        if claimed is not None:
+            return ClaimResult(granted=True, thread=claimed)
         return ClaimResult(granted=False, thread=await self.get_thread(thread_id))
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
-        result = await self._threads.update_one(
-            {"_id": thread_id, "activeRunId": run_id}, {"$set": {"activeRunId": None, "claimExpiresAt": None}}
-        )
-        return bool(result.modified_count > 0)
+        update = {"$set": {"activeRunId": None, "claimExpiresAt": None}}
+        return bool((await self._threads.update_one({"_id": thread_id, "activeRunId": run_id}, update)).modified_count)
 
     async def next_message_seq(self, thread_id: str, run_id: str) -> int | None:
         doc = await self._threads.find_one_and_update(
@@ -114,39 +97,26 @@ class MongoThreadStore:
         )
         return int(doc["messageCount"]) if doc else None
 
-    # ---- messages ----------------------------------------------------------------------
     async def insert_message(self, message: MessageRecord) -> None:
         await self._messages.insert_one(to_doc(message))
 
     async def get_message(self, message_id: str) -> MessageRecord | None:
-        doc = await self._messages.find_one({"_id": message_id})
-        return from_doc(MessageRecord, doc)
+        return from_doc(MessageRecord, await self._messages.find_one({"_id": message_id}))
 
     async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
-        doc = await self._messages.find_one_and_update(
-            {"_id": message_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
-        )
-        return from_doc(MessageRecord, doc)
+        return await updated(self._messages, MessageRecord, {"_id": message_id}, {"$set": {"metadata": dict(metadata)}})
 
     async def delete_message(self, message_id: str) -> bool:
-        result = await self._messages.delete_one({"_id": message_id})
-        return bool(result.deleted_count)
+        return bool((await self._messages.delete_one({"_id": message_id})).deleted_count)
 
     async def messages_page(
-        self,
-        thread_id: str,
-        *,
-        seq_after: int | None,
-        seq_before: int | None,
-        ascending: bool,
-        limit: int,
+        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
     ) -> list[MessageRecord]:
         bounds = {operator: seq for operator, seq in (("$gt", seq_after), ("$lt", seq_before)) if seq is not None}
         query = {"threadId": thread_id, "seq": bounds} if bounds else {"threadId": thread_id}
         cursor = self._messages.find(query).sort("seq", ASCENDING if ascending else DESCENDING).limit(limit)
         return from_docs(MessageRecord, await cursor.to_list(None))
 
-    # ---- runs --------------------------------------------------------------------------
     async def insert_run(self, run: RunRecord) -> None:
         await self._runs.insert_one(to_doc(run))
 
@@ -158,18 +128,10 @@ class MongoThreadStore:
         return from_docs(RunRecord, await cursor.to_list(None))
 
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
-        doc = await self._runs.find_one_and_update(
-            {"_id": run_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
-        )
-        return from_doc(RunRecord, doc)
+        return await updated(self._runs, RunRecord, {"_id": run_id}, {"$set": {"metadata": dict(metadata)}})
 
     async def update_active_run(
-        self,
-        run_id: str,
-        changes: dict[str, Any],
-        *,
-        lapsed_before: datetime | None = None,
-        status: str | None = None,
+        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None, status: str | None = None
     ) -> RunRecord | None:
         query: dict[str, Any] = {"_id": run_id, "status": _ACTIVE if status is None else status}
         if status is not None and status not in ACTIVE_RUN_STATUSES:
@@ -177,8 +139,7 @@ class MongoThreadStore:
         if lapsed_before is not None:
             query["leaseExpiresAt"] = {"$lt": lapsed_before}
         update = {doc_name(name): list(value) if name == "tools" else value for name, value in changes.items()}
-        doc = await self._runs.find_one_and_update(query, {"$set": update}, return_document=ReturnDocument.AFTER)
-        return from_doc(RunRecord, doc)
+        return await updated(self._runs, RunRecord, query, {"$set": update})
 
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
         ids = list(run_ids)
@@ -194,7 +155,6 @@ class MongoThreadStore:
         cursor = self._runs.find({"status": _ACTIVE, "leaseExpiresAt": {"$lt": now}}).limit(limit)
         return from_docs(RunRecord, await cursor.to_list(None))
 
-    # ---- run steps ---------------------------------------------------------------------
     async def save_run_step(self, step: RunStepRecord) -> None:
         await self._steps.replace_one({"_id": step.id}, to_doc(step), upsert=True)
 

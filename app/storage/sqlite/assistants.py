@@ -1,7 +1,4 @@
-"""The hosted engine's assistants in the embedded SQLite store: table `assistants`.
-
-The record is kept as JSON beside the columns the queries filter and sort on (owner, creation time).
-"""
+"""The hosted engine's assistants in the embedded SQLite store: table `assistants`, JSON beside the sort columns."""
 
 from __future__ import annotations
 

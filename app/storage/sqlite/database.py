@@ -130,10 +130,8 @@ class SqliteDatabase:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        try:
+        with _translated():
             self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StorageUnavailable() from exc
         try:
             self._connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if path != ":memory:":
@@ -184,8 +182,7 @@ class SqliteDatabase:
     ) -> list[tuple[Any, ...]]:
         """Up to `limit` rows of `select` with after < (key) < before, sorted by `key` (columns, comma-separated).
 
-        A row value: the index seeks straight to the bound (an OR of the two cases would make SQLite walk
-        the index from its first entry, so later pages would cost more).
+        A row value, so the index seeks straight to the bound (with an OR, later pages would cost more).
         """
         sql, values = select, [*parameters]
         for bound, operator in ((after, ">"), (before, "<")):
@@ -209,14 +206,11 @@ class SqliteDatabase:
                 yield
                 self._connection.commit()
         except BaseException:
-            self._rollback()
+            try:
+                self._connection.rollback()
+            except sqlite3.Error:
+                logger.warning("embedded store: rollback failed", exc_info=True)
             raise
-
-    def _rollback(self) -> None:
-        try:
-            self._connection.rollback()
-        except sqlite3.Error:
-            logger.warning("embedded store: rollback failed", exc_info=True)
 
 
 class SqliteStore:
@@ -231,9 +225,8 @@ class SqliteStore:
     def _insert(self, table: str, record: Any) -> None:
         """Insert the record as a row of `table`, whose columns are named like its fields."""
         values = to_row(record)
-        self._db.execute(
-            f"INSERT INTO {table} ({column_names(type(record))}) VALUES ({', '.join('?' * len(values))})", values
-        )
+        marks = ", ".join("?" * len(values))
+        self._db.execute(f"INSERT INTO {table} ({column_names(type(record))}) VALUES ({marks})", values)
 
 
 @contextmanager

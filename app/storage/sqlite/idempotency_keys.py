@@ -14,7 +14,7 @@ class SqliteIdempotencyKeyStore(SqliteStore):
     """(user, key) -> record; a claim is one transaction, so one request holds a key across processes."""
 
     async def claim(self, user_id: str, key: str, fingerprint: str, *, lease_s: float) -> IdempotencyRecord | None:
-        now = utc_now()
+        now, lease = utc_now(), timedelta(seconds=lease_s)
         with self._db.transaction():
             self._db.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (to_ms(now),))
             row = self._db.one(
@@ -23,11 +23,7 @@ class SqliteIdempotencyKeyStore(SqliteStore):
             )
             if row is not None:
                 return from_row(IdempotencyRecord, row)
-            self._db.execute(
-                "INSERT INTO idempotency_keys (user_id, key, fingerprint, state, expires_at) "
-                "VALUES (?, ?, ?, 'in_progress', ?)",
-                (user_id, key, fingerprint, to_ms(now + timedelta(seconds=lease_s))),
-            )
+            self._insert("idempotency_keys", IdempotencyRecord(user_id, key, fingerprint, "in_progress", now + lease))
         return None
 
     async def complete(

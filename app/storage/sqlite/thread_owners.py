@@ -41,10 +41,8 @@ class SqliteThreadOwnerStore(SqliteStore):
 
     async def release_owner(self, user_id: str, thread_id: str) -> None:
         with self._db.transaction():
-            deleted = self._db.execute(
-                "DELETE FROM thread_owners WHERE thread_id = ? AND user_id = ?", (thread_id, user_id)
-            ).rowcount
-            if deleted:
+            sql = "DELETE FROM thread_owners WHERE thread_id = ? AND user_id = ?"
+            if self._db.execute(sql, (thread_id, user_id)).rowcount:
                 self._db.execute("UPDATE user_thread_counts SET threads = threads - 1 WHERE user_id = ?", (user_id,))
 
     async def thread_count(self, user_id: str) -> int:

@@ -1,9 +1,8 @@
 """The hosted engine's threads, messages and runs in the embedded SQLite store.
 
-Tables `threads`, `messages`, `runs` and `run_steps`. A message is one row of columns (a run reads the last
-few of its thread's, so they are cheap to decode); a run's record is kept as JSON beside the
-columns the queries filter on (status and lease). Every conditional change (claim the thread,
-end a run) is one transaction, so the rules hold across processes sharing the file.
+Tables `threads`, `messages`, `runs` and `run_steps`. A message is a row of columns (a run reads its
+thread's last few, so they are cheap to decode); a run is JSON beside the columns the queries filter on.
+Every conditional change is one statement or transaction, so the rules hold across processes.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from app.storage.sqlite.database import SqliteStore, column_names, from_doc, from_row, to_doc, to_json, to_ms
 from app.storage.threads import (
@@ -25,18 +24,14 @@ from app.storage.threads import (
     is_active,
 )
 
+T = TypeVar("T")
 _MESSAGE_COLUMNS = column_names(MessageRecord)
 _THREAD_COLUMNS = column_names(ThreadRecord)
-_ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
-_ACTIVE_SQL = ", ".join("?" for _ in _ACTIVE)
-_RUNNING = tuple(sorted(RUNNING_RUN_STATUSES))
-_RUNNING_SQL = ", ".join("?" for _ in _RUNNING)
+_ACTIVE_SQL = ", ".join(f"'{status}'" for status in sorted(ACTIVE_RUN_STATUSES))  # our constants as SQL literals
+_RUNNING_SQL = ", ".join(f"'{status}'" for status in sorted(RUNNING_RUN_STATUSES))
 
 
 class SqliteThreadStore(SqliteStore):
-    """Threads, messages and runs in the SQLite file."""
-
-    # ---- threads ---------------------------------------------------------------------
     async def create_thread(self, thread: ThreadRecord) -> None:
         self._insert("threads", thread)
 
@@ -48,10 +43,10 @@ class SqliteThreadStore(SqliteStore):
         return self._get_thread(thread_id)
 
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
-        return self._set_thread_json(thread_id, "metadata", metadata)
+        return self._set_json(ThreadRecord, "threads", thread_id, "metadata", metadata)
 
     async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
-        return self._set_thread_json(thread_id, "tool_resources", resources)
+        return self._set_json(ThreadRecord, "threads", thread_id, "tool_resources", resources)
 
     async def swap_thread_tool_resources(
         self, thread_id: str, resources: dict[str, Any], *, expected: dict[str, Any] | None
@@ -63,10 +58,12 @@ class SqliteThreadStore(SqliteStore):
             self._db.execute("UPDATE threads SET tool_resources = ? WHERE id = ?", (to_json(resources), thread_id))
             return True
 
-    def _set_thread_json(self, thread_id: str, column: str, value: dict[str, Any]) -> ThreadRecord | None:
-        sql = f"UPDATE threads SET {column} = ? WHERE id = ? RETURNING {_THREAD_COLUMNS}"
-        row = self._db.one(sql, (to_json(value), thread_id))
-        return from_row(ThreadRecord, row) if row else None
+    def _set_json(self, cls: type[T], table: str, record_id: str, column: str, value: dict[str, Any]) -> T | None:
+        """Replace a JSON column; the record afterwards, or None when there is no such row."""
+        row = self._db.one(
+            f"UPDATE {table} SET {column} = ? WHERE id = ? RETURNING {column_names(cls)}", (to_json(value), record_id)
+        )
+        return from_row(cls, row) if row else None
 
     async def delete_thread(self, thread_id: str) -> bool:
         with self._db.transaction():
@@ -92,11 +89,8 @@ class SqliteThreadStore(SqliteStore):
         return ClaimResult(granted=bool(claimed), thread=thread)
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
-        released = self._db.execute(
-            "UPDATE threads SET active_run_id = NULL, claim_expires_at = NULL WHERE id = ? AND active_run_id = ?",
-            (thread_id, run_id),
-        ).rowcount
-        return bool(released)
+        sql = "UPDATE threads SET active_run_id = NULL, claim_expires_at = NULL WHERE id = ? AND active_run_id = ?"
+        return bool(self._db.execute(sql, (thread_id, run_id)).rowcount)
 
     async def next_message_seq(self, thread_id: str, run_id: str) -> int | None:
         row = self._db.one(
@@ -106,7 +100,6 @@ class SqliteThreadStore(SqliteStore):
         )
         return int(row[0]) if row else None
 
-    # ---- messages ----------------------------------------------------------------------
     async def insert_message(self, message: MessageRecord) -> None:
         self._insert("messages", message)
 
@@ -115,21 +108,13 @@ class SqliteThreadStore(SqliteStore):
         return from_row(MessageRecord, row) if row else None
 
     async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
-        sql = f"UPDATE messages SET metadata = ? WHERE id = ? RETURNING {_MESSAGE_COLUMNS}"
-        row = self._db.one(sql, (to_json(metadata), message_id))
-        return from_row(MessageRecord, row) if row else None
+        return self._set_json(MessageRecord, "messages", message_id, "metadata", metadata)
 
     async def delete_message(self, message_id: str) -> bool:
         return bool(self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount)
 
     async def messages_page(
-        self,
-        thread_id: str,
-        *,
-        seq_after: int | None,
-        seq_before: int | None,
-        ascending: bool,
-        limit: int,
+        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
     ) -> list[MessageRecord]:
         rows = self._db.page(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ?",
@@ -142,7 +127,6 @@ class SqliteThreadStore(SqliteStore):
         )
         return [from_row(MessageRecord, row) for row in rows]
 
-    # ---- runs --------------------------------------------------------------------------
     async def insert_run(self, run: RunRecord) -> None:
         self._db.execute(
             "INSERT INTO runs (id, thread_id, status, lease_expires_at, doc) VALUES (?, ?, ?, ?, ?)",
@@ -166,12 +150,7 @@ class SqliteThreadStore(SqliteStore):
         return from_doc(RunRecord, row[0]) if row else None
 
     async def update_active_run(
-        self,
-        run_id: str,
-        changes: dict[str, Any],
-        *,
-        lapsed_before: datetime | None = None,
-        status: str | None = None,
+        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None, status: str | None = None
     ) -> RunRecord | None:
         with self._db.transaction():
             run = self._get_run(run_id)
@@ -191,18 +170,14 @@ class SqliteThreadStore(SqliteStore):
         rows = self._db.all(
             "UPDATE runs SET lease_expires_at = ?, doc = json_set(doc, '$.lease_expires_at', ?) "
             f"WHERE id IN ({', '.join('?' * len(ids))}) AND status IN ({_RUNNING_SQL}) RETURNING id",
-            (millis, millis, *ids, *_RUNNING),
+            (millis, millis, *ids),
         )
         return {row[0] for row in rows}
 
     async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
-        rows = self._db.all(
-            f"SELECT doc FROM runs WHERE status IN ({_ACTIVE_SQL}) AND lease_expires_at < ? LIMIT ?",
-            (*_ACTIVE, to_ms(now), limit),
-        )
-        return [from_doc(RunRecord, row[0]) for row in rows]
+        sql = f"SELECT doc FROM runs WHERE status IN ({_ACTIVE_SQL}) AND lease_expires_at < ? LIMIT ?"
+        return [from_doc(RunRecord, row[0]) for row in self._db.all(sql, (to_ms(now), limit))]
 
-    # ---- run steps ---------------------------------------------------------------------
     async def save_run_step(self, step: RunStepRecord) -> None:
         self._db.execute(
             "INSERT INTO run_steps (id, run_id, seq, doc) VALUES (?, ?, ?, ?) "

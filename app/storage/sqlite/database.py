@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,14 +82,14 @@ def to_row(record: Any) -> tuple[Any, ...]:
     )
 
 
+_DECODERS: dict[str, Callable[[Any], Any]] = {"time": from_ms, "json": json.loads, "bool": bool}
+
+
 def from_row(cls: type[T], row: tuple[Any, ...]) -> T:
     values = []
     for field, value in zip(record_fields(cls), row, strict=True):
-        if field.kind == "bool":
-            value = bool(value)
-        elif value is not None and field.kind in ("time", "json"):
-            value = from_ms(value) if field.kind == "time" else json.loads(value)
-        values.append(value)
+        decode = _DECODERS.get(field.kind)
+        values.append(decode(value) if decode is not None and value is not None else value)
     return cls(*values)
 
 

@@ -1,8 +1,7 @@
 """Storage: every store of a process, on MongoDB (MONGODB_URI) or embedded in a SQLite file (DATA_DIR).
 
-One folder per backend (`mongo/`, `sqlite/`), one module per collection, each implementing the
-protocol of the module of the same name here (`conversations`, `thread_owners`,
-`idempotency_keys`, `threads`, `assistants`). Stores raise `StorageUnavailable` when their backend fails.
+One folder per backend (`mongo/`, `sqlite/`), one module per collection, each implementing the protocol of
+the module of the same name here. Stores raise `StorageUnavailable` when their backend fails.
 """
 
 from __future__ import annotations
@@ -28,24 +27,18 @@ from app.storage.threads import ThreadStore
 
 logger = logging.getLogger(__name__)
 
-StorageKind = Literal["sqlite", "mongodb"]
-
-
-async def _always_up() -> None:
-    return None
-
 
 @dataclass(frozen=True)
 class Stores:
     """The stores the services and engines use, and how to check that their backend answers."""
 
-    kind: StorageKind
+    kind: Literal["sqlite", "mongodb"]
     conversations: ConversationStore
     thread_owners: ThreadOwnerStore
     idempotency_keys: IdempotencyKeyStore
     threads: ThreadStore
     assistants: AssistantStore
-    ping: Callable[[], Awaitable[None]] = _always_up
+    ping: Callable[[], Awaitable[None]]
 
     async def ensure_indexes(self, *, threads: bool) -> None:
         """Create every store's indexes; the hosted engine's (`threads`, `assistants`) only when it runs."""
@@ -107,7 +100,7 @@ async def open_stores(settings: Settings, stack: AsyncExitStack) -> Stores:
             database.path,
         )
         return sqlite_stores(database)
-    from app.storage.mongo.client import open_database  # pymongo: see mongo_stores
+    from app.storage.mongo.database import open_database  # pymongo: see mongo_stores
 
     database = await stack.enter_async_context(open_database(settings))
     return mongo_stores(database)

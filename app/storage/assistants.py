@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.storage.records import IndexedStore
+
 
 @dataclass(frozen=True)
 class AssistantRecord:
@@ -51,11 +53,8 @@ def with_vector_store(assistant: AssistantRecord, store_id: str) -> AssistantRec
     return replace(assistant, tool_resources=resources, tools=tools)
 
 
-class AssistantStore(Protocol):
+class AssistantStore(IndexedStore, Protocol):
     """Assistants, by id; listed per owner."""
-
-    async def ensure_indexes(self) -> None:
-        """Create the indexes the queries rely on (idempotent)."""
 
     async def put(self, assistant: AssistantRecord) -> None:
         """Insert the assistant, or replace the one with its id."""
@@ -77,6 +76,5 @@ class AssistantStore(Protocol):
         """Up to `limit` of the owner's assistants with key_after < (created_at, id) < key_before, sorted by it."""
 
     async def attach_vector_store(self, assistant_id: str, store_id: str) -> AssistantRecord | None:
-        """Atomically: if the assistant's file_search has no vector store yet, make it `store_id` (and add
-        the file_search tool when missing). The assistant afterwards (another store if one was there
-        first), or None when there is no such assistant."""
+        """Atomically: if its file_search has no vector store yet, make it `store_id` (adding the tool when
+        missing). The assistant afterwards (another store if one was there first), or None."""

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from app.storage.records import IndexedStore
+
 
 @dataclass(frozen=True)
 class Conversation:
@@ -55,17 +57,11 @@ def conversation_name(created_at: datetime) -> str:
     return created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class ConversationStore(Protocol):
-    """Storage for conversations. Implemented on MongoDB and on SQLite."""
-
-    async def ensure_indexes(self) -> None:
-        """Create the indexes the queries rely on (idempotent)."""
-
+class ConversationStore(IndexedStore, Protocol):
     async def touch_conversation(self, user_id: str, thread_id: str, at: datetime | None = None) -> bool:
         """Create the conversation or move its `updatedAt` (to `at`, default now; never back); True when created."""
 
-    async def get_conversation(self, user_id: str, thread_id: str) -> Conversation | None:
-        """The conversation, or None."""
+    async def get_conversation(self, user_id: str, thread_id: str) -> Conversation | None: ...
 
     async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
         """Delete it; True when something was deleted."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from app.storage.records import IndexedStore
+
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
@@ -20,18 +22,12 @@ class IdempotencyRecord:
     response: dict[str, Any] | None = None
 
 
-class IdempotencyKeyStore(Protocol):
+class IdempotencyKeyStore(IndexedStore, Protocol):
     """Keys per user, reserved atomically (across processes), expiring on their own."""
 
-    async def ensure_indexes(self) -> None:
-        """Create the indexes the queries rely on (idempotent)."""
-
     async def claim(self, user_id: str, key: str, fingerprint: str, *, lease_s: float) -> IdempotencyRecord | None:
-        """Reserve the key for a request now in flight (for `lease_s` at most).
-
-        Returns None when the caller now holds the key, else the live record that holds it
-        (expired records are taken over).
-        """
+        """Reserve the key for a request in flight (`lease_s` at most): None when the caller now holds it,
+        else the live record that holds it (expired records are taken over)."""
 
     async def complete(
         self, user_id: str, key: str, status_code: int, response: dict[str, Any], *, ttl_s: float

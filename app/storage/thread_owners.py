@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from app.storage.records import IndexedStore
 
-class ThreadOwnerStore(Protocol):
+
+class ThreadOwnerStore(IndexedStore, Protocol):
     """One owner per thread, recorded once (a unique index keeps two first claims from both winning)."""
-
-    async def ensure_indexes(self) -> None:
-        """Create the indexes the queries rely on (idempotent)."""
 
     async def claim_owner(self, user_id: str, thread_id: str) -> str:
         """Record the user as the thread's owner unless it has one; return the owner."""
@@ -25,8 +24,7 @@ class ThreadOwnerStore(Protocol):
 class CountingThreadOwnerStore(ThreadOwnerStore, Protocol):
     """An owner store that counts each user's threads (the embedded store), so it can cap them."""
 
-    async def thread_count(self, user_id: str) -> int:
-        """How many threads the user owns."""
+    async def thread_count(self, user_id: str) -> int: ...
 
     async def claim_owner_within_limit(self, user_id: str, thread_id: str, max_threads: int) -> str | None:
         """Like `claim_owner`; but None, with nothing recorded, when the thread has no owner yet and

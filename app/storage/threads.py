@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.storage.records import IndexedStore
+
 # A thread is busy while one of its runs has one of these statuses.
 ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 # Active runs a process works on (and renews the lease of); a `requires_action` run waits for
@@ -27,9 +29,8 @@ def is_active(status: str) -> bool:
 class ThreadRecord:
     """A thread. `active_run_id` is the run holding it: one active run per thread.
 
-    `claim_expires_at` only matters while the holder's run document does not exist yet (or
-    never will, if the process died right after claiming); after that the run's own lease counts.
-    `message_count` hands out message positions (`seq`) in the thread.
+    `claim_expires_at` counts only until the holder's run is stored (the process may die right after
+    claiming); then the run's own lease counts. `message_count` hands out message positions (`seq`).
     """
 
     id: str
@@ -39,8 +40,8 @@ class ThreadRecord:
     message_count: int = 0
     # Set through the OpenAI-compatible API (/v1): at most 16 string pairs; None: none.
     metadata: dict[str, str] | None = None
-    # The Assistants API's `tool_resources`: `{"file_search": {"vector_store_ids": [...]}, "code_interpreter":
-    # {"file_ids": [...]}}`, searched and offered besides the assistant's; None: none.
+    # The Assistants API's `tool_resources` (file_search's vector_store_ids, code_interpreter's file_ids),
+    # searched and offered besides the assistant's; None: none.
     tool_resources: dict[str, Any] | None = None
 
 
@@ -88,15 +89,13 @@ class RunRecord:
     reply_message_id: str | None = None
     # The assistant the run uses (its model, instructions and tools were copied onto the run).
     assistant_id: str | None = None
-    # While `requires_action`: the calls waiting for outputs, `{"id", "type": "function", "function":
-    # {"name", "arguments"}}` (arguments as the model wrote them).
+    # While `requires_action`: the calls awaiting outputs (`{"id", "type", "function": {"name", "arguments"}}`).
     required_tool_calls: list[dict[str, Any]] | None = None
     # Answered rounds of calls, in order: `{"calls": [...], "outputs": [{"tool_call_id", "output"}]}`.
     tool_rounds: list[dict[str, Any]] | None = None
     # The prompt's token budget (estimated; None: a run stored before there was one, see history.py).
     max_prompt_tokens: int | None = None
-    # The vector stores its file_search searches (its assistant's at the start); None (a run stored
-    # before runs recorded them): the configured stores.
+    # The vector stores its file_search searches (its assistant's at the start); None (older runs): the configured.
     vector_store_ids: list[str] | None = None
     # Set through the OpenAI-compatible API (/v1); None: none.
     metadata: dict[str, str] | None = None
@@ -115,10 +114,7 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class RunStepRecord:
-    """A step of a run: `message_creation` (a reply) or `tool_calls` (one batch of function calls).
-
-    `seq` orders the steps of a run; `details` is the Assistants `step_details` object.
-    """
+    """A run's step (ordered by `seq`): `message_creation` (a reply) or `tool_calls` (one batch of calls)."""
 
     id: str
     thread_id: str
@@ -127,28 +123,20 @@ class RunStepRecord:
     type: str
     status: str
     created_at: datetime
-    details: dict[str, Any]
+    details: dict[str, Any]  # the Assistants `step_details` object
     completed_at: datetime | None = None
     assistant_id: str | None = None  # its run's assistant (None: a step stored before steps recorded it)
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """The outcome of trying to make a run the thread's active run.
-
-    `thread` is the thread after the claim when `granted`, else as it is now (None: no such thread).
-    """
+    """A claim's outcome: the thread after the claim when `granted`, else as it is (None: no such thread)."""
 
     granted: bool
     thread: ThreadRecord | None
 
 
-class ThreadStore(Protocol):
-    """Threads, messages and runs of the hosted engine."""
-
-    async def ensure_indexes(self) -> None:
-        """Create the indexes the queries rely on (idempotent)."""
-
+class ThreadStore(IndexedStore, Protocol):
     async def create_thread(self, thread: ThreadRecord) -> None: ...
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
@@ -170,8 +158,8 @@ class ThreadStore(Protocol):
     async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
-        """Atomically: if the thread's active run is `holder` (None: no active run), make `run_id`
-        the active run and count one more message (the user's, at position `message_count`)."""
+        """Atomically: if the thread's active run is `holder` (None: none), make it `run_id` and count
+        one more message (the user's, at position `message_count`)."""
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
         """Clear the thread's active run if it is still `run_id`."""
@@ -190,13 +178,7 @@ class ThreadStore(Protocol):
         """Delete the message; False if there was no such message."""
 
     async def messages_page(
-        self,
-        thread_id: str,
-        *,
-        seq_after: int | None,
-        seq_before: int | None,
-        ascending: bool,
-        limit: int,
+        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
     ) -> list[MessageRecord]:
         """Up to `limit` messages with seq_after < seq < seq_before, sorted by position (an index scan)."""
 
@@ -211,16 +193,10 @@ class ThreadStore(Protocol):
         """Replace the run's metadata, whatever its status (nothing else changes); the updated run, or None."""
 
     async def update_active_run(
-        self,
-        run_id: str,
-        changes: dict[str, Any],
-        *,
-        lapsed_before: datetime | None = None,
-        status: str | None = None,
+        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None, status: str | None = None
     ) -> RunRecord | None:
-        """Apply `changes` (RunRecord field names) if the run is still active (and, with
-        `lapsed_before`, its lease ended before then; with `status`, it has that status); the
-        updated run, or None."""
+        """Apply `changes` (RunRecord field names) if the run is active (with `lapsed_before`: its lease
+        ended before then; with `status`: it has that status); the updated run, or None."""
 
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
         """Extend the leases of those runs that are still running (RUNNING_RUN_STATUSES); return their ids."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -11,22 +10,11 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
 from app.storage.conversations import Conversation, PageCursor, conversation_name
-from app.storage.mongo.errors import storage_errors_translated
-
-logger = logging.getLogger(__name__)
-
-CONVERSATIONS = "conversations"
+from app.storage.mongo.database import from_doc, keyset_page, storage_errors_translated, to_doc
 
 
-def _to_conversation(doc: dict[str, Any]) -> Conversation:
-    return Conversation(
-        user_id=doc["userId"],
-        thread_id=doc["threadId"],
-        name=doc["name"],
-        is_group=bool(doc.get("isGroup", False)),
-        created_at=doc["createdAt"],
-        updated_at=doc["updatedAt"],
-    )
+def _conversation(doc: dict[str, Any] | None) -> Conversation | None:
+    return from_doc(Conversation, doc and {"isGroup": False, **doc})  # the Next.js app's may lack `isGroup`
 
 
 @storage_errors_translated
@@ -34,7 +22,7 @@ class MongoConversationStore:
     """Conversations in a MongoDB database, same schema as the Next.js app."""
 
     def __init__(self, database: Any) -> None:
-        self._conversations = database[CONVERSATIONS]
+        self._conversations = database["conversations"]
 
     async def ensure_indexes(self) -> None:
         await self._conversations.create_index(
@@ -46,47 +34,39 @@ class MongoConversationStore:
 
     async def touch_conversation(self, user_id: str, thread_id: str, at: datetime | None = None) -> bool:
         now = at or utc_now()
-        update = {
-            "$max": {"updatedAt": now},
-            "$setOnInsert": {
-                "userId": user_id,
-                "threadId": thread_id,
-                "name": conversation_name(now),
-                "isGroup": False,
-                "createdAt": now,
-            },
-        }
+        created = to_doc(Conversation(user_id, thread_id, conversation_name(now), False, now, now))
+        update = {"$max": {"updatedAt": created.pop("updatedAt")}, "$setOnInsert": created}
         key = {"userId": user_id, "threadId": thread_id}
         try:
             result = await self._conversations.update_one(key, update, upsert=True)
         except DuplicateKeyError:
             # Two first messages raced; the unique index let one insert win. Ours is an update now.
-            result = await self._conversations.update_one(key, {"$max": {"updatedAt": now}})
+            await self._conversations.update_one(key, {"$max": {"updatedAt": now}})
             return False
         return result.upserted_id is not None
 
     async def get_conversation(self, user_id: str, thread_id: str) -> Conversation | None:
-        doc = await self._conversations.find_one({"userId": user_id, "threadId": thread_id})
-        return _to_conversation(doc) if doc else None
+        return _conversation(await self._conversations.find_one({"userId": user_id, "threadId": thread_id}))
 
     async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
-        result = await self._conversations.delete_one({"userId": user_id, "threadId": thread_id})
-        return bool(result.deleted_count > 0)
+        return bool((await self._conversations.delete_one({"userId": user_id, "threadId": thread_id})).deleted_count)
 
     async def rename_conversation(self, user_id: str, thread_id: str, name: str) -> Conversation | None:
         doc = await self._conversations.find_one_and_update(
             {"userId": user_id, "threadId": thread_id}, {"$set": {"name": name}}, return_document=ReturnDocument.AFTER
         )
-        return _to_conversation(doc) if doc else None
+        return _conversation(doc)
 
     async def list_conversations(
         self, user_id: str, *, limit: int, after: PageCursor | None = None
     ) -> list[Conversation]:
-        query: dict[str, Any] = {"userId": user_id}
-        if after is not None:
-            query["$or"] = [
-                {"createdAt": {"$lt": after.created_at}},
-                {"createdAt": after.created_at, "threadId": {"$lt": after.thread_id}},
-            ]
-        cursor = self._conversations.find(query).sort([("createdAt", DESCENDING), ("threadId", DESCENDING)])
-        return [_to_conversation(doc) for doc in await cursor.limit(limit).to_list(limit)]
+        docs = await keyset_page(
+            self._conversations,
+            {"userId": user_id},
+            ("createdAt", "threadId"),
+            after=None,
+            before=None if after is None else (after.created_at, after.thread_id),
+            ascending=False,
+            limit=limit,
+        )
+        return [conversation for doc in docs if (conversation := _conversation(doc))]

@@ -10,21 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
 from app.storage.idempotency_keys import IdempotencyRecord
-from app.storage.mongo.errors import storage_errors_translated
-
-IDEMPOTENCY_KEYS = "idempotency_keys"
-
-
-def _to_idempotency_record(doc: dict[str, Any]) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        user_id=doc["userId"],
-        key=doc["key"],
-        fingerprint=doc["fingerprint"],
-        state=doc["state"],
-        expires_at=doc["expiresAt"],
-        status_code=doc.get("statusCode"),
-        response=doc.get("response"),
-    )
+from app.storage.mongo.database import from_doc, storage_errors_translated
 
 
 @storage_errors_translated
@@ -32,7 +18,7 @@ class MongoIdempotencyKeyStore:
     """`{userId, key, fingerprint, state, expiresAt, statusCode, response}`."""
 
     def __init__(self, database: Any) -> None:
-        self._idempotency = database[IDEMPOTENCY_KEYS]
+        self._idempotency = database["idempotency_keys"]
 
     async def ensure_indexes(self) -> None:
         await self._idempotency.create_index(
@@ -43,25 +29,26 @@ class MongoIdempotencyKeyStore:
         await self._idempotency.create_index([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expires_ttl")
 
     async def claim(self, user_id: str, key: str, fingerprint: str, *, lease_s: float) -> IdempotencyRecord | None:
+        held = {"userId": user_id, "key": key}
         for _ in range(3):
             now = utc_now()
+            expires_at = now + timedelta(seconds=lease_s)
             doc = {
-                "userId": user_id,
-                "key": key,
+                **held,
                 "fingerprint": fingerprint,
                 "state": "in_progress",
                 "createdAt": now,
-                "expiresAt": now + timedelta(seconds=lease_s),
+                "expiresAt": expires_at,
             }
             try:
                 await self._idempotency.insert_one(dict(doc))
                 return None
             except DuplicateKeyError:
-                existing = await self._idempotency.find_one({"userId": user_id, "key": key})
+                existing = await self._idempotency.find_one(held)
             if existing is None:
                 continue  # expired and deleted in between: try the insert again
             if existing["expiresAt"] > now:
-                return _to_idempotency_record(existing)
+                return from_doc(IdempotencyRecord, existing)
             # Past its expiry but not yet removed by the TTL monitor: take it over, unless someone else just did.
             taken = await self._idempotency.replace_one(
                 {"_id": existing["_id"], "expiresAt": existing["expiresAt"]}, doc
@@ -73,17 +60,9 @@ class MongoIdempotencyKeyStore:
     async def complete(
         self, user_id: str, key: str, status_code: int, response: dict[str, Any], *, ttl_s: float
     ) -> None:
-        await self._idempotency.update_one(
-            {"userId": user_id, "key": key},
-            {
-                "$set": {
-                    "state": "completed",
-                    "statusCode": status_code,
-                    "response": response,
-                    "expiresAt": utc_now() + timedelta(seconds=ttl_s),
-                }
-            },
-        )
+        expires_at = utc_now() + timedelta(seconds=ttl_s)
+        update = {"state": "completed", "statusCode": status_code, "response": response, "expiresAt": expires_at}
+        await self._idempotency.update_one({"userId": user_id, "key": key}, {"$set": update})
 
     async def release(self, user_id: str, key: str) -> None:
         await self._idempotency.delete_one({"userId": user_id, "key": key})

@@ -8,9 +8,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
-from app.storage.mongo.errors import storage_errors_translated
-
-THREAD_OWNERS = "thread_owners"
+from app.storage.mongo.database import storage_errors_translated
 
 
 @storage_errors_translated
@@ -18,7 +16,7 @@ class MongoThreadOwnerStore:
     """`{threadId, userId, createdAt}`; the first claim wins."""
 
     def __init__(self, database: Any) -> None:
-        self._thread_owners = database[THREAD_OWNERS]
+        self._thread_owners = database["thread_owners"]
 
     async def ensure_indexes(self) -> None:
         await self._thread_owners.create_index([("threadId", ASCENDING)], unique=True, name="thread_unique")

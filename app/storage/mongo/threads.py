@@ -1,20 +1,18 @@
 """The hosted engine's storage on MongoDB: collections `threads`, `messages`, `runs` and `run_steps`.
 
-Documents use camelCase field names, like the `conversations` collection. Every change to a
-thread's active run or to a run's status is a single conditional update, so the rules hold
-across any number of processes sharing the database.
+Every change to a thread's active run or to a run's status is a single conditional update, so the
+rules hold across any number of processes sharing the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from app.storage.mongo.errors import storage_errors_translated
+from app.storage.mongo.database import doc_name, from_doc, from_docs, storage_errors_translated, to_doc, updated
 from app.storage.threads import (
     ACTIVE_RUN_STATUSES,
     RUNNING_RUN_STATUSES,
@@ -25,59 +23,17 @@ from app.storage.threads import (
     ThreadRecord,
 )
 
-THREADS = "threads"
-MESSAGES = "messages"
-RUNS = "runs"
-RUN_STEPS = "run_steps"
-
 _ACTIVE = {"$in": sorted(ACTIVE_RUN_STATUSES)}
 _RUNNING = {"$in": sorted(RUNNING_RUN_STATUSES)}
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _to_doc(record: Any) -> dict[str, Any]:
-    doc = {_camel(f.name): getattr(record, f.name) for f in fields(record)}
-    doc["_id"] = doc.pop("id")
-    return doc
-
-
-def _from_doc(cls: Any, doc: dict[str, Any]) -> Any:
-    values = {f.name: doc.get(_camel(f.name)) for f in fields(cls) if _camel(f.name) in doc}
-    values["id"] = doc["_id"]
-    return cls(**values)
-
-
-def _thread(doc: dict[str, Any] | None) -> ThreadRecord | None:
-    return _from_doc(ThreadRecord, doc) if doc else None
-
-
-def _run(doc: dict[str, Any] | None) -> RunRecord | None:
-    if not doc:
-        return None
-    run: RunRecord = _from_doc(RunRecord, {**doc, "tools": tuple(doc.get("tools") or ())})
-    return run
-
-
-def _run_doc(run: RunRecord) -> dict[str, Any]:
-    doc = _to_doc(run)
-    doc["tools"] = list(run.tools)
-    return doc
-
-
 @storage_errors_translated
 class MongoThreadStore:
-    """Threads, messages and runs in a MongoDB database (pymongo async, or mongomock-motor in tests)."""
-
     def __init__(self, database: Any) -> None:
-        self._db = database
-        self._threads = database[THREADS]
-        self._messages = database[MESSAGES]
-        self._runs = database[RUNS]
-        self._steps = database[RUN_STEPS]
+        self._threads = database["threads"]
+        self._messages = database["messages"]
+        self._runs = database["runs"]
+        self._steps = database["run_steps"]
 
     async def ensure_indexes(self) -> None:
         await self._messages.create_index(
@@ -87,18 +43,18 @@ class MongoThreadStore:
         await self._runs.create_index([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="status_lease")
         await self._steps.create_index([("runId", ASCENDING), ("seq", ASCENDING)], name="run_position")
 
-    # ---- threads ---------------------------------------------------------------------
     async def create_thread(self, thread: ThreadRecord) -> None:
-        await self._threads.insert_one(_to_doc(thread))
+        await self._threads.insert_one(to_doc(thread))
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        return _thread(await self._threads.find_one({"_id": thread_id}))
+        return from_doc(ThreadRecord, await self._threads.find_one({"_id": thread_id}))
 
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
-        return await self._set_thread_field(thread_id, "metadata", dict(metadata))
+        return await updated(self._threads, ThreadRecord, {"_id": thread_id}, {"$set": {"metadata": dict(metadata)}})
 
     async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
-        return await self._set_thread_field(thread_id, "toolResources", dict(resources))
+        update = {"$set": {"toolResources": dict(resources)}}
+        return await updated(self._threads, ThreadRecord, {"_id": thread_id}, update)
 
     async def swap_thread_tool_resources(
         self, thread_id: str, resources: dict[str, Any], *, expected: dict[str, Any] | None
@@ -106,20 +62,11 @@ class MongoThreadStore:
         # Documents compare field by field, in order: `expected` is what was read, in the stored order.
         unset: list[dict[str, Any]] = [{"toolResources": None}, {"toolResources": {}}]
         condition = {"$or": unset} if not expected else {"toolResources": expected}
-        result = await self._threads.update_one(
-            {"_id": thread_id, **condition}, {"$set": {"toolResources": dict(resources)}}
-        )
-        return bool(result.matched_count)
-
-    async def _set_thread_field(self, thread_id: str, field: str, value: Any) -> ThreadRecord | None:
-        doc = await self._threads.find_one_and_update(
-            {"_id": thread_id}, {"$set": {field: value}}, return_document=ReturnDocument.AFTER
-        )
-        return _thread(doc)
+        update = {"$set": {"toolResources": dict(resources)}}
+        return bool((await self._threads.update_one({"_id": thread_id, **condition}, update)).matched_count)
 
     async def delete_thread(self, thread_id: str) -> bool:
-        result = await self._threads.delete_one({"_id": thread_id})
-        if not result.deleted_count:
+        if not (await self._threads.delete_one({"_id": thread_id})).deleted_count:
             return False
         run_ids = [doc["_id"] for doc in await self._runs.find({"threadId": thread_id}, {"_id": True}).to_list(None)]
         await self._messages.delete_many({"threadId": thread_id})
@@ -131,20 +78,15 @@ class MongoThreadStore:
     async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
-        doc = await self._threads.find_one_and_update(
-            {"_id": thread_id, "activeRunId": holder},
-            {"$set": {"activeRunId": run_id, "claimExpiresAt": claim_expires_at}, "$inc": {"messageCount": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is not None:
-            return ClaimResult(granted=True, thread=_thread(doc))
+        update = {"$set": {"activeRunId": run_id, "claimExpiresAt": claim_expires_at}, "$inc": {"messageCount": 1}}
+        claimed = await updated(self._threads, ThreadRecord, {"_id": thread_id, "activeRunId": holder}, update)
+        if claimed is not None:
+            return ClaimResult(granted=True, thread=claimed)
         return ClaimResult(granted=False, thread=await self.get_thread(thread_id))
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
-        result = await self._threads.update_one(
-            {"_id": thread_id, "activeRunId": run_id}, {"$set": {"activeRunId": None, "claimExpiresAt": None}}
-        )
-        return bool(result.modified_count > 0)
+        update = {"$set": {"activeRunId": None, "claimExpiresAt": None}}
+        return bool((await self._threads.update_one({"_id": thread_id, "activeRunId": run_id}, update)).modified_count)
 
     async def next_message_seq(self, thread_id: str, run_id: str) -> int | None:
         doc = await self._threads.find_one_and_update(
@@ -155,77 +97,49 @@ class MongoThreadStore:
         )
         return int(doc["messageCount"]) if doc else None
 
-    # ---- messages ----------------------------------------------------------------------
     async def insert_message(self, message: MessageRecord) -> None:
-        await self._messages.insert_one(_to_doc(message))
+        await self._messages.insert_one(to_doc(message))
 
     async def get_message(self, message_id: str) -> MessageRecord | None:
-        doc = await self._messages.find_one({"_id": message_id})
-        return _from_doc(MessageRecord, doc) if doc else None
+        return from_doc(MessageRecord, await self._messages.find_one({"_id": message_id}))
 
     async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
-        doc = await self._messages.find_one_and_update(
-            {"_id": message_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
-        )
-        return _from_doc(MessageRecord, doc) if doc else None
+        return await updated(self._messages, MessageRecord, {"_id": message_id}, {"$set": {"metadata": dict(metadata)}})
 
     async def delete_message(self, message_id: str) -> bool:
-        result = await self._messages.delete_one({"_id": message_id})
-        return bool(result.deleted_count)
+        return bool((await self._messages.delete_one({"_id": message_id})).deleted_count)
 
     async def messages_page(
-        self,
-        thread_id: str,
-        *,
-        seq_after: int | None,
-        seq_before: int | None,
-        ascending: bool,
-        limit: int,
+        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
     ) -> list[MessageRecord]:
-        query: dict[str, Any] = {"threadId": thread_id}
-        bounds: dict[str, int] = {}
-        if seq_after is not None:
-            bounds["$gt"] = seq_after
-        if seq_before is not None:
-            bounds["$lt"] = seq_before
-        if bounds:
-            query["seq"] = bounds
+        bounds = {operator: seq for operator, seq in (("$gt", seq_after), ("$lt", seq_before)) if seq is not None}
+        query = {"threadId": thread_id, "seq": bounds} if bounds else {"threadId": thread_id}
         cursor = self._messages.find(query).sort("seq", ASCENDING if ascending else DESCENDING).limit(limit)
-        return [_from_doc(MessageRecord, doc) for doc in await cursor.to_list(None)]
+        return from_docs(MessageRecord, await cursor.to_list(None))
 
-    # ---- runs --------------------------------------------------------------------------
     async def insert_run(self, run: RunRecord) -> None:
-        await self._runs.insert_one(_run_doc(run))
+        await self._runs.insert_one(to_doc(run))
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        return _run(await self._runs.find_one({"_id": run_id}))
+        return from_doc(RunRecord, await self._runs.find_one({"_id": run_id}))
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         cursor = self._runs.find({"threadId": thread_id}).sort([("createdAt", ASCENDING), ("_id", ASCENDING)])
-        return [run for doc in await cursor.to_list(None) if (run := _run(doc)) is not None]
+        return from_docs(RunRecord, await cursor.to_list(None))
 
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
-        doc = await self._runs.find_one_and_update(
-            {"_id": run_id}, {"$set": {"metadata": dict(metadata)}}, return_document=ReturnDocument.AFTER
-        )
-        return _run(doc)
+        return await updated(self._runs, RunRecord, {"_id": run_id}, {"$set": {"metadata": dict(metadata)}})
 
     async def update_active_run(
-        self,
-        run_id: str,
-        changes: dict[str, Any],
-        *,
-        lapsed_before: datetime | None = None,
-        status: str | None = None,
+        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None, status: str | None = None
     ) -> RunRecord | None:
         query: dict[str, Any] = {"_id": run_id, "status": _ACTIVE if status is None else status}
         if status is not None and status not in ACTIVE_RUN_STATUSES:
             return None
         if lapsed_before is not None:
             query["leaseExpiresAt"] = {"$lt": lapsed_before}
-        update = {_camel(name): list(value) if name == "tools" else value for name, value in changes.items()}
-        doc = await self._runs.find_one_and_update(query, {"$set": update}, return_document=ReturnDocument.AFTER)
-        return _run(doc)
+        update = {doc_name(name): list(value) if name == "tools" else value for name, value in changes.items()}
+        return await updated(self._runs, RunRecord, query, {"$set": update})
 
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
         ids = list(run_ids)
@@ -239,13 +153,11 @@ class MongoThreadStore:
 
     async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
         cursor = self._runs.find({"status": _ACTIVE, "leaseExpiresAt": {"$lt": now}}).limit(limit)
-        return [run for doc in await cursor.to_list(None) if (run := _run(doc)) is not None]
+        return from_docs(RunRecord, await cursor.to_list(None))
 
-    # ---- run steps ---------------------------------------------------------------------
     async def save_run_step(self, step: RunStepRecord) -> None:
-        doc = _to_doc(step)
-        await self._steps.replace_one({"_id": step.id}, doc, upsert=True)
+        await self._steps.replace_one({"_id": step.id}, to_doc(step), upsert=True)
 
     async def run_steps(self, run_id: str) -> list[RunStepRecord]:
         cursor = self._steps.find({"runId": run_id}).sort("seq", ASCENDING)
-        return [_from_doc(RunStepRecord, doc) for doc in await cursor.to_list(None)]
+        return from_docs(RunStepRecord, await cursor.to_list(None))

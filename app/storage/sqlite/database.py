@@ -8,92 +8,49 @@ thread: each is a few microseconds of local I/O, cheaper than a hop to a worker 
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar
 
 from app.errors import StorageUnavailable
+from app.storage.records import build, record_fields
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DATABASE_FILE = "chat-backend.sqlite3"
 BUSY_TIMEOUT_MS = 5000
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    user_id TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    is_group INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (user_id, thread_id)
-);
+CREATE TABLE IF NOT EXISTS conversations (user_id TEXT NOT NULL, thread_id TEXT NOT NULL, name TEXT NOT NULL,
+    is_group INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, thread_id));
 CREATE INDEX IF NOT EXISTS conversations_newest ON conversations (user_id, created_at DESC, thread_id DESC);
-CREATE TABLE IF NOT EXISTS thread_owners (
-    thread_id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS user_thread_counts (
-    user_id TEXT PRIMARY KEY,
-    threads INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    user_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    state TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    status_code INTEGER,
-    response TEXT,
-    PRIMARY KEY (user_id, key)
-);
+CREATE TABLE IF NOT EXISTS thread_owners (thread_id TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS user_thread_counts (user_id TEXT PRIMARY KEY, threads INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency_keys (user_id TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL, expires_at INTEGER NOT NULL, status_code INTEGER, response TEXT, PRIMARY KEY (user_id, key));
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency_keys (expires_at);
-CREATE TABLE IF NOT EXISTS threads (
-    id TEXT PRIMARY KEY,
-    created_at INTEGER NOT NULL,
-    active_run_id TEXT,
-    claim_expires_at INTEGER,
-    message_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY,
-    thread_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    role TEXT NOT NULL,
-    text TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    run_id TEXT,
-    annotations TEXT,
-    UNIQUE (thread_id, seq)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    thread_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    lease_expires_at INTEGER,
-    doc TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS threads (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, active_run_id TEXT,
+    claim_expires_at INTEGER, message_count INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    role TEXT NOT NULL, text TEXT NOT NULL, created_at INTEGER NOT NULL, run_id TEXT, annotations TEXT,
+    UNIQUE (thread_id, seq));
+CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, status TEXT NOT NULL,
+    lease_expires_at INTEGER, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_lease ON runs (status, lease_expires_at);
 CREATE INDEX IF NOT EXISTS runs_thread ON runs (thread_id);
-CREATE TABLE IF NOT EXISTS run_steps (
-    id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    doc TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS run_steps (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS run_steps_position ON run_steps (run_id, seq);
-CREATE TABLE IF NOT EXISTS assistants (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    doc TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS assistants (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+    doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS assistants_newest ON assistants (user_id, created_at DESC, id DESC);
 """
 
@@ -103,15 +60,52 @@ def to_ms(moment: datetime | None) -> int | None:
     return round(moment.timestamp() * 1000) if moment is not None else None
 
 
-@overload
-def from_ms(millis: int) -> datetime: ...
-@overload
-def from_ms(millis: None) -> None: ...
-@overload
-def from_ms(millis: int | None) -> datetime | None: ...
-def from_ms(millis: int | None) -> datetime | None:
+def from_ms(millis: int) -> datetime:
     """Epoch milliseconds back to an aware UTC datetime."""
-    return datetime.fromtimestamp(millis / 1000, UTC) if millis is not None else None
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def column_names(cls: type) -> str:
+    """A record's table has one column per field, named like it, in the same order."""
+    return ", ".join(field.name for field in record_fields(cls))
+
+
+def to_row(record: Any) -> tuple[Any, ...]:
+    """The record's column values: datetimes as epoch milliseconds, dicts and lists as JSON."""
+    values = (getattr(record, field.name) for field in record_fields(type(record)))
+    return tuple(
+        to_json(v) if isinstance(v, dict | list) else to_ms(v) if isinstance(v, datetime) else v for v in values
+    )
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {"time": from_ms, "json": json.loads, "bool": bool}
+
+
+def from_row(cls: type[T], row: tuple[Any, ...]) -> T:
+    values = []
+    for field, value in zip(record_fields(cls), row, strict=True):
+        decode = _DECODERS.get(field.kind)
+        values.append(decode(value) if decode is not None and value is not None else value)
+    return cls(*values)
+
+
+def to_doc(record: Any, *columns: str) -> str:
+    """The record's fields but `columns`, as the JSON text of a `doc` column (datetimes as epoch milliseconds)."""
+    values = {field.name: getattr(record, field.name) for field in record_fields(type(record))}
+    return to_json({k: to_ms(v) if isinstance(v, datetime) else v for k, v in values.items() if k not in columns})
+
+
+def from_doc(cls: type[T], doc: str, **columns: Any) -> T:
+    """The record a `to_doc` made, with the `columns` it left out."""
+    values = json.loads(doc)
+    for field in record_fields(cls):
+        if field.kind == "time" and values.get(field.name) is not None:
+            values[field.name] = from_ms(values[field.name])
+    return build(cls, {**values, **columns})
 
 
 # Columns added after a table's first version: (table, column, declaration), added to older files at start.
@@ -136,10 +130,8 @@ class SqliteDatabase:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        try:
+        with _translated():
             self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StorageUnavailable() from exc
         try:
             self._connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if path != ":memory:":
@@ -162,29 +154,44 @@ class SqliteDatabase:
         self._connection.close()
 
     def execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        try:
+        with _translated():
             return self._connection.execute(sql, parameters)
-        except sqlite3.Error as exc:
-            raise StorageUnavailable() from exc
 
     def one(self, sql: str, parameters: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         """The first row. The cursor is closed at once: a statement with more rows (an `UPDATE ...
         RETURNING` among them) would otherwise stay active, and keep its transaction open, until collected."""
-        cursor = self.execute(sql, parameters)
-        try:
+        with _translated(), closing(self._connection.execute(sql, parameters)) as cursor:
             row: tuple[Any, ...] | None = cursor.fetchone()
-        except sqlite3.Error as exc:
-            raise StorageUnavailable() from exc
-        finally:
-            cursor.close()
         return row
 
     def all(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        try:
-            rows: list[tuple[Any, ...]] = self.execute(sql, parameters).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageUnavailable() from exc
+        with _translated():
+            rows: list[tuple[Any, ...]] = self._connection.execute(sql, parameters).fetchall()
         return rows
+
+    def page(
+        self,
+        select: str,
+        parameters: tuple[Any, ...],
+        key: str,
+        *,
+        after: tuple[Any, ...] | None,
+        before: tuple[Any, ...] | None,
+        ascending: bool,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows of `select` with after < (key) < before, sorted by `key` (columns, comma-separated).
+
+        A row value, so the index seeks straight to the bound (with an OR, later pages would cost more).
+        """
+        sql, values = select, [*parameters]
+        for bound, operator in ((after, ">"), (before, "<")):
+            if bound is not None:
+                sql += f" AND ({key}) {operator} ({', '.join('?' * len(bound))})"
+                values += bound
+        order = "ASC" if ascending else "DESC"
+        sql += " ORDER BY " + ", ".join(f"{name} {order}" for name in key.split(", ")) + " LIMIT ?"
+        return self.all(sql, (*values, limit))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -195,16 +202,36 @@ class SqliteDatabase:
         """
         self.execute("BEGIN IMMEDIATE")
         try:
-            yield
-            self._connection.commit()
-        except BaseException as exc:
-            self._rollback()
-            if isinstance(exc, sqlite3.Error):
-                raise StorageUnavailable() from exc
+            with _translated():
+                yield
+                self._connection.commit()
+        except BaseException:
+            try:
+                self._connection.rollback()
+            except sqlite3.Error:
+                logger.warning("embedded store: rollback failed", exc_info=True)
             raise
 
-    def _rollback(self) -> None:
-        try:
-            self._connection.rollback()
-        except sqlite3.Error:
-            logger.warning("embedded store: rollback failed", exc_info=True)
+
+class SqliteStore:
+    """A store on the SQLite file (its tables and indexes are made with the schema)."""
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._db = database
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    def _insert(self, table: str, record: Any) -> None:
+        """Insert the record as a row of `table`, whose columns are named like its fields."""
+        values = to_row(record)
+        marks = ", ".join("?" * len(values))
+        self._db.execute(f"INSERT INTO {table} ({column_names(type(record))}) VALUES ({marks})", values)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageUnavailable() from exc

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from app.clock import utc_now
-from app.storage.sqlite.database import SqliteDatabase, to_ms
+from app.storage.sqlite.database import SqliteStore, to_ms
 
 
-class SqliteThreadOwnerStore:
+class SqliteThreadOwnerStore(SqliteStore):
     """The first claim of a thread wins (primary key); `user_thread_counts` counts each user's threads."""
-
-    def __init__(self, database: SqliteDatabase) -> None:
-        self._db = database
-
-    async def ensure_indexes(self) -> None:
-        return None  # created with the schema
 
     async def claim_owner(self, user_id: str, thread_id: str) -> str:
         owner = self._claim(user_id, thread_id, max_threads=None)
@@ -21,8 +15,6 @@ class SqliteThreadOwnerStore:
         return owner
 
     async def claim_owner_within_limit(self, user_id: str, thread_id: str, max_threads: int) -> str | None:
-        """Like `claim_owner`; but None, with nothing recorded, when the thread has no owner yet
-        and the user already owns `max_threads` threads. The check and the claim are one transaction."""
         return self._claim(user_id, thread_id, max_threads=max_threads)
 
     def _claim(self, user_id: str, thread_id: str, *, max_threads: int | None) -> str | None:
@@ -49,14 +41,11 @@ class SqliteThreadOwnerStore:
 
     async def release_owner(self, user_id: str, thread_id: str) -> None:
         with self._db.transaction():
-            deleted = self._db.execute(
-                "DELETE FROM thread_owners WHERE thread_id = ? AND user_id = ?", (thread_id, user_id)
-            ).rowcount
-            if deleted:
+            sql = "DELETE FROM thread_owners WHERE thread_id = ? AND user_id = ?"
+            if self._db.execute(sql, (thread_id, user_id)).rowcount:
                 self._db.execute("UPDATE user_thread_counts SET threads = threads - 1 WHERE user_id = ?", (user_id,))
 
     async def thread_count(self, user_id: str) -> int:
-        """How many threads the user owns."""
         return self._count(user_id)
 
     def _count(self, user_id: str) -> int:

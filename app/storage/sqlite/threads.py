@@ -1,20 +1,18 @@
 """The hosted engine's threads, messages and runs in the embedded SQLite store.
 
-Tables `threads`, `messages`, `runs` and `run_steps`. A message is one row of columns (a run reads the last
-few of its thread's, so they are cheap to decode); a run's record is kept as JSON beside the
-columns the queries filter on (status and lease). Every conditional change (claim the thread,
-end a run) is one transaction, so the rules hold across processes sharing the file.
+Tables `threads`, `messages`, `runs` and `run_steps`. A message is a row of columns (a run reads its
+thread's last few, so they are cheap to decode); a run is JSON beside the columns the queries filter on.
+Every conditional change is one statement or transaction, so the rules hold across processes.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from app.storage.sqlite.database import SqliteDatabase, from_ms, to_ms
+from app.storage.sqlite.database import SqliteStore, column_names, from_doc, from_row, to_doc, to_json, to_ms
 from app.storage.threads import (
     ACTIVE_RUN_STATUSES,
     RUNNING_RUN_STATUSES,
@@ -26,151 +24,46 @@ from app.storage.threads import (
     is_active,
 )
 
-_MESSAGE_COLUMNS = "id, thread_id, seq, role, text, created_at, run_id, annotations, metadata, attachments"
-_THREAD_COLUMNS = "id, created_at, active_run_id, claim_expires_at, message_count, metadata, tool_resources"
-_ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
-_ACTIVE_SQL = ", ".join("?" for _ in _ACTIVE)
-# A run's fields, and those holding datetimes (stored as epoch milliseconds).
-_RUN_FIELDS = tuple(f.name for f in fields(RunRecord))
-_RUN_TIMES = tuple(name for name in _RUN_FIELDS if name.endswith("_at"))
-_STEP_FIELDS = tuple(f.name for f in fields(RunStepRecord))
-_STEP_TIMES = tuple(name for name in _STEP_FIELDS if name.endswith("_at"))
+T = TypeVar("T")
+_MESSAGE_COLUMNS = column_names(MessageRecord)
+_THREAD_COLUMNS = column_names(ThreadRecord)
+_ACTIVE_SQL = ", ".join(f"'{status}'" for status in sorted(ACTIVE_RUN_STATUSES))  # our constants as SQL literals
+_RUNNING_SQL = ", ".join(f"'{status}'" for status in sorted(RUNNING_RUN_STATUSES))
 
 
-def _step_doc(step: RunStepRecord) -> str:
-    values = {name: getattr(step, name) for name in _STEP_FIELDS}
-    for name in _STEP_TIMES:
-        values[name] = to_ms(values[name])
-    return json.dumps(values, separators=(",", ":"))
-
-
-def _step(doc: str) -> RunStepRecord:
-    values = json.loads(doc)
-    for name in _STEP_TIMES:
-        if name in values:
-            values[name] = from_ms(values[name])
-    return RunStepRecord(**{name: values[name] for name in _STEP_FIELDS if name in values})
-
-
-def _run_doc(run: RunRecord) -> str:
-    values: dict[str, Any] = {}
-    for name in _RUN_FIELDS:
-        value = getattr(run, name)
-        values[name] = to_ms(value) if isinstance(value, datetime) else value
-    return json.dumps(values, separators=(",", ":"))
-
-
-def _run(doc: str) -> RunRecord:
-    """The run a `_run_doc` made (fields it lacks take their defaults; names RunRecord lacks are ignored)."""
-    values = json.loads(doc)
-    for name in _RUN_TIMES:
-        if name in values:
-            values[name] = from_ms(values[name])
-    if "tools" in values:
-        values["tools"] = tuple(values["tools"])
-    return RunRecord(**{name: values[name] for name in _RUN_FIELDS if name in values})
-
-
-def _message(row: tuple[Any, ...]) -> MessageRecord:
-    message_id, thread_id, seq, role, text, created_at, run_id, annotations, metadata, attachments = row
-    found = json.loads(annotations) if annotations else None
-    return MessageRecord(
-        message_id,
-        thread_id,
-        seq,
-        role,
-        text,
-        from_ms(created_at),
-        run_id,
-        found,
-        _json_or_none(metadata),
-        _json_or_none(attachments),
-    )
-
-
-def _json_or_none(text: str | None) -> Any:
-    return json.loads(text) if text else None
-
-
-def _dumped(value: Any) -> str | None:
-    return json.dumps(value, separators=(",", ":")) if value else None
-
-
-def _thread(row: tuple[Any, ...] | None) -> ThreadRecord | None:
-    if row is None:
-        return None
-    thread_id, created_at, active_run_id, claim_expires_at, message_count, metadata, tool_resources = row
-    return ThreadRecord(
-        thread_id,
-        from_ms(created_at),
-        active_run_id,
-        from_ms(claim_expires_at),
-        message_count,
-        _json_or_none(metadata),
-        _json_or_none(tool_resources),
-    )
-
-
-class SqliteThreadStore:
-    """Threads, messages and runs in the SQLite file."""
-
-    def __init__(self, database: SqliteDatabase) -> None:
-        self._db = database
-
-    async def ensure_indexes(self) -> None:
-        return None  # created with the schema
-
-    # ---- threads ---------------------------------------------------------------------
+class SqliteThreadStore(SqliteStore):
     async def create_thread(self, thread: ThreadRecord) -> None:
-        self._db.execute(
-            f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                thread.id,
-                to_ms(thread.created_at),
-                thread.active_run_id,
-                to_ms(thread.claim_expires_at),
-                thread.message_count,
-                _dumped(thread.metadata),
-                _dumped(thread.tool_resources),
-            ),
-        )
+        self._insert("threads", thread)
 
     def _get_thread(self, thread_id: str) -> ThreadRecord | None:
-        return _thread(
-            self._db.one(
-                f"SELECT {_THREAD_COLUMNS} FROM threads WHERE id = ?",
-                (thread_id,),
-            )
-        )
+        row = self._db.one(f"SELECT {_THREAD_COLUMNS} FROM threads WHERE id = ?", (thread_id,))
+        return from_row(ThreadRecord, row) if row else None
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return self._get_thread(thread_id)
 
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
-        return self._set_thread_json(thread_id, "metadata", metadata)
+        return self._set_json(ThreadRecord, "threads", thread_id, "metadata", metadata)
 
     async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
-        return self._set_thread_json(thread_id, "tool_resources", resources)
+        return self._set_json(ThreadRecord, "threads", thread_id, "tool_resources", resources)
 
     async def swap_thread_tool_resources(
         self, thread_id: str, resources: dict[str, Any], *, expected: dict[str, Any] | None
     ) -> bool:
         with self._db.transaction():
-            row = self._db.one("SELECT tool_resources FROM threads WHERE id = ?", (thread_id,))
-            if row is None or (_json_or_none(row[0]) or None) != (expected or None):
+            thread = self._get_thread(thread_id)
+            if thread is None or (thread.tool_resources or None) != (expected or None):
                 return False
-            self._db.execute(
-                "UPDATE threads SET tool_resources = ? WHERE id = ?",
-                (json.dumps(resources, separators=(",", ":")), thread_id),
-            )
+            self._db.execute("UPDATE threads SET tool_resources = ? WHERE id = ?", (to_json(resources), thread_id))
             return True
 
-    def _set_thread_json(self, thread_id: str, column: str, value: dict[str, Any]) -> ThreadRecord | None:
-        with self._db.transaction():
-            self._db.execute(
-                f"UPDATE threads SET {column} = ? WHERE id = ?", (json.dumps(value, separators=(",", ":")), thread_id)
-            )
-            return self._get_thread(thread_id)
+    def _set_json(self, cls: type[T], table: str, record_id: str, column: str, value: dict[str, Any]) -> T | None:
+        """Replace a JSON column; the record afterwards, or None when there is no such row."""
+        row = self._db.one(
+            f"UPDATE {table} SET {column} = ? WHERE id = ? RETURNING {column_names(cls)}", (to_json(value), record_id)
+        )
+        return from_row(cls, row) if row else None
 
     async def delete_thread(self, thread_id: str) -> bool:
         with self._db.transaction():
@@ -196,11 +89,8 @@ class SqliteThreadStore:
         return ClaimResult(granted=bool(claimed), thread=thread)
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
-        released = self._db.execute(
-            "UPDATE threads SET active_run_id = NULL, claim_expires_at = NULL WHERE id = ? AND active_run_id = ?",
-            (thread_id, run_id),
-        ).rowcount
-        return bool(released)
+        sql = "UPDATE threads SET active_run_id = NULL, claim_expires_at = NULL WHERE id = ? AND active_run_id = ?"
+        return bool(self._db.execute(sql, (thread_id, run_id)).rowcount)
 
     async def next_message_seq(self, thread_id: str, run_id: str) -> int | None:
         row = self._db.one(
@@ -210,138 +100,91 @@ class SqliteThreadStore:
         )
         return int(row[0]) if row else None
 
-    # ---- messages ----------------------------------------------------------------------
     async def insert_message(self, message: MessageRecord) -> None:
-        self._db.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message.id,
-                message.thread_id,
-                message.seq,
-                message.role,
-                message.text,
-                to_ms(message.created_at),
-                message.run_id,
-                _dumped(message.annotations),
-                _dumped(message.metadata),
-                _dumped(message.attachments),
-            ),
-        )
+        self._insert("messages", message)
 
     async def get_message(self, message_id: str) -> MessageRecord | None:
         row = self._db.one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
-        return _message(row) if row else None
+        return from_row(MessageRecord, row) if row else None
 
     async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
-        with self._db.transaction():
-            self._db.execute(
-                "UPDATE messages SET metadata = ? WHERE id = ?",
-                (json.dumps(metadata, separators=(",", ":")), message_id),
-            )
-            row = self._db.one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
-        return _message(row) if row else None
+        return self._set_json(MessageRecord, "messages", message_id, "metadata", metadata)
 
     async def delete_message(self, message_id: str) -> bool:
         return bool(self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount)
 
     async def messages_page(
-        self,
-        thread_id: str,
-        *,
-        seq_after: int | None,
-        seq_before: int | None,
-        ascending: bool,
-        limit: int,
+        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
     ) -> list[MessageRecord]:
-        low = -1 if seq_after is None else seq_after
-        high = 2**62 if seq_before is None else seq_before
-        order = "ASC" if ascending else "DESC"
-        rows = self._db.all(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ? AND seq > ? AND seq < ? "
-            f"ORDER BY seq {order} LIMIT ?",
-            (thread_id, low, high, limit),
+        rows = self._db.page(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ?",
+            (thread_id,),
+            "seq",
+            after=None if seq_after is None else (seq_after,),
+            before=None if seq_before is None else (seq_before,),
+            ascending=ascending,
+            limit=limit,
         )
-        return [_message(row) for row in rows]
+        return [from_row(MessageRecord, row) for row in rows]
 
-    # ---- runs --------------------------------------------------------------------------
     async def insert_run(self, run: RunRecord) -> None:
         self._db.execute(
             "INSERT INTO runs (id, thread_id, status, lease_expires_at, doc) VALUES (?, ?, ?, ?, ?)",
-            (run.id, run.thread_id, run.status, to_ms(run.lease_expires_at), _run_doc(run)),
+            (run.id, run.thread_id, run.status, to_ms(run.lease_expires_at), to_doc(run)),
         )
 
     def _get_run(self, run_id: str) -> RunRecord | None:
         row = self._db.one("SELECT doc FROM runs WHERE id = ?", (run_id,))
-        return _run(row[0]) if row else None
+        return from_doc(RunRecord, row[0]) if row else None
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._get_run(run_id)
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
-        runs = [_run(row[0]) for row in self._db.all("SELECT doc FROM runs WHERE thread_id = ?", (thread_id,))]
-        return sorted(runs, key=lambda run: (run.created_at, run.id))
+        sql = "SELECT doc FROM runs WHERE thread_id = ? ORDER BY json_extract(doc, '$.created_at'), id"
+        return [from_doc(RunRecord, row[0]) for row in self._db.all(sql, (thread_id,))]
 
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
-        with self._db.transaction():
-            run = self._get_run(run_id)
-            if run is None:
-                return None
-            run = replace(run, metadata=dict(metadata))
-            self._db.execute("UPDATE runs SET doc = ? WHERE id = ?", (_run_doc(run), run_id))
-        return run
+        sql = "UPDATE runs SET doc = json_set(doc, '$.metadata', json(?)) WHERE id = ? RETURNING doc"
+        row = self._db.one(sql, (to_json(metadata), run_id))
+        return from_doc(RunRecord, row[0]) if row else None
 
     async def update_active_run(
-        self,
-        run_id: str,
-        changes: dict[str, Any],
-        *,
-        lapsed_before: datetime | None = None,
-        status: str | None = None,
+        self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None, status: str | None = None
     ) -> RunRecord | None:
         with self._db.transaction():
             run = self._get_run(run_id)
-            if run is None or not is_active(run.status):
-                return None
-            if status is not None and run.status != status:
+            if run is None or not is_active(run.status) or status not in (None, run.status):
                 return None
             if lapsed_before is not None and (run.lease_expires_at is None or run.lease_expires_at >= lapsed_before):
                 return None
             run = replace(run, **changes)
             self._db.execute(
                 "UPDATE runs SET status = ?, lease_expires_at = ?, doc = ? WHERE id = ?",
-                (run.status, to_ms(run.lease_expires_at), _run_doc(run), run_id),
+                (run.status, to_ms(run.lease_expires_at), to_doc(run), run_id),
             )
         return run
 
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
-        renewed: set[str] = set()
-        with self._db.transaction():
-            for run_id in run_ids:
-                run = self._get_run(run_id)
-                if run is not None and run.status in RUNNING_RUN_STATUSES:
-                    run = replace(run, lease_expires_at=lease_expires_at)
-                    self._db.execute(
-                        "UPDATE runs SET lease_expires_at = ?, doc = ? WHERE id = ?",
-                        (to_ms(lease_expires_at), _run_doc(run), run_id),
-                    )
-                    renewed.add(run_id)
-        return renewed
+        ids, millis = list(run_ids), to_ms(lease_expires_at)
+        rows = self._db.all(
+            "UPDATE runs SET lease_expires_at = ?, doc = json_set(doc, '$.lease_expires_at', ?) "
+            f"WHERE id IN ({', '.join('?' * len(ids))}) AND status IN ({_RUNNING_SQL}) RETURNING id",
+            (millis, millis, *ids),
+        )
+        return {row[0] for row in rows}
 
     async def lapsed_runs(self, now: datetime, limit: int) -> list[RunRecord]:
-        rows = self._db.all(
-            f"SELECT doc FROM runs WHERE status IN ({_ACTIVE_SQL}) AND lease_expires_at < ? LIMIT ?",
-            (*_ACTIVE, to_ms(now), limit),
-        )
-        return [_run(row[0]) for row in rows]
+        sql = f"SELECT doc FROM runs WHERE status IN ({_ACTIVE_SQL}) AND lease_expires_at < ? LIMIT ?"
+        return [from_doc(RunRecord, row[0]) for row in self._db.all(sql, (to_ms(now), limit))]
 
-    # ---- run steps ---------------------------------------------------------------------
     async def save_run_step(self, step: RunStepRecord) -> None:
         self._db.execute(
             "INSERT INTO run_steps (id, run_id, seq, doc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, doc = excluded.doc",
-            (step.id, step.run_id, step.seq, _step_doc(step)),
+            (step.id, step.run_id, step.seq, to_doc(step)),
         )
 
     async def run_steps(self, run_id: str) -> list[RunStepRecord]:
         rows = self._db.all("SELECT doc FROM run_steps WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [_step(row[0]) for row in rows]
+        return [from_doc(RunStepRecord, row[0]) for row in rows]

@@ -139,6 +139,6 @@ def register_error_handlers(app: FastAPI, render: ErrorRenderer | None = None) -
         async def handle_unexpected(request: Request, exc: Exception) -> Response:
             return to_render(exc, answer_for(exc, log=False))
 
-    for error_class in (AppError, RequestValidationError, StarletteHTTPException):
+    for error_class in (AppError, RequestValidationError, ValidationError, StarletteHTTPException):
         app.add_exception_handler(error_class, handle)
     app.add_exception_handler(Exception, handle_unexpected)

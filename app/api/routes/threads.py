@@ -19,8 +19,7 @@ from app.api.schemas import (
     ToolOutputsBody,
     error_responses,
 )
-from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
+from app.api.wire.sse import sse_response
 from app.engines.base import MessagePage, RunState
 from app.engines.hosted.events import step_object
 from app.engines.hosted.objects import list_object
@@ -121,9 +120,7 @@ async def submit_tool_outputs(
     unknown or repeated id; `no_tool_call_pending` if the run is not waiting)."""
     await access.check(user_id, thread_id)
     events = await engine.submit_tool_outputs(thread_id, run_id, body.outputs())
-    return EventStreamResponse(
-        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
-    )
+    return sse_response(events)
 
 
 @router.get(

@@ -7,10 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
-from app.api.deps import get_assistants, get_chat_service, get_thread_access
 from app.api.routes.v1.passthrough import FILE_ID_PATTERN
 from app.config import Settings
-from app.engines.base import AssistantEngine
 from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import epoch, text_content
 from app.engines.hosted.pages import PageQuery
@@ -18,7 +16,6 @@ from app.engines.hosted.run_spec import NewMessage
 from app.errors import HostedEngineRequired
 from app.services.assistants import (
     MAX_METADATA_KEYS,
-    AssistantService,
     CodeInterpreterResources,
     FileSearchResources,
     _metadata_checked,
@@ -41,17 +38,11 @@ async def require_hosted(request: Request) -> None:
 
 
 async def get_api(request: Request) -> AssistantsApi:
-    engine: AssistantEngine = request.app.state.engine
-    return AssistantsApi(
-        engine.hosted(),
-        await get_assistants(request),
-        await get_thread_access(request),
-        await get_chat_service(request),
-    )
+    state = request.app.state
+    return AssistantsApi(state.engine.hosted(), state.assistants, state.thread_access, state.chat_service)
 
 
 ApiDep = Annotated[AssistantsApi, Depends(get_api)]
-AssistantServiceDep = Annotated[AssistantService, Depends(get_assistants)]
 PageDep = Annotated[PageQuery, Query()]
 
 

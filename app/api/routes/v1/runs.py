@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,14 +19,13 @@ from app.api.routes.v1.common import (
     ThreadResources,
     api_run_object,
 )
-from app.api.routes.v1.idempotent import answered_once, refuse_with_stream
+from app.api.routes.v1.idempotent import STREAMED, answered_once
 from app.api.routing import V1Route
 from app.api.schemas import ToolOutputsBody
-from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
-from app.engines.base import StreamEvent
+from app.api.wire.sse import sse_response
 from app.engines.hosted.objects import list_object
 from app.engines.hosted.runs import Started
+from app.errors import IdempotencyNotSupported
 from app.services.assistants import MAX_TOOLS, AssistantTool
 from app.services.run_options import (
     ResponseFormat,
@@ -101,15 +100,8 @@ class StreamableToolOutputs(ToolOutputsBody):
     stream: bool | None = None
 
 
-def _stream(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
-    """OpenAI's SSE: `event: thread.run.created` / `data: {...}` ... `event: done` / `data: [DONE]`."""
-    return EventStreamResponse(
-        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
-    )
-
-
 def _answer(continued: Started) -> Any:
-    return api_run_object(continued) if isinstance(continued, RunRecord) else _stream(continued)
+    return api_run_object(continued) if isinstance(continued, RunRecord) else sse_response(continued)
 
 
 async def _once_unless_streamed(
@@ -122,7 +114,8 @@ async def _once_unless_streamed(
 ) -> Any:
     """The run streamed, or its object (at most once per Idempotency-Key)."""
     if stream:
-        refuse_with_stream(key)
+        if key is not None:
+            raise IdempotencyNotSupported(STREAMED)
         return _answer(await start())
 
     async def started() -> dict[str, Any]:

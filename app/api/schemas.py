@@ -197,6 +197,7 @@ class ConversationOut(BaseModel):
 
     model_config = ConfigDict(
         populate_by_name=True,
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -217,17 +218,6 @@ class ConversationOut(BaseModel):
     is_group: bool = Field(alias="isGroup")
     created_at: datetime = Field(alias="createdAt")
     updated_at: datetime = Field(alias="updatedAt")
-
-    @classmethod
-    def of(cls, conversation: Any) -> ConversationOut:
-        return cls(
-            thread_id=conversation.thread_id,
-            user_id=conversation.user_id,
-            name=conversation.name,
-            is_group=conversation.is_group,
-            created_at=conversation.created_at,
-            updated_at=conversation.updated_at,
-        )
 
 
 class ConversationPage(BaseModel):
@@ -252,6 +242,8 @@ class ConversationRename(BaseModel):
 
 
 class FileEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     file_id: str
     filename: str
     status: str
@@ -265,51 +257,3 @@ class AssistantCreated(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     assistant_id: str = Field(alias="assistantId")
-
-
-class AssistantObject(BaseModel):
-    """A stored assistant, as the Assistants API shows one."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "asst_abc123",
-                    "object": "assistant",
-                    "created_at": 1764000000,
-                    "name": "Quickstart Assistant",
-                    "description": None,
-                    "model": "gpt-4o-mini",
-                    "instructions": "You are a helpful assistant.",
-                    "tools": [{"type": "code_interpreter"}, {"type": "file_search"}],
-                    "tool_resources": {"file_search": {"vector_store_ids": ["vs_abc123"]}},
-                    "metadata": {},
-                }
-            ]
-        }
-    )
-
-    id: str
-    object: Literal["assistant"] = "assistant"
-    created_at: int
-    name: str | None
-    description: str | None
-    model: str
-    instructions: str | None
-    tools: list[dict[str, Any]]
-    tool_resources: dict[str, Any]
-    metadata: dict[str, str]
-
-    @classmethod
-    def of(cls, record: Any) -> AssistantObject:
-        return cls(
-            id=record.id,
-            created_at=int(record.created_at.timestamp()),
-            name=record.name,
-            description=record.description,
-            model=record.model,
-            instructions=record.instructions,
-            tools=[dict(tool) for tool in record.tools],
-            tool_resources=dict(record.tool_resources),
-            metadata=dict(record.metadata),
-        )

@@ -34,7 +34,7 @@ async def list_conversations(
     items = await store.list_conversations(user_id, limit=limit + 1, after=after)
     page, has_more = items[:limit], len(items) > limit
     return ConversationPage(
-        data=[ConversationOut.of(c) for c in page],
+        data=[ConversationOut.model_validate(c) for c in page],
         has_more=has_more,
         next_cursor=PageCursor.after(page[-1]).encode() if has_more else None,
     )
@@ -51,7 +51,7 @@ async def read_conversation(thread_id: ThreadId, store: ConversationsDep, user_i
     conversation = await store.get_conversation(user_id, thread_id)
     if conversation is None:
         raise ConversationNotFound(thread_id)
-    return ConversationOut.of(conversation)
+    return ConversationOut.model_validate(conversation)
 
 
 @router.patch(
@@ -67,7 +67,7 @@ async def rename_conversation(
     conversation = await store.rename_conversation(user_id, thread_id, body.name)
     if conversation is None:
         raise ConversationNotFound(thread_id)
-    return ConversationOut.of(conversation)
+    return ConversationOut.model_validate(conversation)
 
 
 @router.delete(

@@ -45,7 +45,7 @@ async def list_files(files: FilesDep) -> list[FileEntry]:
 
     The store is OPENAI_VECTOR_STORE_ID, else the assistant's first file_search vector store (upstream
     with ENGINE=assistants, this service's with ENGINE=hosted)."""
-    return [FileEntry(file_id=f.file_id, filename=f.filename, status=f.status) for f in await files.list_files()]
+    return [FileEntry.model_validate(f) for f in await files.list_files()]
 
 
 @router.post(
@@ -65,7 +65,7 @@ async def upload_file(file: UploadFile, files: FilesDep, settings: SettingsDep) 
     if not data:
         raise InvalidField("file", "empty")
     stored = await files.upload_file(file.filename or "upload", data)
-    return FileEntry(file_id=stored.file_id, filename=stored.filename, status=stored.status)
+    return FileEntry.model_validate(stored)
 
 
 @router.delete(

@@ -10,17 +10,26 @@ from app.api.deps import AssistantsDep, IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import PageDep
 from app.api.routes.v1.idempotent import answered_once
 from app.api.routing import V1Route
-from app.api.schemas import AssistantObject
-from app.engines.hosted.objects import list_object
+from app.engines.hosted.objects import epoch, list_object
 from app.services.assistants import AssistantCreate, AssistantUpdate
+from app.storage.assistants import AssistantRecord
 
 router = APIRouter(prefix="/assistants", route_class=V1Route)
 
 
-def _object(record: Any) -> dict[str, Any]:
-    fields = AssistantObject.of(record).model_dump()
+def _object(record: AssistantRecord) -> dict[str, Any]:
+    """A stored assistant, as the Assistants API shows one."""
     return {
-        **fields,
+        "id": record.id,
+        "object": "assistant",
+        "created_at": epoch(record.created_at),
+        "name": record.name,
+        "description": record.description,
+        "model": record.model,
+        "instructions": record.instructions,
+        "tools": [dict(tool) for tool in record.tools],
+        "tool_resources": dict(record.tool_resources),
+        "metadata": dict(record.metadata),
         "response_format": record.response_format or "auto",
         "temperature": record.temperature,
         "top_p": record.top_p,

@@ -31,11 +31,6 @@ from app.errors import AppError, StorageUnavailable, UpstreamError
 logger = logging.getLogger(__name__)
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """The one JSON error shape."""
-    return {"success": False, "error": {"code": code, "message": message, **extra}}
-
-
 @dataclass(frozen=True)
 class HttpAnswer:
     """How an error is answered: status, stable code, safe message, headers and extra fields."""
@@ -47,7 +42,8 @@ class HttpAnswer:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.code, self.message, **self.extra)
+        """The one JSON error shape."""
+        return {"success": False, "error": {"code": self.code, "message": self.message, **self.extra}}
 
     def response(self) -> JSONResponse:
         return JSONResponse(status_code=self.status, content=self.body(), headers=self.headers or None)
@@ -84,10 +80,7 @@ def _http_exception_answer(exc: StarletteHTTPException) -> HttpAnswer:
 
 
 def answer_for(exc: BaseException, *, log: bool = True) -> HttpAnswer:
-    """The answer for any error: the one mapping, shared by JSON handlers and event streams.
-
-    `log=False` when the same error will be answered (and logged) again later.
-    """
+    """The answer for any error, shared by JSON handlers and event streams (`log=False`: logged elsewhere)."""
     if isinstance(exc, AppError):
         if log and isinstance(exc, UpstreamError):
             logger.warning(
@@ -123,10 +116,9 @@ async def _handle(request: Request, exc: Exception) -> Response:
 
 
 def register_error_handlers(app: FastAPI, render: ErrorRenderer | None = None) -> None:
-    """Install the handlers that turn every error into the one JSON shape, or into `render`'s.
+    """Install the handlers that answer every error in the one JSON shape, or in `render`'s.
 
-    A mounted application re-raises an unexpected error after answering it; the parent's request
-    context middleware logs it then, so `render`'s handler does not log it a second time.
+    A mounted application re-raises an unexpected error after answering it, and the parent logs it then.
     """
     if render is None:
         handle, handle_unexpected = _handle, _handle

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from app.engines.base import ToolOutput
@@ -14,6 +15,8 @@ THREAD_ID_PATTERN = r"^thread_[A-Za-z0-9]{1,64}$"
 RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
 MESSAGE_ID_PATTERN = r"^msg_[A-Za-z0-9]{1,64}$"
 STEP_ID_PATTERN = r"^step_[A-Za-z0-9]{1,64}$"
+ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]
 # The largest MAX_CONTENT_CHARS allows; the configured limit is checked by the chat service.
 MAX_CONTENT_CHARS = 256_000
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import ConversationsDep, UserIdDep
 from app.api.routing import ApiRoute
-from app.api.schemas import THREAD_ID_PATTERN, ConversationOut, ConversationPage, ConversationRename, error_responses
+from app.api.schemas import ConversationOut, ConversationPage, ConversationRename, ThreadId, error_responses
 from app.errors import ConversationNotFound, InvalidField
 from app.storage.conversations import PageCursor
 
 router = APIRouter(prefix="/conversations", tags=["conversations"], route_class=ApiRoute)
-
-ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
 
 
 @router.get("", response_model=ConversationPage, summary="List conversations", responses=error_responses(400, 422, 503))

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
 from app.api.routing import ApiRoute
 from app.api.schemas import (
     MESSAGE_ID_PATTERN,
-    RUN_ID_PATTERN,
     STEP_ID_PATTERN,
-    THREAD_ID_PATTERN,
+    RunId,
     ThreadCreated,
+    ThreadId,
     ToolOutputsBody,
     error_responses,
 )
@@ -27,8 +27,6 @@ from app.engines.hosted.pages import PageQuery
 
 router = APIRouter(prefix="/threads", tags=["threads and runs"], route_class=ApiRoute)
 
-ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
-RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]
 MessageCursor = Annotated[str | None, Query(pattern=MESSAGE_ID_PATTERN)]
 StepCursor = Annotated[str | None, Query(pattern=STEP_ID_PATTERN)]
 # A thread route can meet: another user's or unknown thread, bad ids, and every upstream or storage failure.

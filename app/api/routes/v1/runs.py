@@ -39,6 +39,11 @@ from app.services.run_options import (
 from app.storage.threads import RunRecord
 
 router = APIRouter(route_class=V1Route)
+# The RunSpec fields a run body gives as they are.
+_PLAIN_OVERRIDES = {
+    "model", "instructions", "additional_instructions", "temperature", "top_p", "parallel_tool_calls",
+    "max_prompt_tokens", "max_completion_tokens",
+}  # fmt: skip
 
 
 class RunCreate(Metadata):
@@ -65,19 +70,12 @@ class RunCreate(Metadata):
         """The RunSpec fields this body sets."""
         truncation = self.truncation_strategy
         return {
-            "model": self.model,
-            "instructions": self.instructions,
-            "additional_instructions": self.additional_instructions,
+            **self.model_dump(include=_PLAIN_OVERRIDES),
             "tools": tuple(tool.as_object() for tool in self.tools) if self.tools is not None else None,
             "metadata": dict(self.metadata) if self.metadata else None,
             "additional_messages": tuple(message.new_message() for message in self.additional_messages or ()),
-            "temperature": self.temperature,
-            "top_p": self.top_p,
             "response_format": stored_format(self.response_format),
             "tool_choice": stored_choice(self.tool_choice),
-            "parallel_tool_calls": self.parallel_tool_calls,
-            "max_prompt_tokens": self.max_prompt_tokens,
-            "max_completion_tokens": self.max_completion_tokens,
             "truncation_type": truncation.type if truncation else None,
             "truncation_last_messages": truncation.last_messages if truncation else None,
         }

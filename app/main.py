@@ -6,11 +6,11 @@ import functools
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from openai import AsyncOpenAI
 
 from app import __version__
 from app.api.error_handlers import register_error_handlers
-from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.middleware.request_deadline import RequestDeadlineMiddleware
 from app.api.openapi import install_openapi
@@ -39,7 +39,14 @@ def create_app(
         redoc_url=None,
     )
     # Outermost last: request id and metrics, then CORS (preflights pass without a key).
-    app.add_middleware(SettingsCORSMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cfg.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
+        max_age=600,
+    )
     app.add_middleware(RequestDeadlineMiddleware)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)

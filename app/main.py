@@ -48,7 +48,7 @@ def create_app(
         expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
         max_age=600,
     )
-    app.add_middleware(RequestDeadlineMiddleware)
+    app.add_middleware(RequestDeadlineMiddleware, timeout_s=cfg.http_read_timeout_s)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
     # Health's probes and the docs stay open; every other route checks the key, the rate limit and the body.

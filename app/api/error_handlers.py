@@ -111,26 +111,18 @@ def error_response(scope: Scope, exc: BaseException) -> Response:
     return answer.response()
 
 
-async def _handle(request: Request, exc: Exception) -> Response:
-    return error_response(request.scope, exc)
+# The errors answered as they are; any other is unexpected (a 500).
+HANDLED = (AppError, RequestValidationError, ValidationError, StarletteHTTPException)
 
 
 def register_error_handlers(app: FastAPI, render: ErrorRenderer | None = None) -> None:
-    """Install the handlers that answer every error in the one JSON shape, or in `render`'s.
+    """Install the handlers that answer every error in the one JSON shape, or in `render`'s."""
 
-    A mounted application re-raises an unexpected error after answering it, and the parent logs it then.
-    """
-    if render is None:
-        handle, handle_unexpected = _handle, _handle
-    else:
-        to_render = render
+    async def handle(request: Request, exc: Exception) -> Response:
+        if render is None:
+            return error_response(request.scope, exc)
+        # A mounted application re-raises an unexpected error after answering it, and the parent logs it then.
+        return render(exc, answer_for(exc, log=isinstance(exc, HANDLED)))
 
-        async def handle(request: Request, exc: Exception) -> Response:
-            return to_render(exc, answer_for(exc))
-
-        async def handle_unexpected(request: Request, exc: Exception) -> Response:
-            return to_render(exc, answer_for(exc, log=False))
-
-    for error_class in (AppError, RequestValidationError, ValidationError, StarletteHTTPException):
+    for error_class in (*HANDLED, Exception):
         app.add_exception_handler(error_class, handle)
-    app.add_exception_handler(Exception, handle_unexpected)

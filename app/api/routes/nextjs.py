@@ -39,22 +39,20 @@ class NdjsonRoute(ApiRoute):
 
 router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"], route_class=ApiRoute)
 stream_router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"], route_class=NdjsonRoute)
-_NDJSON_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}
-}
 
 
-def _ndjson_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Errors on the stream routes come as NDJSON too: an assistant message saying what went wrong."""
-    documented = error_responses(*statuses)
-    return {
-        status: {
+def _ndjson_doc(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The stream's 200, and its errors: as NDJSON too, an assistant message saying what went wrong."""
+    documented: dict[int | str, dict[str, Any]] = {
+        200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}
+    }
+    for status, entry in error_responses(*statuses).items():
+        documented[status] = {
             "description": f"{entry['description']}: an NDJSON error message (`metadata.error_code`) "
             "and `thread.run.completed`, so the frontend shows it and unlocks",
             "content": {NDJSON: {}},
         }
-        for status, entry in documented.items()
-    }
+    return documented
 
 
 class ActionsBody(BaseModel):
@@ -94,7 +92,7 @@ async def create_thread_next(chat: ChatServiceDep, user_id: UserIdDep) -> Thread
     "/threads/{thread_id}/messages",
     summary="Send a message and stream the run (Next.js)",
     response_class=StreamingResponse,
-    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 413, 415, 422, 429, 502, 503, 504)},
+    responses=_ndjson_doc(400, 401, 404, 413, 415, 422, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -119,7 +117,7 @@ async def post_message_next(thread_id: str, request: Request, chat: ChatServiceD
     "/threads/{thread_id}/actions",
     summary="Submit tool outputs and stream the continued run (Next.js)",
     response_class=StreamingResponse,
-    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504)},
+    responses=_ndjson_doc(400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "content": {

@@ -46,33 +46,31 @@ ApiDep = Annotated[AssistantsApi, Depends(get_api)]
 PageDep = Annotated[PageQuery, Query()]
 
 
-class Metadata(BaseModel):
-    """A body with only `metadata` (updates)."""
+class StrictBody(BaseModel):
+    """A body, or a part of one, that refuses fields it does not know, as OpenAI does."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Metadata(StrictBody):
+    """A body with only `metadata` (updates)."""
 
     metadata: dict[str, StrictStr] | None = Field(default=None, description=f"At most {MAX_METADATA_KEYS} keys.")
 
     _metadata = field_validator("metadata")(_metadata_checked)
 
 
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TextPart(StrictBody):
     type: Literal["text"]
     text: StrictStr
 
 
-class AttachmentTool(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AttachmentTool(StrictBody):
     type: Literal["file_search", "code_interpreter"]
 
 
-class Attachment(BaseModel):
+class Attachment(StrictBody):
     """A file (uploaded with `POST /v1/files`) and the tools it is added to."""
-
-    model_config = ConfigDict(extra="forbid")
 
     file_id: StrictStr = Field(pattern=FILE_ID_PATTERN)
     tools: list[AttachmentTool] = Field(min_length=1, max_length=2)
@@ -93,10 +91,8 @@ class MessageCreate(Metadata):
         return NewMessage(self.role, text, dict(self.metadata) if self.metadata else None, attachments or None)
 
 
-class NewVectorStore(BaseModel):
+class NewVectorStore(StrictBody):
     """`tool_resources.file_search.vector_stores[0]`: a vector store to make in the upstream from files."""
-
-    model_config = ConfigDict(extra="forbid")
 
     file_ids: list[Annotated[str, Field(pattern=FILE_ID_PATTERN)]] = Field(default_factory=list, max_length=500)
     chunking_strategy: dict[str, Any] | None = None
@@ -117,10 +113,8 @@ class ThreadFileSearch(FileSearchResources):
         return self
 
 
-class ThreadResources(BaseModel):
+class ThreadResources(StrictBody):
     """A thread's `tool_resources`: its vector store (one) and its code_interpreter files."""
-
-    model_config = ConfigDict(extra="forbid")
 
     file_search: FileSearchResources | None = None
     code_interpreter: CodeInterpreterResources | None = None

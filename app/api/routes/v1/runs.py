@@ -98,10 +98,6 @@ class StreamableToolOutputs(ToolOutputsBody):
     stream: bool | None = None
 
 
-def _answer(continued: Started) -> Any:
-    return api_run_object(continued) if isinstance(continued, RunRecord) else sse_response(continued)
-
-
 async def _once_unless_streamed(
     request: Request,
     user_id: str,
@@ -114,7 +110,9 @@ async def _once_unless_streamed(
     if stream:
         if key is not None:
             raise IdempotencyNotSupported(STREAMED)
-        return _answer(await start())
+        events = await start()
+        assert not isinstance(events, RunRecord)
+        return sse_response(events)
 
     async def started() -> dict[str, Any]:
         run = await start()

@@ -5,9 +5,7 @@ Every error answer has the same JSON shape::
     {"success": false, "error": {"code": "...", "message": "...", ...extra fields}}
 
 Upstream and database texts never reach the client: they are logged with the exception type
-and the upstream request id, and the client gets the domain error's own text. `error_response` writes
-the error in the format the clients read: the matched route's `render_error` (NDJSON on the Next.js
-stream routes, `app/api/routing.py`), else this JSON shape.
+and the upstream request id, and the client gets the domain error's own text.
 """
 
 from __future__ import annotations

@@ -15,10 +15,18 @@ THREAD_ID_PATTERN = r"^thread_[A-Za-z0-9]{1,64}$"
 RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
 MESSAGE_ID_PATTERN = r"^msg_[A-Za-z0-9]{1,64}$"
 STEP_ID_PATTERN = r"^step_[A-Za-z0-9]{1,64}$"
+# The quickstart's files (/v1 takes the upstream's longer ids: `routes/v1/passthrough.py`).
+FILE_ID_PATTERN = r"^file-[A-Za-z0-9_-]{1,64}$"
 ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]
 # The largest MAX_CONTENT_CHARS allows; the configured limit is checked by the chat service.
 MAX_CONTENT_CHARS = 256_000
+
+
+def _has_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain text, not only white space")
+    return value
 
 
 class MessageContent(BaseModel):
@@ -30,12 +38,7 @@ class MessageContent(BaseModel):
         description="The user's message: non-empty text, not only white space.",
     )
 
-    @field_validator("content")
-    @classmethod
-    def _has_text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain text, not only white space")
-        return value
+    _content = field_validator("content")(_has_text)
 
 
 class ChatRequest(MessageContent):
@@ -238,10 +241,8 @@ class ConversationRename(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _has_text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain text, not only white space")
-        return value.strip()
+    def _stripped(cls, value: str) -> str:
+        return _has_text(value).strip()
 
 
 class FileEntry(BaseModel):
@@ -253,7 +254,7 @@ class FileEntry(BaseModel):
 
 
 class FileDelete(BaseModel):
-    file_id: str = Field(alias="fileId", pattern=r"^file-[A-Za-z0-9_-]{1,64}$")
+    file_id: str = Field(alias="fileId", pattern=FILE_ID_PATTERN)
 
 
 class AssistantCreated(BaseModel):

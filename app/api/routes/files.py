@@ -9,13 +9,12 @@ from fastapi import APIRouter, Path, Request, Response, UploadFile
 
 from app.api.deps import FilesDep, SettingsDep, UserIdDep
 from app.api.routing import ApiRoute
-from app.api.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
+from app.api.schemas import FILE_ID_PATTERN, AssistantCreated, FileDelete, FileEntry, error_responses
 from app.api.wire.event_stream import EventStreamResponse
 from app.errors import InvalidField
 
 router = APIRouter(tags=["next.js frontend"], route_class=ApiRoute)
 
-FILE_ID_PATTERN = r"^file-[A-Za-z0-9_-]{1,64}$"
 # Every file route calls the upstream: its failures, and the configuration it needs.
 UPSTREAM_ERRORS = (401, 429, 502, 503, 504)
 

@@ -6,15 +6,16 @@ import functools
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from openai import AsyncOpenAI
 
 from app import __version__
 from app.api.error_handlers import register_error_handlers
-from app.api.middleware.cors import SettingsCORSMiddleware
 from app.api.middleware.request_context import RequestContextMiddleware
 from app.api.middleware.request_deadline import RequestDeadlineMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import chat, conversations, docs, files, health, nextjs, threads
+from app.api.routes import chat, conversations, files, health, nextjs, threads
 from app.api.routes.v1 import create_v1_app
 from app.api.routes.v1.common import V1_PREFIX
 from app.api.schemas import error_responses
@@ -30,20 +31,26 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Settings are read here unless passed in; the OpenAI client and stores in the lifespan."""
     cfg = settings if settings is not None else Settings()
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the package's assets, not a CDN.
+    app = FastAPIOffline(
         title="Chat backend",
         version=__version__,
         summary="A FastAPI backend for the Next.js OpenAI assistants chat app.",
         lifespan=build_lifespan(cfg, openai_client, stores),
-        docs_url=None,
-        redoc_url=None,
+        static_url="/docs-assets",
     )
     # Outermost last: request id and metrics, then CORS (preflights pass without a key).
-    app.add_middleware(SettingsCORSMiddleware)
-    app.add_middleware(RequestDeadlineMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cfg.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
+        max_age=600,
+    )
+    app.add_middleware(RequestDeadlineMiddleware, timeout_s=cfg.http_read_timeout_s)
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
-    docs.add_docs(app)
     # Health's probes and the docs stay open; every other route checks the key, the rate limit and the body.
     checks = [*access_dependencies(cfg), Depends(strict_json_body)]
     app.include_router(health.router)

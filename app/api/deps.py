@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -31,19 +32,25 @@ def request_marker(user_id: str, idempotency_key: str | None) -> str:
     return request_id_var.get() or uuid.uuid4().hex
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering `app.state.<name>`, which the lifespan built."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return dependency
 
 
-async def get_engine(request: Request) -> AssistantEngine:
-    engine: AssistantEngine = request.app.state.engine
-    return engine
-
-
-async def get_stores(request: Request) -> Stores:
-    stores: Stores = request.app.state.stores
-    return stores
+get_settings = _from_state("settings")
+get_engine = _from_state("engine")
+get_stores = _from_state("stores")
+get_chat_service = _from_state("chat_service")
+get_files = _from_state("files")
+get_assistants = _from_state("assistants")
+get_thread_access = _from_state("thread_access")
+get_idempotency = _from_state("idempotency")
+get_metrics = _from_state("metrics")
+get_upsert_retries = _from_state("upsert_retries")
 
 
 async def get_conversations(request: Request) -> ConversationStore:
@@ -51,48 +58,13 @@ async def get_conversations(request: Request) -> ConversationStore:
     return stores.conversations
 
 
-async def get_chat_service(request: Request) -> ChatService:
-    chat_service: ChatService = request.app.state.chat_service
-    return chat_service
-
-
-async def get_files(request: Request) -> FileService:
-    files: FileService = request.app.state.files
-    return files
-
-
-async def get_assistants(request: Request) -> AssistantService:
-    assistants: AssistantService = request.app.state.assistants
-    return assistants
-
-
 async def get_user_id(request: Request) -> str:
-    """The user the request acts for: set from its API key by the API key middleware."""
+    """The user the request acts for: set from its API key by the access dependency (`app/api/security.py`)."""
     user_id: str | None = getattr(request.state, "user_id", None)
     if user_id is None:
         settings: Settings = request.app.state.settings
         return settings.default_user_id
     return user_id
-
-
-async def get_thread_access(request: Request) -> ThreadAccess:
-    thread_access: ThreadAccess = request.app.state.thread_access
-    return thread_access
-
-
-async def get_idempotency(request: Request) -> IdempotentRequests:
-    idempotency: IdempotentRequests = request.app.state.idempotency
-    return idempotency
-
-
-async def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
-
-
-async def get_upsert_retries(request: Request) -> UpsertRetryQueue:
-    upsert_retries: UpsertRetryQueue = request.app.state.upsert_retries
-    return upsert_retries
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -5,9 +5,7 @@ Every error answer has the same JSON shape::
     {"success": false, "error": {"code": "...", "message": "...", ...extra fields}}
 
 Upstream and database texts never reach the client: they are logged with the exception type
-and the upstream request id, and the client gets the domain error's own text. `error_response` writes
-the error in the format the clients read: the matched route's `render_error` (NDJSON on the Next.js
-stream routes, `app/api/routing.py`), else this JSON shape.
+and the upstream request id, and the client gets the domain error's own text.
 """
 
 from __future__ import annotations
@@ -31,11 +29,6 @@ from app.errors import AppError, StorageUnavailable, UpstreamError
 logger = logging.getLogger(__name__)
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """The one JSON error shape."""
-    return {"success": False, "error": {"code": code, "message": message, **extra}}
-
-
 @dataclass(frozen=True)
 class HttpAnswer:
     """How an error is answered: status, stable code, safe message, headers and extra fields."""
@@ -47,7 +40,8 @@ class HttpAnswer:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.code, self.message, **self.extra)
+        """The one JSON error shape."""
+        return {"success": False, "error": {"code": self.code, "message": self.message, **self.extra}}
 
     def response(self) -> JSONResponse:
         return JSONResponse(status_code=self.status, content=self.body(), headers=self.headers or None)
@@ -84,10 +78,7 @@ def _http_exception_answer(exc: StarletteHTTPException) -> HttpAnswer:
 
 
 def answer_for(exc: BaseException, *, log: bool = True) -> HttpAnswer:
-    """The answer for any error: the one mapping, shared by JSON handlers and event streams.
-
-    `log=False` when the same error will be answered (and logged) again later.
-    """
+    """The answer for any error, shared by JSON handlers and event streams (`log=False`: logged elsewhere)."""
     if isinstance(exc, AppError):
         if log and isinstance(exc, UpstreamError):
             logger.warning(
@@ -118,27 +109,18 @@ def error_response(scope: Scope, exc: BaseException) -> Response:
     return answer.response()
 
 
-async def _handle(request: Request, exc: Exception) -> Response:
-    return error_response(request.scope, exc)
+# The errors answered as they are; any other is unexpected (a 500).
+HANDLED = (AppError, RequestValidationError, ValidationError, StarletteHTTPException)
 
 
 def register_error_handlers(app: FastAPI, render: ErrorRenderer | None = None) -> None:
-    """Install the handlers that turn every error into the one JSON shape, or into `render`'s.
+    """Install the handlers that answer every error in the one JSON shape, or in `render`'s."""
 
-    A mounted application re-raises an unexpected error after answering it; the parent's request
-    context middleware logs it then, so `render`'s handler does not log it a second time.
-    """
-    if render is None:
-        handle, handle_unexpected = _handle, _handle
-    else:
-        to_render = render
+    async def handle(request: Request, exc: Exception) -> Response:
+        if render is None:
+            return error_response(request.scope, exc)
+        # A mounted application re-raises an unexpected error after answering it, and the parent logs it then.
+        return render(exc, answer_for(exc, log=isinstance(exc, HANDLED)))
 
-        async def handle(request: Request, exc: Exception) -> Response:
-            return to_render(exc, answer_for(exc))
-
-        async def handle_unexpected(request: Request, exc: Exception) -> Response:
-            return to_render(exc, answer_for(exc, log=False))
-
-    for error_class in (AppError, RequestValidationError, StarletteHTTPException):
+    for error_class in (*HANDLED, Exception):
         app.add_exception_handler(error_class, handle)
-    app.add_exception_handler(Exception, handle_unexpected)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from app.engines.base import ToolOutput
@@ -14,8 +15,18 @@ THREAD_ID_PATTERN = r"^thread_[A-Za-z0-9]{1,64}$"
 RUN_ID_PATTERN = r"^run_[A-Za-z0-9]{1,64}$"
 MESSAGE_ID_PATTERN = r"^msg_[A-Za-z0-9]{1,64}$"
 STEP_ID_PATTERN = r"^step_[A-Za-z0-9]{1,64}$"
+# The quickstart's files (/v1 takes the upstream's longer ids: `routes/v1/passthrough.py`).
+FILE_ID_PATTERN = r"^file-[A-Za-z0-9_-]{1,64}$"
+ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]
 # The largest MAX_CONTENT_CHARS allows; the configured limit is checked by the chat service.
 MAX_CONTENT_CHARS = 256_000
+
+
+def _has_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain text, not only white space")
+    return value
 
 
 class MessageContent(BaseModel):
@@ -27,12 +38,7 @@ class MessageContent(BaseModel):
         description="The user's message: non-empty text, not only white space.",
     )
 
-    @field_validator("content")
-    @classmethod
-    def _has_text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain text, not only white space")
-        return value
+    _content = field_validator("content")(_has_text)
 
 
 class ChatRequest(MessageContent):
@@ -197,6 +203,7 @@ class ConversationOut(BaseModel):
 
     model_config = ConfigDict(
         populate_by_name=True,
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -218,17 +225,6 @@ class ConversationOut(BaseModel):
     created_at: datetime = Field(alias="createdAt")
     updated_at: datetime = Field(alias="updatedAt")
 
-    @classmethod
-    def of(cls, conversation: Any) -> ConversationOut:
-        return cls(
-            thread_id=conversation.thread_id,
-            user_id=conversation.user_id,
-            name=conversation.name,
-            is_group=conversation.is_group,
-            created_at=conversation.created_at,
-            updated_at=conversation.updated_at,
-        )
-
 
 class ConversationPage(BaseModel):
     """A page of conversations, newest first."""
@@ -245,71 +241,23 @@ class ConversationRename(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _has_text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain text, not only white space")
-        return value.strip()
+    def _stripped(cls, value: str) -> str:
+        return _has_text(value).strip()
 
 
 class FileEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     file_id: str
     filename: str
     status: str
 
 
 class FileDelete(BaseModel):
-    file_id: str = Field(alias="fileId", pattern=r"^file-[A-Za-z0-9_-]{1,64}$")
+    file_id: str = Field(alias="fileId", pattern=FILE_ID_PATTERN)
 
 
 class AssistantCreated(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     assistant_id: str = Field(alias="assistantId")
-
-
-class AssistantObject(BaseModel):
-    """A stored assistant, as the Assistants API shows one."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "asst_abc123",
-                    "object": "assistant",
-                    "created_at": 1764000000,
-                    "name": "Quickstart Assistant",
-                    "description": None,
-                    "model": "gpt-4o-mini",
-                    "instructions": "You are a helpful assistant.",
-                    "tools": [{"type": "code_interpreter"}, {"type": "file_search"}],
-                    "tool_resources": {"file_search": {"vector_store_ids": ["vs_abc123"]}},
-                    "metadata": {},
-                }
-            ]
-        }
-    )
-
-    id: str
-    object: Literal["assistant"] = "assistant"
-    created_at: int
-    name: str | None
-    description: str | None
-    model: str
-    instructions: str | None
-    tools: list[dict[str, Any]]
-    tool_resources: dict[str, Any]
-    metadata: dict[str, str]
-
-    @classmethod
-    def of(cls, record: Any) -> AssistantObject:
-        return cls(
-            id=record.id,
-            created_at=int(record.created_at.timestamp()),
-            name=record.name,
-            description=record.description,
-            model=record.model,
-            instructions=record.instructions,
-            tools=[dict(tool) for tool in record.tools],
-            tool_resources=dict(record.tool_resources),
-            metadata=dict(record.metadata),
-        )

@@ -136,4 +136,4 @@ def access_dependencies(settings: Settings, *, rate_limited: bool = True) -> lis
 def access_responses(settings: Settings, *, rate_limited: bool = True) -> dict[int | str, dict[str, Any]]:
     """The answers the access dependencies may give, for the OpenAPI schema."""
     statuses = ([401] if settings.api_key_users else []) + ([429] if rate_limited and settings.rate_limit else [])
-    return dict(error_responses(*statuses))
+    return error_responses(*statuses)

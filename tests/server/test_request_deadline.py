@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from types import SimpleNamespace
 from typing import Any
 
 from starlette.requests import Request
@@ -18,9 +17,7 @@ async def reads_its_body(scope: dict[str, Any], receive: Any, send: Any) -> None
     await JSONResponse({"bytes": len(body)})(scope, receive, send)
 
 
-def _scope(timeout_s: float) -> dict[str, Any]:
-    state = SimpleNamespace(settings=SimpleNamespace(http_read_timeout_s=timeout_s))
-    return {"type": "http", "method": "POST", "path": "/", "headers": [], "app": SimpleNamespace(state=state)}
+SCOPE = {"type": "http", "method": "POST", "path": "/", "headers": []}
 
 
 async def _call(messages: list[dict[str, Any]], *, then_wait: bool, timeout_s: float) -> list[dict[str, Any]]:
@@ -38,7 +35,7 @@ async def _call(messages: list[dict[str, Any]], *, then_wait: bool, timeout_s: f
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await asyncio.wait_for(RequestDeadlineMiddleware(reads_its_body)(_scope(timeout_s), receive, send), 30)
+    await asyncio.wait_for(RequestDeadlineMiddleware(reads_its_body, timeout_s)(dict(SCOPE), receive, send), 30)
     return sent
 
 

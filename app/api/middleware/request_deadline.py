@@ -15,9 +15,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.error_handlers import answer_for
 
-# Without settings on the app (an app whose lifespan has not run), the default of HTTP_READ_TIMEOUT_S.
-DEFAULT_TIMEOUT_S = 15.0
-
 
 class RequestBodyTimeout(HTTPException):
     """Raised by the body's `receive` at the deadline: an HTTPException, so FastAPI's body reading passes it on."""
@@ -63,16 +60,15 @@ class _Deadline:
 class RequestDeadlineMiddleware:
     """Bounds the time the whole request body takes to arrive; a late one is answered 408 and its connection closed."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
         self.app = app
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        settings = getattr(scope["app"].state, "settings", None)
-        timeout_s = settings.http_read_timeout_s if settings is not None else DEFAULT_TIMEOUT_S
-        request = _Deadline(receive, send, timeout_s)
+        request = _Deadline(receive, send, self.timeout_s)
         try:
             await self.app(scope, request.receive, request.send)
         except RequestBodyTimeout as exc:

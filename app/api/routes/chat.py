@@ -10,8 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from app.api.deps import ChatServiceDep, IdempotencyDep, IdempotencyKeyHeader, UserIdDep, request_marker
 from app.api.routing import ApiRoute
 from app.api.schemas import ChatRequest, ChatStarted, error_responses
-from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
+from app.api.wire.sse import sse_response
 from app.errors import IdempotencyNotSupported
 from app.services.idempotency import fingerprint
 
@@ -80,6 +79,4 @@ async def stream_chat_run(
     if idempotency_key is not None:
         raise IdempotencyNotSupported()
     events = await chat.stream_message(user_id, body.thread_id, body.content, marker=request_marker(user_id, None))
-    return EventStreamResponse(
-        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
-    )
+    return sse_response(events)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import ConversationsDep, UserIdDep
 from app.api.routing import ApiRoute
-from app.api.schemas import THREAD_ID_PATTERN, ConversationOut, ConversationPage, ConversationRename, error_responses
+from app.api.schemas import ConversationOut, ConversationPage, ConversationRename, ThreadId, error_responses
 from app.errors import ConversationNotFound, InvalidField
 from app.storage.conversations import PageCursor
 
 router = APIRouter(prefix="/conversations", tags=["conversations"], route_class=ApiRoute)
-
-ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
 
 
 @router.get("", response_model=ConversationPage, summary="List conversations", responses=error_responses(400, 422, 503))
@@ -34,7 +32,7 @@ async def list_conversations(
     items = await store.list_conversations(user_id, limit=limit + 1, after=after)
     page, has_more = items[:limit], len(items) > limit
     return ConversationPage(
-        data=[ConversationOut.of(c) for c in page],
+        data=[ConversationOut.model_validate(c) for c in page],
         has_more=has_more,
         next_cursor=PageCursor.after(page[-1]).encode() if has_more else None,
     )
@@ -51,7 +49,7 @@ async def read_conversation(thread_id: ThreadId, store: ConversationsDep, user_i
     conversation = await store.get_conversation(user_id, thread_id)
     if conversation is None:
         raise ConversationNotFound(thread_id)
-    return ConversationOut.of(conversation)
+    return ConversationOut.model_validate(conversation)
 
 
 @router.patch(
@@ -67,7 +65,7 @@ async def rename_conversation(
     conversation = await store.rename_conversation(user_id, thread_id, body.name)
     if conversation is None:
         raise ConversationNotFound(thread_id)
-    return ConversationOut.of(conversation)
+    return ConversationOut.model_validate(conversation)
 
 
 @router.delete(

@@ -10,13 +10,12 @@ from fastapi import APIRouter, Path, Request, Response, UploadFile
 from app.api import routing
 from app.api.deps import FilesDep, UserIdDep
 from app.api.routing import ApiRoute
-from app.api.schemas import AssistantCreated, FileDelete, FileEntry, error_responses
+from app.api.schemas import FILE_ID_PATTERN, AssistantCreated, FileDelete, FileEntry, error_responses
 from app.api.wire.event_stream import EventStreamResponse
 from app.errors import InvalidField
 
 router = APIRouter(tags=["next.js frontend"], route_class=ApiRoute)
 
-FILE_ID_PATTERN = r"^file-[A-Za-z0-9_-]{1,64}$"
 # Every file route calls the upstream: its failures, and the configuration it needs.
 UPSTREAM_ERRORS = (401, 429, 502, 503, 504)
 
@@ -46,7 +45,7 @@ async def list_files(files: FilesDep) -> list[FileEntry]:
 
     The store is OPENAI_VECTOR_STORE_ID, else the assistant's first file_search vector store (upstream
     with ENGINE=assistants, this service's with ENGINE=hosted)."""
-    return [FileEntry(file_id=f.file_id, filename=f.filename, status=f.status) for f in await files.list_files()]
+    return [FileEntry.model_validate(f) for f in await files.list_files()]
 
 
 @router.post(
@@ -66,7 +65,7 @@ async def upload_file(file: UploadFile, files: FilesDep) -> FileEntry:
     if not data:
         raise InvalidField("file", "empty")
     stored = await files.upload_file(file.filename or "upload", data)
-    return FileEntry(file_id=stored.file_id, filename=stored.filename, status=stored.status)
+    return FileEntry.model_validate(stored)
 
 
 @router.delete(

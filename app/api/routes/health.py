@@ -18,10 +18,10 @@ from app.engines import missing_chat_setting
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["health"], route_class=ApiRoute)  # open to all: probes call often, without a key
-metrics_router = APIRouter(
-    tags=["health"], route_class=ApiRoute
-)  # needs a key when API_KEYS is set; never rate limited
+# Open to all: probes call often, without a key.
+router = APIRouter(tags=["health"], route_class=ApiRoute)
+# Needs a key when API_KEYS is set; never rate limited.
+metrics_router = APIRouter(tags=["health"], route_class=ApiRoute)
 
 STORAGE_PING_TIMEOUT_S = 2.0
 

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep, request_marker
-from app.api.error_handlers import HttpAnswer, answer_for
+from app.api.error_handlers import HttpAnswer
 from app.api.routing import ApiRoute
 from app.api.schemas import (
     RUN_ID_PATTERN,
@@ -26,13 +26,12 @@ from app.api.schemas import (
     ThreadCreatedNext,
     error_responses,
 )
-from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.ndjson import NDJSON, NDJSON_FAREWELL, ndjson_body, ndjson_error_body, ndjson_error_response
+from app.api.wire.ndjson import NDJSON, ndjson_error_response, ndjson_response
 from app.errors import IdempotencyNotSupported, InvalidField
 
 
 class NdjsonRoute(ApiRoute):
-    """A stream route: every answer, refusals included, is an NDJSON run stream the frontend can show."""
+    """A stream route: every answer, refusals included (raised anywhere), is an NDJSON run stream the frontend shows."""
 
     def render_error(self, answer: HttpAnswer) -> Response:
         return ndjson_error_response(answer)
@@ -40,22 +39,20 @@ class NdjsonRoute(ApiRoute):
 
 router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"], route_class=ApiRoute)
 stream_router = APIRouter(prefix="/api/assistants", tags=["next.js frontend"], route_class=NdjsonRoute)
-_NDJSON_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}
-}
 
 
-def _ndjson_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Errors on the stream routes come as NDJSON too: an assistant message saying what went wrong."""
-    documented = error_responses(*statuses)
-    return {
-        status: {
+def _ndjson_doc(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The stream's 200, and its errors: as NDJSON too, an assistant message saying what went wrong."""
+    documented: dict[int | str, dict[str, Any]] = {
+        200: {"description": "The run's events, one JSON object per line", "content": {NDJSON: {}}}
+    }
+    for status, entry in error_responses(*statuses).items():
+        documented[status] = {
             "description": f"{entry['description']}: an NDJSON error message (`metadata.error_code`) "
             "and `thread.run.completed`, so the frontend shows it and unlocks",
             "content": {NDJSON: {}},
         }
-        for status, entry in documented.items()
-    }
+    return documented
 
 
 class ActionsBody(BaseModel):
@@ -80,12 +77,6 @@ def _check_thread_id(thread_id: str) -> None:
         raise InvalidField("threadId", "not a thread id (the thread may not have been created)")
 
 
-def _error_stream(answer: HttpAnswer) -> StreamingResponse:
-    return StreamingResponse(
-        iter(ndjson_error_body(answer)), status_code=answer.status, media_type=NDJSON, headers=answer.headers or None
-    )
-
-
 @router.post(
     "/threads",
     response_model=ThreadCreatedNext,
@@ -101,7 +92,7 @@ async def create_thread_next(chat: ChatServiceDep, user_id: UserIdDep) -> Thread
     "/threads/{thread_id}/messages",
     summary="Send a message and stream the run (Next.js)",
     response_class=StreamingResponse,
-    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 413, 415, 422, 429, 502, 503, 504)},
+    responses=_ndjson_doc(400, 401, 404, 413, 415, 422, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -113,22 +104,20 @@ async def create_thread_next(chat: ChatServiceDep, user_id: UserIdDep) -> Thread
 )
 async def post_message_next(thread_id: str, request: Request, chat: ChatServiceDep, user_id: UserIdDep) -> Any:
     """Post `{"content"}` (sent as text/plain by the browser) and stream the run as NDJSON events."""
-    try:
-        if "idempotency-key" in request.headers:
-            raise IdempotencyNotSupported()
-        _check_thread_id(thread_id)
-        body = await _parse(request, MessageContent)
-        events = await chat.stream_message(user_id, thread_id, body.content, marker=request_marker(user_id, None))
-    except Exception as exc:
-        return _error_stream(answer_for(exc))
-    return EventStreamResponse(ndjson_body(events), media_type=NDJSON, farewell=NDJSON_FAREWELL)
+    if "idempotency-key" in request.headers:
+        raise IdempotencyNotSupported()
+    _check_thread_id(thread_id)
+    body = await _parse(request, MessageContent)
+    return ndjson_response(
+        await chat.stream_message(user_id, thread_id, body.content, marker=request_marker(user_id, None))
+    )
 
 
 @stream_router.post(
     "/threads/{thread_id}/actions",
     summary="Submit tool outputs and stream the continued run (Next.js)",
     response_class=StreamingResponse,
-    responses={**_NDJSON_DOC, **_ndjson_errors(400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504)},
+    responses=_ndjson_doc(400, 401, 404, 409, 413, 415, 422, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -142,12 +131,8 @@ async def submit_actions_next(
     thread_id: str, request: Request, engine: EngineDep, access: ThreadAccessDep, user_id: UserIdDep
 ) -> Any:
     """Post `{"runId", "toolCallOutputs": [{"tool_call_id", "output"}]}` and stream the continued run."""
-    try:
-        _check_thread_id(thread_id)
-        await access.check(user_id, thread_id)
-        body = await _parse(request, ActionsBody)
-        outputs = [output.as_output() for output in body.tool_call_outputs]
-        events = await engine.submit_tool_outputs(thread_id, body.run_id, outputs)
-    except Exception as exc:
-        return _error_stream(answer_for(exc))
-    return EventStreamResponse(ndjson_body(events), media_type=NDJSON, farewell=NDJSON_FAREWELL)
+    _check_thread_id(thread_id)
+    await access.check(user_id, thread_id)
+    body = await _parse(request, ActionsBody)
+    outputs = [output.as_output() for output in body.tool_call_outputs]
+    return ndjson_response(await engine.submit_tool_outputs(thread_id, body.run_id, outputs))

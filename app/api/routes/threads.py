@@ -5,22 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ChatServiceDep, EngineDep, ThreadAccessDep, UserIdDep
 from app.api.routing import ApiRoute
 from app.api.schemas import (
     MESSAGE_ID_PATTERN,
-    RUN_ID_PATTERN,
     STEP_ID_PATTERN,
-    THREAD_ID_PATTERN,
+    RunId,
     ThreadCreated,
+    ThreadId,
     ToolOutputsBody,
     error_responses,
 )
-from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
+from app.api.wire.sse import sse_response
 from app.engines.base import MessagePage, RunState
 from app.engines.hosted.events import step_object
 from app.engines.hosted.objects import list_object
@@ -28,8 +27,6 @@ from app.engines.hosted.pages import PageQuery
 
 router = APIRouter(prefix="/threads", tags=["threads and runs"], route_class=ApiRoute)
 
-ThreadId = Annotated[str, Path(pattern=THREAD_ID_PATTERN, examples=["thread_abc123"])]
-RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, examples=["run_abc123"])]
 MessageCursor = Annotated[str | None, Query(pattern=MESSAGE_ID_PATTERN)]
 StepCursor = Annotated[str | None, Query(pattern=STEP_ID_PATTERN)]
 # A thread route can meet: another user's or unknown thread, bad ids, and every upstream or storage failure.
@@ -121,9 +118,7 @@ async def submit_tool_outputs(
     unknown or repeated id; `no_tool_call_pending` if the run is not waiting)."""
     await access.check(user_id, thread_id)
     events = await engine.submit_tool_outputs(thread_id, run_id, body.outputs())
-    return EventStreamResponse(
-        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
-    )
+    return sse_response(events)
 
 
 @router.get(

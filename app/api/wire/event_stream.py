@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
-from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -31,17 +30,8 @@ class EventStreamResponse(StreamingResponse):
     once, and the iterator is closed, which closes the run's upstream stream.
     """
 
-    def __init__(
-        self,
-        content: Any,
-        status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
-        media_type: str | None = None,
-        background: BackgroundTask | None = None,
-        *,
-        farewell: bytes = b"",
-    ) -> None:
-        super().__init__(content, status_code, headers, media_type, background)
+    def __init__(self, content: Any, *, farewell: bytes = b"", **options: Any) -> None:
+        super().__init__(content, **options)
         self._farewell = farewell
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -17,7 +17,7 @@ from contextlib import aclosing
 from starlette.responses import Response
 
 from app.api.error_handlers import HttpAnswer, answer_for
-from app.api.wire.event_stream import until_terminal
+from app.api.wire.event_stream import EventStreamResponse, until_terminal
 from app.engines.base import StreamEvent
 
 logger = logging.getLogger(__name__)
@@ -95,3 +95,7 @@ async def ndjson_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterato
             logger.warning("run stream broke off: %s", answer.code)
             for line in ndjson_error_body(answer):
                 yield line
+
+
+def ndjson_response(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
+    return EventStreamResponse(ndjson_body(events), media_type=NDJSON, farewell=NDJSON_FAREWELL)

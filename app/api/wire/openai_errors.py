@@ -1,9 +1,8 @@
 """Error answers in OpenAI's shape, for the OpenAI-compatible API under /v1.
 
 `{"error": {"message", "type", "param", "code"}}`, as the OpenAI SDKs read it (they raise
-`NotFoundError`, `BadRequestError`, `AuthenticationError`, ... from the status and show `message`).
-Used through `app/api/error_handlers.py`, the one mapping: it picks this shape for every error on a
-/v1 path, those answered by middleware (API key, rate limit, body limits) included.
+`NotFoundError`, `BadRequestError`, `AuthenticationError`, ... from the status and show `message`):
+the /v1 sub-application's handlers (`register_error_handlers`) write every error, access refusals included, so.
 """
 
 from __future__ import annotations

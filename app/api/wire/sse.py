@@ -23,7 +23,7 @@ from typing import Any
 from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 
 from app.api.error_handlers import answer_for
-from app.api.wire.event_stream import until_terminal
+from app.api.wire.event_stream import EventStreamResponse, until_terminal
 from app.engines.base import StreamEvent
 
 logger = logging.getLogger(__name__)
@@ -90,3 +90,10 @@ async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[b
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+
+def sse_response(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
+    """OpenAI's SSE: `event: thread.run.created` / `data: {...}` ... `event: done` / `data: [DONE]`."""
+    return EventStreamResponse(
+        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
+    )

@@ -6,21 +6,30 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import IdempotencyKeyHeader, UserIdDep
-from app.api.routes.v1.common import AssistantServiceDep, PageDep
+from app.api.deps import AssistantsDep, IdempotencyKeyHeader, UserIdDep
+from app.api.routes.v1.common import PageDep
 from app.api.routes.v1.idempotent import answered_once
 from app.api.routing import V1Route
-from app.api.schemas import AssistantObject
-from app.engines.hosted.objects import list_object
+from app.engines.hosted.objects import epoch, list_object
 from app.services.assistants import AssistantCreate, AssistantUpdate
+from app.storage.assistants import AssistantRecord
 
 router = APIRouter(prefix="/assistants", route_class=V1Route)
 
 
-def _object(record: Any) -> dict[str, Any]:
-    fields = AssistantObject.of(record).model_dump()
+def _object(record: AssistantRecord) -> dict[str, Any]:
+    """A stored assistant, as the Assistants API shows one."""
     return {
-        **fields,
+        "id": record.id,
+        "object": "assistant",
+        "created_at": epoch(record.created_at),
+        "name": record.name,
+        "description": record.description,
+        "model": record.model,
+        "instructions": record.instructions,
+        "tools": [dict(tool) for tool in record.tools],
+        "tool_resources": dict(record.tool_resources),
+        "metadata": dict(record.metadata),
         "response_format": record.response_format or "auto",
         "temperature": record.temperature,
         "top_p": record.top_p,
@@ -31,7 +40,7 @@ def _object(record: Any) -> dict[str, Any]:
 async def create_assistant(
     request: Request,
     body: AssistantCreate,
-    assistants: AssistantServiceDep,
+    assistants: AssistantsDep,
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
@@ -42,24 +51,24 @@ async def create_assistant(
 
 
 @router.get("")
-async def list_assistants(assistants: AssistantServiceDep, user_id: UserIdDep, query: PageDep) -> Any:
+async def list_assistants(assistants: AssistantsDep, user_id: UserIdDep, query: PageDep) -> Any:
     found = await assistants.list(user_id, **query.model_dump())
     return list_object([_object(record) for record in found.data], found.has_more)
 
 
 @router.get("/{assistant_id}")
-async def retrieve_assistant(assistant_id: str, assistants: AssistantServiceDep, user_id: UserIdDep) -> Any:
+async def retrieve_assistant(assistant_id: str, assistants: AssistantsDep, user_id: UserIdDep) -> Any:
     return _object(await assistants.get(user_id, assistant_id))
 
 
 @router.post("/{assistant_id}")
 async def update_assistant(
-    assistant_id: str, body: AssistantUpdate, assistants: AssistantServiceDep, user_id: UserIdDep
+    assistant_id: str, body: AssistantUpdate, assistants: AssistantsDep, user_id: UserIdDep
 ) -> Any:
     return _object(await assistants.update(user_id, assistant_id, body))
 
 
 @router.delete("/{assistant_id}")
-async def delete_assistant(assistant_id: str, assistants: AssistantServiceDep, user_id: UserIdDep) -> Any:
+async def delete_assistant(assistant_id: str, assistants: AssistantsDep, user_id: UserIdDep) -> Any:
     await assistants.delete(user_id, assistant_id)
     return {"id": assistant_id, "object": "assistant.deleted", "deleted": True}

@@ -7,10 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
-from app.api.deps import get_assistants, get_chat_service, get_thread_access
 from app.api.routes.v1.passthrough import FILE_ID_PATTERN
 from app.config import Settings
-from app.engines.base import AssistantEngine
 from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import epoch, text_content
 from app.engines.hosted.pages import PageQuery
@@ -18,7 +16,6 @@ from app.engines.hosted.run_spec import NewMessage
 from app.errors import HostedEngineRequired
 from app.services.assistants import (
     MAX_METADATA_KEYS,
-    AssistantService,
     CodeInterpreterResources,
     FileSearchResources,
     _metadata_checked,
@@ -41,47 +38,39 @@ async def require_hosted(request: Request) -> None:
 
 
 async def get_api(request: Request) -> AssistantsApi:
-    engine: AssistantEngine = request.app.state.engine
-    return AssistantsApi(
-        engine.hosted(),
-        await get_assistants(request),
-        await get_thread_access(request),
-        await get_chat_service(request),
-    )
+    state = request.app.state
+    return AssistantsApi(state.engine.hosted(), state.assistants, state.thread_access, state.chat_service)
 
 
 ApiDep = Annotated[AssistantsApi, Depends(get_api)]
-AssistantServiceDep = Annotated[AssistantService, Depends(get_assistants)]
 PageDep = Annotated[PageQuery, Query()]
 
 
-class Metadata(BaseModel):
-    """A body with only `metadata` (updates)."""
+class StrictBody(BaseModel):
+    """A body, or a part of one, that refuses fields it does not know, as OpenAI does."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Metadata(StrictBody):
+    """A body with only `metadata` (updates)."""
 
     metadata: dict[str, StrictStr] | None = Field(default=None, description=f"At most {MAX_METADATA_KEYS} keys.")
 
     _metadata = field_validator("metadata")(_metadata_checked)
 
 
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TextPart(StrictBody):
     type: Literal["text"]
     text: StrictStr
 
 
-class AttachmentTool(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AttachmentTool(StrictBody):
     type: Literal["file_search", "code_interpreter"]
 
 
-class Attachment(BaseModel):
+class Attachment(StrictBody):
     """A file (uploaded with `POST /v1/files`) and the tools it is added to."""
-
-    model_config = ConfigDict(extra="forbid")
 
     file_id: StrictStr = Field(pattern=FILE_ID_PATTERN)
     tools: list[AttachmentTool] = Field(min_length=1, max_length=2)
@@ -102,10 +91,8 @@ class MessageCreate(Metadata):
         return NewMessage(self.role, text, dict(self.metadata) if self.metadata else None, attachments or None)
 
 
-class NewVectorStore(BaseModel):
+class NewVectorStore(StrictBody):
     """`tool_resources.file_search.vector_stores[0]`: a vector store to make in the upstream from files."""
-
-    model_config = ConfigDict(extra="forbid")
 
     file_ids: list[Annotated[str, Field(pattern=FILE_ID_PATTERN)]] = Field(default_factory=list, max_length=500)
     chunking_strategy: dict[str, Any] | None = None
@@ -126,10 +113,8 @@ class ThreadFileSearch(FileSearchResources):
         return self
 
 
-class ThreadResources(BaseModel):
+class ThreadResources(StrictBody):
     """A thread's `tool_resources`: its vector store (one) and its code_interpreter files."""
-
-    model_config = ConfigDict(extra="forbid")
 
     file_search: FileSearchResources | None = None
     code_interpreter: CodeInterpreterResources | None = None

@@ -11,23 +11,13 @@ from app.api.wire.event_stream import EventStreamResponse
 router = APIRouter(prefix="/files", route_class=V1UploadRoute)
 
 
-@router.post("")
-async def create_file(request: Request, passthrough: PassthroughDep) -> Response:
+@router.api_route("", methods=["GET", "POST"])
+async def files(request: Request, passthrough: PassthroughDep) -> Response:
     return await relay(request, passthrough, "files")
 
 
-@router.get("")
-async def list_files(request: Request, passthrough: PassthroughDep) -> Response:
-    return await relay(request, passthrough, "files")
-
-
-@router.get("/{file_id}")
-async def retrieve_file(file_id: FileId, request: Request, passthrough: PassthroughDep) -> Response:
-    return await relay(request, passthrough, "files", file_id)
-
-
-@router.delete("/{file_id}")
-async def delete_file(file_id: FileId, request: Request, passthrough: PassthroughDep) -> Response:
+@router.api_route("/{file_id}", methods=["GET", "DELETE"])
+async def file(file_id: FileId, request: Request, passthrough: PassthroughDep) -> Response:
     return await relay(request, passthrough, "files", file_id)
 
 

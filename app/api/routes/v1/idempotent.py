@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.api.routes.chat import REPLAYED_HEADER
-from app.errors import IdempotencyNotSupported
 from app.services.idempotency import IdempotentRequests, fingerprint
 
 STREAMED = (
@@ -41,8 +40,3 @@ async def answered_once(
     answer = await idempotency.run(user_id, key, fingerprint(route, payload), action)
     headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
-
-
-def refuse_with_stream(key: str | None) -> None:
-    if key is not None:
-        raise IdempotencyNotSupported(STREAMED)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,14 +19,13 @@ from app.api.routes.v1.common import (
     ThreadResources,
     api_run_object,
 )
-from app.api.routes.v1.idempotent import answered_once, refuse_with_stream
+from app.api.routes.v1.idempotent import STREAMED, answered_once
 from app.api.routing import V1Route
 from app.api.schemas import ToolOutputsBody
-from app.api.wire.event_stream import EventStreamResponse
-from app.api.wire.sse import SSE_FAREWELL, SSE_HEADERS, sse_body
-from app.engines.base import StreamEvent
+from app.api.wire.sse import sse_response
 from app.engines.hosted.objects import list_object
 from app.engines.hosted.runs import Started
+from app.errors import IdempotencyNotSupported
 from app.services.assistants import MAX_TOOLS, AssistantTool
 from app.services.run_options import (
     ResponseFormat,
@@ -40,6 +39,11 @@ from app.services.run_options import (
 from app.storage.threads import RunRecord
 
 router = APIRouter(route_class=V1Route)
+# The RunSpec fields a run body gives as they are.
+_PLAIN_OVERRIDES = {
+    "model", "instructions", "additional_instructions", "temperature", "top_p", "parallel_tool_calls",
+    "max_prompt_tokens", "max_completion_tokens",
+}  # fmt: skip
 
 
 class RunCreate(Metadata):
@@ -66,19 +70,12 @@ class RunCreate(Metadata):
         """The RunSpec fields this body sets."""
         truncation = self.truncation_strategy
         return {
-            "model": self.model,
-            "instructions": self.instructions,
-            "additional_instructions": self.additional_instructions,
+            **self.model_dump(include=_PLAIN_OVERRIDES),
             "tools": tuple(tool.as_object() for tool in self.tools) if self.tools is not None else None,
             "metadata": dict(self.metadata) if self.metadata else None,
             "additional_messages": tuple(message.new_message() for message in self.additional_messages or ()),
-            "temperature": self.temperature,
-            "top_p": self.top_p,
             "response_format": stored_format(self.response_format),
             "tool_choice": stored_choice(self.tool_choice),
-            "parallel_tool_calls": self.parallel_tool_calls,
-            "max_prompt_tokens": self.max_prompt_tokens,
-            "max_completion_tokens": self.max_completion_tokens,
             "truncation_type": truncation.type if truncation else None,
             "truncation_last_messages": truncation.last_messages if truncation else None,
         }
@@ -101,17 +98,6 @@ class StreamableToolOutputs(ToolOutputsBody):
     stream: bool | None = None
 
 
-def _stream(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
-    """OpenAI's SSE: `event: thread.run.created` / `data: {...}` ... `event: done` / `data: [DONE]`."""
-    return EventStreamResponse(
-        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
-    )
-
-
-def _answer(continued: Started) -> Any:
-    return api_run_object(continued) if isinstance(continued, RunRecord) else _stream(continued)
-
-
 async def _once_unless_streamed(
     request: Request,
     user_id: str,
@@ -122,8 +108,11 @@ async def _once_unless_streamed(
 ) -> Any:
     """The run streamed, or its object (at most once per Idempotency-Key)."""
     if stream:
-        refuse_with_stream(key)
-        return _answer(await start())
+        if key is not None:
+            raise IdempotencyNotSupported(STREAMED)
+        events = await start()
+        assert not isinstance(events, RunRecord)
+        return sse_response(events)
 
     async def started() -> dict[str, Any]:
         run = await start()

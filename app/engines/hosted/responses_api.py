@@ -18,10 +18,8 @@ from app.engines.hosted.model_client import (
     ModelCallFailed,
     ModelDone,
     ModelEvent,
-    ModelRequest,
     TextDelta,
-    add_sampling,
-    add_tool_options,
+    add_options,
     as_dict,
     as_list,
     as_str,
@@ -30,8 +28,16 @@ from app.engines.hosted.model_client import (
     stopped_early,
     usage_counts,
 )
-from app.engines.hosted.tool_calls import CallPieces, FunctionCall, FunctionCallDelta, ToolRound, new_call_id
+from app.engines.hosted.tool_calls import (
+    CallPieces,
+    FunctionCall,
+    FunctionCallDelta,
+    ToolRound,
+    function_tools,
+    new_call_id,
+)
 from app.errors import RATE_LIMIT_EXCEEDED, SERVER_ERROR, UpstreamError
+from app.storage.threads import RunRecord
 from app.upstream.client import Upstream
 
 logger = logging.getLogger(__name__)
@@ -173,39 +179,37 @@ class ResponsesModel:
         self._upstream = upstream
         self._vector_store_ids = vector_store_ids
 
-    def tool_names(self) -> tuple[str, ...]:
-        return ("file_search",) if self._vector_store_ids else ()
-
-    def _body(self, request: ModelRequest) -> dict[str, Any]:
+    def _body(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "input": _responses_input(request.turns),
-            "instructions": request.instructions,
-            "max_output_tokens": request.max_output_tokens,
-            "model": request.model,
+            "input": _responses_input(turns),
+            "instructions": run.instructions,
+            "max_output_tokens": run.max_completion_tokens,
+            "model": run.model,
             "store": False,
             "stream": True,
         }
         tools: list[dict[str, Any]] = []
-        store_ids = self._vector_store_ids if request.vector_store_ids is None else list(request.vector_store_ids)
+        store_ids = self._vector_store_ids if run.vector_store_ids is None else run.vector_store_ids
         if store_ids:
             tools.append({"type": "file_search", "vector_store_ids": store_ids})
-        if request.code_interpreter:
+        if any(isinstance(tool, dict) and tool.get("type") == "code_interpreter" for tool in run.tools):
             container: dict[str, Any] = {"type": "auto"}
-            if request.code_file_ids:
-                container["file_ids"] = list(request.code_file_ids)
+            if run.code_file_ids:
+                container["file_ids"] = list(run.code_file_ids)
             tools.append({"type": "code_interpreter", "container": container})
-        tools.extend({"type": "function", **function_object(tool), "strict": False} for tool in request.tools)
+        tools.extend(
+            {"type": "function", **function_object(tool), "strict": False} for tool in function_tools(run.tools)
+        )
         if tools:
             body["tools"] = tools
-        add_sampling(request, body)
-        add_tool_options(request, body, flat=True)
-        text_format = _responses_text_format(request.response_format)
+        add_options(run, body, flat=True)
+        text_format = _responses_text_format(run.response_format)
         if text_format is not None:
             body["text"] = {"format": text_format}
         return body
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        body = self._body(request)
+    async def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
+        body = self._body(run, turns)
         calls = CallPieces()
         hosted = _HostedTools()
         received = False

@@ -32,7 +32,6 @@ from app.engines.hosted.answer import AnswerWriter
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.history import fit_history
 from app.engines.hosted.model_client import ModelCallFailed, ModelClient
-from app.engines.hosted.run_spec import model_request
 from app.engines.hosted.tool_calls import call_object
 from app.errors import SERVER_ERROR
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
@@ -241,9 +240,8 @@ class RunRunner:
             limit=started.truncation_last_messages,
         )
         turns = fit_history(started, history, self._settings.max_prompt_tokens).turns  # or invalid_prompt
-        request = model_request(started, turns)
         writer = AnswerWriter(started, lambda *items: self._publish(local, *items), local.step_count)
-        async with contextlib.aclosing(self._model.stream(request)) as stream:
+        async with contextlib.aclosing(self._model.stream(started, turns)) as stream:
             async for item in stream:
                 writer.add(item)
         return writer

@@ -21,12 +21,12 @@ from app.engines.hosted.objects import message_page, run_state
 from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage, RunSpec
 from app.engines.hosted.runner import RunRunner
-from app.engines.hosted.runs import Runs
+from app.engines.hosted.runs import Runs, Started
 from app.engines.hosted.steps import Steps
 from app.engines.hosted.thread_files import ThreadFiles
 from app.engines.hosted.threads import Threads
 from app.storage.assistants import AssistantStore
-from app.storage.threads import ThreadStore
+from app.storage.threads import RunRecord, ThreadStore
 from app.upstream.files import UpstreamFiles
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class HostedEngine:
 
     async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
         run = await self.runs.start(thread_id, await self._message_spec(content))
+        assert isinstance(run, RunRecord)
         return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
 
     async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
@@ -73,12 +74,12 @@ class HostedEngine:
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
-        return await self.runs.start(thread_id, await self._message_spec(content), stream=True)
+        return _events(await self.runs.start(thread_id, await self._message_spec(content), stream=True))
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
     ) -> AsyncGenerator[StreamEvent, None]:
-        return await self.runs.submit_tool_outputs(thread_id, run_id, outputs, stream=True)
+        return _events(await self.runs.submit_tool_outputs(thread_id, run_id, outputs, stream=True))
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
         return run_state(await self.runs.get(thread_id, run_id))
@@ -121,3 +122,8 @@ class HostedEngine:
     async def _message_spec(self, content: str) -> RunSpec:
         """A run of the service's assistant on the user's message (`/chat`, the Next.js routes)."""
         return RunSpec(await self._assistants.current(), additional_messages=(NewMessage("user", content),))
+
+
+def _events(started: Started) -> AsyncGenerator[StreamEvent, None]:
+    assert not isinstance(started, RunRecord)  # a streamed start
+    return started

@@ -84,17 +84,20 @@ class RunRunner:
         """How many runs of this process are still executing."""
         return len(self._local)
 
-    def start(self, run: RunRecord) -> None:
-        """Execute the run in the background."""
-        self._launch(run)
-
-    def start_streamed(
-        self, run: RunRecord, *, resumed: bool = False, answered: RunStepRecord | None = None
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """Execute the run in the background and return its events, from `thread.run.created` on
-        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on, then the
-        `answered` tool_calls step's `thread.run.step.completed`)."""
-        local = self._launch(run, resumed=resumed, answered=answered)
+    def start(
+        self, run: RunRecord, *, stream: bool = False, answered: RunStepRecord | None = None, resumed: bool = False
+    ) -> RunRecord | AsyncGenerator[StreamEvent, None]:
+        """Execute the run in the background; the run, or (`stream`) its events from `thread.run.created` on
+        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on, then the `answered`
+        tool_calls step's `thread.run.step.completed`)."""
+        local = _LocalRun(run, resumed=resumed, answered=answered)
+        self._local[run.id] = local
+        local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
+        local.task.add_done_callback(lambda task: self._forget(local, task))
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_leases(), name="hosted-lease-keeper")
+        if not stream:
+            return run
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
         local.subscribers.append(queue)
         return self._events(local, queue)
@@ -127,15 +130,6 @@ class RunRunner:
             self._keeper = None
 
     # ---- tasks -------------------------------------------------------------------------
-    def _launch(self, run: RunRecord, *, resumed: bool = False, answered: RunStepRecord | None = None) -> _LocalRun:
-        local = _LocalRun(run, resumed=resumed, answered=answered)
-        self._local[run.id] = local
-        local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
-        local.task.add_done_callback(lambda task: self._forget(local, task))
-        if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.create_task(self._keep_leases(), name="hosted-lease-keeper")
-        return local
-
     def _request_stop(self, local: _LocalRun, reason: str) -> None:
         if local.task is None or not local.stoppable or local.stop_reason is not None:
             return

@@ -78,12 +78,7 @@ def to_message_page(page: dict[str, Any], thread_id: str) -> MessagePage:
         data = [to_thread_message(m, thread_id) for m in _dicts(page.get("data"))]
     except ValidationError as exc:
         raise unexpected_answer("a page of messages") from exc
-    return MessagePage(
-        data=data,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        has_more=bool(page.get("has_more")),
-    )
+    return MessagePage.of(data, bool(page.get("has_more")))
 
 
 def to_run_state(run: dict[str, Any], thread_id: str, reply: str | None = None) -> RunState:

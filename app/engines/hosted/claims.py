@@ -102,9 +102,7 @@ class ThreadClaims:
         )
         if expired is not None:
             logger.warning(
-                "run %s on thread %s expired: its lease lapsed (the process running it stopped)",
-                run.id,
-                run.thread_id,
+                "run %s on thread %s expired: its lease lapsed (the process running it stopped)", run.id, run.thread_id
             )
             await self._store.release_active_run(run.thread_id, run.id)
         return expired

@@ -12,12 +12,13 @@ import logging
 from collections.abc import AsyncGenerator
 
 from app.config import Settings
-from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
+from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ThreadMessage, ToolOutput
 from app.engines.hosted.assistants import RunAssistants
 from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.events import run_object
 from app.engines.hosted.messages import Messages
 from app.engines.hosted.model_client import ModelClient
-from app.engines.hosted.objects import message_page, run_state
+from app.engines.hosted.objects import text_content
 from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage, RunSpec
 from app.engines.hosted.runner import RunRunner
@@ -26,7 +27,7 @@ from app.engines.hosted.steps import Steps
 from app.engines.hosted.thread_files import ThreadFiles
 from app.engines.hosted.threads import Threads
 from app.storage.assistants import AssistantStore
-from app.storage.threads import RunRecord, ThreadStore
+from app.storage.threads import MessageRecord, RunRecord, ThreadStore
 from app.upstream.files import UpstreamFiles
 
 logger = logging.getLogger(__name__)
@@ -82,10 +83,10 @@ class HostedEngine:
         return _events(await self.runs.submit_tool_outputs(thread_id, run_id, outputs, stream=True))
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
-        return run_state(await self.runs.get(thread_id, run_id))
+        return _run_state(await self.runs.get(thread_id, run_id))
 
     async def cancel_run(self, thread_id: str, run_id: str) -> RunState:
-        return run_state(await self.runs.cancel(thread_id, run_id))
+        return _run_state(await self.runs.cancel(thread_id, run_id))
 
     async def list_messages(
         self,
@@ -97,7 +98,8 @@ class HostedEngine:
         before: str | None = None,
     ) -> MessagePage:
         query = PageQuery(limit=limit, order=order, after=after, before=before)
-        return message_page(*await self.messages.page(thread_id, query))
+        messages, has_more = await self.messages.page(thread_id, query)
+        return MessagePage.of([_thread_message(message) for message in messages], has_more)
 
     async def check_setup(self) -> None:
         expired = await self._claims.expire_lapsed_runs()
@@ -127,3 +129,20 @@ class HostedEngine:
 def _events(started: Started) -> AsyncGenerator[StreamEvent, None]:
     assert not isinstance(started, RunRecord)  # a streamed start
     return started
+
+
+def _run_state(run: RunRecord) -> RunState:
+    """A run as the polling routes show it: the run object's fields, and the reply once completed."""
+    return RunState.model_validate({**run_object(run), "reply": run.reply if run.status == "completed" else None})
+
+
+def _thread_message(message: MessageRecord) -> ThreadMessage:
+    return ThreadMessage(
+        id=message.id,
+        thread_id=message.thread_id,
+        role=message.role,
+        created_at=int(message.created_at.timestamp()),
+        run_id=message.run_id,
+        text=message.text,
+        content=text_content(message.text, message.annotations),
+    )

@@ -14,16 +14,6 @@ from app.engines.base import StreamEvent
 from app.engines.hosted.objects import epoch, text_content
 from app.storage.threads import RunRecord, RunStepRecord, is_active
 
-RUN_STATUS_EVENTS = {
-    "queued": "thread.run.queued",
-    "in_progress": "thread.run.in_progress",
-    "requires_action": "thread.run.requires_action",
-    "completed": "thread.run.completed",
-    "failed": "thread.run.failed",
-    "cancelled": "thread.run.cancelled",
-    "expired": "thread.run.expired",
-}
-
 
 def run_object(run: RunRecord) -> dict[str, Any]:
     return {
@@ -78,7 +68,7 @@ def run_event(event: str, run: RunRecord) -> StreamEvent:
 
 def run_status_event(run: RunRecord) -> StreamEvent:
     """The event announcing the run's current status, e.g. `thread.run.completed`."""
-    return run_event(RUN_STATUS_EVENTS[run.status], run)
+    return run_event(f"thread.run.{run.status}", run)
 
 
 def message_object(
@@ -123,8 +113,7 @@ def message_delta(
     if first or annotations:
         part["text"]["annotations"] = list(annotations or [])
     return StreamEvent(
-        "thread.message.delta",
-        {"id": message_id, "object": "thread.message.delta", "delta": {"content": [part]}},
+        "thread.message.delta", {"id": message_id, "object": "thread.message.delta", "delta": {"content": [part]}}
     )
 
 
@@ -180,12 +169,7 @@ def tool_call_delta(step_id: str, index: int, arguments: str, call_id: str | Non
 
 
 def code_call_delta(
-    step_id: str,
-    index: int,
-    *,
-    call_id: str | None = None,
-    code: str | None = None,
-    logs: str | None = None,
+    step_id: str, index: int, *, call_id: str | None = None, code: str | None = None, logs: str | None = None
 ) -> StreamEvent:
     """A piece of a code_interpreter call: the first (with `id`, empty input and outputs) opens the
     call in AssistantStream; then code pieces (`input`), then the logs (`outputs`)."""

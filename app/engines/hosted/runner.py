@@ -227,11 +227,7 @@ class RunRunner:
         if local.resumed:
             local.step_count = len(await self._store.run_steps(started.id))
         history = await self._store.messages_page(
-            started.thread_id,
-            seq_after=None,
-            seq_before=None,
-            ascending=False,
-            limit=started.truncation_last_messages,
+            started.thread_id, seq_after=None, seq_before=None, ascending=False, limit=started.truncation_last_messages
         )
         turns = fit_history(started, history, self._settings.max_prompt_tokens).turns  # or invalid_prompt
         writer = AnswerWriter(started, lambda *items: self._publish(local, *items), local.step_count)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.clock import utc_now
+from app.engines.base import StreamEvent
 from app.engines.hosted import events
 from app.engines.hosted.citations import Citation, CitedText, Piece
 from app.engines.hosted.model_client import CodeCallDelta, CodeCallDone, ModelDone, ModelEvent, TextDelta
@@ -94,8 +95,8 @@ class AnswerWriter:
                 self._finish_code_call(code_call, "".join(code_call.code), "")
             await store.save_run_step(code_call.step)
         if message is not None and answer.message_step is not None:
-            completed = events.message_completed(message.id, run, answer.created_at, message.text, message.annotations)
-            self._publish(completed)
+            data = events.message_object(message.id, run, answer.created_at, message.text, message.annotations)
+            self._publish(StreamEvent("thread.message.completed", data))
             step = replace(answer.message_step, status="completed", completed_at=utc_now())
             await store.save_run_step(step)
             self._publish(events.step_completed(step))

@@ -1,10 +1,5 @@
-"""Engine `hosted`: threads, messages and runs live in this service's storage; a run is one model call.
-
-It is built of one small service per resource (`threads`, `messages`, `runs`, `steps`), each answering
-with stored records. Every route family calls those same methods and renders the records its own way:
-the AssistantEngine methods below render them as RunState and MessagePage for `/chat`, the polling routes
-and the Next.js routes; `/v1` renders them as OpenAI's objects (`hosted()` hands it the services).
-"""
+"""Engine `hosted`: the AssistantEngine methods over the per-resource services, rendering their records
+as RunState and MessagePage; `/v1` renders the same records as OpenAI's objects (`hosted()`)."""
 
 from __future__ import annotations
 
@@ -122,7 +117,6 @@ class HostedEngine:
         await self.runner.aclose()
 
     async def _message_spec(self, content: str) -> RunSpec:
-        """A run of the service's assistant on the user's message (`/chat`, the Next.js routes)."""
         return RunSpec(await self._assistants.current(), additional_messages=(NewMessage("user", content),))
 
 

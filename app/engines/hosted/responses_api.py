@@ -151,21 +151,28 @@ class _HostedTools:
         return replace(done, citations=()) if self.cited else done
 
 
-def _final_citations(response: dict[str, Any]) -> tuple[Citation, ...]:
-    """The file citations on the final response's output_text parts, positioned in the joined text."""
+def _output_texts(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The final response's output_text parts (with a string `text`), in order."""
+    return [
+        part
+        for item in map(as_dict, as_list(response.get("output")))
+        if item.get("type") == "message"
+        for part in map(as_dict, as_list(item.get("content")))
+        if part.get("type") == "output_text" and isinstance(part.get("text"), str)
+    ]
+
+
+def _final_citations(parts: list[dict[str, Any]]) -> tuple[Citation, ...]:
+    """The file citations on the final output_text parts, positioned in the joined text."""
     found: list[Citation] = []
     offset = 0
-    for item in map(as_dict, as_list(response.get("output"))):
-        parts = as_list(item.get("content")) if item.get("type") == "message" else []
-        for part in map(as_dict, parts):
-            if part.get("type") != "output_text" or not isinstance(part.get("text"), str):
-                continue
-            for annotation in map(as_dict, as_list(part.get("annotations"))):
-                index = annotation.get("index")
-                if annotation.get("type") == "file_citation" and isinstance(index, int):
-                    file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
-                    found.append(Citation(file_id, filename, offset + index))
-            offset += len(part["text"])
+    for part in parts:
+        for annotation in map(as_dict, as_list(part.get("annotations"))):
+            index = annotation.get("index")
+            if annotation.get("type") == "file_citation" and isinstance(index, int):
+                file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
+                found.append(Citation(file_id, filename, offset + index))
+        offset += len(part["text"])
     return tuple(found)
 
 
@@ -241,13 +248,8 @@ class ResponsesModel:
         if response.get("status") == "incomplete":
             reason = as_dict(response.get("incomplete_details")).get("reason")
             logger.info("model answer incomplete (%s); keeping what was written", reason)
-        text = "".join(
-            part["text"]
-            for item in as_list(response.get("output"))
-            if as_dict(item).get("type") == "message"
-            for part in as_list(item.get("content"))
-            if as_dict(part).get("type") == "output_text" and isinstance(part.get("text"), str)
-        )
+        parts = _output_texts(response)
+        text = "".join(part["text"] for part in parts)
         # The final response's items are the calls as the provider recorded them; the streamed pieces
         # stand in when a server leaves them out.
         final = [item for item in map(as_dict, as_list(response.get("output"))) if item.get("type") == "function_call"]
@@ -266,7 +268,7 @@ class ResponsesModel:
             )
         usage = as_dict(response.get("usage"))
         counted = usage_counts(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
-        return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(response))
+        return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(parts))
 
     @staticmethod
     def _failed(response: dict[str, Any]) -> ModelCallFailed:

@@ -163,7 +163,7 @@ class RunRunner:
             if local.answered is not None:
                 self._publish(local, events.step_completed(local.answered))
         else:
-            self._publish(local, events.run_event("thread.run.created", run), events.run_status_event(run))
+            self._publish(local, events.run_status_event(run, "thread.run.created"), events.run_status_event(run))
         final = await self._run_to_end(local)
         self._publish(local, events.run_status_event(final))
         logger.info(

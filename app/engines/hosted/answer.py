@@ -1,10 +1,7 @@
-"""One model call's answer as the Assistants API streams and stores it: messages, steps and their events.
-
-`AnswerWriter` takes the model client's events in order (text deltas, citations, function call
-pieces, code_interpreter calls, then `ModelDone`) and publishes the Assistants events they make:
-`thread.message.*` for the reply, `thread.run.step.*` for its message_creation step, one tool_calls
-step per batch of function calls and one per code_interpreter call. Once the runner has stored the
-reply and the run's new status, `store_steps` completes and stores the steps.
+"""One model call's answer as the Assistants API streams and stores it: `AnswerWriter` publishes the
+events the model client's events make (the reply's `thread.message.*`, and `thread.run.step.*` for its
+message_creation step, one tool_calls step per batch of function calls and one per code_interpreter call);
+once the runner has stored the reply and the run's status, `store_steps` completes and stores the steps.
 """
 
 from __future__ import annotations

@@ -1,16 +1,14 @@
 """Background execution of hosted runs: one task per run, owned here, cancelled at shutdown.
 
-A run task moves the run to `in_progress`, reads the thread's last N messages (and the run's
-answered function calls), streams one model call, stores the reply as an assistant message and
-marks the run `completed` (or `failed`, `expired`). A model that calls functions leaves the run
-`requires_action`, with no task: submitted outputs start a new task on it (`start_streamed(resumed=True)`), in
-whichever process takes the submit. Each reply and each batch of calls is a stored run step.
-Every write is conditional on the run still being active and holding its thread, so
-a run cancelled or expired elsewhere (another request, another process) cannot write afterwards.
+A run task moves the run to `in_progress`, streams one model call on its history, stores the reply
+and marks the run `completed` (or `failed`, `expired`). A model that calls functions leaves the run
+`requires_action`, with no task: submitted outputs start a new task on it, in whichever process takes
+the submit. Every write is conditional on the run still being active and holding its thread, so a run
+cancelled or expired elsewhere (another request, another process) cannot write afterwards.
 
-Events go to subscribers (streaming requests) through one queue each. A subscriber that goes
-away only drops its queue: the run goes on, as upstream runs do. One lease keeper task renews
-the leases of every run of this process, and stops local runs whose status was changed elsewhere.
+Events go to subscribers (streaming requests) through one queue each; a subscriber that goes away
+only drops its queue: the run goes on, as upstream runs do. One lease keeper task renews the leases
+of this process's runs, and stops local runs whose status was changed elsewhere.
 """
 
 from __future__ import annotations

@@ -33,11 +33,8 @@ class RunRef:
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """One Assistants stream event, e.g. `thread.message.delta`, with its object in upstream shape.
-
-    `data` never holds keys whose value was not set (no `"annotations": null`): openai-node's
-    AssistantStream breaks on them (docs/wire-formats.md section 1b, rule 2).
-    """
+    """One Assistants stream event, e.g. `thread.message.delta`, with its object in upstream shape; `data` never
+    holds keys whose value was not set: openai-node's AssistantStream breaks on them (docs/wire-formats.md 1b)."""
 
     event: str
     data: dict[str, Any]

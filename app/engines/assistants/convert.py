@@ -22,10 +22,8 @@ def drop_nones(value: Any) -> Any:
 
 
 def to_stream_event(name: str, data: dict[str, Any]) -> StreamEvent:
-    """An upstream Assistants stream event as our StreamEvent (deltas without null-valued keys).
-
-    A run's `instructions` (the assistant's system prompt) are blanked: the events reach every client.
-    """
+    """An upstream Assistants stream event as our StreamEvent (deltas without null-valued keys); a run's
+    `instructions` (the assistant's system prompt) are blanked: the events reach every client."""
     if name.endswith(".delta"):
         return StreamEvent(event=name, data=drop_nones(data))
     if data.get("object") == "thread.run" and data.get("instructions"):

@@ -48,11 +48,8 @@ def _chat_messages(instructions: str, turns: Sequence[ChatTurn | ToolRound]) -> 
 
 
 def _chat_call_pieces(calls: CallPieces, delta: dict[str, Any]) -> list[FunctionCallDelta]:
-    """The pieces of `delta.tool_calls` (the legacy `function_call` mirror is ignored).
-
-    Servers differ: OpenAI sends `id`, `type` and `function.name` in a call's first piece only;
-    llama.cpp repeats them in every piece. Only `arguments` are joined; nulls count as absent.
-    """
+    """The pieces of `delta.tool_calls` (the legacy `function_call` mirror is ignored). OpenAI sends `id`,
+    `type` and `function.name` in a call's first piece only, llama.cpp in every piece: only `arguments` join."""
     pieces: list[FunctionCallDelta] = []
     for position, entry in enumerate(map(as_dict, as_list(delta.get("tool_calls")))):
         index = entry.get("index")

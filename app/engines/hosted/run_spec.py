@@ -28,10 +28,7 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What a run is asked for: its assistant, overrides and new messages.
-
-    None keeps the assistant's value; `additional_messages` are stored before the run starts, in order.
-    """
+    """What a run is asked for: its assistant, overrides (None keeps the assistant's) and new messages."""
 
     assistant: AssistantRecord
     model: str | None = None

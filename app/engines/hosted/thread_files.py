@@ -23,8 +23,9 @@ MAX_CODE_FILES = 20
 THREAD_STORE_EXPIRY_DAYS = 7
 
 
-def tool_names(attachment: dict[str, Any]) -> list[str]:
-    return [str(tool.get("type")) for tool in attachment.get("tools") or []]
+def _attached_for(attachments: list[dict[str, Any]], tool: str) -> list[str]:
+    """The ids of the files attached for `tool`."""
+    return [str(a["file_id"]) for a in attachments if tool in [str(t.get("type")) for t in a.get("tools") or []]]
 
 
 def store_ids(resources: dict[str, Any] | None) -> list[str]:
@@ -89,9 +90,9 @@ class ThreadFiles:
         """Add the files (checked by `verify`) to the thread's vector store (made on first use) and
         code_interpreter files; the vector store it made, if it made one."""
         made: list[str] = []
-        coded = [str(a["file_id"]) for a in attachments if "code_interpreter" in tool_names(a)]
+        coded = _attached_for(attachments, "code_interpreter")
         _with_code_files(thread.tool_resources, coded, field)  # over the limit: refused before any upstream call
-        searched = [str(a["file_id"]) for a in attachments if "file_search" in tool_names(a)]
+        searched = _attached_for(attachments, "file_search")
         if searched:
             assert self._files is not None
             store_id, made_now = await self._thread_store(thread)

@@ -113,9 +113,7 @@ class AssistantsEngine:
     async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
         with translated_errors(thread_id):
             run = await self._runs.find(thread_id, marker)
-        if run is None:
-            return None
-        return RunRef(run_id=str(run["id"]), thread_id=thread_id, status=str(run.get("status") or "queued"))
+        return None if run is None else RunRef(str(run["id"]), thread_id, str(run.get("status") or "queued"))
 
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None

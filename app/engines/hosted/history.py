@@ -66,6 +66,20 @@ class History:
     skipped: int = 0  # messages too long to send on their own (never sent)
 
 
+def _too_long(run_id: str, what: str, tokens: int, budget: int, advice: str = "") -> ModelCallFailed:
+    logger.warning(
+        "run %s not sent: its %s about %d tokens, over its budget of %d (MAX_PROMPT_TOKENS)",
+        run_id,
+        what,
+        tokens,
+        budget,
+    )
+    return ModelCallFailed(
+        INVALID_PROMPT,
+        f"The {what} too long for the model's prompt budget (about {tokens} tokens; the budget is {budget}).{advice}",
+    )
+
+
 def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_budget: int) -> History:
     """The run's last messages (given newest first) that fit its budget (`default_budget` for a run stored
     without one), in order, then its answered tool rounds; ModelCallFailed(`invalid_prompt`) when its own
@@ -82,18 +96,7 @@ def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_b
     fixed = message_tokens(run.instructions) + tools_tokens(tools) + REPLY_OVERHEAD
     fixed += sum(round_tokens(answered) for answered in rounds)
     if fixed > budget:
-        logger.warning(
-            "run %s not sent: its instructions, tools and tool outputs alone come to about %d tokens, "
-            "over its prompt budget of %d (MAX_PROMPT_TOKENS)",
-            run.id,
-            fixed,
-            budget,
-        )
-        raise ModelCallFailed(
-            INVALID_PROMPT,
-            f"The instructions and tool outputs are too long for the model's prompt budget "
-            f"(about {fixed} tokens; the budget is {budget}).",
-        )
+        raise _too_long(run.id, "instructions and tool outputs are", fixed, budget)
     used = fixed
     kept: list[MessageRecord] = []
     skipped = dropped = 0
@@ -104,19 +107,7 @@ def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_b
         own_seen = own_seen or own
         if fixed + cost > budget:  # could never be sent: leave it out, now and in later runs
             if own:
-                logger.warning(
-                    "run %s not sent: its message is about %d tokens, over its prompt budget of %d "
-                    "(MAX_PROMPT_TOKENS) with the instructions (%d)",
-                    run.id,
-                    cost,
-                    budget,
-                    fixed,
-                )
-                raise ModelCallFailed(
-                    INVALID_PROMPT,
-                    f"The message is too long for the model's prompt budget "
-                    f"(about {cost} tokens; the budget is {budget}). Send a shorter message.",
-                )
+                raise _too_long(run.id, "message is", cost, budget, " Send a shorter message.")
             skipped += 1
             continue
         if used + cost > budget:

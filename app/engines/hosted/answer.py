@@ -67,7 +67,7 @@ class AnswerWriter:
             answer.usage = item.usage
             answer.calls = item.calls
             if not answer.parts and item.text:
-                self._add_text(item.text)
+                self._add_pieces(answer.cited.text(item.text))
             for citation in item.citations:
                 self._add_pieces(answer.cited.cite(citation))
             self._add_pieces(answer.cited.finish())
@@ -75,7 +75,7 @@ class AnswerWriter:
             self._add_call_piece(item)
         elif isinstance(item, TextDelta):
             if item.text:
-                self._add_text(item.text)
+                self._add_pieces(answer.cited.text(item.text))
         else:
             self._add_hosted_tool_event(item)
 
@@ -102,10 +102,7 @@ class AnswerWriter:
                 for index, call in enumerate(answer.calls):
                     self._add_call_piece(FunctionCallDelta(index, call.arguments, call.call_id, call.name))
             assert answer.calls_step is not None
-            calls = [
-                {**call_object(call), "function": {**call_object(call)["function"], "output": None}}
-                for call in answer.calls
-            ]
+            calls = [{**c, "function": {**c["function"], "output": None}} for c in map(call_object, answer.calls)]
             # The step stays in progress while the run waits: submitting the outputs completes it (engine).
             await store.save_run_step(replace(answer.calls_step, details={"type": "tool_calls", "tool_calls": calls}))
 
@@ -167,9 +164,6 @@ class AnswerWriter:
             answer.calls_step = self._new_step("tool_calls", {"type": "tool_calls", "tool_calls": []})
         step_id = answer.calls_step.id
         self._publish(events.tool_call_delta(step_id, piece.index, piece.arguments, piece.call_id, piece.name))
-
-    def _add_text(self, text: str) -> None:
-        self._add_pieces(self.answer.cited.text(text))
 
     def _add_pieces(self, pieces: list[Piece]) -> None:
         """Stream pieces of the text, each citation marker with its annotation."""

@@ -56,11 +56,8 @@ def run_settings(
 ) -> dict[str, Any]:
     """The run's model, instructions, tools, options and limits: the spec's, else the assistant's, within
     the service's limits (a 400 naming `tool_choice` when it names a tool the run does not have)."""
-    instructions = spec.instructions if spec.instructions is not None else assistant.instructions or ""
-    if spec.additional_instructions:
-        instructions = (
-            f"{instructions}\n\n{spec.additional_instructions}" if instructions else spec.additional_instructions
-        )
+    instructions = spec.instructions if spec.instructions is not None else assistant.instructions
+    instructions = "\n\n".join(part for part in (instructions, spec.additional_instructions) if part)
     tools = (*(spec.tools if spec.tools is not None else assistant.tools), *function_tools)
     _check_tool_choice(spec.tool_choice, tools)
     response_format = spec.response_format if spec.response_format is not None else assistant.response_format

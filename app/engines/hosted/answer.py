@@ -123,7 +123,7 @@ class AnswerWriter:
             call = answer.code_calls[item.index]
             if item.logs:
                 self._publish(events.code_call_delta(call.step.id, 0, logs=item.logs))
-            self._finish_code_call(call, item.code, item.logs)
+            self._finish_code_call(call, "".join(call.code) if item.code is None else item.code, item.logs)
 
     def _finish_code_call(self, call: _CodeCall, code: str, logs: str) -> None:
         outputs = [{"type": "logs", "logs": logs}] if logs else []

@@ -58,11 +58,10 @@ class CodeCallDelta:
 
 @dataclass(frozen=True)
 class CodeCallDone:
-    """The `index`-th code_interpreter call finished: its whole code and its logs."""
+    """The `index`-th code_interpreter call finished: its whole code (None: as streamed) and its logs."""
 
     index: int
-    call_id: str
-    code: str
+    code: str | None
     logs: str
 
 

@@ -90,7 +90,6 @@ class _HostedTools:
         self._text_length = 0
         self._part_starts: dict[tuple[Any, Any], int] = {}
         self._code_calls: dict[Any, int] = {}
-        self._code: list[list[str]] = []
 
     def events(self, event: dict[str, Any]) -> list[ModelEvent]:
         """Our events for a provider event about the text, citations or code_interpreter (others: none)."""
@@ -105,9 +104,7 @@ class _HostedTools:
         elif kind == "response.code_interpreter_call_code.delta":
             found = self._open(event.get("item_id"))
             index = self._code_calls[event.get("item_id")]
-            delta = as_str(event.get("delta"))
-            if delta:
-                self._code[index].append(delta)
+            if delta := as_str(event.get("delta")):
                 found.append(CodeCallDelta(index, delta))
             return found
         elif kind in ("response.output_item.added", "response.output_item.done"):
@@ -134,8 +131,7 @@ class _HostedTools:
     def _open(self, item_id: Any) -> list[ModelEvent]:
         if item_id in self._code_calls:
             return []
-        index = self._code_calls[item_id] = len(self._code)
-        self._code.append([])
+        index = self._code_calls[item_id] = len(self._code_calls)
         return [CodeCallDelta(index, "", call_id=as_str(item_id) or new_call_id())]
 
     def _code_done(self, item: dict[str, Any]) -> CodeCallDone:
@@ -143,8 +139,7 @@ class _HostedTools:
         code = item.get("code")
         outputs = map(as_dict, as_list(item.get("outputs")))
         logs = "".join(as_str(output.get("logs")) for output in outputs if output.get("type") == "logs")
-        call_id = as_str(item.get("id")) or new_call_id()
-        return CodeCallDone(index, call_id, code if isinstance(code, str) else "".join(self._code[index]), logs)
+        return CodeCallDone(index, code if isinstance(code, str) else None, logs)
 
     def done(self, done: ModelDone) -> ModelDone:
         """The final event; its citations only when the stream announced none."""

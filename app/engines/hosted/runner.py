@@ -45,7 +45,7 @@ _SHUTDOWN = "shutdown"
 @dataclass
 class _LocalRun:
     run: RunRecord
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] = field(init=False)
     subscribers: list[asyncio.Queue[StreamEvent | None]] = field(default_factory=list)
     started: bool = False
     stoppable: bool = True  # False once the model call is over and its outcome is being stored
@@ -103,18 +103,16 @@ class RunRunner:
     async def stop(self, run_id: str) -> None:
         """Stop this process's work on a run whose status was just changed (cancelled); wait for it."""
         local = self._local.get(run_id)
-        if local is None or local.task is None:
+        if local is None:
             return
         self._request_stop(local, _STOPPED)
         await asyncio.wait({local.task}, timeout=STOP_WAIT_S)
 
     async def aclose(self) -> None:
         """Stop every run (they end `failed`), then the lease keeper."""
-        tasks = []
+        tasks = [local.task for local in self._local.values()]
         for local in list(self._local.values()):
             self._request_stop(local, _SHUTDOWN)
-            if local.task is not None:
-                tasks.append(local.task)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
             for task in pending:
@@ -129,7 +127,7 @@ class RunRunner:
 
     # ---- tasks -------------------------------------------------------------------------
     def _request_stop(self, local: _LocalRun, reason: str) -> None:
-        if local.task is None or not local.stoppable or local.stop_reason is not None:
+        if not local.stoppable or local.stop_reason is not None:
             return
         local.stop_reason = reason
         if local.started:

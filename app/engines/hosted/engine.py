@@ -42,7 +42,6 @@ class HostedEngine:
         files: UpstreamFiles | None = None,
     ) -> None:
         self._settings = settings
-        self._model = model
         self._assistants = RunAssistants(settings, assistants)
         self._claims = ThreadClaims(store, settings.run_lease_s)
         self.store = store
@@ -108,7 +107,7 @@ class HostedEngine:
         logger.info(
             "hosted engine: model=%s api=%s last_messages=%d max_prompt_tokens=%d",
             self._settings.openai_model,
-            self._model.api,
+            self._settings.hosted_model_api,
             self._settings.truncation_last_messages,
             self._settings.max_prompt_tokens,
         )

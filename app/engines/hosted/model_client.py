@@ -80,8 +80,6 @@ class ModelCallFailed(Exception):
 class ModelClient(Protocol):
     """Streams one answer for a conversation."""
 
-    api: str
-
     def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
         """The run's model call on `turns` (its history, fitted to its budget): text and call deltas, then one
         ModelDone; raises ModelCallFailed. Close it to end the call early."""

@@ -175,8 +175,6 @@ class ResponsesModel:
     """`POST /v1/responses`, streamed; file_search over the run's vector stores (else the configured
     ones), code_interpreter when the run's assistant has it."""
 
-    api = "responses"
-
     def __init__(self, upstream: Upstream, vector_store_ids: list[str]) -> None:
         self._upstream = upstream
         self._vector_store_ids = vector_store_ids

@@ -27,11 +27,8 @@ def missing_chat_setting(settings: Settings) -> str | None:
 def build_engine(
     settings: Settings, upstream: Upstream | None, threads: ThreadStore, assistants: AssistantStore | None = None
 ) -> AssistantEngine:
-    """The engine named by ENGINE, or a stand-in answering 503 when chat is not configured.
-
-    The `hosted` engine keeps its threads, messages and runs in `threads`, and finds the run's
-    assistant in `assistants` (None: the built-in default, from the settings).
-    """
+    """The engine named by ENGINE, or a stand-in answering 503 when chat is not configured (`assistants`
+    None: hosted runs use the built-in default assistant)."""
     missing = missing_chat_setting(settings)
     if missing is not None or upstream is None:
         return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")

@@ -17,14 +17,8 @@ if TYPE_CHECKING:
     from app.engines.hosted.engine import HostedEngine
 
 TERMINAL_RUN_EVENTS = frozenset(
-    {
-        "thread.run.completed",
-        "thread.run.failed",
-        "thread.run.cancelled",
-        "thread.run.expired",
-        "thread.run.requires_action",
-        "thread.run.incomplete",
-    }
+    f"thread.run.{status}"
+    for status in ("completed", "failed", "cancelled", "expired", "requires_action", "incomplete")
 )
 
 
@@ -39,11 +33,8 @@ class RunRef:
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """One Assistants stream event, e.g. `thread.message.delta`, with its object in upstream shape.
-
-    `data` never holds keys whose value was not set (no `"annotations": null`): openai-node's
-    AssistantStream breaks on them (docs/wire-formats.md section 1b, rule 2).
-    """
+    """One Assistants stream event, e.g. `thread.message.delta`, with its object in upstream shape; `data` never
+    holds keys whose value was not set: openai-node's AssistantStream breaks on them (docs/wire-formats.md 1b)."""
 
     event: str
     data: dict[str, Any]
@@ -58,6 +49,17 @@ class ToolOutput:
 
 
 MessageOrder = Literal["asc", "desc"]
+RunStatus = Literal[
+    "queued",
+    "in_progress",
+    "requires_action",
+    "cancelling",
+    "cancelled",
+    "failed",
+    "completed",
+    "incomplete",
+    "expired",
+]
 
 
 class RunError(BaseModel):
@@ -94,17 +96,7 @@ class RunState(BaseModel):
 
     id: str
     thread_id: str
-    status: Literal[
-        "queued",
-        "in_progress",
-        "requires_action",
-        "cancelling",
-        "cancelled",
-        "failed",
-        "completed",
-        "incomplete",
-        "expired",
-    ]
+    status: RunStatus
     created_at: int
     started_at: int | None = None
     completed_at: int | None = None
@@ -139,29 +131,27 @@ class MessagePage(BaseModel):
     last_id: str | None
     has_more: bool
 
+    @classmethod
+    def of(cls, data: list[ThreadMessage], has_more: bool) -> MessagePage:
+        return cls(
+            data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None, has_more=has_more
+        )
+
 
 class AssistantEngine(Protocol):
-    """Threads and runs, wherever they live (upstream Assistants API, or our MongoDB).
-
-    Every method raises domain errors from `app.errors` (ThreadNotFound, RunNotFound,
-    RunAlreadyActive, ChatNotConfigured) or upstream errors the error handlers map.
-    """
+    """Threads and runs, wherever they live; methods raise domain errors from `app.errors`."""
 
     name: str
 
     def hosted(self) -> HostedEngine:
-        """The hosted engine's resources (threads, messages, runs, steps as records), for the routes only it
-        serves (/v1, run steps); another engine raises HostedEngineRequired (ChatNotConfigured: none is set up)."""
+        """The hosted engine (for the routes only it serves: /v1, run steps); else HostedEngineRequired."""
 
     async def create_thread(self) -> str:
         """Create an empty thread (vector store attached when configured); return its id."""
 
     async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
-        """Post the user's message to the thread and start a run, at most once; return at once.
-
-        `marker` identifies the request (the same for its retries; None: a new one): an engine that
-        must retry finds out by it whether an earlier attempt took effect.
-        """
+        """Post the user's message and start a run, at most once (`marker`: the request's, the same for its
+        retries: by it an engine that must retry finds out whether an earlier attempt took effect)."""
 
     async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
         """The run a request with this marker started, if an engine can tell (None otherwise)."""
@@ -169,12 +159,8 @@ class AssistantEngine(Protocol):
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Post the message and start a streamed run.
-
-        Errors that happen before the run exists (unknown thread, active run, upstream down)
-        are raised by this await. The returned iterator yields the run's Assistants events and
-        ends after a terminal run event (completed, failed, cancelled, expired, requires_action).
-        """
+        """Post the message and start a streamed run; errors before the run exists are raised by this await,
+        and the iterator yields the run's Assistants events up to a terminal run event."""
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.engines.base import MessagePage, RunError, RunState, StreamEvent, ThreadMessage
+from app.engines.base import MessagePage, RunState, StreamEvent, ThreadMessage
 from app.upstream.json_calls import unexpected_answer
 
 
@@ -22,10 +22,8 @@ def drop_nones(value: Any) -> Any:
 
 
 def to_stream_event(name: str, data: dict[str, Any]) -> StreamEvent:
-    """An upstream Assistants stream event as our StreamEvent (deltas without null-valued keys).
-
-    A run's `instructions` (the assistant's system prompt) are blanked: the events reach every client.
-    """
+    """An upstream Assistants stream event as our StreamEvent (deltas without null-valued keys); a run's
+    `instructions` (the assistant's system prompt) are blanked: the events reach every client."""
     if name.endswith(".delta"):
         return StreamEvent(event=name, data=drop_nones(data))
     if data.get("object") == "thread.run" and data.get("instructions"):
@@ -66,14 +64,9 @@ def reply_text(page: dict[str, Any]) -> str:
 
 def to_thread_message(message: dict[str, Any], thread_id: str) -> ThreadMessage:
     content = _dicts(message.get("content"))
-    return ThreadMessage(
-        id=message.get("id"),
-        thread_id=message.get("thread_id") or thread_id,
-        role=message.get("role"),
-        created_at=message.get("created_at"),
-        run_id=message.get("run_id"),
-        text=message_text(content),
-        content=content,
+    thread = message.get("thread_id") or thread_id
+    return ThreadMessage.model_validate(
+        {**message, "thread_id": thread, "text": message_text(content), "content": content}
     )
 
 
@@ -83,37 +76,22 @@ def to_message_page(page: dict[str, Any], thread_id: str) -> MessagePage:
         data = [to_thread_message(m, thread_id) for m in _dicts(page.get("data"))]
     except ValidationError as exc:
         raise unexpected_answer("a page of messages") from exc
-    return MessagePage(
-        data=data,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        has_more=bool(page.get("has_more")),
-    )
+    return MessagePage.of(data, bool(page.get("has_more")))
 
 
 def to_run_state(run: dict[str, Any], thread_id: str, reply: str | None = None) -> RunState:
     """The upstream's run JSON as our RunState; a malformed answer is the upstream's failure (502)."""
-    error = run.get("last_error")
-    usage = run.get("usage")
+    error, usage = run.get("last_error"), run.get("usage")
     try:
-        return RunState(
-            id=run.get("id"),
-            thread_id=run.get("thread_id") or thread_id,
-            status=run.get("status"),
-            created_at=run.get("created_at"),
-            started_at=run.get("started_at"),
-            completed_at=run.get("completed_at"),
-            cancelled_at=run.get("cancelled_at"),
-            failed_at=run.get("failed_at"),
-            expires_at=run.get("expires_at"),
-            last_error=RunError(code=error.get("code"), message=error.get("message"))
-            if isinstance(error, dict)
-            else None,
-            model=run.get("model"),
-            assistant_id=run.get("assistant_id"),
-            tools=[tool for tool in run.get("tools") or [] if isinstance(tool, dict)],
-            usage={k: v for k, v in usage.items() if isinstance(v, int)} if isinstance(usage, dict) else None,
-            reply=reply,
+        return RunState.model_validate(
+            {
+                **run,
+                "thread_id": run.get("thread_id") or thread_id,
+                "last_error": error if isinstance(error, dict) else None,
+                "tools": [tool for tool in run.get("tools") or [] if isinstance(tool, dict)],
+                "usage": {k: v for k, v in usage.items() if isinstance(v, int)} if isinstance(usage, dict) else None,
+                "reply": reply,
+            }
         )
     except ValidationError as exc:
         raise unexpected_answer("a run") from exc

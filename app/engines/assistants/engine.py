@@ -113,9 +113,7 @@ class AssistantsEngine:
     async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
         with translated_errors(thread_id):
             run = await self._runs.find(thread_id, marker)
-        if run is None:
-            return None
-        return RunRef(run_id=str(run["id"]), thread_id=thread_id, status=str(run.get("status") or "queued"))
+        return None if run is None else RunRef(str(run["id"]), thread_id, str(run.get("status") or "queued"))
 
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None
@@ -126,15 +124,8 @@ class AssistantsEngine:
         logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
         return relay_events(events)
 
-    async def _event_stream(self, path: str, body: dict[str, Any]) -> AsyncGenerator[StreamEvent, None]:
-        """POST a streamed call once (a repeat would be refused: the run no longer waits); events relayed."""
-        return relay_events(await self._calls.stream(path, body, headers=ASSISTANTS_BETA, once=True))
-
     async def _run_body(self, thread_id: str, content: str) -> dict[str, Any]:
-        """The JSON `runs.create` sends for a non-streaming run, in its key order (omitted values left out).
-
-        One upstream call: the message rides in `additional_messages`; the refusal is the active-run check.
-        """
+        """The JSON `runs.create` sends for a non-streaming run, in its key order (omitted values left out)."""
         await self._attach_vector_store_once(thread_id)
         body: dict[str, Any] = {
             "model": self._settings.openai_model,
@@ -156,8 +147,8 @@ class AssistantsEngine:
     ) -> AsyncGenerator[StreamEvent, None]:
         path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}/submit_tool_outputs"
         body = {"tool_outputs": [{"tool_call_id": o.tool_call_id, "output": o.output} for o in outputs], "stream": True}
-        with translated_errors(thread_id, run_id):
-            return await self._event_stream(path, body)
+        with translated_errors(thread_id, run_id):  # sent once: a repeat would be refused (the run no longer waits)
+            return relay_events(await self._calls.stream(path, body, headers=ASSISTANTS_BETA, once=True))
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
         run_path = f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}"

@@ -1,10 +1,7 @@
-"""One model call's answer as the Assistants API streams and stores it: messages, steps and their events.
-
-`AnswerWriter` takes the model client's events in order (text deltas, citations, function call
-pieces, code_interpreter calls, then `ModelDone`) and publishes the Assistants events they make:
-`thread.message.*` for the reply, `thread.run.step.*` for its message_creation step, one tool_calls
-step per batch of function calls and one per code_interpreter call. Once the runner has stored the
-reply and the run's new status, `store_steps` completes and stores the steps.
+"""One model call's answer as the Assistants API streams and stores it: `AnswerWriter` publishes the
+events the model client's events make (the reply's `thread.message.*`, and `thread.run.step.*` for its
+message_creation step, one tool_calls step per batch of function calls and one per code_interpreter call);
+once the runner has stored the reply and the run's status, `store_steps` completes and stores the steps.
 """
 
 from __future__ import annotations
@@ -14,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.clock import utc_now
+from app.engines.base import StreamEvent
 from app.engines.hosted import events
 from app.engines.hosted.citations import Citation, CitedText, Piece
 from app.engines.hosted.model_client import CodeCallDelta, CodeCallDone, ModelDone, ModelEvent, TextDelta
@@ -69,7 +67,7 @@ class AnswerWriter:
             answer.usage = item.usage
             answer.calls = item.calls
             if not answer.parts and item.text:
-                self._add_text(item.text)
+                self._add_pieces(answer.cited.text(item.text))
             for citation in item.citations:
                 self._add_pieces(answer.cited.cite(citation))
             self._add_pieces(answer.cited.finish())
@@ -77,7 +75,7 @@ class AnswerWriter:
             self._add_call_piece(item)
         elif isinstance(item, TextDelta):
             if item.text:
-                self._add_text(item.text)
+                self._add_pieces(answer.cited.text(item.text))
         else:
             self._add_hosted_tool_event(item)
 
@@ -94,8 +92,8 @@ class AnswerWriter:
                 self._finish_code_call(code_call, "".join(code_call.code), "")
             await store.save_run_step(code_call.step)
         if message is not None and answer.message_step is not None:
-            completed = events.message_completed(message.id, run, answer.created_at, message.text, message.annotations)
-            self._publish(completed)
+            data = events.message_object(message.id, run, answer.created_at, message.text, message.annotations)
+            self._publish(StreamEvent("thread.message.completed", data))
             step = replace(answer.message_step, status="completed", completed_at=utc_now())
             await store.save_run_step(step)
             self._publish(events.step_completed(step))
@@ -104,10 +102,7 @@ class AnswerWriter:
                 for index, call in enumerate(answer.calls):
                     self._add_call_piece(FunctionCallDelta(index, call.arguments, call.call_id, call.name))
             assert answer.calls_step is not None
-            calls = [
-                {**call_object(call), "function": {**call_object(call)["function"], "output": None}}
-                for call in answer.calls
-            ]
+            calls = [{**c, "function": {**c["function"], "output": None}} for c in map(call_object, answer.calls)]
             # The step stays in progress while the run waits: submitting the outputs completes it (engine).
             await store.save_run_step(replace(answer.calls_step, details={"type": "tool_calls", "tool_calls": calls}))
 
@@ -128,7 +123,7 @@ class AnswerWriter:
             call = answer.code_calls[item.index]
             if item.logs:
                 self._publish(events.code_call_delta(call.step.id, 0, logs=item.logs))
-            self._finish_code_call(call, item.code, item.logs)
+            self._finish_code_call(call, "".join(call.code) if item.code is None else item.code, item.logs)
 
     def _finish_code_call(self, call: _CodeCall, code: str, logs: str) -> None:
         outputs = [{"type": "logs", "logs": logs}] if logs else []
@@ -169,9 +164,6 @@ class AnswerWriter:
             answer.calls_step = self._new_step("tool_calls", {"type": "tool_calls", "tool_calls": []})
         step_id = answer.calls_step.id
         self._publish(events.tool_call_delta(step_id, piece.index, piece.arguments, piece.call_id, piece.name))
-
-    def _add_text(self, text: str) -> None:
-        self._add_pieces(self.answer.cited.text(text))
 
     def _add_pieces(self, pieces: list[Piece]) -> None:
         """Stream pieces of the text, each citation marker with its annotation."""

@@ -4,17 +4,16 @@ llama.cpp and other OpenAI-compatible servers. Text and function calls; no hoste
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from typing import Any
 
 from app.engines.hosted.model_client import (
+    ChatTurn,
     ModelDone,
     ModelEvent,
-    ModelRequest,
     TextDelta,
-    add_sampling,
-    add_tool_options,
+    add_options,
     as_dict,
     as_list,
     as_str,
@@ -23,16 +22,17 @@ from app.engines.hosted.model_client import (
     stopped_early,
     usage_counts,
 )
-from app.engines.hosted.tool_calls import CallPieces, FunctionCallDelta, ToolRound
+from app.engines.hosted.tool_calls import CallPieces, FunctionCallDelta, ToolRound, function_tools
 from app.errors import UpstreamError
+from app.storage.threads import RunRecord
 from app.upstream.client import Upstream
 
 logger = logging.getLogger(__name__)
 
 
-def _chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = [{"role": "system", "content": request.instructions}]
-    for turn in request.turns:
+def _chat_messages(instructions: str, turns: Sequence[ChatTurn | ToolRound]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": instructions}]
+    for turn in turns:
         if isinstance(turn, ToolRound):
             tool_calls = [
                 {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -48,11 +48,8 @@ def _chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
 
 
 def _chat_call_pieces(calls: CallPieces, delta: dict[str, Any]) -> list[FunctionCallDelta]:
-    """The pieces of `delta.tool_calls` (the legacy `function_call` mirror is ignored).
-
-    Servers differ: OpenAI sends `id`, `type` and `function.name` in a call's first piece only;
-    llama.cpp repeats them in every piece. Only `arguments` are joined; nulls count as absent.
-    """
+    """The pieces of `delta.tool_calls` (the legacy `function_call` mirror is ignored). OpenAI sends `id`,
+    `type` and `function.name` in a call's first piece only, llama.cpp in every piece: only `arguments` join."""
     pieces: list[FunctionCallDelta] = []
     for position, entry in enumerate(map(as_dict, as_list(delta.get("tool_calls")))):
         index = entry.get("index")
@@ -69,34 +66,28 @@ def _chat_call_pieces(calls: CallPieces, delta: dict[str, Any]) -> list[Function
 class ChatCompletionsModel:
     """`POST /v1/chat/completions`, streamed with usage: Ollama, vLLM, llama.cpp and others. No file_search."""
 
-    api = "chat_completions"
-
     def __init__(self, upstream: Upstream) -> None:
         self._upstream = upstream
 
-    def tool_names(self) -> tuple[str, ...]:
-        return ()
-
     @staticmethod
-    def _body(request: ModelRequest) -> dict[str, Any]:
+    def _body(run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "messages": _chat_messages(request),
-            "model": request.model,
+            "messages": _chat_messages(run.instructions, turns),
+            "model": run.model,
             # max_tokens, not max_completion_tokens: the one every compatible server understands.
-            "max_tokens": request.max_output_tokens,
+            "max_tokens": run.max_completion_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if request.tools:
-            body["tools"] = [{"type": "function", "function": function_object(tool)} for tool in request.tools]
-        add_sampling(request, body)
-        add_tool_options(request, body, flat=False)
-        if isinstance(request.response_format, dict) and request.response_format.get("type") != "text":
-            body["response_format"] = request.response_format
+        if tools := function_tools(run.tools):
+            body["tools"] = [{"type": "function", "function": function_object(tool)} for tool in tools]
+        add_options(run, body, flat=False)
+        if isinstance(run.response_format, dict) and run.response_format.get("type") != "text":
+            body["response_format"] = run.response_format
         return body
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        body = self._body(request)
+    async def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
+        body = self._body(run, turns)
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
         calls = CallPieces()

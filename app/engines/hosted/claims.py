@@ -1,14 +1,13 @@
 """One active run per thread, and leases: the rule that keeps two runs off one thread.
 
-A thread document holds `activeRunId`. A run becomes active with one conditional update that
-only matches while the thread holds the run we expect (normally none), so of two simultaneous
-messages exactly one wins, in one process or many. The loser looks at the holder: a holder that
-has finished, or whose lease ended (its process died), is replaced with the same conditional
-update; any other holder is reported as the active run.
+A run becomes the thread's `activeRunId` with one conditional update that only matches while the thread
+holds the run we expect (normally none), so of two simultaneous messages exactly one wins, in one process
+or many. The loser looks at the holder: one that has finished, or whose lease ended (its process died), is
+replaced with the same conditional update; any other is reported as the active run.
 
-Leases: a run's `leaseExpiresAt` is pushed forward while a process works on it. A run whose lease
-lapsed is marked `expired` (conditionally on the lease still being lapsed, so a run renewed in
-the meantime survives), at start-up, when a new message arrives on its thread, and when it is read.
+A run's lease is pushed forward while a process works on it. A run whose lease lapsed is marked `expired`
+(conditionally on it still being lapsed, so a run renewed meanwhile survives) at start-up, when a new
+message arrives on its thread, and when it is read.
 """
 
 from __future__ import annotations
@@ -50,11 +49,8 @@ class ThreadClaims:
         return moment + self._lease
 
     async def claim(self, thread_id: str, run_id: str) -> ThreadRecord:
-        """Make `run_id` the thread's active run; the thread as claimed (`message_count`: the position
-        of the user's message).
-
-        Raises ThreadNotFound, or RunAlreadyActive naming the run that holds the thread.
-        """
+        """Make `run_id` the thread's active run; the thread as claimed (`message_count`: the position of the
+        user's message). Raises ThreadNotFound, or RunAlreadyActive naming the run that holds the thread."""
         holder: str | None = None
         attempts = 0
         waited = 0
@@ -102,9 +98,7 @@ class ThreadClaims:
         )
         if expired is not None:
             logger.warning(
-                "run %s on thread %s expired: its lease lapsed (the process running it stopped)",
-                run.id,
-                run.thread_id,
+                "run %s on thread %s expired: its lease lapsed (the process running it stopped)", run.id, run.thread_id
             )
             await self._store.release_active_run(run.thread_id, run.id)
         return expired

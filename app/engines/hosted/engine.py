@@ -1,10 +1,5 @@
-"""Engine `hosted`: threads, messages and runs live in this service's storage; a run is one model call.
-
-It is built of one small service per resource (`threads`, `messages`, `runs`, `steps`), each answering
-with stored records. Every route family calls those same methods and renders the records its own way:
-the AssistantEngine methods below render them as RunState and MessagePage for `/chat`, the polling routes
-and the Next.js routes; `/v1` renders them as OpenAI's objects (`hosted()` hands it the services).
-"""
+"""Engine `hosted`: the AssistantEngine methods over the per-resource services, rendering their records
+as RunState and MessagePage; `/v1` renders the same records as OpenAI's objects (`hosted()`)."""
 
 from __future__ import annotations
 
@@ -12,21 +7,22 @@ import logging
 from collections.abc import AsyncGenerator
 
 from app.config import Settings
-from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ToolOutput
+from app.engines.base import MessageOrder, MessagePage, RunRef, RunState, StreamEvent, ThreadMessage, ToolOutput
 from app.engines.hosted.assistants import RunAssistants
 from app.engines.hosted.claims import ThreadClaims
+from app.engines.hosted.events import run_object
 from app.engines.hosted.messages import Messages
 from app.engines.hosted.model_client import ModelClient
-from app.engines.hosted.objects import message_page, run_state
+from app.engines.hosted.objects import text_content
 from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage, RunSpec
 from app.engines.hosted.runner import RunRunner
-from app.engines.hosted.runs import Runs
+from app.engines.hosted.runs import Runs, Started
 from app.engines.hosted.steps import Steps
 from app.engines.hosted.thread_files import ThreadFiles
 from app.engines.hosted.threads import Threads
 from app.storage.assistants import AssistantStore
-from app.storage.threads import ThreadStore
+from app.storage.threads import MessageRecord, RunRecord, ThreadStore
 from app.upstream.files import UpstreamFiles
 
 logger = logging.getLogger(__name__)
@@ -46,7 +42,6 @@ class HostedEngine:
         files: UpstreamFiles | None = None,
     ) -> None:
         self._settings = settings
-        self._model = model
         self._assistants = RunAssistants(settings, assistants)
         self._claims = ThreadClaims(store, settings.run_lease_s)
         self.store = store
@@ -65,6 +60,7 @@ class HostedEngine:
 
     async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
         run = await self.runs.start(thread_id, await self._message_spec(content))
+        assert isinstance(run, RunRecord)
         return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
 
     async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
@@ -73,18 +69,18 @@ class HostedEngine:
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
-        return await self.runs.start(thread_id, await self._message_spec(content), stream=True)
+        return _events(await self.runs.start(thread_id, await self._message_spec(content), stream=True))
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
     ) -> AsyncGenerator[StreamEvent, None]:
-        return await self.runs.submit_tool_outputs(thread_id, run_id, outputs, stream=True)
+        return _events(await self.runs.submit_tool_outputs(thread_id, run_id, outputs, stream=True))
 
     async def get_run(self, thread_id: str, run_id: str) -> RunState:
-        return run_state(await self.runs.get(thread_id, run_id))
+        return _run_state(await self.runs.get(thread_id, run_id))
 
     async def cancel_run(self, thread_id: str, run_id: str) -> RunState:
-        return run_state(await self.runs.cancel(thread_id, run_id))
+        return _run_state(await self.runs.cancel(thread_id, run_id))
 
     async def list_messages(
         self,
@@ -96,7 +92,8 @@ class HostedEngine:
         before: str | None = None,
     ) -> MessagePage:
         query = PageQuery(limit=limit, order=order, after=after, before=before)
-        return message_page(*await self.messages.page(thread_id, query))
+        messages, has_more = await self.messages.page(thread_id, query)
+        return MessagePage.of([_thread_message(message) for message in messages], has_more)
 
     async def check_setup(self) -> None:
         expired = await self._claims.expire_lapsed_runs()
@@ -110,7 +107,7 @@ class HostedEngine:
         logger.info(
             "hosted engine: model=%s api=%s last_messages=%d max_prompt_tokens=%d",
             self._settings.openai_model,
-            self._model.api,
+            self._settings.hosted_model_api,
             self._settings.truncation_last_messages,
             self._settings.max_prompt_tokens,
         )
@@ -119,5 +116,26 @@ class HostedEngine:
         await self.runner.aclose()
 
     async def _message_spec(self, content: str) -> RunSpec:
-        """A run of the service's assistant on the user's message (`/chat`, the Next.js routes)."""
         return RunSpec(await self._assistants.current(), additional_messages=(NewMessage("user", content),))
+
+
+def _events(started: Started) -> AsyncGenerator[StreamEvent, None]:
+    assert not isinstance(started, RunRecord)  # a streamed start
+    return started
+
+
+def _run_state(run: RunRecord) -> RunState:
+    """A run as the polling routes show it: the run object's fields, and the reply once completed."""
+    return RunState.model_validate({**run_object(run), "reply": run.reply if run.status == "completed" else None})
+
+
+def _thread_message(message: MessageRecord) -> ThreadMessage:
+    return ThreadMessage(
+        id=message.id,
+        thread_id=message.thread_id,
+        role=message.role,
+        created_at=int(message.created_at.timestamp()),
+        run_id=message.run_id,
+        text=message.text,
+        content=text_content(message.text, message.annotations),
+    )

@@ -14,16 +14,6 @@ from app.engines.base import StreamEvent
 from app.engines.hosted.objects import epoch, text_content
 from app.storage.threads import RunRecord, RunStepRecord, is_active
 
-RUN_STATUS_EVENTS = {
-    "queued": "thread.run.queued",
-    "in_progress": "thread.run.in_progress",
-    "requires_action": "thread.run.requires_action",
-    "completed": "thread.run.completed",
-    "failed": "thread.run.failed",
-    "cancelled": "thread.run.cancelled",
-    "expired": "thread.run.expired",
-}
-
 
 def run_object(run: RunRecord) -> dict[str, Any]:
     return {
@@ -71,26 +61,20 @@ def required_action(run: RunRecord) -> dict[str, Any] | None:
     return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
 
 
-def run_event(event: str, run: RunRecord) -> StreamEvent:
-    """`thread.run.<something>` with the run object."""
-    return StreamEvent(event, run_object(run))
-
-
-def run_status_event(run: RunRecord) -> StreamEvent:
-    """The event announcing the run's current status, e.g. `thread.run.completed`."""
-    return run_event(RUN_STATUS_EVENTS[run.status], run)
+def run_status_event(run: RunRecord, event: str | None = None) -> StreamEvent:
+    """`thread.run.<status>` (or `event`, e.g. `thread.run.created`) with the run object."""
+    return StreamEvent(event or f"thread.run.{run.status}", run_object(run))
 
 
 def message_object(
     message_id: str,
     run: RunRecord,
-    *,
     created_at: int,
-    status: str,
-    text: str | None,
+    text: str | None = None,
     annotations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    completed = status == "completed"
+    """The reply message: in progress with no content (no `text`), else completed with it."""
+    completed = text is not None
     return {
         "id": message_id,
         "object": "thread.message",
@@ -99,7 +83,7 @@ def message_object(
         "thread_id": run.thread_id,
         "run_id": run.id,
         "role": "assistant",
-        "status": status,
+        "status": "completed" if completed else "in_progress",
         "incomplete_details": None,
         "completed_at": epoch(run.completed_at) if completed else None,
         "incomplete_at": None,
@@ -111,7 +95,7 @@ def message_object(
 
 def message_created(message_id: str, run: RunRecord, created_at: int) -> list[StreamEvent]:
     """`thread.message.created` (content must be `[]`, rule 1) and `thread.message.in_progress`."""
-    data = message_object(message_id, run, created_at=created_at, status="in_progress", text=None)
+    data = message_object(message_id, run, created_at)
     return [StreamEvent("thread.message.created", data), StreamEvent("thread.message.in_progress", dict(data))]
 
 
@@ -123,18 +107,8 @@ def message_delta(
     if first or annotations:
         part["text"]["annotations"] = list(annotations or [])
     return StreamEvent(
-        "thread.message.delta",
-        {"id": message_id, "object": "thread.message.delta", "delta": {"content": [part]}},
+        "thread.message.delta", {"id": message_id, "object": "thread.message.delta", "delta": {"content": [part]}}
     )
-
-
-def message_completed(
-    message_id: str, run: RunRecord, created_at: int, text: str, annotations: list[dict[str, Any]] | None = None
-) -> StreamEvent:
-    data = message_object(
-        message_id, run, created_at=created_at, status="completed", text=text, annotations=annotations
-    )
-    return StreamEvent("thread.message.completed", data)
 
 
 def step_object(step: RunStepRecord, *, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -173,19 +147,11 @@ def tool_call_delta(step_id: str, index: int, arguments: str, call_id: str | Non
     if call_id is not None:
         call["id"] = call_id
         function["name"] = name or ""
-    details = {"type": "tool_calls", "tool_calls": [call]}
-    return StreamEvent(
-        "thread.run.step.delta", {"id": step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}
-    )
+    return _step_delta(step_id, call)
 
 
 def code_call_delta(
-    step_id: str,
-    index: int,
-    *,
-    call_id: str | None = None,
-    code: str | None = None,
-    logs: str | None = None,
+    step_id: str, index: int, *, call_id: str | None = None, code: str | None = None, logs: str | None = None
 ) -> StreamEvent:
     """A piece of a code_interpreter call: the first (with `id`, empty input and outputs) opens the
     call in AssistantStream; then code pieces (`input`), then the logs (`outputs`)."""
@@ -198,11 +164,15 @@ def code_call_delta(
         code_interpreter["input"] = code
     if logs is not None:
         code_interpreter["outputs"] = [{"index": 0, "type": "logs", "logs": logs}]
-    details = {"type": "tool_calls", "tool_calls": [call]}
-    return StreamEvent(
-        "thread.run.step.delta", {"id": step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}
-    )
+    return _step_delta(step_id, call)
 
 
 def step_completed(step: RunStepRecord) -> StreamEvent:
     return StreamEvent("thread.run.step.completed", step_object(step))
+
+
+def _step_delta(step_id: str, call: dict[str, Any]) -> StreamEvent:
+    details = {"type": "tool_calls", "tool_calls": [call]}
+    return StreamEvent(
+        "thread.run.step.delta", {"id": step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}
+    )

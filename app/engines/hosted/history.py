@@ -1,21 +1,15 @@
-"""What a run sends the model: the thread's last N messages, trimmed newest first to a token budget.
-
-A run sees at most its last `truncation_last_messages` messages (TRUNCATION_LAST_MESSAGES), and of
-those only as many, newest first, as fit its `max_prompt_tokens` (MAX_PROMPT_TOKENS) together with
-what every call must carry: the instructions, the function tools and the run's answered tool rounds.
-A model server whose context a prompt overflows answers 400 (llama-server) or an empty stream
+"""What a run sends the model: of its last `truncation_last_messages` messages, as many, newest first, as fit
+its `max_prompt_tokens` with what every call carries (instructions, function tools, answered tool rounds).
+A model server whose context a prompt overflows answers 400 (llama-server), an empty stream
 (llama-cpp-python), or silently cuts the prompt (Ollama): the budget keeps prompts under it.
 
-There is no tokenizer offline (tiktoken downloads its encodings at run time, and each local model
-has its own), so tokens are *estimated*, on the safe side: one token per 3 bytes of UTF-8, rounded up
-(about 1.3 times what OpenAI's and Llama's tokenizers count for English, one token per character
-for Chinese or Japanese), plus MESSAGE_OVERHEAD per message for its role and the chat template's
-separators. The instructions and every tool call, tool output and tool definition count too.
+There is no tokenizer offline (tiktoken downloads its encodings at run time; each local model has its
+own), so tokens are estimated on the safe side: one per 3 bytes of UTF-8, rounded up (about 1.3 times
+what OpenAI's and Llama's tokenizers count for English), plus MESSAGE_OVERHEAD per message.
 
-A message that alone does not fit the budget (with what every call carries) is never sent: when it
-is the run's own new user message the run fails `invalid_prompt` before any model call; later runs
-leave it out, so the thread stays usable. An older message that fits alone but not in what is left
-ends the history there (older ones are left out too).
+A message that alone does not fit is never sent: the run's own new message fails the run `invalid_prompt`
+before any model call; later runs leave it out, so the thread stays usable. An older message that fits
+alone but not in what is left ends the history there.
 """
 
 from __future__ import annotations
@@ -72,13 +66,24 @@ class History:
     skipped: int = 0  # messages too long to send on their own (never sent)
 
 
-def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_budget: int) -> History:
-    """The run's turns: its last messages (given newest first) that fit its budget, in order, then its
-    answered tool rounds. The budget is the run's `max_prompt_tokens` (`default_budget` for a run stored
-    without one).
+def _too_long(run_id: str, what: str, tokens: int, budget: int, advice: str = "") -> ModelCallFailed:
+    logger.warning(
+        "run %s not sent: its %s about %d tokens, over its budget of %d (MAX_PROMPT_TOKENS)",
+        run_id,
+        what,
+        tokens,
+        budget,
+    )
+    return ModelCallFailed(
+        INVALID_PROMPT,
+        f"The {what} too long for the model's prompt budget (about {tokens} tokens; the budget is {budget}).{advice}",
+    )
 
-    Raises ModelCallFailed(`invalid_prompt`) when the run's own user message (its newest) cannot fit.
-    """
+
+def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_budget: int) -> History:
+    """The run's last messages (given newest first) that fit its budget (`default_budget` for a run stored
+    without one), in order, then its answered tool rounds; ModelCallFailed(`invalid_prompt`) when its own
+    user message (its newest) cannot fit."""
     budget = run.max_prompt_tokens or default_budget
     tools = function_tools(run.tools)
     rounds = [
@@ -91,18 +96,7 @@ def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_b
     fixed = message_tokens(run.instructions) + tools_tokens(tools) + REPLY_OVERHEAD
     fixed += sum(round_tokens(answered) for answered in rounds)
     if fixed > budget:
-        logger.warning(
-            "run %s not sent: its instructions, tools and tool outputs alone come to about %d tokens, "
-            "over its prompt budget of %d (MAX_PROMPT_TOKENS)",
-            run.id,
-            fixed,
-            budget,
-        )
-        raise ModelCallFailed(
-            INVALID_PROMPT,
-            f"The instructions and tool outputs are too long for the model's prompt budget "
-            f"(about {fixed} tokens; the budget is {budget}).",
-        )
+        raise _too_long(run.id, "instructions and tool outputs are", fixed, budget)
     used = fixed
     kept: list[MessageRecord] = []
     skipped = dropped = 0
@@ -113,19 +107,7 @@ def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_b
         own_seen = own_seen or own
         if fixed + cost > budget:  # could never be sent: leave it out, now and in later runs
             if own:
-                logger.warning(
-                    "run %s not sent: its message is about %d tokens, over its prompt budget of %d "
-                    "(MAX_PROMPT_TOKENS) with the instructions (%d)",
-                    run.id,
-                    cost,
-                    budget,
-                    fixed,
-                )
-                raise ModelCallFailed(
-                    INVALID_PROMPT,
-                    f"The message is too long for the model's prompt budget "
-                    f"(about {cost} tokens; the budget is {budget}). Send a shorter message.",
-                )
+                raise _too_long(run.id, "message is", cost, budget, " Send a shorter message.")
             skipped += 1
             continue
         if used + cost > budget:

@@ -60,11 +60,8 @@ class Messages:
         return message
 
     async def delete(self, thread_id: str, message_id: str) -> None:
-        """Delete a message of the thread; not while a run is active on it (400 active_run).
-
-        The thread is held for the deletion as for a new message, so no run can start (and read the
-        thread's messages) meanwhile; the position that claim hands out stays unused.
-        """
+        """Delete a message of the thread; not while a run is active on it (400 active_run). The thread is held
+        as for a new message, so no run starts (and reads the messages) meanwhile."""
         await self.get(thread_id, message_id)
         holder = new_id("del_")
         await self._claims.claim(thread_id, holder)

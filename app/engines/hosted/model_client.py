@@ -1,15 +1,10 @@
-"""One model call per run: what it is asked, what it streams back, and how it fails.
+"""One model call per run: what it streams back, and how it fails.
 
-The adapters (`responses_api.py`: the Responses API; `chat_completions_api.py`: Chat Completions
-for OpenAI-compatible servers; built by `app/engines/__init__.py`) stream, and turn the provider's
-stream into the same small events (text deltas, function call pieces, then one `ModelDone` carrying
-the calls). They post a body they build and read the stream's events as plain dicts
-(`Upstream.stream`): the same request and SSE decoding as `responses.create` /
-`chat.completions.create`, without the per-call parameter transform and a typed model per event.
-
-Every way a call can fail (HTTP status, timeout, refused connection, an error event in the
-stream, a stream that stops early) becomes `ModelCallFailed`, carrying a
-code and a message of ours that are safe to show; the provider's own text only reaches the log.
+The adapters (`responses_api.py`, `chat_completions_api.py`) post a body they build and read the
+stream's events as plain dicts (`Upstream.stream`): the SDK's request and SSE decoding without a typed
+model per event. Each turns its provider's stream into the same small events (text deltas, function call
+pieces, then one `ModelDone`). Every way a call fails becomes `ModelCallFailed`, with a code and a message
+of ours that are safe to show; the provider's own text only reaches the log.
 """
 
 from __future__ import annotations
@@ -20,13 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.engines.hosted.citations import Citation
-from app.engines.hosted.tool_calls import (
-    FunctionCall,
-    FunctionCallDelta,
-    FunctionTool,
-    ToolRound,
-)
+from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, FunctionTool, ToolRound
 from app.errors import SERVER_ERROR, UpstreamError
+from app.storage.threads import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +58,10 @@ class CodeCallDelta:
 
 @dataclass(frozen=True)
 class CodeCallDone:
-    """The `index`-th code_interpreter call finished: its whole code and its logs."""
+    """The `index`-th code_interpreter call finished: its whole code (None: as streamed) and its logs."""
 
     index: int
-    call_id: str
-    code: str
+    code: str | None
     logs: str
 
 
@@ -87,35 +77,12 @@ class ModelCallFailed(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class ModelRequest:
-    model: str
-    instructions: str
-    turns: Sequence[ChatTurn | ToolRound]
-    max_output_tokens: int
-    tools: Sequence[FunctionTool] = ()
-    # The vector stores file_search searches (none: no file_search); None: the configured stores.
-    vector_store_ids: Sequence[str] | None = None
-    code_interpreter: bool = False  # offer the code_interpreter tool (Responses API only)
-    code_file_ids: Sequence[str] = ()  # the files its container starts with
-    # Sampling and shaping, in the Assistants API's shapes (services/run_options.py); None: the model's default.
-    temperature: float | None = None
-    top_p: float | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: str | dict[str, Any] | None = None
-
-
 class ModelClient(Protocol):
     """Streams one answer for a conversation."""
 
-    api: str
-
-    def tool_names(self) -> tuple[str, ...]:
-        """The tools calls are made with (recorded on the run)."""
-
-    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        """Text and call deltas, then one ModelDone; raises ModelCallFailed. Close it to end the call early."""
+    def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
+        """The run's model call on `turns` (its history, fitted to its budget): text and call deltas, then one
+        ModelDone; raises ModelCallFailed. Close it to end the call early."""
 
 
 def failure_from(exc: UpstreamError) -> ModelCallFailed:
@@ -172,25 +139,23 @@ def function_object(tool: FunctionTool) -> dict[str, Any]:
     return function
 
 
-def add_sampling(request: ModelRequest, body: dict[str, Any]) -> None:
-    """`temperature` and `top_p`, when the run sets them (both APIs name them alike)."""
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-
-
-def add_tool_options(request: ModelRequest, body: dict[str, Any], *, flat: bool) -> None:
-    """`tool_choice` (a named tool in the API's shape: Responses' is `flat`) and `parallel_tool_calls`,
-    when the request offers tools (servers refuse them without)."""
+def add_options(run: RunRecord, body: dict[str, Any], *, flat: bool) -> None:
+    """`temperature` and `top_p` when the run sets them (both APIs name them alike); `tool_choice` (a named
+    tool in the API's shape: Responses' is `flat`) and `parallel_tool_calls` when the body offers tools
+    (servers refuse them without)."""
+    for key, value in (("temperature", run.temperature), ("top_p", run.top_p)):
+        if value is not None:
+            body[key] = value
     if "tools" not in body:
         return
-    choice = request.tool_choice
+    # A forced choice (`required`, a named tool) binds the run's first call only; once outputs were
+    # submitted the model may answer (else it would call again and again).
+    choice = None if run.tool_rounds and run.tool_choice != "none" else run.tool_choice
     named = choice if isinstance(choice, str) else _named_tool(choice, flat=flat)
     if named is not None:
         body["tool_choice"] = named
-    if request.parallel_tool_calls is not None:
-        body["parallel_tool_calls"] = request.parallel_tool_calls
+    if run.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = run.parallel_tool_calls
 
 
 def _named_tool(choice: str | dict[str, Any] | None, *, flat: bool) -> dict[str, Any] | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from app.errors import InvalidRequest
+from app.storage.threads import MessageRecord, RunRecord, RunStepRecord
 
 MAX_PAGE = 100
 
@@ -21,12 +22,7 @@ class PageQuery(BaseModel):
     before: str | None = None
 
 
-class _Identified(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-R = TypeVar("R", bound=_Identified)
+R = TypeVar("R", MessageRecord, RunRecord, RunStepRecord)
 
 
 def page_in_memory(

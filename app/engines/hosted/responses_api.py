@@ -18,10 +18,8 @@ from app.engines.hosted.model_client import (
     ModelCallFailed,
     ModelDone,
     ModelEvent,
-    ModelRequest,
     TextDelta,
-    add_sampling,
-    add_tool_options,
+    add_options,
     as_dict,
     as_list,
     as_str,
@@ -30,8 +28,16 @@ from app.engines.hosted.model_client import (
     stopped_early,
     usage_counts,
 )
-from app.engines.hosted.tool_calls import CallPieces, FunctionCall, FunctionCallDelta, ToolRound, new_call_id
+from app.engines.hosted.tool_calls import (
+    CallPieces,
+    FunctionCall,
+    FunctionCallDelta,
+    ToolRound,
+    function_tools,
+    new_call_id,
+)
 from app.errors import RATE_LIMIT_EXCEEDED, SERVER_ERROR, UpstreamError
+from app.storage.threads import RunRecord
 from app.upstream.client import Upstream
 
 logger = logging.getLogger(__name__)
@@ -84,7 +90,6 @@ class _HostedTools:
         self._text_length = 0
         self._part_starts: dict[tuple[Any, Any], int] = {}
         self._code_calls: dict[Any, int] = {}
-        self._code: list[list[str]] = []
 
     def events(self, event: dict[str, Any]) -> list[ModelEvent]:
         """Our events for a provider event about the text, citations or code_interpreter (others: none)."""
@@ -99,9 +104,7 @@ class _HostedTools:
         elif kind == "response.code_interpreter_call_code.delta":
             found = self._open(event.get("item_id"))
             index = self._code_calls[event.get("item_id")]
-            delta = as_str(event.get("delta"))
-            if delta:
-                self._code[index].append(delta)
+            if delta := as_str(event.get("delta")):
                 found.append(CodeCallDelta(index, delta))
             return found
         elif kind in ("response.output_item.added", "response.output_item.done"):
@@ -128,8 +131,7 @@ class _HostedTools:
     def _open(self, item_id: Any) -> list[ModelEvent]:
         if item_id in self._code_calls:
             return []
-        index = self._code_calls[item_id] = len(self._code)
-        self._code.append([])
+        index = self._code_calls[item_id] = len(self._code_calls)
         return [CodeCallDelta(index, "", call_id=as_str(item_id) or new_call_id())]
 
     def _code_done(self, item: dict[str, Any]) -> CodeCallDone:
@@ -137,29 +139,35 @@ class _HostedTools:
         code = item.get("code")
         outputs = map(as_dict, as_list(item.get("outputs")))
         logs = "".join(as_str(output.get("logs")) for output in outputs if output.get("type") == "logs")
-        call_id = as_str(item.get("id")) or new_call_id()
-        return CodeCallDone(index, call_id, code if isinstance(code, str) else "".join(self._code[index]), logs)
+        return CodeCallDone(index, code if isinstance(code, str) else None, logs)
 
     def done(self, done: ModelDone) -> ModelDone:
         """The final event; its citations only when the stream announced none."""
         return replace(done, citations=()) if self.cited else done
 
 
-def _final_citations(response: dict[str, Any]) -> tuple[Citation, ...]:
-    """The file citations on the final response's output_text parts, positioned in the joined text."""
+def _output_texts(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The final response's output_text parts (with a string `text`), in order."""
+    return [
+        part
+        for item in map(as_dict, as_list(response.get("output")))
+        if item.get("type") == "message"
+        for part in map(as_dict, as_list(item.get("content")))
+        if part.get("type") == "output_text" and isinstance(part.get("text"), str)
+    ]
+
+
+def _final_citations(parts: list[dict[str, Any]]) -> tuple[Citation, ...]:
+    """The file citations on the final output_text parts, positioned in the joined text."""
     found: list[Citation] = []
     offset = 0
-    for item in map(as_dict, as_list(response.get("output"))):
-        parts = as_list(item.get("content")) if item.get("type") == "message" else []
-        for part in map(as_dict, parts):
-            if part.get("type") != "output_text" or not isinstance(part.get("text"), str):
-                continue
-            for annotation in map(as_dict, as_list(part.get("annotations"))):
-                index = annotation.get("index")
-                if annotation.get("type") == "file_citation" and isinstance(index, int):
-                    file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
-                    found.append(Citation(file_id, filename, offset + index))
-            offset += len(part["text"])
+    for part in parts:
+        for annotation in map(as_dict, as_list(part.get("annotations"))):
+            index = annotation.get("index")
+            if annotation.get("type") == "file_citation" and isinstance(index, int):
+                file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
+                found.append(Citation(file_id, filename, offset + index))
+        offset += len(part["text"])
     return tuple(found)
 
 
@@ -167,45 +175,41 @@ class ResponsesModel:
     """`POST /v1/responses`, streamed; file_search over the run's vector stores (else the configured
     ones), code_interpreter when the run's assistant has it."""
 
-    api = "responses"
-
     def __init__(self, upstream: Upstream, vector_store_ids: list[str]) -> None:
         self._upstream = upstream
         self._vector_store_ids = vector_store_ids
 
-    def tool_names(self) -> tuple[str, ...]:
-        return ("file_search",) if self._vector_store_ids else ()
-
-    def _body(self, request: ModelRequest) -> dict[str, Any]:
+    def _body(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "input": _responses_input(request.turns),
-            "instructions": request.instructions,
-            "max_output_tokens": request.max_output_tokens,
-            "model": request.model,
+            "input": _responses_input(turns),
+            "instructions": run.instructions,
+            "max_output_tokens": run.max_completion_tokens,
+            "model": run.model,
             "store": False,
             "stream": True,
         }
         tools: list[dict[str, Any]] = []
-        store_ids = self._vector_store_ids if request.vector_store_ids is None else list(request.vector_store_ids)
+        store_ids = self._vector_store_ids if run.vector_store_ids is None else run.vector_store_ids
         if store_ids:
             tools.append({"type": "file_search", "vector_store_ids": store_ids})
-        if request.code_interpreter:
+        if any(isinstance(tool, dict) and tool.get("type") == "code_interpreter" for tool in run.tools):
             container: dict[str, Any] = {"type": "auto"}
-            if request.code_file_ids:
-                container["file_ids"] = list(request.code_file_ids)
+            if run.code_file_ids:
+                container["file_ids"] = list(run.code_file_ids)
             tools.append({"type": "code_interpreter", "container": container})
-        tools.extend({"type": "function", **function_object(tool), "strict": False} for tool in request.tools)
+        tools.extend(
+            {"type": "function", **function_object(tool), "strict": False} for tool in function_tools(run.tools)
+        )
         if tools:
             body["tools"] = tools
-        add_sampling(request, body)
-        add_tool_options(request, body, flat=True)
-        text_format = _responses_text_format(request.response_format)
+        add_options(run, body, flat=True)
+        text_format = _responses_text_format(run.response_format)
         if text_format is not None:
             body["text"] = {"format": text_format}
         return body
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        body = self._body(request)
+    async def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
+        body = self._body(run, turns)
         calls = CallPieces()
         hosted = _HostedTools()
         received = False
@@ -237,13 +241,8 @@ class ResponsesModel:
         if response.get("status") == "incomplete":
             reason = as_dict(response.get("incomplete_details")).get("reason")
             logger.info("model answer incomplete (%s); keeping what was written", reason)
-        text = "".join(
-            part["text"]
-            for item in as_list(response.get("output"))
-            if as_dict(item).get("type") == "message"
-            for part in as_list(item.get("content"))
-            if as_dict(part).get("type") == "output_text" and isinstance(part.get("text"), str)
-        )
+        parts = _output_texts(response)
+        text = "".join(part["text"] for part in parts)
         # The final response's items are the calls as the provider recorded them; the streamed pieces
         # stand in when a server leaves them out.
         final = [item for item in map(as_dict, as_list(response.get("output"))) if item.get("type") == "function_call"]
@@ -262,7 +261,7 @@ class ResponsesModel:
             )
         usage = as_dict(response.get("usage"))
         counted = usage_counts(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
-        return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(response))
+        return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(parts))
 
     @staticmethod
     def _failed(response: dict[str, Any]) -> ModelCallFailed:

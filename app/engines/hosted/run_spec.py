@@ -1,21 +1,14 @@
-"""What a run is asked for, and the settings it gets: the spec's values, else its assistant's, within the service's.
-
-`RunSpec` is a run asked for (its assistant, overrides, new messages: `/chat`'s is one user message);
-`run_settings` turns it into the stored run's fields; `message_record` stores a new message; `model_request`
-is the model call a run makes.
-"""
+"""What a run is asked for (`RunSpec`: its assistant, overrides, new messages), and the settings it gets
+(`run_settings`): the spec's values, else its assistant's, within the service's."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from app.config import Settings
-from app.engines.hosted.model_client import ChatTurn, ModelRequest
 from app.engines.hosted.objects import new_id
-from app.engines.hosted.tool_calls import ToolRound, function_tools
 from app.errors import InvalidField
 from app.storage.assistants import AssistantRecord
 from app.storage.threads import MessageRecord, RunRecord
@@ -35,10 +28,7 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What a run is asked for: its assistant, overrides and new messages.
-
-    None keeps the assistant's value; `additional_messages` are stored before the run starts, in order.
-    """
+    """What a run is asked for: its assistant, overrides (None keeps the assistant's) and new messages."""
 
     assistant: AssistantRecord
     model: str | None = None
@@ -66,11 +56,8 @@ def run_settings(
 ) -> dict[str, Any]:
     """The run's model, instructions, tools, options and limits: the spec's, else the assistant's, within
     the service's limits (a 400 naming `tool_choice` when it names a tool the run does not have)."""
-    instructions = spec.instructions if spec.instructions is not None else assistant.instructions or ""
-    if spec.additional_instructions:
-        instructions = (
-            f"{instructions}\n\n{spec.additional_instructions}" if instructions else spec.additional_instructions
-        )
+    instructions = spec.instructions if spec.instructions is not None else assistant.instructions
+    instructions = "\n\n".join(part for part in (instructions, spec.additional_instructions) if part)
     tools = (*(spec.tools if spec.tools is not None else assistant.tools), *function_tools)
     _check_tool_choice(spec.tool_choice, tools)
     response_format = spec.response_format if spec.response_format is not None else assistant.response_format
@@ -139,25 +126,4 @@ def message_record(new: NewMessage, thread_id: str, seq: int, now: datetime) -> 
         now,
         metadata=new.metadata or None,
         attachments=new.attachments or None,
-    )
-
-
-def model_request(run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> ModelRequest:
-    """The model call a run makes now, on `turns` (its history, fitted to its budget)."""
-    return ModelRequest(
-        model=run.model,
-        instructions=run.instructions,
-        turns=turns,
-        max_output_tokens=run.max_completion_tokens,
-        tools=function_tools(run.tools),
-        vector_store_ids=run.vector_store_ids,
-        code_interpreter=any(isinstance(t, dict) and t.get("type") == "code_interpreter" for t in run.tools),
-        code_file_ids=run.code_file_ids or (),
-        temperature=run.temperature,
-        top_p=run.top_p,
-        # A forced choice (`required`, a named tool) binds the run's first call only; once outputs were
-        # submitted the model may answer (else it would call again and again).
-        tool_choice=None if run.tool_rounds and run.tool_choice != "none" else run.tool_choice,
-        parallel_tool_calls=run.parallel_tool_calls,
-        response_format=run.response_format,
     )

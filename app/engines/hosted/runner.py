@@ -1,16 +1,14 @@
 """Background execution of hosted runs: one task per run, owned here, cancelled at shutdown.
 
-A run task moves the run to `in_progress`, reads the thread's last N messages (and the run's
-answered function calls), streams one model call, stores the reply as an assistant message and
-marks the run `completed` (or `failed`, `expired`). A model that calls functions leaves the run
-`requires_action`, with no task: submitted outputs start a new task on it (`start_streamed(resumed=True)`), in
-whichever process takes the submit. Each reply and each batch of calls is a stored run step.
-Every write is conditional on the run still being active and holding its thread, so
-a run cancelled or expired elsewhere (another request, another process) cannot write afterwards.
+A run task moves the run to `in_progress`, streams one model call on its history, stores the reply
+and marks the run `completed` (or `failed`, `expired`). A model that calls functions leaves the run
+`requires_action`, with no task: submitted outputs start a new task on it, in whichever process takes
+the submit. Every write is conditional on the run still being active and holding its thread, so a run
+cancelled or expired elsewhere (another request, another process) cannot write afterwards.
 
-Events go to subscribers (streaming requests) through one queue each. A subscriber that goes
-away only drops its queue: the run goes on, as upstream runs do. One lease keeper task renews
-the leases of every run of this process, and stops local runs whose status was changed elsewhere.
+Events go to subscribers (streaming requests) through one queue each; a subscriber that goes away
+only drops its queue: the run goes on, as upstream runs do. One lease keeper task renews the leases
+of this process's runs, and stops local runs whose status was changed elsewhere.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ from app.engines.hosted.answer import AnswerWriter
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.history import fit_history
 from app.engines.hosted.model_client import ModelCallFailed, ModelClient
-from app.engines.hosted.run_spec import model_request
 from app.engines.hosted.tool_calls import call_object
 from app.errors import SERVER_ERROR
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
@@ -48,7 +45,7 @@ _SHUTDOWN = "shutdown"
 @dataclass
 class _LocalRun:
     run: RunRecord
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] = field(init=False)
     subscribers: list[asyncio.Queue[StreamEvent | None]] = field(default_factory=list)
     started: bool = False
     stoppable: bool = True  # False once the model call is over and its outcome is being stored
@@ -85,17 +82,20 @@ class RunRunner:
         """How many runs of this process are still executing."""
         return len(self._local)
 
-    def start(self, run: RunRecord) -> None:
-        """Execute the run in the background."""
-        self._launch(run)
-
-    def start_streamed(
-        self, run: RunRecord, *, resumed: bool = False, answered: RunStepRecord | None = None
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """Execute the run in the background and return its events, from `thread.run.created` on
-        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on, then the
-        `answered` tool_calls step's `thread.run.step.completed`)."""
-        local = self._launch(run, resumed=resumed, answered=answered)
+    def start(
+        self, run: RunRecord, *, stream: bool = False, answered: RunStepRecord | None = None, resumed: bool = False
+    ) -> RunRecord | AsyncGenerator[StreamEvent, None]:
+        """Execute the run in the background; the run, or (`stream`) its events from `thread.run.created` on
+        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on, then the `answered`
+        tool_calls step's `thread.run.step.completed`)."""
+        local = _LocalRun(run, resumed=resumed, answered=answered)
+        self._local[run.id] = local
+        local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
+        local.task.add_done_callback(lambda task: self._forget(local, task))
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_leases(), name="hosted-lease-keeper")
+        if not stream:
+            return run
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
         local.subscribers.append(queue)
         return self._events(local, queue)
@@ -103,18 +103,16 @@ class RunRunner:
     async def stop(self, run_id: str) -> None:
         """Stop this process's work on a run whose status was just changed (cancelled); wait for it."""
         local = self._local.get(run_id)
-        if local is None or local.task is None:
+        if local is None:
             return
         self._request_stop(local, _STOPPED)
         await asyncio.wait({local.task}, timeout=STOP_WAIT_S)
 
     async def aclose(self) -> None:
         """Stop every run (they end `failed`), then the lease keeper."""
-        tasks = []
+        tasks = [local.task for local in self._local.values()]
         for local in list(self._local.values()):
             self._request_stop(local, _SHUTDOWN)
-            if local.task is not None:
-                tasks.append(local.task)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
             for task in pending:
@@ -128,17 +126,8 @@ class RunRunner:
             self._keeper = None
 
     # ---- tasks -------------------------------------------------------------------------
-    def _launch(self, run: RunRecord, *, resumed: bool = False, answered: RunStepRecord | None = None) -> _LocalRun:
-        local = _LocalRun(run, resumed=resumed, answered=answered)
-        self._local[run.id] = local
-        local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
-        local.task.add_done_callback(lambda task: self._forget(local, task))
-        if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.create_task(self._keep_leases(), name="hosted-lease-keeper")
-        return local
-
     def _request_stop(self, local: _LocalRun, reason: str) -> None:
-        if local.task is None or not local.stoppable or local.stop_reason is not None:
+        if not local.stoppable or local.stop_reason is not None:
             return
         local.stop_reason = reason
         if local.started:
@@ -170,7 +159,7 @@ class RunRunner:
             if local.answered is not None:
                 self._publish(local, events.step_completed(local.answered))
         else:
-            self._publish(local, events.run_event("thread.run.created", run), events.run_status_event(run))
+            self._publish(local, events.run_status_event(run, "thread.run.created"), events.run_status_event(run))
         final = await self._run_to_end(local)
         self._publish(local, events.run_status_event(final))
         logger.info(
@@ -234,16 +223,11 @@ class RunRunner:
         if local.resumed:
             local.step_count = len(await self._store.run_steps(started.id))
         history = await self._store.messages_page(
-            started.thread_id,
-            seq_after=None,
-            seq_before=None,
-            ascending=False,
-            limit=started.truncation_last_messages,
+            started.thread_id, seq_after=None, seq_before=None, ascending=False, limit=started.truncation_last_messages
         )
         turns = fit_history(started, history, self._settings.max_prompt_tokens).turns  # or invalid_prompt
-        request = model_request(started, turns)
         writer = AnswerWriter(started, lambda *items: self._publish(local, *items), local.step_count)
-        async with contextlib.aclosing(self._model.stream(request)) as stream:
+        async with contextlib.aclosing(self._model.stream(started, turns)) as stream:
             async for item in stream:
                 writer.add(item)
         return writer

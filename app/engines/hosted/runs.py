@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Literal, overload
+from typing import Any
 
 from app.clock import utc_now
 from app.config import RUN_TIMEOUT_S, Settings
@@ -49,22 +49,10 @@ class Runs:
         # Function tools (`{"type": "function", "function": {...}}`) offered to every run besides its assistant's.
         self.function_tools: tuple[dict[str, Any], ...] = ()
 
-    @overload
-    async def start(self, thread_id: str, spec: RunSpec, *, stream: Literal[False] = False) -> RunRecord: ...
-    @overload
-    async def start(
-        self, thread_id: str, spec: RunSpec, *, stream: Literal[True]
-    ) -> AsyncGenerator[StreamEvent, None]: ...
-    @overload
-    async def start(self, thread_id: str, spec: RunSpec, *, stream: bool) -> Started: ...
     async def start(self, thread_id: str, spec: RunSpec, *, stream: bool = False) -> Started:
         """Store `spec.additional_messages` and a queued run of `spec.assistant` on the thread, and execute it:
         in the background (the run), or streamed (its events, from `thread.run.created` on)."""
-        run = await self._begin(thread_id, spec)
-        if stream:
-            return self._runner.start_streamed(run)
-        self._runner.start(run)
-        return run
+        return self._runner.start(await self._begin(thread_id, spec), stream=stream)
 
     async def get(self, thread_id: str, run_id: str) -> RunRecord:
         """The stored run; an active run whose lease lapsed (its process died) shows as expired."""
@@ -98,18 +86,6 @@ class Runs:
             await self._store.thread_runs(thread_id), query, lambda cursor: f"no run '{cursor}' on thread {thread_id}."
         )
 
-    @overload
-    async def submit_tool_outputs(
-        self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: Literal[False] = False
-    ) -> RunRecord: ...
-    @overload
-    async def submit_tool_outputs(
-        self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: Literal[True]
-    ) -> AsyncGenerator[StreamEvent, None]: ...
-    @overload
-    async def submit_tool_outputs(
-        self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool
-    ) -> Started: ...
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool = False
     ) -> Started:
@@ -134,10 +110,7 @@ class Runs:
             raise NoToolCallPending(thread_id, run_id)
         answered = await self._record_outputs(run_id, answers)
         logger.info("tool outputs submitted engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
-        if stream:
-            return self._runner.start_streamed(resumed, resumed=True, answered=answered)
-        self._runner.start(resumed)
-        return resumed
+        return self._runner.start(resumed, stream=stream, answered=answered, resumed=True)
 
     # ---- helpers -----------------------------------------------------------------------
     async def _begin(self, thread_id: str, spec: RunSpec) -> RunRecord:

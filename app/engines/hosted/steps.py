@@ -7,7 +7,7 @@ from dataclasses import replace
 from app.engines.hosted.pages import PageQuery, page_in_memory
 from app.engines.hosted.runs import Runs
 from app.errors import NotFound
-from app.storage.threads import RunRecord, RunStepRecord, ThreadStore
+from app.storage.threads import RunStepRecord, ThreadStore
 
 
 class Steps:
@@ -30,13 +30,8 @@ class Steps:
         raise NotFound(f"No run step found with id '{step_id}'.")
 
     async def _settled(self, thread_id: str, run_id: str) -> list[RunStepRecord]:
+        """The run's steps; one left in progress (a tool_calls step waiting for outputs) ends as its run did."""
         run = await self._runs.get(thread_id, run_id)
-        return [_settled(step, run) for step in await self._store.run_steps(run_id)]
-
-
-def _settled(step: RunStepRecord, run: RunRecord) -> RunStepRecord:
-    """A step left in progress (a tool_calls step waiting for outputs) ends as its run did: cancelled,
-    expired or failed."""
-    if step.status == "in_progress" and run.status in ("cancelled", "expired", "failed"):
-        return replace(step, status=run.status)
-    return step
+        ended = run.status in ("cancelled", "expired", "failed")
+        steps = await self._store.run_steps(run_id)
+        return [replace(step, status=run.status) if ended and step.status == "in_progress" else step for step in steps]

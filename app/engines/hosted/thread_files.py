@@ -1,11 +1,8 @@
 """A thread's files: message attachments and the thread's `tool_resources`, as the Assistants API keeps them.
 
-A file attached to a message for `file_search` goes into the thread's vector store, made in the
-upstream (OPENAI_BASE_URL) with the first such attachment and recorded in the thread's
-`tool_resources.file_search` (it expires upstream 7 days after its last use, as OpenAI's own thread
-stores did). A file attached for `code_interpreter` joins `tool_resources.code_interpreter.file_ids`.
-A run searches its assistant's vector store and its thread's, and its code_interpreter sees both
-file lists.
+A file attached for `file_search` goes into the thread's vector store, made upstream with the first such
+attachment (expiring 7 days after its last use, as OpenAI's thread stores did); one attached for
+`code_interpreter` joins `tool_resources.code_interpreter.file_ids`. A run uses its assistant's and its thread's.
 """
 
 from __future__ import annotations
@@ -26,8 +23,9 @@ MAX_CODE_FILES = 20
 THREAD_STORE_EXPIRY_DAYS = 7
 
 
-def tool_names(attachment: dict[str, Any]) -> list[str]:
-    return [str(tool.get("type")) for tool in attachment.get("tools") or []]
+def _attached_for(attachments: list[dict[str, Any]], tool: str) -> list[str]:
+    """The ids of the files attached for `tool`."""
+    return [str(a["file_id"]) for a in attachments if tool in [str(t.get("type")) for t in a.get("tools") or []]]
 
 
 def store_ids(resources: dict[str, Any] | None) -> list[str]:
@@ -55,12 +53,8 @@ def code_files(assistant: AssistantRecord, thread: ThreadRecord) -> list[str]:
 
 
 class ThreadFiles:
-    """Adds attached files to the thread's tools (the upstream's vector stores for file_search).
-
-    The thread's `tool_resources` change by compare-and-swap (`swap_thread_tool_resources`), so
-    attachments of messages posted at once all land, and a thread never ends with two stores: of two
-    stores made at once, the one recorded first is kept and the other deleted upstream.
-    """
+    """Adds attached files to the thread's tools. `tool_resources` change by compare-and-swap, so attachments
+    of messages posted at once all land, and of two stores made at once the one recorded first is kept."""
 
     def __init__(self, settings: Settings, store: ThreadStore, files: UpstreamFiles | None) -> None:
         self._settings = settings
@@ -96,9 +90,9 @@ class ThreadFiles:
         """Add the files (checked by `verify`) to the thread's vector store (made on first use) and
         code_interpreter files; the vector store it made, if it made one."""
         made: list[str] = []
-        coded = [str(a["file_id"]) for a in attachments if "code_interpreter" in tool_names(a)]
+        coded = _attached_for(attachments, "code_interpreter")
         _with_code_files(thread.tool_resources, coded, field)  # over the limit: refused before any upstream call
-        searched = [str(a["file_id"]) for a in attachments if "file_search" in tool_names(a)]
+        searched = _attached_for(attachments, "file_search")
         if searched:
             assert self._files is not None
             store_id, made_now = await self._thread_store(thread)
@@ -111,8 +105,7 @@ class ThreadFiles:
         return made
 
     async def restore(self, thread: ThreadRecord, made_stores: list[str]) -> None:
-        """Put back the thread's tool_resources as they were in `thread`, and delete the stores made since
-        (a start that failed after attaching files)."""
+        """Put back the thread's tool_resources as in `thread`, and delete the stores made since (a failed start)."""
         current = await self._store.get_thread(thread.id)
         if current is not None and current.tool_resources != thread.tool_resources:
             await self._store.set_thread_tool_resources(thread.id, thread.tool_resources or {})
@@ -128,9 +121,8 @@ class ThreadFiles:
                 logger.warning("could not delete vector store %s (it expires by itself): %s", store_id, exc.code)
 
     async def made_resources(self, resources: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
-        """`resources` with a `file_search.vector_stores` request replaced by the store it made upstream (the
-        helper of OpenAI's thread create: the store expires 7 days after its last use, as OpenAI's did),
-        and the stores made."""
+        """`resources` with a `file_search.vector_stores` request (OpenAI's thread create helper) replaced by
+        the store it made upstream, and the stores made."""
         file_search = (resources or {}).get("file_search") or {}
         wanted = file_search.get("vector_stores")
         if not resources or not wanted:
@@ -151,8 +143,7 @@ class ThreadFiles:
         return {**resources, "file_search": {"vector_store_ids": [store_id]}}, [store_id]
 
     async def _thread_store(self, thread: ThreadRecord) -> tuple[str, bool]:
-        """The thread's vector store, made in the upstream and recorded when it has none (and whether it
-        was made now)."""
+        """The thread's vector store (made and recorded when it has none), and whether it was made now."""
         existing = store_ids(thread.tool_resources)
         if existing:
             return existing[0], False

@@ -37,11 +37,7 @@ class Threads:
         return thread
 
     async def update(
-        self,
-        thread_id: str,
-        *,
-        metadata: dict[str, str] | None = None,
-        tool_resources: dict[str, Any] | None = None,
+        self, thread_id: str, *, metadata: dict[str, str] | None = None, tool_resources: dict[str, Any] | None = None
     ) -> ThreadRecord:
         """Replace what is given (None: kept); the thread as it is then."""
         thread: ThreadRecord | None = None

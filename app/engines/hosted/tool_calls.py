@@ -54,33 +54,27 @@ class CallPieces:
     """The calls of one answer as their pieces arrive, keyed by the provider's index or item id."""
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.names: list[str] = []
-        self.arguments: list[list[str]] = []
+        self._calls: list[tuple[str, str, list[str]]] = []  # (call_id, name, arguments' pieces)
         self._index: dict[Any, int] = {}
 
     def open(self, key: Any, call_id: str, name: str, arguments: str) -> FunctionCallDelta:
-        index = self._index[key] = len(self.ids)
-        self.ids.append(call_id or new_call_id())
-        self.names.append(name)
-        self.arguments.append([arguments])
-        return FunctionCallDelta(index, arguments, call_id=self.ids[index], name=name)
+        index = self._index[key] = len(self._calls)
+        call_id = call_id or new_call_id()
+        self._calls.append((call_id, name, [arguments]))
+        return FunctionCallDelta(index, arguments, call_id=call_id, name=name)
 
     def add(self, key: Any, arguments: str) -> FunctionCallDelta | None:
         index = self._index.get(key)
         if index is None or not arguments:
             return None
-        self.arguments[index].append(arguments)
+        self._calls[index][2].append(arguments)
         return FunctionCallDelta(index, arguments)
 
     def __contains__(self, key: Any) -> bool:
         return key in self._index
 
     def done(self) -> tuple[FunctionCall, ...]:
-        return tuple(
-            FunctionCall(call_id, name, "".join(parts))
-            for call_id, name, parts in zip(self.ids, self.names, self.arguments, strict=True)
-        )
+        return tuple(FunctionCall(call_id, name, "".join(parts)) for call_id, name, parts in self._calls)
 
 
 _NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
@@ -131,8 +125,6 @@ def answers_for(calls: list[dict[str, Any]], outputs: list[ToolOutput]) -> list[
     given: dict[str, str] = {}
     for index, output in enumerate(outputs):
         field = f"tool_outputs[{index}]"
-        if not isinstance(output.output, str):
-            raise InvalidField(f"{field}.output", "must be a string")
         if len(output.output) > MAX_TOOL_OUTPUT_CHARS:
             raise InvalidField(f"{field}.output", f"longer than {MAX_TOOL_OUTPUT_CHARS} characters")
         if output.tool_call_id not in pending:

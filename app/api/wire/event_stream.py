@@ -3,7 +3,9 @@
 Each body generator closes the run's event iterator however it ends, so a client that
 disconnects leaves no upstream connection or task behind. A stream still open when the server
 shuts down ends with its format's closing words (`farewell`) before the shutdown timeout, never
-cut off mid-way.
+cut off mid-way. A stream quiet for PING_INTERVAL_S (a model thinking) gets the format's keep-alive
+(`keepalive`), so proxies and load balancers do not take it for dead; it is sent beside the body,
+which is never interrupted or read ahead for it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,37 @@ from app.engines.base import TERMINAL_RUN_EVENTS, StreamEvent
 from app.errors import StreamBrokeOff
 from app.server.shutdown import Shutdown
 
+# A stream with nothing sent for this long gets a keep-alive (FastAPI's interval for its own SSE).
+PING_INTERVAL_S = 15.0
+
+
+class _TrackedSend:
+    """The response's `send`: remembers whether the answer started and when it last wrote; one write at a time."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._loop = asyncio.get_running_loop()
+        self._writing = asyncio.Lock()  # the body and a keep-alive never write at the same time
+        self.started = False
+        self.last_sent = self._loop.time()
+
+    async def __call__(self, message: Message) -> None:
+        async with self._writing:
+            self.started = self.started or message["type"] == "http.response.start"
+            await self._send(message)
+            self.last_sent = self._loop.time()
+
+    async def keep_alive(self, body: bytes) -> None:
+        """Write `body` whenever nothing was written for PING_INTERVAL_S (never in the middle of a write)."""
+        while True:
+            wait_s = self.last_sent + PING_INTERVAL_S - self._loop.time()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            elif self.started and not self._writing.locked():
+                await self({"type": "http.response.body", "body": body, "more_body": True})
+            else:
+                await asyncio.sleep(PING_INTERVAL_S)
+
 
 class EventStreamResponse(StreamingResponse):
     """A StreamingResponse that stops as soon as the client goes away and always closes its body.
@@ -30,19 +63,14 @@ class EventStreamResponse(StreamingResponse):
     once, and the iterator is closed, which closes the run's upstream stream.
     """
 
-    def __init__(self, content: Any, *, farewell: bytes = b"", **options: Any) -> None:
+    def __init__(self, content: Any, *, farewell: bytes = b"", keepalive: bytes = b"", **options: Any) -> None:
         super().__init__(content, **options)
         self._farewell = farewell
+        self._keepalive = keepalive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
+        tracked_send = _TrackedSend(send)
         shut_down = False
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         shutdown: Shutdown | None = getattr(scope["app"].state, "shutdown", None)
         try:
             async with anyio.create_task_group() as task_group:
@@ -63,9 +91,11 @@ class EventStreamResponse(StreamingResponse):
 
                 task_group.start_soon(stream_then_stop)
                 task_group.start_soon(stop_before_shutdown)
+                if self._keepalive:
+                    task_group.start_soon(tracked_send.keep_alive, self._keepalive)
                 await self.listen_for_disconnect(receive)
                 task_group.cancel_scope.cancel()
-            if shut_down and started:
+            if shut_down and tracked_send.started:
                 with contextlib.suppress(OSError):
                     await send({"type": "http.response.body", "body": self._farewell, "more_body": False})
         finally:

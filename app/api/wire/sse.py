@@ -2,18 +2,16 @@
 
 Frames are written by FastAPI's SSE encoder (`fastapi.sse.format_sse_event`), as openai-python and
 openai-node parse them: `event: <name>` and `data: <compact JSON>`, and `data: [DONE]` at the end.
-A stream quiet for PING_INTERVAL_S (a model thinking) gets FastAPI's keep-alive comment, so proxies
-and load balancers do not take it for dead. FastAPI's `EventSourceResponse` itself does not fit these
-routes: its path operation is a generator, so the answer (200) would start before the run is
-claimed, and a busy or unknown thread could no longer be a 400 or 404; and /v1 runs answer JSON or
-SSE from one route. The response is `EventStreamResponse` (event_stream.py): it stops when the
-client leaves and ends the stream with `SSE_FAREWELL` at shutdown.
+A stream quiet for a while (a model thinking) gets FastAPI's keep-alive comment (event_stream.py).
+FastAPI's `EventSourceResponse` itself does not fit these routes: its path operation is a generator,
+so the answer (200) would start before the run is claimed, and a busy or unknown thread could no
+longer be a 400 or 404; and /v1 runs answer JSON or SSE from one route. The response is
+`EventStreamResponse` (event_stream.py): it stops when the client leaves and ends the stream with
+`SSE_FAREWELL` at shutdown.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -29,8 +27,6 @@ from app.engines.base import StreamEvent
 logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# A stream with no event for this long gets a keep-alive comment (FastAPI's interval for its own SSE).
-PING_INTERVAL_S = 15.0
 
 
 def sse_frame(event: str, data: Any) -> bytes:
@@ -59,41 +55,17 @@ async def _frames(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[b
 
 
 async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
-    """The run's events as SSE frames, with a keep-alive comment whenever none came for PING_INTERVAL_S.
-
-    The frames are read by a task of their own into a queue, so a ping never interrupts (and so
-    never closes) the run's event stream; the task ends with the body, however it ends.
-    """
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-    async def read_frames() -> None:
-        try:
-            async for frame in _frames(events):
-                queue.put_nowait(frame)
-        finally:
-            queue.put_nowait(None)
-
-    reader = asyncio.create_task(read_frames(), name="sse-frames")
-    loop = asyncio.get_running_loop()
-    try:
-        while True:
-            if queue.empty():
-                ping = loop.call_later(PING_INTERVAL_S, queue.put_nowait, KEEPALIVE_COMMENT)
-                frame = await queue.get()
-                ping.cancel()
-            else:
-                frame = queue.get_nowait()
-            if frame is None:
-                return
-            yield frame
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+    """The run's events as SSE frames (the response sends the keep-alive comments between them)."""
+    async for frame in _frames(events):
+        yield frame
 
 
 def sse_response(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:
     """OpenAI's SSE: `event: thread.run.created` / `data: {...}` ... `event: done` / `data: [DONE]`."""
     return EventStreamResponse(
-        sse_body(events), media_type="text/event-stream", headers=SSE_HEADERS, farewell=SSE_FAREWELL
+        sse_body(events),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+        farewell=SSE_FAREWELL,
+        keepalive=KEEPALIVE_COMMENT,
     )

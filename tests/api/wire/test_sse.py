@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from types import SimpleNamespace
 
 import pytest
+from starlette.types import Message
 
-from app.api.wire import sse
+from app.api.wire import event_stream, sse
 from app.engines.base import StreamEvent
 
 
@@ -26,7 +28,7 @@ def test_the_farewell_is_an_error_then_done() -> None:
 
 
 async def test_a_quiet_stream_gets_keep_alive_comments_and_then_its_events(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sse, "PING_INTERVAL_S", 0.01)
+    monkeypatch.setattr(event_stream, "PING_INTERVAL_S", 0.01)
     pinged = asyncio.Event()
 
     async def events() -> AsyncGenerator[StreamEvent, None]:
@@ -34,15 +36,28 @@ async def test_a_quiet_stream_gets_keep_alive_comments_and_then_its_events(monke
         await pinged.wait()  # the model thinks until the client has seen a keep-alive
         yield StreamEvent("thread.run.completed", {"id": "run_1"})
 
-    frames = []
-    async for frame in sse.sse_body(events()):
-        frames.append(frame)
-        if frame == b": ping\n\n":
-            pinged.set()
+    bodies: list[bytes] = []
 
-    assert frames[0] == b'event: thread.run.created\ndata: {"id":"run_1"}\n\n'
-    assert b": ping\n\n" in frames[1:-2]
-    assert frames[-2:] == [b'event: thread.run.completed\ndata: {"id":"run_1"}\n\n', b"event: done\ndata: [DONE]\n\n"]
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            bodies.append(message["body"])
+            if message["body"] == b": ping\n\n":
+                pinged.set()
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()  # the client stays
+        raise AssertionError("unreachable")
+
+    scope = {"type": "http", "app": SimpleNamespace(state=SimpleNamespace())}
+    await sse.sse_response(events())(scope, receive, send)
+
+    assert bodies[0] == b'event: thread.run.created\ndata: {"id":"run_1"}\n\n'
+    assert b": ping\n\n" in bodies[1:-3]
+    assert bodies[-3:] == [
+        b'event: thread.run.completed\ndata: {"id":"run_1"}\n\n',
+        b"event: done\ndata: [DONE]\n\n",
+        b"",
+    ]
 
 
 async def test_closing_the_body_closes_the_run_s_events() -> None:

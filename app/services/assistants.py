@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 ASSISTANT_ID_PATTERN = r"^asst_[A-Za-z0-9]{1,64}$"
 MAX_TOOLS = 128
 MAX_METADATA_KEYS = 16
-MAX_PAGE = 100
 
 
 class FunctionDefinition(BaseModel):
@@ -254,7 +253,6 @@ class AssistantService:
     ) -> AssistantPage:
         """A page of the owner's assistants (newest first by default), cursors as in the Assistants API."""
         self._require_hosted()
-        limit = max(1, min(limit, MAX_PAGE))
         ascending = order == "asc"
         after_key = await self._cursor_key(owner, "after", after)
         before_key = await self._cursor_key(owner, "before", before)
@@ -309,6 +307,3 @@ class AssistantService:
                 record = with_vector_store(record, existing.vector_store_ids[0])
             await self.store.put(record)
         logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))
-
-    async def run_assistant(self) -> AssistantRecord:
-        return await self.run_assistants.current()

@@ -77,7 +77,7 @@ class FileService:
         """The run assistant's first file_search store (our storage); created upstream and recorded on it."""
         if self._assistants is None:
             raise ChatNotConfigured("OPENAI_VECTOR_STORE_ID")
-        assistant = await self._assistants.run_assistant()
+        assistant = await self._assistants.run_assistants.current()
         if assistant.vector_store_ids or not create:
             return assistant.vector_store_ids[0] if assistant.vector_store_ids else None
         store_id = await files.create_vector_store(VECTOR_STORE_NAME)

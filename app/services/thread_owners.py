@@ -25,12 +25,12 @@ class ThreadAccess:
         self._store = store
         self._default_user_id = default_user_id
         self._owners: OrderedDict[str, str] = OrderedDict()
-        self._max_threads = max_threads_per_user
-        self._counting: CountingThreadOwnerStore | None = None
+        # The counting store and the cap, when there is one.
+        self._cap: tuple[CountingThreadOwnerStore, int] | None = None
         if max_threads_per_user is not None:
             if not isinstance(store, CountingThreadOwnerStore):
                 raise TypeError(f"{type(store).__name__} does not count threads per user: it cannot cap them")
-            self._counting = store
+            self._cap = (store, max_threads_per_user)
 
     async def _owner(self, thread_id: str) -> str | None:
         owner = self._owners.get(thread_id)
@@ -55,9 +55,8 @@ class ThreadAccess:
 
     async def ensure_room_for_a_thread(self, user_id: str) -> None:
         """ThreadLimitReached if the user already owns as many threads as they may (checked before creating one)."""
-        counting, limit = self._counting, self._max_threads
-        if counting is not None and limit is not None and await counting.thread_count(user_id) >= limit:
-            raise ThreadLimitReached(limit)
+        if self._cap is not None and await self._cap[0].thread_count(user_id) >= self._cap[1]:
+            raise ThreadLimitReached(self._cap[1])
 
     async def record_new_thread(self, user_id: str, thread_id: str) -> None:
         """The user just created this thread: it is theirs (ThreadLimitReached if they own too many)."""
@@ -81,11 +80,12 @@ class ThreadAccess:
 
     async def _claim(self, user_id: str, thread_id: str) -> str:
         """Record the user as the owner unless the thread has one; within the user's limit, if any."""
-        if self._counting is None or self._max_threads is None:
+        if self._cap is None:
             return await self._store.claim_owner(user_id, thread_id)
-        owner = await self._counting.claim_owner_within_limit(user_id, thread_id, self._max_threads)
+        counting, limit = self._cap
+        owner = await counting.claim_owner_within_limit(user_id, thread_id, limit)
         if owner is None:
-            raise ThreadLimitReached(self._max_threads)
+            raise ThreadLimitReached(limit)
         return owner
 
     async def release(self, user_id: str, thread_id: str) -> None:

@@ -40,6 +40,9 @@ class AssistantRecord:
         return [str(vs) for vs in ids]
 
 
+# Where an assistant sorts in its owner's pages: (created_at, id).
+Key = tuple[datetime, str]
+
 FILE_SEARCH_TOOL: dict[str, Any] = {"type": "file_search"}
 
 
@@ -65,13 +68,7 @@ class AssistantStore(IndexedStore, Protocol):
         """Remove it; False when there was none."""
 
     async def page(
-        self,
-        owner: str,
-        *,
-        key_after: tuple[datetime, str] | None,
-        key_before: tuple[datetime, str] | None,
-        ascending: bool,
-        limit: int,
+        self, owner: str, *, key_after: Key | None, key_before: Key | None, ascending: bool, limit: int
     ) -> list[AssistantRecord]:
         """Up to `limit` of the owner's assistants with key_after < (created_at, id) < key_before, sorted by it."""
 

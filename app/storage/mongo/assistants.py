@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
-from app.storage.assistants import FILE_SEARCH_TOOL, AssistantRecord
+from app.storage.assistants import FILE_SEARCH_TOOL, AssistantRecord, Key
 from app.storage.mongo.database import from_doc, from_docs, keyset_page, storage_errors_translated, to_doc, updated
 
 
@@ -31,13 +30,7 @@ class MongoAssistantStore:
         return bool((await self._assistants.delete_one({"_id": assistant_id})).deleted_count)
 
     async def page(
-        self,
-        owner: str,
-        *,
-        key_after: tuple[datetime, str] | None,
-        key_before: tuple[datetime, str] | None,
-        ascending: bool,
-        limit: int,
+        self, owner: str, *, key_after: Key | None, key_before: Key | None, ascending: bool, limit: int
     ) -> list[AssistantRecord]:
         docs = await keyset_page(
             self._assistants,

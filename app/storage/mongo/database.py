@@ -47,15 +47,13 @@ async def open_database(settings: Settings) -> AsyncGenerator[Any, None]:
 
 # A record's id is the document's `_id`; an assistant's owner is its `userId`, like a conversation's user.
 _RENAMED = {"id": "_id", "owner": "userId"}
-_NAMES: dict[str, str] = {}
 
 
+@functools.cache
 def doc_name(field: str) -> str:
     """The document field that holds a record field."""
-    if field not in _NAMES:
-        head, *rest = field.split("_")
-        _NAMES[field] = _RENAMED.get(field, head + "".join(part.title() for part in rest))
-    return _NAMES[field]
+    head, *rest = field.split("_")
+    return _RENAMED.get(field, head + "".join(part.title() for part in rest))
 
 
 def to_doc(record: Any) -> dict[str, Any]:

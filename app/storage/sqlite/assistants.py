@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from app.storage.assistants import AssistantRecord, with_vector_store
+from app.storage.assistants import AssistantRecord, Key, with_vector_store
 from app.storage.sqlite.database import SqliteStore, from_doc, from_ms, to_doc, to_ms
 
 _COLUMNS = "id, user_id, created_at, doc"
@@ -36,13 +35,7 @@ class SqliteAssistantStore(SqliteStore):
         return bool(self._db.execute("DELETE FROM assistants WHERE id = ?", (assistant_id,)).rowcount)
 
     async def page(
-        self,
-        owner: str,
-        *,
-        key_after: tuple[datetime, str] | None,
-        key_before: tuple[datetime, str] | None,
-        ascending: bool,
-        limit: int,
+        self, owner: str, *, key_after: Key | None, key_before: Key | None, ascending: bool, limit: int
     ) -> list[AssistantRecord]:
         after, before = ((to_ms(key[0]), key[1]) if key else None for key in (key_after, key_before))
         rows = self._db.page(

@@ -137,19 +137,16 @@ class AssistantFileEntry(AssistantCreate):
 
 
 def _record(assistant_id: str, owner: str, fields: AssistantUpdate, created_at: Any) -> AssistantRecord:
+    plain = fields.model_dump(include={"name", "description", "instructions", "temperature", "top_p"})
     return AssistantRecord(
+        **plain,
         id=assistant_id,
         owner=owner,
         created_at=created_at,
         model=fields.model or "",  # always given on create; an update without it keeps the record's
-        name=fields.name,
-        description=fields.description,
-        instructions=fields.instructions,
         tools=tuple(tool.as_object() for tool in fields.tools or ()),
         tool_resources=fields.tool_resources.model_dump(exclude_none=True) if fields.tool_resources else {},
         metadata=dict(fields.metadata or {}),
-        temperature=fields.temperature,
-        top_p=fields.top_p,
         response_format=stored_format(fields.response_format),
     )
 
@@ -169,12 +166,6 @@ def _entry_label(index: int, entry: Any) -> str:
     return f"entry {index}" + (f" (id {entry_id!r})" if isinstance(entry_id, str) else "")
 
 
-def _first_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error.get("loc", ())) or "entry"
-    return f"{where}: {error.get('msg', 'invalid')}"
-
-
 def parse_assistants_file(path: str) -> list[AssistantFileEntry]:
     """The file's entries, all valid, or AssistantsSetupError naming the entry (index, id) and the field."""
     where = f"ASSISTANTS_FILE {path}"
@@ -192,7 +183,9 @@ def parse_assistants_file(path: str) -> list[AssistantFileEntry]:
         try:
             entry = AssistantFileEntry.model_validate(item)
         except ValidationError as exc:
-            raise AssistantsSetupError(f"{where}: {_entry_label(index, item)}: {_first_problem(exc)}") from exc
+            error = exc.errors()[0]
+            field = ".".join(str(part) for part in error["loc"]) or "entry"
+            raise AssistantsSetupError(f"{where}: {_entry_label(index, item)}: {field}: {error['msg']}") from exc
         if entry.id in seen:
             raise AssistantsSetupError(f"{where}: {_entry_label(index, item)}: id: used by an earlier entry")
         seen.add(entry.id)

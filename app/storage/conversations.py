@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+
+from pydantic import StrictInt, StrictStr, TypeAdapter
 
 from app.storage.records import IndexedStore
 
@@ -22,6 +23,9 @@ class Conversation:
     is_group: bool
     created_at: datetime
     updated_at: datetime
+
+
+_CURSOR = TypeAdapter(tuple[StrictInt, StrictStr])
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,10 @@ class PageCursor:
     @classmethod
     def decode(cls, token: str) -> PageCursor:
         """Raise ValueError for a token this service did not make."""
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            millis, thread_id = json.loads(raw)
-            if not isinstance(millis, int) or not isinstance(thread_id, str):
-                raise ValueError("bad cursor")
+        try:  # a ValidationError and binascii.Error are ValueErrors
+            millis, thread_id = _CURSOR.validate_json(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             return cls(datetime.fromtimestamp(millis / 1000, UTC), thread_id)
-        except (ValueError, TypeError, binascii.Error, OverflowError, OSError) as exc:
+        except (ValueError, OverflowError, OSError) as exc:
             raise ValueError("not a cursor from this service") from exc
 
 

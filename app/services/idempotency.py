@@ -66,17 +66,9 @@ Recheck = Callable[[], Awaitable[dict[str, Any] | None]]
 class IdempotentRequests:
     """Runs a request once per (user, key); built in the lifespan."""
 
-    def __init__(
-        self,
-        store: IdempotencyKeyStore,
-        describe_error: DescribeError,
-        *,
-        lease_s: float,
-        ttl_s: float = IDEMPOTENCY_TTL_S,
-    ) -> None:
+    def __init__(self, store: IdempotencyKeyStore, describe_error: DescribeError, *, lease_s: float) -> None:
         self._store = store
         self._describe_error = describe_error
-        self._ttl_s = ttl_s
         self._lease_s = lease_s
 
     async def run(
@@ -112,18 +104,17 @@ class IdempotentRequests:
         return IdempotentAnswer(200, body, replayed=False)
 
     async def _settle_failure(self, user_id: str, key: str, exc: Exception) -> None:
+        if outcome_unknown(exc):
+            await self._save(user_id, key, *self._describe_error(exc))
+            return
         try:
-            if outcome_unknown(exc):
-                status_code, body = self._describe_error(exc)
-                await self._store.complete(user_id, key, status_code, body, ttl_s=self._ttl_s)
-            else:
-                await self._store.release(user_id, key)
+            await self._store.release(user_id, key)
         except Exception as store_exc:  # the request's own error is the one to answer with
-            logger.warning("could not settle idempotency key after a failure: %s", type(store_exc).__name__)
+            logger.warning("could not release the idempotency key after a failure: %s", type(store_exc).__name__)
 
     async def _save(self, user_id: str, key: str, status: int, body: dict[str, Any]) -> None:
         try:
-            await self._store.complete(user_id, key, status, body, ttl_s=self._ttl_s)
+            await self._store.complete(user_id, key, status, body, ttl_s=IDEMPOTENCY_TTL_S)
         except Exception as exc:
-            # The run started: answer with it. A retry gets 409 until the key's lease ends.
+            # The answer (the run started, or the request's own error) stands; a retry gets 409 until the lease ends.
             logger.warning("could not store the idempotent answer: %s", type(exc).__name__)

@@ -40,8 +40,7 @@ class AssistantRecord:
         return [str(vs) for vs in ids]
 
 
-# Where an assistant sorts in its owner's pages: (created_at, id).
-Key = tuple[datetime, str]
+Key = tuple[datetime, str]  # (created_at, id): the pages' order
 
 FILE_SEARCH_TOOL: dict[str, Any] = {"type": "file_search"}
 

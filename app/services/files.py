@@ -84,19 +84,15 @@ class FileService:
         attached = await self._assistants.store.attach_vector_store(assistant.id, store_id)
         winner = attached.vector_store_ids[0] if attached is not None and attached.vector_store_ids else None
         if winner != store_id:  # deleted meanwhile, or another request attached its store first
-            await self._discard_store(files, store_id)
+            try:
+                await files.delete_vector_store(store_id)
+            except UpstreamError as exc:
+                logger.warning("could not delete the unused vector store %s: %s", store_id, type(exc).__name__)
             if winner is None:
                 raise AssistantNotFound(assistant.id)
             return winner
         logger.info("vector store created vector_store_id=%s assistant_id=%s", store_id, assistant.id)
         return store_id
-
-    @staticmethod
-    async def _discard_store(files: UpstreamFiles, store_id: str) -> None:
-        try:
-            await files.delete_vector_store(store_id)
-        except UpstreamError as exc:
-            logger.warning("could not delete the unused vector store %s: %s", store_id, type(exc).__name__)
 
     async def list_files(self) -> list[StoredFile]:
         files, store_id = await self._vector_store(create=False)

@@ -86,11 +86,8 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {"time": from_ms, "json": json.load
 
 
 def from_row(cls: type[T], row: tuple[Any, ...]) -> T:
-    values = []
-    for field, value in zip(record_fields(cls), row, strict=True):
-        decode = _DECODERS.get(field.kind)
-        values.append(decode(value) if decode is not None and value is not None else value)
-    return cls(*values)
+    decoders = (_DECODERS.get(field.kind) for field in record_fields(cls))
+    return cls(*(dec(v) if dec is not None and v is not None else v for dec, v in zip(decoders, row, strict=True)))
 
 
 def to_doc(record: Any, *columns: str) -> str:

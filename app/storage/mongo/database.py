@@ -1,8 +1,5 @@
-"""The MongoDB side of the stores: the one client of a process, records as documents, pymongo's errors.
-
-Documents use camelCase field names, like the Next.js app's. pymongo's errors become the domain's
-`StorageUnavailable` at the store boundary.
-"""
+"""The MongoDB side of the stores: the one client of a process, records as documents with camelCase field
+names (like the Next.js app's), and pymongo's errors raised as `StorageUnavailable` at the store boundary."""
 
 from __future__ import annotations
 

@@ -98,39 +98,23 @@ async def _admit(request: Request, key: str | None, *, limited: bool) -> None:
     request.state.user_id = match[0] if match else keys.default_user_id
 
 
-def _presented_key(bearer: HTTPAuthorizationCredentials | None, header_key: str | None) -> str | None:
-    """The key from `Authorization: Bearer <key>`, else from `X-API-Key`."""
-    if bearer is not None and bearer.credentials.strip():
-        return bearer.credentials.strip()
-    return (header_key or "").strip() or None
-
-
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 ApiKeyDep = Annotated[str | None, Security(api_key_scheme)]
-
-
-async def keyed_and_limited(request: Request, bearer: BearerDep, header_key: ApiKeyDep) -> None:
-    await _admit(request, _presented_key(bearer, header_key), limited=True)
-
-
-async def keyed(request: Request, bearer: BearerDep, header_key: ApiKeyDep) -> None:
-    await _admit(request, _presented_key(bearer, header_key), limited=False)
-
-
-async def open_and_limited(request: Request) -> None:
-    await _admit(request, None, limited=True)
-
-
-async def open_access(request: Request) -> None:
-    await _admit(request, None, limited=False)
 
 
 def access_dependencies(settings: Settings, *, rate_limited: bool = True) -> list[Any]:
     """The access dependencies for a router: the key schemes only when API_KEYS is set (so the docs show them)."""
     limited = rate_limited and bool(settings.rate_limit)
-    if settings.api_key_users:
-        return [Depends(keyed_and_limited if limited else keyed)]
-    return [Depends(open_and_limited if limited else open_access)]
+
+    async def keyed(request: Request, bearer: BearerDep, header_key: ApiKeyDep) -> None:
+        # The key from `Authorization: Bearer <key>`, else from `X-API-Key`.
+        key = bearer.credentials.strip() if bearer is not None else ""
+        await _admit(request, key or (header_key or "").strip() or None, limited=limited)
+
+    async def open_access(request: Request) -> None:
+        await _admit(request, None, limited=limited)
+
+    return [Depends(keyed if settings.api_key_users else open_access)]
 
 
 def access_responses(settings: Settings, *, rate_limited: bool = True) -> dict[int | str, dict[str, Any]]:

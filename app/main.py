@@ -69,7 +69,7 @@ def create_app(
         app.include_router(router, dependencies=checks, responses=responses)
     # The OpenAI-compatible API: its own application, for its own error handlers (OpenAI's error shape).
     app.mount(V1_PREFIX, create_v1_app(app.state, access_dependencies(cfg), [Depends(strict_json_body)]))
-    install_openapi(app, (health.router, health.metrics_router, *routers), cfg)
+    install_openapi(app, cfg)
     return app
 
 

@@ -74,12 +74,8 @@ def create_app(
 
 
 @functools.cache
-def _app_from_environment() -> FastAPI:
-    return create_app()
-
-
 def __getattr__(name: str) -> Any:
     """`app.main:app`, made on first access, so importing this module reads no settings."""
     if name == "app":
-        return _app_from_environment()
+        return create_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

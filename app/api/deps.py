@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -33,20 +34,15 @@ def request_marker(user_id: str, idempotency_key: str | None) -> str:
 
 
 def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
-    """A dependency answering `app.state.<name>`, which the lifespan built."""
+    """A dependency answering `app.state.<name>` (a dotted path), which the lifespan built."""
 
     async def dependency(request: Request) -> Any:
-        return getattr(request.app.state, name)
+        return operator.attrgetter(name)(request.app.state)
 
     return dependency
 
 
 get_chat_service = _from_state("chat_service")
-
-
-async def get_conversations(request: Request) -> ConversationStore:
-    stores: Stores = request.app.state.stores
-    return stores.conversations
 
 
 async def get_user_id(request: Request) -> str:
@@ -61,7 +57,7 @@ async def get_user_id(request: Request) -> str:
 SettingsDep = Annotated[Settings, Depends(_from_state("settings"))]
 EngineDep = Annotated[AssistantEngine, Depends(_from_state("engine"))]
 StoresDep = Annotated[Stores, Depends(_from_state("stores"))]
-ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
+ConversationsDep = Annotated[ConversationStore, Depends(_from_state("stores.conversations"))]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 UserIdDep = Annotated[str, Depends(get_user_id)]
 FilesDep = Annotated[FileService, Depends(_from_state("files"))]

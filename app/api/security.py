@@ -1,12 +1,11 @@
 """Access: API keys (`fastapi.security`), rate limits and the user a request acts for, as router dependencies.
 
-`Authorization: Bearer <key>` (or `X-API-Key`) maps to a user through API_KEYS; keys are compared in
-constant time, as digests. Without API_KEYS every route is open and acts for DEFAULT_USER_ID. Rate
-limits (RATE_LIMIT, e.g. `60/minute`) count per API key, else per client address, and are counted
-before the key is checked, so guessing keys is limited per address too (with RATE_LIMIT_STORAGE_URI
-on Redis, several processes share the counts). `create_app` adds these dependencies to every router
-but health's probes and the docs, so the OpenAPI schema shows the key schemes and the 401/429
-answers exactly when they apply.
+`Authorization: Bearer <key>` (or `X-API-Key`) maps to a user through API_KEYS; keys are compared in constant time, as
+digests. Without API_KEYS every route is open and acts for DEFAULT_USER_ID. Rate limits (RATE_LIMIT, e.g. `60/minute`)
+count per API key, else per client address, and are counted before the key is checked, so guessing keys is limited per
+address too (with RATE_LIMIT_STORAGE_URI on Redis, several processes share the counts). `create_app` adds these
+dependencies to every router but health's probes and the docs, so the OpenAPI schema shows the key schemes and the
+401/429 answers exactly when they apply.
 """
 
 from __future__ import annotations

@@ -69,17 +69,13 @@ def create_app(
         app.include_router(router, dependencies=checks, responses=responses)
     # The OpenAI-compatible API: its own application, for its own error handlers (OpenAI's error shape).
     app.mount(V1_PREFIX, create_v1_app(app.state, access_dependencies(cfg), [Depends(strict_json_body)]))
-    install_openapi(app, (health.router, health.metrics_router, *routers), cfg)
+    install_openapi(app, cfg)
     return app
 
 
 @functools.cache
-def _app_from_environment() -> FastAPI:
-    return create_app()
-
-
 def __getattr__(name: str) -> Any:
     """`app.main:app`, made on first access, so importing this module reads no settings."""
     if name == "app":
-        return _app_from_environment()
+        return create_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

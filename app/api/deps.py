@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -33,29 +34,15 @@ def request_marker(user_id: str, idempotency_key: str | None) -> str:
 
 
 def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
-    """A dependency answering `app.state.<name>`, which the lifespan built."""
+    """A dependency answering `app.state.<name>` (a dotted path), which the lifespan built."""
 
     async def dependency(request: Request) -> Any:
-        return getattr(request.app.state, name)
+        return operator.attrgetter(name)(request.app.state)
 
     return dependency
 
 
-get_settings = _from_state("settings")
-get_engine = _from_state("engine")
-get_stores = _from_state("stores")
 get_chat_service = _from_state("chat_service")
-get_files = _from_state("files")
-get_assistants = _from_state("assistants")
-get_thread_access = _from_state("thread_access")
-get_idempotency = _from_state("idempotency")
-get_metrics = _from_state("metrics")
-get_upsert_retries = _from_state("upsert_retries")
-
-
-async def get_conversations(request: Request) -> ConversationStore:
-    stores: Stores = request.app.state.stores
-    return stores.conversations
 
 
 async def get_user_id(request: Request) -> str:
@@ -67,18 +54,18 @@ async def get_user_id(request: Request) -> str:
     return user_id
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-EngineDep = Annotated[AssistantEngine, Depends(get_engine)]
-StoresDep = Annotated[Stores, Depends(get_stores)]
-ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
+SettingsDep = Annotated[Settings, Depends(_from_state("settings"))]
+EngineDep = Annotated[AssistantEngine, Depends(_from_state("engine"))]
+StoresDep = Annotated[Stores, Depends(_from_state("stores"))]
+ConversationsDep = Annotated[ConversationStore, Depends(_from_state("stores.conversations"))]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 UserIdDep = Annotated[str, Depends(get_user_id)]
-FilesDep = Annotated[FileService, Depends(get_files)]
-AssistantsDep = Annotated[AssistantService, Depends(get_assistants)]
-ThreadAccessDep = Annotated[ThreadAccess, Depends(get_thread_access)]
-IdempotencyDep = Annotated[IdempotentRequests, Depends(get_idempotency)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-UpsertRetriesDep = Annotated[UpsertRetryQueue, Depends(get_upsert_retries)]
+FilesDep = Annotated[FileService, Depends(_from_state("files"))]
+AssistantsDep = Annotated[AssistantService, Depends(_from_state("assistants"))]
+ThreadAccessDep = Annotated[ThreadAccess, Depends(_from_state("thread_access"))]
+IdempotencyDep = Annotated[IdempotentRequests, Depends(_from_state("idempotency"))]
+MetricsDep = Annotated[Metrics, Depends(_from_state("metrics"))]
+UpsertRetriesDep = Annotated[UpsertRetryQueue, Depends(_from_state("upsert_retries"))]
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(

@@ -67,12 +67,7 @@ def validation_answer(errors: list[Any]) -> HttpAnswer:
 def _http_exception_answer(exc: StarletteHTTPException) -> HttpAnswer:
     if exc.status_code == 400:
         # FastAPI/Starlette could not parse the body (not UTF-8, broken multipart): a body error like any other.
-        return HttpAnswer(
-            422,
-            "validation_error",
-            f"body: {exc.detail}",
-            extra={"fields": [{"field": "body", "message": str(exc.detail)}]},
-        )
+        return validation_answer([{"loc": ("body",), "msg": exc.detail}])
     code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
     return HttpAnswer(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 

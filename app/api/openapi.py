@@ -9,33 +9,30 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.config import Settings
 
-_BASE_SCHEMAS: dict[tuple[Any, ...], dict[str, Any]] = {}
+# FastAPI's schema, made once per process for each access setup (`create_app`'s routes are otherwise the same; it
+# is slow to build).
+_BASE_SCHEMAS: dict[tuple[bool, bool], dict[str, Any]] = {}
 
 
-def _base_schema(app: FastAPI, routers: tuple[APIRouter, ...], settings: Settings) -> dict[str, Any]:
-    """The schema FastAPI generates, made once per process for a given set of routers (it is slow to build)."""
-    access = (bool(settings.api_key_users), bool(settings.rate_limit))
-    key = (app.title, app.version, app.summary, app.description, access, *(id(router) for router in routers))
-    if key not in _BASE_SCHEMAS:
-        _BASE_SCHEMAS[key] = get_openapi(
-            title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
-        )
-    return copy.deepcopy(_BASE_SCHEMAS[key])
-
-
-def install_openapi(app: FastAPI, routers: tuple[APIRouter, ...], settings: Settings) -> None:
+def install_openapi(app: FastAPI, settings: Settings) -> None:
     """Serve the schema (built on first use, then cached)."""
 
     def openapi() -> dict[str, Any]:
         if not app.openapi_schema:
-            schema = _base_schema(app, routers, settings)
-            content = schema["components"]["schemas"]["ChatRequest"]["properties"]["content"]
-            content["maxLength"] = settings.max_content_chars
+            access = (bool(settings.api_key_users), bool(settings.rate_limit))
+            if access not in _BASE_SCHEMAS:
+                _BASE_SCHEMAS[access] = get_openapi(
+                    title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                )
+            schema = copy.deepcopy(_BASE_SCHEMAS[access])
+            schema["components"]["schemas"]["ChatRequest"]["properties"]["content"]["maxLength"] = (
+                settings.max_content_chars
+            )
             app.openapi_schema = schema
         return app.openapi_schema
 

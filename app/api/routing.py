@@ -1,13 +1,9 @@
-"""The route class of every router: body limits answered in the API's error shape, and each route's error format.
+"""The route class of every router: the body cap (413) and media types (415) in the API's error shape.
 
-The cap comes from the running settings (MAX_BODY_BYTES; the constant MAX_UPLOAD_BYTES on the upload routes). A
-Content-Length over it is refused before any of the body is read, and a body without one is counted
-as it is read. FastAPI's `max_body_size` (Starlette's `RequestBodyLimitMiddleware`) is fixed when the
-app is built and answers a Content-Length over the cap with its own plain-text 413, whatever the
-exception handlers say, which neither the Next.js stream nor an OpenAI SDK can read: hence this
-check, which raises `PayloadTooLarge` for the handlers to answer. A body of a type the route does not
-take is answered 415. A route whose clients read errors in another format than JSON (the Next.js
-stream routes: NDJSON) says so with `render_error`.
+The cap is MAX_BODY_BYTES (MAX_UPLOAD_BYTES on upload routes): a Content-Length over it is refused before any body
+is read, a body without one is counted as read. FastAPI's `max_body_size` is fixed when the app is built and answers
+its own plain-text 413, which neither the Next.js stream nor an OpenAI SDK can read. A route whose clients read
+errors in another format (the Next.js stream routes: NDJSON) says so with `render_error`.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """Access: API keys (`fastapi.security`), rate limits and the user a request acts for, as router dependencies.
 
-`Authorization: Bearer <key>` (or `X-API-Key`) maps to a user through API_KEYS; keys are compared in
-constant time, as digests. Without API_KEYS every route is open and acts for DEFAULT_USER_ID. Rate
-limits (RATE_LIMIT, e.g. `60/minute`) count per API key, else per client address, and are counted
-before the key is checked, so guessing keys is limited per address too (with RATE_LIMIT_STORAGE_URI
-on Redis, several processes share the counts). `create_app` adds these dependencies to every router
-but health's probes and the docs, so the OpenAPI schema shows the key schemes and the 401/429
-answers exactly when they apply.
+`Authorization: Bearer <key>` (or `X-API-Key`) maps to a user through API_KEYS; keys are compared in constant time, as
+digests. Without API_KEYS every route is open and acts for DEFAULT_USER_ID. Rate limits (RATE_LIMIT, e.g. `60/minute`)
+count per API key, else per client address, and are counted before the key is checked, so guessing keys is limited per
+address too (with RATE_LIMIT_STORAGE_URI on Redis, several processes share the counts). `create_app` adds these
+dependencies to every router but health's probes and the docs, so the OpenAPI schema shows the key schemes and the
+401/429 answers exactly when they apply.
 """
 
 from __future__ import annotations
@@ -98,39 +97,23 @@ async def _admit(request: Request, key: str | None, *, limited: bool) -> None:
     request.state.user_id = match[0] if match else keys.default_user_id
 
 
-def _presented_key(bearer: HTTPAuthorizationCredentials | None, header_key: str | None) -> str | None:
-    """The key from `Authorization: Bearer <key>`, else from `X-API-Key`."""
-    if bearer is not None and bearer.credentials.strip():
-        return bearer.credentials.strip()
-    return (header_key or "").strip() or None
-
-
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 ApiKeyDep = Annotated[str | None, Security(api_key_scheme)]
-
-
-async def keyed_and_limited(request: Request, bearer: BearerDep, header_key: ApiKeyDep) -> None:
-    await _admit(request, _presented_key(bearer, header_key), limited=True)
-
-
-async def keyed(request: Request, bearer: BearerDep, header_key: ApiKeyDep) -> None:
-    await _admit(request, _presented_key(bearer, header_key), limited=False)
-
-
-async def open_and_limited(request: Request) -> None:
-    await _admit(request, None, limited=True)
-
-
-async def open_access(request: Request) -> None:
-    await _admit(request, None, limited=False)
 
 
 def access_dependencies(settings: Settings, *, rate_limited: bool = True) -> list[Any]:
     """The access dependencies for a router: the key schemes only when API_KEYS is set (so the docs show them)."""
     limited = rate_limited and bool(settings.rate_limit)
-    if settings.api_key_users:
-        return [Depends(keyed_and_limited if limited else keyed)]
-    return [Depends(open_and_limited if limited else open_access)]
+
+    async def keyed(request: Request, bearer: BearerDep, header_key: ApiKeyDep) -> None:
+        # The key from `Authorization: Bearer <key>`, else from `X-API-Key`.
+        key = bearer.credentials.strip() if bearer is not None else ""
+        await _admit(request, key or (header_key or "").strip() or None, limited=limited)
+
+    async def open_access(request: Request) -> None:
+        await _admit(request, None, limited=limited)
+
+    return [Depends(keyed if settings.api_key_users else open_access)]
 
 
 def access_responses(settings: Settings, *, rate_limited: bool = True) -> dict[int | str, dict[str, Any]]:

@@ -26,19 +26,15 @@ def _surrogate_place(value: Any, where: str) -> str | None:
     """The field of the first lone surrogate in the parsed value (the object's own name for a key), or None."""
     if isinstance(value, str):
         return (where or "body") if _SURROGATE.search(value) else None
-    items: list[tuple[str, Any]] = []
     if isinstance(value, dict):
-        for key, item in value.items():
-            if _SURROGATE.search(key):
-                return where or "body"
-            items.append((f"{where}.{key}" if where else key, item))
+        if any(_SURROGATE.search(key) for key in value):
+            return where or "body"
+        items = [(f"{where}.{key}" if where else key, item) for key, item in value.items()]
     elif isinstance(value, list):
         items = [(f"{where}[{index}]", item) for index, item in enumerate(value)]
-    for place, item in items:
-        found = _surrogate_place(item, place)
-        if found is not None:
-            return found
-    return None
+    else:
+        return None
+    return next((found for place, item in items if (found := _surrogate_place(item, place))), None)
 
 
 def _refusal(body: bytes, problem: ValueError) -> InvalidField:

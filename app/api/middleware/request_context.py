@@ -1,9 +1,5 @@
-"""Outermost middleware: request id, access log line, HTTP metrics, and a last-resort JSON 500.
-
-Every request gets an id: the caller's `X-Request-ID` when it is short and safe, else a new
-one. It is returned in `X-Request-ID` and kept in a context variable for the log lines written
-while the request is handled.
-"""
+"""Outermost middleware: request id (the caller's `X-Request-ID` when short and safe, else a new one; returned, and
+kept in a context variable for the log lines), access log line, HTTP metrics, and a last-resort JSON 500."""
 
 from __future__ import annotations
 
@@ -35,8 +31,6 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Outermost: request id, access log line, HTTP metrics, and a last-resort JSON 500."""
-
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 

@@ -117,8 +117,7 @@ async def submit_tool_outputs(
     """Answer every call of a run in `requires_action` (one output per call id; 400 naming a missing,
     unknown or repeated id; `no_tool_call_pending` if the run is not waiting)."""
     await access.check(user_id, thread_id)
-    events = await engine.submit_tool_outputs(thread_id, run_id, body.outputs())
-    return sse_response(events)
+    return sse_response(await engine.submit_tool_outputs(thread_id, run_id, body.outputs()))
 
 
 @router.get(

@@ -1,11 +1,8 @@
 """The HTTP response that carries a run's event stream, and the rule that a stream must end in a run event.
 
-Each body generator closes the run's event iterator however it ends, so a client that
-disconnects leaves no upstream connection or task behind. A stream still open when the server
-shuts down ends with its format's closing words (`farewell`) before the shutdown timeout, never
-cut off mid-way. A stream quiet for PING_INTERVAL_S (a model thinking) gets the format's keep-alive
-(`keepalive`), so proxies and load balancers do not take it for dead; it is sent beside the body,
-which is never interrupted or read ahead for it.
+A stream still open at shutdown ends with its format's closing words (`farewell`), never cut off mid-way. A stream
+quiet for PING_INTERVAL_S (a model thinking) gets the format's `keepalive`, so proxies do not take it for dead; it
+is sent beside the body, which is never interrupted or read ahead for it (a read-ahead made openai-node repeat deltas).
 """
 
 from __future__ import annotations
@@ -58,9 +55,8 @@ class _TrackedSend:
 class EventStreamResponse(StreamingResponse):
     """A StreamingResponse that stops as soon as the client goes away and always closes its body.
 
-    Starlette leaves the body iterator suspended when a client disconnects (with ASGI 2.4
-    servers it only notices on the next write). Here a disconnect cancels the streaming at
-    once, and the iterator is closed, which closes the run's upstream stream.
+    Starlette leaves the body suspended on a disconnect (ASGI 2.4 servers notice on the next write); closing it here
+    closes the run's upstream stream, so a client that left leaves no connection or task behind.
     """
 
     def __init__(self, content: Any, *, farewell: bytes = b"", keepalive: bytes = b"", **options: Any) -> None:

@@ -1,13 +1,8 @@
 """Server-Sent Events for `/chat/stream` and `/v1` runs: one event per Assistants event, then `done`.
 
-Frames are written by FastAPI's SSE encoder (`fastapi.sse.format_sse_event`), as openai-python and
-openai-node parse them: `event: <name>` and `data: <compact JSON>`, and `data: [DONE]` at the end.
-A stream quiet for a while (a model thinking) gets FastAPI's keep-alive comment (event_stream.py).
-FastAPI's `EventSourceResponse` itself does not fit these routes: its path operation is a generator,
-so the answer (200) would start before the run is claimed, and a busy or unknown thread could no
-longer be a 400 or 404; and /v1 runs answer JSON or SSE from one route. The response is
-`EventStreamResponse` (event_stream.py): it stops when the client leaves and ends the stream with
-`SSE_FAREWELL` at shutdown.
+Frames are FastAPI's (`format_sse_event`, `KEEPALIVE_COMMENT`), as the openai SDKs parse them. FastAPI's
+`EventSourceResponse` does not fit: its path operation is a generator, so the 200 would start before the run is
+claimed (a busy or unknown thread could no longer be a 400 or 404), and /v1 runs answer JSON or SSE from one route.
 """
 
 from __future__ import annotations
@@ -41,7 +36,7 @@ SSE_FAREWELL = sse_frame(
 ) + sse_frame("done", "[DONE]")
 
 
-async def _frames(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[bytes, None]:
+async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
     """Server-Sent Events named as the Assistants events; `error` then `done` if the stream breaks."""
     async with aclosing(events):
         try:
@@ -52,12 +47,6 @@ async def _frames(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[b
             logger.warning("run stream broke off: %s", answer.code)
             yield sse_frame("error", answer.body()["error"])
         yield sse_frame("done", "[DONE]")
-
-
-async def sse_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
-    """The run's events as SSE frames (the response sends the keep-alive comments between them)."""
-    async for frame in _frames(events):
-        yield frame
 
 
 def sse_response(events: AsyncGenerator[StreamEvent, None]) -> EventStreamResponse:

@@ -1,9 +1,8 @@
 """The OpenAI-compatible Assistants API under /v1 (ENGINE=hosted): point an OpenAI SDK's `base_url` here.
 
-A FastAPI sub-application mounted at /v1, so that it has exception handlers of its own: every error
-is answered in OpenAI's shape (`app/api/wire/openai_errors.py`). One module per resource; files and
-vector stores are relayed to the upstream (`passthrough.py`). Left out of /docs: OpenAI's reference
-documents these routes.
+A FastAPI sub-application mounted at /v1, so that it has exception handlers of its own: every error is answered in
+OpenAI's shape (`app/api/wire/openai_errors.py`). One module per resource; files and vector stores are relayed to the
+upstream (`passthrough.py`). Left out of /docs: OpenAI's reference documents these routes.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """`Idempotency-Key` on /v1's creating routes: a retried request gets the first answer, and creates nothing more.
 
-The same keys as `POST /chat` (`services/idempotency.py`), with answers kept in OpenAI's shape. The
-SDKs retry a request whose connection broke; with a key (`extra_headers={"Idempotency-Key": ...}`) such
-a retry cannot make a second thread, message or run. Streamed requests refuse a key: a stream
-cannot be replayed.
+The same keys as `POST /chat` (`services/idempotency.py`), with answers kept in OpenAI's shape. The SDKs retry a request
+whose connection broke; with a key (`extra_headers={"Idempotency-Key": ...}`) such a retry cannot make a second thread,
+message or run. Streamed requests refuse a key: a stream cannot be replayed.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import ConfigDict, Field, StrictStr
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import (
@@ -101,13 +101,12 @@ class StreamableToolOutputs(ToolOutputsBody):
 async def _once_unless_streamed(
     request: Request,
     user_id: str,
-    body: BaseModel,
-    stream: bool | None,
+    body: RunCreate | StreamableToolOutputs,
     key: str | None,
     start: Callable[[], Awaitable[Started]],
 ) -> Any:
     """The run streamed, or its object (at most once per Idempotency-Key)."""
-    if stream:
+    if body.stream:
         if key is not None:
             raise IdempotencyNotSupported(STREAMED)
         events = await start()
@@ -143,7 +142,7 @@ async def create_thread_and_run(
             **body.overrides(),
         )
 
-    return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, start)
+    return await _once_unless_streamed(request, user_id, body, idempotency_key, start)
 
 
 @router.post("/threads/{thread_id}/runs")
@@ -158,7 +157,7 @@ async def create_run(
     async def start() -> Started:
         return await api.start_run(user_id, thread_id, body.assistant_id, stream=bool(body.stream), **body.overrides())
 
-    return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, start)
+    return await _once_unless_streamed(request, user_id, body, idempotency_key, start)
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -202,4 +201,4 @@ async def submit_tool_outputs(
         await api.check(user_id, thread_id)
         return await api.hosted.runs.submit_tool_outputs(thread_id, run_id, body.outputs(), stream=bool(body.stream))
 
-    return await _once_unless_streamed(request, user_id, body, body.stream, idempotency_key, submit)
+    return await _once_unless_streamed(request, user_id, body, idempotency_key, submit)

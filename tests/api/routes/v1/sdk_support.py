@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx2
+import openai
 from openai import AsyncOpenAI
+
+WEATHER: Any = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
+
+
+def openai_error_body(exc: openai.APIStatusError) -> dict[str, object]:
+    """The SDK error's body, checked to be OpenAI's error shape."""
+    body = exc.body
+    assert isinstance(body, dict)
+    assert set(body) == {"message", "type", "param", "code"}
+    return body
 
 
 @asynccontextmanager

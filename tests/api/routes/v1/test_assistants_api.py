@@ -8,18 +8,13 @@ import pytest
 from openai import AsyncAssistantEventHandler
 from openai.types.beta import AssistantStreamEvent
 
-from tests.api.routes.v1.sdk_support import openai_sdk
+from tests.api.routes.v1.sdk_support import WEATHER, openai_sdk
 from tests.fakes.fake_models import ECHO_PREFIX
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import hosted_app
 
 # The SDK marks its Assistants API as deprecated: that API is what these tests drive.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-WEATHER = {
-    "type": "function",
-    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
-}
 
 
 async def test_assistants_crud_and_list_pages(fake: FakeOpenAI) -> None:

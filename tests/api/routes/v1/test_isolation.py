@@ -15,6 +15,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from tests.api.routes.v1.sdk_support import WEATHER
 from tests.fakes.access import ALICE_KEY, API_KEYS, BOB_KEY
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import hosted_app, wait_until
@@ -24,10 +25,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 AS_ALICE = {"Authorization": f"Bearer {ALICE_KEY}"}
 AS_BOB = {"Authorization": f"Bearer {BOB_KEY}"}
 WRONG_KEY = "wrong-key-0123456789abcdef"
-WEATHER = {
-    "type": "function",
-    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
-}
 CALL_ID = "call_alice_1"
 OUTPUTS = {"tool_outputs": [{"tool_call_id": CALL_ID, "output": "sunny"}]}
 

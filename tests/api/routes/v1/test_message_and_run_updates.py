@@ -7,24 +7,12 @@ import re
 import openai
 import pytest
 
-from tests.api.routes.v1.sdk_support import openai_sdk
+from tests.api.routes.v1.sdk_support import WEATHER, openai_error_body, openai_sdk
 from tests.fakes.access import ALICE_KEY, API_KEYS, BOB_KEY
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import hosted_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-WEATHER = {
-    "type": "function",
-    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
-}
-
-
-def _error(exc: openai.APIStatusError) -> dict[str, object]:
-    body = exc.body
-    assert isinstance(body, dict)
-    assert set(body) == {"message", "type", "param", "code"}
-    return body
 
 
 async def test_message_metadata_is_updated_and_messages_deleted(fake: FakeOpenAI) -> None:
@@ -59,7 +47,7 @@ async def test_message_metadata_is_updated_and_messages_deleted(fake: FakeOpenAI
 
         with pytest.raises(openai.BadRequestError) as unknown:
             await sdk.beta.threads.messages.update(keep.id, thread_id=thread.id, extra_body={"content": "new"})
-        assert _error(unknown.value) == {
+        assert openai_error_body(unknown.value) == {
             "message": "Unrecognized request argument supplied: content",
             "type": "invalid_request_error",
             "param": "content",
@@ -89,7 +77,7 @@ async def test_deleting_a_message_is_refused_while_a_run_is_active(fake: FakeOpe
 
         with pytest.raises(openai.BadRequestError) as refused:
             await sdk.beta.threads.messages.delete(message.id, thread_id=thread.id)
-        assert _error(refused.value)["message"] == f"Thread {thread.id} already has an active run {run.id}."
+        assert openai_error_body(refused.value)["message"] == f"Thread {thread.id} already has an active run {run.id}."
         # Metadata can change meanwhile, the message's and the run's.
         tagged = await sdk.beta.threads.messages.update(message.id, thread_id=thread.id, metadata={"t": "1"})
         assert tagged.metadata == {"t": "1"}
@@ -138,8 +126,8 @@ async def test_run_metadata_is_updated(fake: FakeOpenAI) -> None:
             await sdk.beta.threads.runs.update(run.id, thread_id=other.id, metadata={})
         with pytest.raises(openai.BadRequestError) as unknown:
             await sdk.beta.threads.runs.update(run.id, thread_id=thread.id, extra_body={"model": "x"})
-        assert _error(unknown.value)["code"] == "unknown_parameter"
-        assert _error(unknown.value)["param"] == "model"
+        assert openai_error_body(unknown.value)["code"] == "unknown_parameter"
+        assert openai_error_body(unknown.value)["param"] == "model"
 
 
 async def test_another_users_messages_and_runs_are_not_found(fake: FakeOpenAI) -> None:

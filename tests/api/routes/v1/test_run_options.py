@@ -7,16 +7,12 @@ from typing import Any
 import openai
 import pytest
 
-from tests.api.routes.v1.sdk_support import openai_sdk
+from tests.api.routes.v1.sdk_support import WEATHER, openai_sdk
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import hosted_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-WEATHER: Any = {
-    "type": "function",
-    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
-}
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 
 

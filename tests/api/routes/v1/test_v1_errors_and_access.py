@@ -7,7 +7,7 @@ import re
 import openai
 import pytest
 
-from tests.api.routes.v1.sdk_support import openai_sdk
+from tests.api.routes.v1.sdk_support import openai_error_body, openai_sdk
 from tests.fakes.access import ALICE_KEY, API_KEYS, BOB_KEY
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import engine_of, hosted_app, wait_for_run
@@ -15,18 +15,11 @@ from tests.fakes.hosted_support import engine_of, hosted_app, wait_for_run
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def _error(exc: openai.APIStatusError) -> dict[str, object]:
-    body = exc.body
-    assert isinstance(body, dict)
-    assert set(body) == {"message", "type", "param", "code"}
-    return body
-
-
 async def test_not_found_and_bad_requests_read_as_openai_errors(fake: FakeOpenAI) -> None:
     async with hosted_app(fake) as client, openai_sdk(client) as sdk:
         with pytest.raises(openai.NotFoundError, match=re.escape("No thread found with id 'thread_x'.")) as missing:
             await sdk.beta.threads.retrieve("thread_x")
-        assert _error(missing.value)["type"] == "invalid_request_error"
+        assert openai_error_body(missing.value)["type"] == "invalid_request_error"
         with pytest.raises(openai.NotFoundError, match=re.escape("No assistant found with id 'asst_x'.")):
             await sdk.beta.assistants.retrieve("asst_x")
         thread = await sdk.beta.threads.create()
@@ -36,7 +29,7 @@ async def test_not_found_and_bad_requests_read_as_openai_errors(fake: FakeOpenAI
             await sdk.beta.threads.runs.create(thread_id=thread.id, assistant_id="asst_x")
         with pytest.raises(openai.BadRequestError) as unknown:
             await sdk.beta.threads.create(extra_body={"foo": 1})
-        assert _error(unknown.value) == {
+        assert openai_error_body(unknown.value) == {
             "message": "Unrecognized request argument supplied: foo",
             "type": "invalid_request_error",
             "param": "foo",
@@ -44,7 +37,7 @@ async def test_not_found_and_bad_requests_read_as_openai_errors(fake: FakeOpenAI
         }
         with pytest.raises(openai.BadRequestError) as missing_param:
             await sdk.beta.threads.messages.create(thread.id, role="user", content="x", extra_body={"role": None})
-        assert _error(missing_param.value)["param"] == "role"
+        assert openai_error_body(missing_param.value)["param"] == "role"
         bad_content = await client.post(f"/v1/threads/{thread.id}/messages", json={"role": "user"})
         assert bad_content.status_code == 400
         assert bad_content.json()["error"]["message"] == "Missing required parameter: 'content'."
@@ -62,8 +55,8 @@ async def test_keys_are_checked_and_each_user_sees_only_their_own(fake: FakeOpen
     ):
         with pytest.raises(openai.AuthenticationError) as refused:
             await stranger.beta.assistants.list()
-        assert _error(refused.value)["code"] == "invalid_api_key"
-        assert _error(refused.value)["type"] == "invalid_request_error"
+        assert openai_error_body(refused.value)["code"] == "invalid_api_key"
+        assert openai_error_body(refused.value)["type"] == "invalid_request_error"
         assistant = await alice.beta.assistants.create(model="gpt-4o-mini")
         thread = await alice.beta.threads.create(messages=[{"role": "user", "content": "mine"}])
         run = await alice.beta.threads.runs.create_and_poll(

@@ -18,11 +18,6 @@ from app.storage.assistants import FILE_SEARCH_TOOL, AssistantRecord, AssistantS
 DEFAULT_ASSISTANT_ID = "asst_default"
 
 
-def run_assistant_id(settings: Settings) -> str:
-    """The id of the assistant hosted runs use."""
-    return settings.openai_assistant_id or DEFAULT_ASSISTANT_ID
-
-
 def default_assistant(settings: Settings, *, created_at: datetime | None = None) -> AssistantRecord:
     """The built-in assistant: the settings' instructions and model; file_search over the configured stores."""
     store_ids = settings.file_search_store_ids
@@ -61,7 +56,7 @@ class RunAssistants:
 
     @property
     def assistant_id(self) -> str:
-        return run_assistant_id(self._settings)
+        return self._settings.openai_assistant_id or DEFAULT_ASSISTANT_ID
 
     async def current(self) -> AssistantRecord:
         """The assistant runs use now; AssistantNotFound (naming it) when it is not stored."""

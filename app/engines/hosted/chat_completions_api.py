@@ -18,7 +18,6 @@ from app.engines.hosted.model_client import (
     as_list,
     as_str,
     failure_from,
-    function_object,
     stopped_early,
     usage_counts,
 )
@@ -80,7 +79,7 @@ class ChatCompletionsModel:
             "stream_options": {"include_usage": True},
         }
         if tools := function_tools(run.tools):
-            body["tools"] = [{"type": "function", "function": function_object(tool)} for tool in tools]
+            body["tools"] = [{"type": "function", "function": tool} for tool in tools]
         add_options(run, body, flat=False)
         if isinstance(run.response_format, dict) and run.response_format.get("type") != "text":
             body["response_format"] = run.response_format

@@ -18,9 +18,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.engines.hosted.model_client import ChatTurn, ModelCallFailed
-from app.engines.hosted.tool_calls import FunctionTool, ToolRound, call_from, function_tools
+from app.engines.hosted.tool_calls import ToolRound, call_from, function_tools
 from app.errors import INVALID_PROMPT
 from app.storage.threads import MessageRecord, RunRecord
 
@@ -49,11 +50,8 @@ def round_tokens(answered: ToolRound) -> int:
     return calls + sum(message_tokens(output) for _, output in answered.outputs)
 
 
-def tools_tokens(tools: Sequence[FunctionTool]) -> int:
-    return sum(
-        estimate_tokens(json.dumps({"name": t.name, "description": t.description, "parameters": t.parameters}))
-        for t in tools
-    )
+def tools_tokens(tools: Sequence[dict[str, Any]]) -> int:
+    return sum(estimate_tokens(json.dumps({"description": None} | tool)) for tool in tools)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.engines.hosted.citations import Citation
-from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, FunctionTool, ToolRound
+from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, ToolRound
 from app.errors import SERVER_ERROR, UpstreamError
 from app.storage.threads import RunRecord
 
@@ -129,14 +129,6 @@ def as_list(value: Any) -> list[Any]:
 
 def as_str(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def function_object(tool: FunctionTool) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name}
-    if tool.description:
-        function["description"] = tool.description
-    function["parameters"] = tool.parameters
-    return function
 
 
 def add_options(run: RunRecord, body: dict[str, Any], *, flat: bool) -> None:

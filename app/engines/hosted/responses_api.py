@@ -24,7 +24,6 @@ from app.engines.hosted.model_client import (
     as_list,
     as_str,
     failure_from,
-    function_object,
     stopped_early,
     usage_counts,
 )
@@ -120,13 +119,9 @@ class _HostedTools:
         return self._part_starts.setdefault((event.get("item_id"), event.get("content_index")), self._text_length)
 
     def _citation(self, event: dict[str, Any]) -> list[ModelEvent]:
-        annotation = as_dict(event.get("annotation"))
-        index = annotation.get("index")
-        if annotation.get("type") != "file_citation" or not isinstance(index, int):
-            return []
-        self.cited = True
-        file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
-        return [Citation(file_id, filename, self._part_start(event) + index)]
+        citation = _citation(as_dict(event.get("annotation")), self._part_start(event))
+        self.cited = self.cited or citation is not None
+        return [citation] if citation is not None else []
 
     def _open(self, item_id: Any) -> list[ModelEvent]:
         if item_id in self._code_calls:
@@ -157,18 +152,22 @@ def _output_texts(response: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _citation(annotation: dict[str, Any], offset: int) -> Citation | None:
+    """A `file_citation` annotation of the output_text part starting at `offset` of the answer (others: None)."""
+    index = annotation.get("index")
+    if annotation.get("type") != "file_citation" or not isinstance(index, int):
+        return None
+    return Citation(as_str(annotation.get("file_id")), as_str(annotation.get("filename")), offset + index)
+
+
 def _final_citations(parts: list[dict[str, Any]]) -> tuple[Citation, ...]:
     """The file citations on the final output_text parts, positioned in the joined text."""
-    found: list[Citation] = []
+    found: list[Citation | None] = []
     offset = 0
     for part in parts:
-        for annotation in map(as_dict, as_list(part.get("annotations"))):
-            index = annotation.get("index")
-            if annotation.get("type") == "file_citation" and isinstance(index, int):
-                file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
-                found.append(Citation(file_id, filename, offset + index))
+        found.extend(_citation(annotation, offset) for annotation in map(as_dict, as_list(part.get("annotations"))))
         offset += len(part["text"])
-    return tuple(found)
+    return tuple(citation for citation in found if citation is not None)
 
 
 class ResponsesModel:
@@ -197,9 +196,7 @@ class ResponsesModel:
             if run.code_file_ids:
                 container["file_ids"] = list(run.code_file_ids)
             tools.append({"type": "code_interpreter", "container": container})
-        tools.extend(
-            {"type": "function", **function_object(tool), "strict": False} for tool in function_tools(run.tools)
-        )
+        tools.extend({"type": "function", **tool, "strict": False} for tool in function_tools(run.tools))
         if tools:
             body["tools"] = tools
         add_options(run, body, flat=True)

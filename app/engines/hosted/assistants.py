@@ -19,7 +19,6 @@ DEFAULT_ASSISTANT_ID = "asst_default"
 
 
 def default_assistant(settings: Settings, *, created_at: datetime | None = None) -> AssistantRecord:
-    """The built-in assistant: the settings' instructions and model; file_search over the configured stores."""
     store_ids = settings.file_search_store_ids
     return AssistantRecord(
         id=DEFAULT_ASSISTANT_ID,

@@ -63,8 +63,6 @@ def _chat_call_pieces(calls: CallPieces, delta: dict[str, Any]) -> list[Function
 
 
 class ChatCompletionsModel:
-    """`POST /v1/chat/completions`, streamed with usage: Ollama, vLLM, llama.cpp and others. No file_search."""
-
     def __init__(self, upstream: Upstream) -> None:
         self._upstream = upstream
 

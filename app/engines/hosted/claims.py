@@ -104,7 +104,7 @@ class ThreadClaims:
         return expired
 
     async def expire_lapsed_runs(self) -> int:
-        """Expire every run whose lease lapsed (done at start-up); how many were expired."""
+        """At start-up; how many were expired."""
         count = 0
         while True:
             now = utc_now()

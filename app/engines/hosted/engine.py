@@ -125,7 +125,6 @@ def _events(started: Started) -> AsyncGenerator[StreamEvent, None]:
 
 
 def _run_state(run: RunRecord) -> RunState:
-    """A run as the polling routes show it: the run object's fields, and the reply once completed."""
     return RunState.model_validate({**run_object(run), "reply": run.reply if run.status == "completed" else None})
 
 

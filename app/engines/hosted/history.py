@@ -33,7 +33,6 @@ REPLY_OVERHEAD = 3  # the assistant turn the answer is primed with
 
 
 def estimate_tokens(text: str) -> int:
-    """A conservative token count for `text`: its UTF-8 bytes / 3, rounded up."""
     return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN)
 
 
@@ -42,7 +41,7 @@ def message_tokens(text: str) -> int:
 
 
 def round_tokens(answered: ToolRound) -> int:
-    """The calls of a round (one assistant message) and each of their outputs (one message each)."""
+    # The calls are one assistant message, and each output one message.
     calls = MESSAGE_OVERHEAD + sum(
         estimate_tokens(call.call_id) + estimate_tokens(call.name) + estimate_tokens(call.arguments)
         for call in answered.calls
@@ -56,8 +55,6 @@ def tools_tokens(tools: Sequence[dict[str, Any]]) -> int:
 
 @dataclass(frozen=True)
 class History:
-    """The turns to send, their estimated tokens (everything in the prompt), and what was left out."""
-
     turns: list[ChatTurn | ToolRound]
     estimated_tokens: int
     dropped: int = 0  # older messages that did not fit in what was left of the budget

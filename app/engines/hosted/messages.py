@@ -20,8 +20,6 @@ _ALL_MESSAGES_BATCH = 100
 
 
 class Messages:
-    """The messages of the threads in `store`."""
-
     def __init__(self, store: ThreadStore, threads: Threads, files: ThreadFiles, claims: ThreadClaims) -> None:
         self._store = store
         self._threads = threads
@@ -97,7 +95,6 @@ class Messages:
         return page, has_more
 
     async def assistant_ids(self, messages: list[MessageRecord]) -> dict[str, str | None]:
-        """The assistant of each run that wrote one of the messages, by run id."""
         assistants: dict[str, str | None] = {}
         for run_id in {message.run_id for message in messages if message.run_id is not None}:
             run = await self._store.get_run(run_id)
@@ -105,7 +102,6 @@ class Messages:
         return assistants
 
     async def _run_messages(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[MessageRecord], bool]:
-        """The messages a run wrote (a handful): read through the thread, paged in memory."""
         found: list[MessageRecord] = []
         seq_after: int | None = None
         while True:

@@ -24,7 +24,6 @@ def text_content(text: str, annotations: list[dict[str, Any]] | None = None) -> 
 
 
 def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    """An Assistants list page: `{"object": "list", "data", "first_id", "last_id", "has_more"}`."""
     return {
         "object": "list",
         "data": data,

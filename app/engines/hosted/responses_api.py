@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 
 def _responses_text_format(response_format: str | dict[str, Any] | None) -> dict[str, Any] | None:
-    """The Responses API's `text.format` for an Assistants `response_format` (None: plain text)."""
     if not isinstance(response_format, dict) or response_format.get("type") == "text":
         return None
     if response_format.get("type") == "json_schema":
@@ -82,8 +81,6 @@ def _responses_call_piece(calls: CallPieces, event: dict[str, Any]) -> FunctionC
 
 
 class _HostedTools:
-    """The text, its citations and the code_interpreter calls of one Responses stream, as our events."""
-
     def __init__(self) -> None:
         self.cited = False
         self._text_length = 0
@@ -91,7 +88,6 @@ class _HostedTools:
         self._code_calls: dict[Any, int] = {}
 
     def events(self, event: dict[str, Any]) -> list[ModelEvent]:
-        """Our events for a provider event about the text, citations or code_interpreter (others: none)."""
         kind = event.get("type")
         if kind == "response.output_text.delta":
             delta = as_str(event.get("delta"))
@@ -142,7 +138,6 @@ class _HostedTools:
 
 
 def _output_texts(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """The final response's output_text parts (with a string `text`), in order."""
     return [
         part
         for item in map(as_dict, as_list(response.get("output")))
@@ -161,7 +156,6 @@ def _citation(annotation: dict[str, Any], offset: int) -> Citation | None:
 
 
 def _final_citations(parts: list[dict[str, Any]]) -> tuple[Citation, ...]:
-    """The file citations on the final output_text parts, positioned in the joined text."""
     found: list[Citation | None] = []
     offset = 0
     for part in parts:
@@ -171,9 +165,6 @@ def _final_citations(parts: list[dict[str, Any]]) -> tuple[Citation, ...]:
 
 
 class ResponsesModel:
-    """`POST /v1/responses`, streamed; file_search over the run's vector stores (else the configured
-    ones), code_interpreter when the run's assistant has it."""
-
     def __init__(self, upstream: Upstream, vector_store_ids: list[str]) -> None:
         self._upstream = upstream
         self._vector_store_ids = vector_store_ids

@@ -60,15 +60,12 @@ class _Stopped(Exception):
 
 
 def _added_usage(first: dict[str, int] | None, second: dict[str, int] | None) -> dict[str, int] | None:
-    """The usage of a run's model calls together."""
     if first is None or second is None:
         return second or first
     return {key: first.get(key, 0) + second.get(key, 0) for key in {*first, *second}}
 
 
 class RunRunner:
-    """Owns the tasks of the runs started in this process."""
-
     def __init__(self, store: ThreadStore, model: ModelClient, settings: Settings, claims: ThreadClaims) -> None:
         self._store = store
         self._model = model
@@ -85,9 +82,8 @@ class RunRunner:
     def start(
         self, run: RunRecord, *, stream: bool = False, answered: RunStepRecord | None = None, resumed: bool = False
     ) -> RunRecord | AsyncGenerator[StreamEvent, None]:
-        """Execute the run in the background; the run, or (`stream`) its events from `thread.run.created` on
-        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on, then the `answered`
-        tool_calls step's `thread.run.step.completed`)."""
+        """Execute the run in the background; the run, or (`stream`) its events (`resumed`: continued with tool
+        outputs, from `thread.run.queued` and the `answered` step's completion on)."""
         local = _LocalRun(run, resumed=resumed, answered=answered)
         self._local[run.id] = local
         local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
@@ -109,7 +105,6 @@ class RunRunner:
         await asyncio.wait({local.task}, timeout=STOP_WAIT_S)
 
     async def aclose(self) -> None:
-        """Stop every run (they end `failed`), then the lease keeper."""
         tasks = [local.task for local in self._local.values()]
         for local in list(self._local.values()):
             self._request_stop(local, _SHUTDOWN)
@@ -171,7 +166,6 @@ class RunRunner:
         )
 
     async def _run_to_end(self, local: _LocalRun) -> RunRecord:
-        """Answer, store the reply and complete the run; or end it failed, expired, cancelled."""
         run = local.run
         try:
             if local.stop_reason is not None:
@@ -233,8 +227,7 @@ class RunRunner:
         return writer
 
     async def _commit(self, local: _LocalRun, writer: AnswerWriter) -> RunRecord:
-        """Store the reply (and its step), then complete the run or leave it waiting for tool outputs,
-        then free the thread when it completed (in that order, see claims)."""
+        """Store the reply, then the run's status, then free the thread (in that order, see claims)."""
         run = local.run
         writer.ensure_reply()
         answer = writer.answer
@@ -300,7 +293,6 @@ class RunRunner:
         return await self._current(local.run)
 
     async def _current(self, run: RunRecord) -> RunRecord:
-        """The run as stored now (someone else ended it)."""
         return await self._store.get_run(run.id) or run
 
     # ---- leases ------------------------------------------------------------------------

@@ -50,8 +50,7 @@ class Runs:
         self.function_tools: tuple[dict[str, Any], ...] = ()
 
     async def start(self, thread_id: str, spec: RunSpec, *, stream: bool = False) -> Started:
-        """Store `spec.additional_messages` and a queued run of `spec.assistant` on the thread, and execute it:
-        in the background (the run), or streamed (its events, from `thread.run.created` on)."""
+        """Store the spec's messages and a queued run, and execute it: the run, or (`stream`) its events."""
         return self._runner.start(await self._begin(thread_id, spec), stream=stream)
 
     async def get(self, thread_id: str, run_id: str) -> RunRecord:
@@ -80,7 +79,6 @@ class Runs:
         return cancelled
 
     async def page(self, thread_id: str, query: PageQuery) -> tuple[list[RunRecord], bool]:
-        """A page of the thread's runs, and whether there are more."""
         await self._threads.get(thread_id)
         return page_in_memory(
             await self._store.thread_runs(thread_id), query, lambda cursor: f"no run '{cursor}' on thread {thread_id}."
@@ -89,8 +87,7 @@ class Runs:
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool = False
     ) -> Started:
-        """Answer every call the run waits for and continue it, in the background or streamed (from
-        `thread.run.queued` on); any process may take the submit."""
+        """Answer every call the run waits for and continue it; any process may take the submit."""
         run = await self._find(thread_id, run_id)
         if run.status == "requires_action":
             run = await self._claims.expire_if_lapsed(run) or run
@@ -114,7 +111,6 @@ class Runs:
 
     # ---- helpers -----------------------------------------------------------------------
     async def _begin(self, thread_id: str, spec: RunSpec) -> RunRecord:
-        """Claim the thread, store the spec's messages and the queued run (with its assistant's settings)."""
         assistant = spec.assistant
         settings = run_settings(self._settings, assistant, spec, self.function_tools)  # refused before the claim
         for index, extra in enumerate(spec.additional_messages):
@@ -163,8 +159,8 @@ class Runs:
     async def _undo_begin(
         self, thread: ThreadRecord, run_id: str, message_ids: list[str], made_stores: list[str]
     ) -> None:
-        """Delete what the start stored (and the vector store it made), put back the thread's tool_resources
-        (nothing else changed them: the start held the thread), free the thread."""
+        """Delete what the start stored, put back the thread's tool_resources (nothing else changed them: the
+        start held the thread), free the thread."""
         try:
             for message_id in message_ids:
                 await self._store.delete_message(message_id)

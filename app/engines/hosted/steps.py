@@ -11,14 +11,11 @@ from app.storage.threads import RunStepRecord, ThreadStore
 
 
 class Steps:
-    """The steps of the runs in `store` (a run has a handful: paged in memory)."""
-
     def __init__(self, store: ThreadStore, runs: Runs) -> None:
         self._store = store
         self._runs = runs
 
     async def page(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[RunStepRecord], bool]:
-        """A page of the run's steps, and whether there are more."""
         return page_in_memory(
             await self._settled(thread_id, run_id), query, lambda cursor: f"no step '{cursor}' on run {run_id}."
         )

@@ -39,7 +39,6 @@ class FunctionCallDelta:
 
 
 def new_call_id() -> str:
-    """For a call a server streamed without an id."""
     return "call_" + secrets.token_hex(12)
 
 
@@ -91,12 +90,10 @@ def function_tools(tools: Iterable[str | dict[str, Any]]) -> tuple[dict[str, Any
 
 
 def call_object(call: FunctionCall) -> dict[str, Any]:
-    """A call as `required_action` lists it."""
     return {"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
 def call_from(value: dict[str, Any]) -> FunctionCall:
-    """A call stored with `call_object` back."""
     function = value.get("function") or {}
     return FunctionCall(str(value.get("id")), str(function.get("name", "")), str(function.get("arguments", "")))
 

@@ -119,17 +119,9 @@ class AnswerWriter:
             self._finish_code_call(call, "".join(call.code) if item.code is None else item.code, item.logs)
 
     def _finish_code_call(self, call: _CodeCall, code: str, logs: str) -> None:
-        outputs = [{"type": "logs", "logs": logs}] if logs else []
-        details = {
-            "type": "tool_calls",
-            "tool_calls": [
-                {
-                    "id": call.call_id,
-                    "type": "code_interpreter",
-                    "code_interpreter": {"input": code, "outputs": outputs},
-                }
-            ],
-        }
+        interpreter = {"input": code, "outputs": [{"type": "logs", "logs": logs}] if logs else []}
+        tool_call = {"id": call.call_id, "type": "code_interpreter", "code_interpreter": interpreter}
+        details = {"type": "tool_calls", "tool_calls": [tool_call]}
         call.step = replace(call.step, status="completed", completed_at=utc_now(), details=details)
         call.done = True
         self._publish(events.step_completed(call.step))

@@ -1,9 +1,5 @@
-"""The assistant a hosted run uses: OPENAI_ASSISTANT_ID from storage, else the built-in default.
-
-The default assistant is made from the settings (ASSISTANT_INSTRUCTIONS, OPENAI_MODEL, the
-configured vector stores) and kept in storage under DEFAULT_ASSISTANT_ID, so the file routes can
-record the vector store they create on it.
-"""
+"""The assistant a hosted run uses: OPENAI_ASSISTANT_ID from storage, else the built-in default, made from
+the settings and kept in storage so the file routes can record the vector store they create on it."""
 
 from __future__ import annotations
 

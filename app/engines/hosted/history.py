@@ -3,13 +3,12 @@ its `max_prompt_tokens` with what every call carries (instructions, function too
 A model server whose context a prompt overflows answers 400 (llama-server), an empty stream
 (llama-cpp-python), or silently cuts the prompt (Ollama): the budget keeps prompts under it.
 
-There is no tokenizer offline (tiktoken downloads its encodings at run time; each local model has its
-own), so tokens are estimated on the safe side: one per 3 bytes of UTF-8, rounded up (about 1.3 times
-what OpenAI's and Llama's tokenizers count for English), plus MESSAGE_OVERHEAD per message.
+There is no tokenizer offline (tiktoken downloads its encodings; each local model has its own), so tokens
+are estimated on the safe side: one per 3 bytes of UTF-8, rounded up, plus MESSAGE_OVERHEAD per message.
 
-A message that alone does not fit is never sent: the run's own new message fails the run `invalid_prompt`
-before any model call; later runs leave it out, so the thread stays usable. An older message that fits
-alone but not in what is left ends the history there.
+A message that alone does not fit is never sent: the run's own fails the run `invalid_prompt` before any
+model call; later runs leave it out, so the thread stays usable. An older message that fits alone but not
+in what is left ends the history there.
 """
 
 from __future__ import annotations
@@ -62,13 +61,7 @@ class History:
 
 
 def _too_long(run_id: str, what: str, tokens: int, budget: int, advice: str = "") -> ModelCallFailed:
-    logger.warning(
-        "run %s not sent: its %s about %d tokens, over its budget of %d (MAX_PROMPT_TOKENS)",
-        run_id,
-        what,
-        tokens,
-        budget,
-    )
+    logger.warning("run %s not sent: its %s about %d tokens, over MAX_PROMPT_TOKENS (%d)", run_id, what, tokens, budget)
     return ModelCallFailed(
         INVALID_PROMPT,
         f"The {what} too long for the model's prompt budget (about {tokens} tokens; the budget is {budget}).{advice}",

@@ -1,14 +1,11 @@
 """Background execution of hosted runs: one task per run, owned here, cancelled at shutdown.
 
-A run task moves the run to `in_progress`, streams one model call on its history, stores the reply
-and marks the run `completed` (or `failed`, `expired`). A model that calls functions leaves the run
-`requires_action`, with no task: submitted outputs start a new task on it, in whichever process takes
-the submit. Every write is conditional on the run still being active and holding its thread, so a run
-cancelled or expired elsewhere (another request, another process) cannot write afterwards.
+A model that calls functions leaves the run `requires_action`, with no task: submitted outputs start a new
+task on it, in whichever process takes the submit. Every write is conditional on the run still being active
+and holding its thread, so a run cancelled or expired elsewhere cannot write afterwards.
 
-Events go to subscribers (streaming requests) through one queue each; a subscriber that goes away
-only drops its queue: the run goes on, as upstream runs do. One lease keeper task renews the leases
-of this process's runs, and stops local runs whose status was changed elsewhere.
+A subscriber (a streaming request) that goes away only drops its queue: the run goes on, as upstream runs
+do. One lease keeper task renews the leases of this process's runs, and stops those ended elsewhere.
 """
 
 from __future__ import annotations
@@ -36,8 +33,7 @@ from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadS
 
 logger = logging.getLogger(__name__)
 
-STOP_WAIT_S = 5.0
-SHUTDOWN_WAIT_S = 5.0
+STOP_WAIT_S = 5.0  # for a stopped run's task, and at shutdown
 _STOPPED = "stopped"  # its status was changed elsewhere (cancelled, expired)
 _SHUTDOWN = "shutdown"
 
@@ -109,11 +105,11 @@ class RunRunner:
         for local in list(self._local.values()):
             self._request_stop(local, _SHUTDOWN)
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
+            _, pending = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.wait(pending, timeout=SHUTDOWN_WAIT_S)
+                await asyncio.wait(pending, timeout=STOP_WAIT_S)
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

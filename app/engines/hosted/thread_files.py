@@ -1,9 +1,7 @@
 """A thread's files: message attachments and the thread's `tool_resources`, as the Assistants API keeps them.
 
 A file attached for `file_search` goes into the thread's vector store, made upstream with the first such
-attachment (expiring 7 days after its last use, as OpenAI's thread stores did); one attached for
-`code_interpreter` joins `tool_resources.code_interpreter.file_ids`. A run uses its assistant's and its thread's.
-"""
+attachment (expiring 7 days after its last use, as OpenAI's thread stores did)."""
 
 from __future__ import annotations
 

@@ -40,10 +40,6 @@ class Answer:
     cited: CitedText = field(default_factory=CitedText)
     code_calls: list[_CodeCall] = field(default_factory=list)
 
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
 
 class AnswerWriter:
     """Builds the answer of one model call of `run`, publishing its events; steps are numbered from `first_step`."""

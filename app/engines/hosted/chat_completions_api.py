@@ -94,11 +94,8 @@ class ChatCompletionsModel:
                 async for item in chunks:
                     received = True
                     chunk = as_dict(item)
-                    counted = as_dict(chunk.get("usage"))
-                    if counted:
-                        usage = usage_counts(
-                            counted.get("prompt_tokens"), counted.get("completion_tokens"), counted.get("total_tokens")
-                        )
+                    if counted := as_dict(chunk.get("usage")):
+                        usage = usage_counts(counted, "prompt_tokens", "completion_tokens")
                     for choice in map(as_dict, as_list(chunk.get("choices"))[:1]):
                         delta = as_dict(choice.get("delta"))
                         content = delta.get("content")

@@ -39,8 +39,6 @@ _SWEEP_BATCH = 500
 
 
 class ThreadClaims:
-    """Claims threads for new runs and expires runs whose lease lapsed."""
-
     def __init__(self, store: ThreadStore, lease_s: float) -> None:
         self._store = store
         self._lease = timedelta(seconds=lease_s)

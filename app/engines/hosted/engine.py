@@ -17,8 +17,7 @@ from app.engines.hosted.objects import text_content
 from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage, RunSpec
 from app.engines.hosted.runner import RunRunner
-from app.engines.hosted.runs import Runs, Started
-from app.engines.hosted.steps import Steps
+from app.engines.hosted.runs import Runs, Started, Steps
 from app.engines.hosted.thread_files import ThreadFiles
 from app.engines.hosted.threads import Threads
 from app.storage.assistants import AssistantStore

@@ -70,8 +70,7 @@ def _too_long(run_id: str, what: str, tokens: int, budget: int, advice: str = ""
 
 def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_budget: int) -> History:
     """The run's last messages (given newest first) that fit its budget (`default_budget` for a run stored
-    without one), in order, then its answered tool rounds; ModelCallFailed(`invalid_prompt`) when its own
-    user message (its newest) cannot fit."""
+    without one), in order, then its answered tool rounds; `invalid_prompt` when its own message cannot fit."""
     budget = run.max_prompt_tokens or default_budget
     tools = function_tools(run.tools)
     rounds = [

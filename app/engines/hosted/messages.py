@@ -27,9 +27,8 @@ class Messages:
         self._claims = claims
 
     async def add(self, thread_id: str, new: NewMessage, *, verified: bool = False) -> MessageRecord:
-        """Store a message on a thread without starting a run (400 active_run while a run holds it); its
-        attached files join the thread's tools first, while the message holds the thread (`verified`:
-        their files were checked already)."""
+        """Store a message without a run (400 active_run while a run holds the thread); its attached files join
+        the thread's tools first, while the message holds the thread (`verified`: their files were checked)."""
         if new.attachments and not verified:
             await self._files.verify(new.attachments)
         holder = new_id("add_")  # holds the thread for this one write, as a run would

@@ -99,7 +99,8 @@ def stopped_early(received: bool) -> ModelCallFailed:
     )
 
 
-def usage_counts(prompt: Any, completion: Any, total: Any) -> dict[str, int] | None:
+def usage_counts(usage: dict[str, Any], prompt_key: str, completion_key: str) -> dict[str, int] | None:
+    prompt, completion, total = usage.get(prompt_key), usage.get(completion_key), usage.get("total_tokens")
     if not isinstance(prompt, int) and not isinstance(completion, int):
         return None
     prompt = prompt if isinstance(prompt, int) else 0

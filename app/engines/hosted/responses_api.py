@@ -247,8 +247,7 @@ class ResponsesModel:
                 FunctionCall(c.call_id, c.name or as_str(i.get("name")), as_str(i.get("arguments")) or c.arguments)
                 for c, i in zip(calls, final, strict=True)
             )
-        usage = as_dict(response.get("usage"))
-        counted = usage_counts(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
+        counted = usage_counts(as_dict(response.get("usage")), "input_tokens", "output_tokens")
         return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(parts))
 
     @staticmethod

@@ -235,7 +235,7 @@ class RunRunner:
                 return await self._current(run)
             annotations = answer.cited.annotations or None
             message = MessageRecord(
-                answer.message_id, run.thread_id, seq, "assistant", answer.text, now, run.id, annotations
+                answer.message_id, run.thread_id, seq, "assistant", "".join(answer.parts), now, run.id, annotations
             )
             await self._store.insert_message(message)
         usage = _added_usage(run.usage, answer.usage)
@@ -271,11 +271,9 @@ class RunRunner:
         return ended
 
     async def _end(self, run: RunRecord, status: str, changes: dict[str, Any]) -> RunRecord:
-        now = utc_now()
-        stamp = {"failed": "failed_at", "cancelled": "cancelled_at"}.get(status)
         update = {"status": status, "lease_expires_at": None, **changes}
-        if stamp:
-            update[stamp] = now
+        if status == "failed":
+            update["failed_at"] = utc_now()
         ended = await self._store.update_active_run(run.id, update)
         if ended is None:
             return await self._current(run)

@@ -1,5 +1,5 @@
-"""A hosted thread's runs as records: start (in the background or streamed), read, update, cancel, list, and
-continue with tool outputs. `/chat`, the polling routes, the Next.js routes and `/v1` all come here."""
+"""A hosted thread's runs and their steps as records: start (in the background or streamed), read, update, cancel,
+list, and continue with tool outputs. `/chat`, the polling routes, the Next.js routes and `/v1` all come here."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from app.engines.hosted.runner import RunRunner
 from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
 from app.engines.hosted.threads import Threads
 from app.engines.hosted.tool_calls import answers_for
-from app.errors import NoToolCallPending, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
+from app.errors import NotFound, NoToolCallPending, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
@@ -29,8 +29,6 @@ Started = RunRecord | AsyncGenerator[StreamEvent, None]
 
 
 class Runs:
-    """Runs on the threads in `store`; `runner` executes them."""
-
     def __init__(
         self,
         settings: Settings,
@@ -198,3 +196,27 @@ class Runs:
         )
         await self._store.save_run_step(completed)
         return completed
+
+
+class Steps:
+    def __init__(self, store: ThreadStore, runs: Runs) -> None:
+        self._store = store
+        self._runs = runs
+
+    async def page(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[RunStepRecord], bool]:
+        return page_in_memory(
+            await self._settled(thread_id, run_id), query, lambda cursor: f"no step '{cursor}' on run {run_id}."
+        )
+
+    async def get(self, thread_id: str, run_id: str, step_id: str) -> RunStepRecord:
+        for step in await self._settled(thread_id, run_id):
+            if step.id == step_id:
+                return step
+        raise NotFound(f"No run step found with id '{step_id}'.")
+
+    async def _settled(self, thread_id: str, run_id: str) -> list[RunStepRecord]:
+        """The run's steps; one left in progress (a tool_calls step waiting for outputs) ends as its run did."""
+        run = await self._runs.get(thread_id, run_id)
+        ended = run.status in ("cancelled", "expired", "failed")
+        steps = await self._store.run_steps(run_id)
+        return [replace(step, status=run.status) if ended and step.status == "in_progress" else step for step in steps]

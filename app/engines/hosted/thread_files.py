@@ -26,12 +26,10 @@ def _attached_for(attachments: list[dict[str, Any]], tool: str) -> list[str]:
 
 
 def store_ids(resources: dict[str, Any] | None) -> list[str]:
-    """`file_search.vector_store_ids` of a `tool_resources` object."""
     return [str(i) for i in ((resources or {}).get("file_search") or {}).get("vector_store_ids") or []]
 
 
 def code_file_ids(resources: dict[str, Any] | None) -> list[str]:
-    """`code_interpreter.file_ids` of a `tool_resources` object."""
     return [str(i) for i in ((resources or {}).get("code_interpreter") or {}).get("file_ids") or []]
 
 

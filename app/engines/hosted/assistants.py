@@ -55,11 +55,9 @@ class RunAssistants:
 
     async def current(self) -> AssistantRecord:
         """The assistant runs use now; AssistantNotFound (naming it) when it is not stored."""
-        if self._store is None:
-            if self._settings.openai_assistant_id:
-                raise AssistantNotFound(self._settings.openai_assistant_id)
+        if self._store is None and not self._settings.openai_assistant_id:
             return default_assistant(self._settings)
-        assistant = await self._store.get(self.assistant_id)
+        assistant = await self._store.get(self.assistant_id) if self._store is not None else None
         if assistant is None:
             raise AssistantNotFound(self.assistant_id)
         return assistant

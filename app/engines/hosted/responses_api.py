@@ -67,14 +67,12 @@ def _responses_input(turns: Sequence[ChatTurn | ToolRound]) -> list[dict[str, An
     return items
 
 
-_CALL_EVENTS = frozenset({"response.output_item.added", "response.function_call_arguments.delta"})
-
-
 def _responses_call_piece(calls: CallPieces, event: dict[str, Any]) -> FunctionCallDelta | None:
-    if event.get("type") == "response.function_call_arguments.delta":
+    kind = event.get("type")
+    if kind == "response.function_call_arguments.delta":
         return calls.add(event.get("item_id"), as_str(event.get("delta")))
     added = as_dict(event.get("item"))
-    if added.get("type") != "function_call":
+    if kind != "response.output_item.added" or added.get("type") != "function_call":
         return None
     key = added.get("id") or added.get("call_id")
     return calls.open(key, as_str(added.get("call_id")), as_str(added.get("name")), as_str(added.get("arguments")))
@@ -209,9 +207,8 @@ class ResponsesModel:
                     kind = event.get("type")
                     for text_event in hosted.events(event):
                         yield text_event
-                    if kind in _CALL_EVENTS:
-                        if (piece := _responses_call_piece(calls, event)) is not None:
-                            yield piece
+                    if (piece := _responses_call_piece(calls, event)) is not None:
+                        yield piece
                     elif kind in ("response.completed", "response.incomplete"):
                         yield hosted.done(self._done(as_dict(event.get("response")), calls.done()))
                         return

@@ -71,8 +71,7 @@ class ModelCallFailed(Exception):
 
 class ModelClient(Protocol):
     def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
-        """The run's model call on `turns` (its history, fitted to its budget): text and call deltas, then one
-        ModelDone; raises ModelCallFailed. Close it to end the call early."""
+        """Text and call deltas, then one ModelDone; raises ModelCallFailed. Close it to end the call early."""
 
 
 def failure_from(exc: UpstreamError) -> ModelCallFailed:

@@ -97,8 +97,7 @@ def _check_tool_choice(choice: str | dict[str, Any] | None, tools: tuple[str | d
 
 
 def check_tool_choice_can_run(run: RunRecord, settings: Settings) -> None:
-    """Once the run's vector stores are known: a run told to use file_search or code_interpreter must be
-    able to (400 naming tool_choice)."""
+    """A run told to use file_search or code_interpreter must be able to (400 naming tool_choice)."""
     kind = run.tool_choice.get("type") if isinstance(run.tool_choice, dict) else None
     if kind not in ("file_search", "code_interpreter"):
         return
@@ -116,13 +115,7 @@ def _tool_names(tools: tuple[str | dict[str, Any], ...]) -> str:
 
 
 def message_record(new: NewMessage, thread_id: str, seq: int, now: datetime) -> MessageRecord:
+    metadata, attachments = new.metadata or None, new.attachments or None
     return MessageRecord(
-        new_id("msg_"),
-        thread_id,
-        seq,
-        new.role,
-        new.text,
-        now,
-        metadata=new.metadata or None,
-        attachments=new.attachments or None,
+        new_id("msg_"), thread_id, seq, new.role, new.text, now, metadata=metadata, attachments=attachments
     )

@@ -116,7 +116,6 @@ class RunRunner:
                 await self._keeper
             self._keeper = None
 
-    # ---- tasks -------------------------------------------------------------------------
     def _request_stop(self, local: _LocalRun, reason: str) -> None:
         if not local.stoppable or local.stop_reason is not None:
             return
@@ -289,7 +288,6 @@ class RunRunner:
     async def _current(self, run: RunRecord) -> RunRecord:
         return await self._store.get_run(run.id) or run
 
-    # ---- leases ------------------------------------------------------------------------
     async def _keep_leases(self) -> None:
         interval = self._settings.run_lease_s / 3
         while True:

@@ -107,7 +107,6 @@ class Runs:
         logger.info("tool outputs submitted engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
         return self._runner.start(resumed, stream=stream, answered=answered, resumed=True)
 
-    # ---- helpers -----------------------------------------------------------------------
     async def _begin(self, thread_id: str, spec: RunSpec) -> RunRecord:
         assistant = spec.assistant
         settings = run_settings(self._settings, assistant, spec, self.function_tools)  # refused before the claim

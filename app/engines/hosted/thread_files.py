@@ -113,8 +113,7 @@ class ThreadFiles:
                 logger.warning("could not delete vector store %s (it expires by itself): %s", store_id, exc.code)
 
     async def made_resources(self, resources: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
-        """`resources` with a `file_search.vector_stores` request (OpenAI's thread create helper) replaced by
-        the store it made upstream, and the stores made."""
+        """`resources` with a `file_search.vector_stores` request replaced by the store made, and the stores made."""
         file_search = (resources or {}).get("file_search") or {}
         wanted = file_search.get("vector_stores")
         if not resources or not wanted:

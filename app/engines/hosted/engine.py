@@ -95,8 +95,7 @@ class HostedEngine:
         return MessagePage.of([_thread_message(message) for message in messages], has_more)
 
     async def check_setup(self) -> None:
-        expired = await self._claims.expire_lapsed_runs()
-        if expired:
+        if expired := await self._claims.expire_lapsed_runs():
             logger.warning("expired %d run(s) whose lease lapsed while no process was running them", expired)
         if self._settings.hosted_model_api == "chat_completions" and self._settings.file_search_store_ids:
             logger.warning(

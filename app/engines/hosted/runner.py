@@ -94,11 +94,9 @@ class RunRunner:
 
     async def stop(self, run_id: str) -> None:
         """Stop this process's work on a run whose status was just changed (cancelled); wait for it."""
-        local = self._local.get(run_id)
-        if local is None:
-            return
-        self._request_stop(local, _STOPPED)
-        await asyncio.wait({local.task}, timeout=STOP_WAIT_S)
+        if (local := self._local.get(run_id)) is not None:
+            self._request_stop(local, _STOPPED)
+            await asyncio.wait({local.task}, timeout=STOP_WAIT_S)
 
     async def aclose(self) -> None:
         tasks = [local.task for local in self._local.values()]

@@ -86,9 +86,7 @@ class Runs:
         self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool = False
     ) -> Started:
         """Answer every call the run waits for and continue it; any process may take the submit."""
-        run = await self._find(thread_id, run_id)
-        if run.status == "requires_action":
-            run = await self._claims.expire_if_lapsed(run) or run
+        run = await self.get(thread_id, run_id)
         if run.status != "requires_action" or not run.required_tool_calls:
             raise NoToolCallPending(thread_id, run_id)
         answers = answers_for(run.required_tool_calls, outputs)

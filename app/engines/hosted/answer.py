@@ -1,8 +1,6 @@
-"""One model call's answer as the Assistants API streams and stores it: `AnswerWriter` publishes the
-events the model client's events make (the reply's `thread.message.*`, and `thread.run.step.*` for its
-message_creation step, one tool_calls step per batch of function calls and one per code_interpreter call);
-once the runner has stored the reply and the run's status, `store_steps` completes and stores the steps.
-"""
+"""One model call's answer as the Assistants API streams and stores it: the reply's `thread.message.*`, and
+`thread.run.step.*` for its message_creation step, one tool_calls step per batch of function calls and one
+per code_interpreter call; the steps are stored once the reply and the run's status are."""
 
 from __future__ import annotations
 
@@ -24,8 +22,6 @@ Publish = Callable[..., None]  # publish(*events): to the run's subscribers
 
 @dataclass
 class _CodeCall:
-    """A code_interpreter call of the answer, and its step."""
-
     step: RunStepRecord
     call_id: str
     code: list[str]
@@ -34,8 +30,6 @@ class _CodeCall:
 
 @dataclass
 class Answer:
-    """What the model answered: the reply's id and pieces, its citations, the calls it made, usage."""
-
     message_id: str | None = None
     created_at: int = 0
     parts: list[str] = field(default_factory=list)
@@ -45,10 +39,6 @@ class Answer:
     calls: tuple[FunctionCall, ...] = ()
     cited: CitedText = field(default_factory=CitedText)
     code_calls: list[_CodeCall] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 class AnswerWriter:
@@ -61,7 +51,6 @@ class AnswerWriter:
         self._step_count = first_step
 
     def add(self, item: ModelEvent) -> None:
-        """One event of the model's stream."""
         answer = self.answer
         if isinstance(item, ModelDone):
             answer.usage = item.usage
@@ -126,17 +115,9 @@ class AnswerWriter:
             self._finish_code_call(call, "".join(call.code) if item.code is None else item.code, item.logs)
 
     def _finish_code_call(self, call: _CodeCall, code: str, logs: str) -> None:
-        outputs = [{"type": "logs", "logs": logs}] if logs else []
-        details = {
-            "type": "tool_calls",
-            "tool_calls": [
-                {
-                    "id": call.call_id,
-                    "type": "code_interpreter",
-                    "code_interpreter": {"input": code, "outputs": outputs},
-                }
-            ],
-        }
+        interpreter = {"input": code, "outputs": [{"type": "logs", "logs": logs}] if logs else []}
+        tool_call = {"id": call.call_id, "type": "code_interpreter", "code_interpreter": interpreter}
+        details = {"type": "tool_calls", "tool_calls": [tool_call]}
         call.step = replace(call.step, status="completed", completed_at=utc_now(), details=details)
         call.done = True
         self._publish(events.step_completed(call.step))
@@ -166,7 +147,6 @@ class AnswerWriter:
         self._publish(events.tool_call_delta(step_id, piece.index, piece.arguments, piece.call_id, piece.name))
 
     def _add_pieces(self, pieces: list[Piece]) -> None:
-        """Stream pieces of the text, each citation marker with its annotation."""
         answer = self.answer
         for text, annotation in pieces:
             if answer.message_id is None:

@@ -1,9 +1,5 @@
-"""The assistant a hosted run uses: OPENAI_ASSISTANT_ID from storage, else the built-in default.
-
-The default assistant is made from the settings (ASSISTANT_INSTRUCTIONS, OPENAI_MODEL, the
-configured vector stores) and kept in storage under DEFAULT_ASSISTANT_ID, so the file routes can
-record the vector store they create on it.
-"""
+"""The assistant a hosted run uses: OPENAI_ASSISTANT_ID from storage, else the built-in default, made from
+the settings and kept in storage so the file routes can record the vector store they create on it."""
 
 from __future__ import annotations
 
@@ -18,13 +14,7 @@ from app.storage.assistants import FILE_SEARCH_TOOL, AssistantRecord, AssistantS
 DEFAULT_ASSISTANT_ID = "asst_default"
 
 
-def run_assistant_id(settings: Settings) -> str:
-    """The id of the assistant hosted runs use."""
-    return settings.openai_assistant_id or DEFAULT_ASSISTANT_ID
-
-
 def default_assistant(settings: Settings, *, created_at: datetime | None = None) -> AssistantRecord:
-    """The built-in assistant: the settings' instructions and model; file_search over the configured stores."""
     store_ids = settings.file_search_store_ids
     return AssistantRecord(
         id=DEFAULT_ASSISTANT_ID,
@@ -61,15 +51,13 @@ class RunAssistants:
 
     @property
     def assistant_id(self) -> str:
-        return run_assistant_id(self._settings)
+        return self._settings.openai_assistant_id or DEFAULT_ASSISTANT_ID
 
     async def current(self) -> AssistantRecord:
         """The assistant runs use now; AssistantNotFound (naming it) when it is not stored."""
-        if self._store is None:
-            if self._settings.openai_assistant_id:
-                raise AssistantNotFound(self._settings.openai_assistant_id)
+        if self._store is None and not self._settings.openai_assistant_id:
             return default_assistant(self._settings)
-        assistant = await self._store.get(self.assistant_id)
+        assistant = await self._store.get(self.assistant_id) if self._store is not None else None
         if assistant is None:
             raise AssistantNotFound(self.assistant_id)
         return assistant

@@ -18,7 +18,6 @@ from app.engines.hosted.model_client import (
     as_list,
     as_str,
     failure_from,
-    function_object,
     stopped_early,
     usage_counts,
 )
@@ -64,8 +63,6 @@ def _chat_call_pieces(calls: CallPieces, delta: dict[str, Any]) -> list[Function
 
 
 class ChatCompletionsModel:
-    """`POST /v1/chat/completions`, streamed with usage: Ollama, vLLM, llama.cpp and others. No file_search."""
-
     def __init__(self, upstream: Upstream) -> None:
         self._upstream = upstream
 
@@ -80,7 +77,7 @@ class ChatCompletionsModel:
             "stream_options": {"include_usage": True},
         }
         if tools := function_tools(run.tools):
-            body["tools"] = [{"type": "function", "function": function_object(tool)} for tool in tools]
+            body["tools"] = [{"type": "function", "function": tool} for tool in tools]
         add_options(run, body, flat=False)
         if isinstance(run.response_format, dict) and run.response_format.get("type") != "text":
             body["response_format"] = run.response_format
@@ -97,11 +94,8 @@ class ChatCompletionsModel:
                 async for item in chunks:
                     received = True
                     chunk = as_dict(item)
-                    counted = as_dict(chunk.get("usage"))
-                    if counted:
-                        usage = usage_counts(
-                            counted.get("prompt_tokens"), counted.get("completion_tokens"), counted.get("total_tokens")
-                        )
+                    if counted := as_dict(chunk.get("usage")):
+                        usage = usage_counts(counted, "prompt_tokens", "completion_tokens")
                     for choice in map(as_dict, as_list(chunk.get("choices"))[:1]):
                         delta = as_dict(choice.get("delta"))
                         content = delta.get("content")

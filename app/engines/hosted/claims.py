@@ -29,18 +29,10 @@ SHORT_WRITE_PREFIXES = ("add_", "del_")
 _SHORT_WRITE_PAUSES_S = tuple(min(0.005 * 1.5**n, 0.1) for n in range(160))
 
 
-def _refusal(thread_id: str, holder: str | None) -> Exception:
-    if holder is not None and holder.startswith(SHORT_WRITE_PREFIXES):
-        return ThreadBusy(thread_id)
-    return RunAlreadyActive(thread_id, holder)
-
-
 _SWEEP_BATCH = 500
 
 
 class ThreadClaims:
-    """Claims threads for new runs and expires runs whose lease lapsed."""
-
     def __init__(self, store: ThreadStore, lease_s: float) -> None:
         self._store = store
         self._lease = timedelta(seconds=lease_s)
@@ -75,8 +67,10 @@ class ThreadClaims:
                 continue
             attempts += 1
             if holder is not None and not await self._holder_is_gone(thread, holder):
-                raise _refusal(thread_id, holder)
-        raise _refusal(thread_id, holder)
+                break
+        if holder is not None and holder.startswith(SHORT_WRITE_PREFIXES):
+            raise ThreadBusy(thread_id)
+        raise RunAlreadyActive(thread_id, holder)
 
     async def _holder_is_gone(self, thread: ThreadRecord, holder: str) -> bool:
         now = utc_now()
@@ -104,7 +98,7 @@ class ThreadClaims:
         return expired
 
     async def expire_lapsed_runs(self) -> int:
-        """Expire every run whose lease lapsed (done at start-up); how many were expired."""
+        """At start-up; how many were expired."""
         count = 0
         while True:
             now = utc_now()

@@ -17,8 +17,7 @@ from app.engines.hosted.objects import text_content
 from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage, RunSpec
 from app.engines.hosted.runner import RunRunner
-from app.engines.hosted.runs import Runs, Started
-from app.engines.hosted.steps import Steps
+from app.engines.hosted.runs import Runs, Started, Steps
 from app.engines.hosted.thread_files import ThreadFiles
 from app.engines.hosted.threads import Threads
 from app.storage.assistants import AssistantStore
@@ -96,8 +95,7 @@ class HostedEngine:
         return MessagePage.of([_thread_message(message) for message in messages], has_more)
 
     async def check_setup(self) -> None:
-        expired = await self._claims.expire_lapsed_runs()
-        if expired:
+        if expired := await self._claims.expire_lapsed_runs():
             logger.warning("expired %d run(s) whose lease lapsed while no process was running them", expired)
         if self._settings.hosted_model_api == "chat_completions" and self._settings.file_search_store_ids:
             logger.warning(
@@ -125,7 +123,6 @@ def _events(started: Started) -> AsyncGenerator[StreamEvent, None]:
 
 
 def _run_state(run: RunRecord) -> RunState:
-    """A run as the polling routes show it: the run object's fields, and the reply once completed."""
     return RunState.model_validate({**run_object(run), "reply": run.reply if run.status == "completed" else None})
 
 

@@ -54,7 +54,6 @@ def truncation_strategy(run: RunRecord) -> dict[str, Any]:
 
 
 def required_action(run: RunRecord) -> dict[str, Any] | None:
-    """`submit_tool_outputs` with the calls the run waits for (arguments as the model wrote them)."""
     if run.status != "requires_action" or not run.required_tool_calls:
         return None
     calls = [dict(call) for call in run.required_tool_calls]
@@ -62,7 +61,6 @@ def required_action(run: RunRecord) -> dict[str, Any] | None:
 
 
 def run_status_event(run: RunRecord, event: str | None = None) -> StreamEvent:
-    """`thread.run.<status>` (or `event`, e.g. `thread.run.created`) with the run object."""
     return StreamEvent(event or f"thread.run.{run.status}", run_object(run))
 
 
@@ -102,7 +100,6 @@ def message_created(message_id: str, run: RunRecord, created_at: int) -> list[St
 def message_delta(
     message_id: str, text: str, *, first: bool, annotations: list[dict[str, Any]] | None = None
 ) -> StreamEvent:
-    """A piece of the text; `annotations` (delta shape, with their `index`) when the piece carries some."""
     part: dict[str, Any] = {"index": 0, "type": "text", "text": {"value": text}}
     if first or annotations:
         part["text"]["annotations"] = list(annotations or [])
@@ -112,7 +109,6 @@ def message_delta(
 
 
 def step_object(step: RunStepRecord, *, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A `thread.run.step` (step_details: `details` when given, e.g. an empty call list at creation)."""
     return {
         "id": step.id,
         "object": "thread.run.step",
@@ -153,8 +149,8 @@ def tool_call_delta(step_id: str, index: int, arguments: str, call_id: str | Non
 def code_call_delta(
     step_id: str, index: int, *, call_id: str | None = None, code: str | None = None, logs: str | None = None
 ) -> StreamEvent:
-    """A piece of a code_interpreter call: the first (with `id`, empty input and outputs) opens the
-    call in AssistantStream; then code pieces (`input`), then the logs (`outputs`)."""
+    """A piece of a code_interpreter call: the first (with `id`, empty input and outputs) opens it in
+    AssistantStream."""
     code_interpreter: dict[str, Any] = {}
     call: dict[str, Any] = {"index": index, "type": "code_interpreter", "code_interpreter": code_interpreter}
     if call_id is not None:

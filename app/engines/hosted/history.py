@@ -3,13 +3,12 @@ its `max_prompt_tokens` with what every call carries (instructions, function too
 A model server whose context a prompt overflows answers 400 (llama-server), an empty stream
 (llama-cpp-python), or silently cuts the prompt (Ollama): the budget keeps prompts under it.
 
-There is no tokenizer offline (tiktoken downloads its encodings at run time; each local model has its
-own), so tokens are estimated on the safe side: one per 3 bytes of UTF-8, rounded up (about 1.3 times
-what OpenAI's and Llama's tokenizers count for English), plus MESSAGE_OVERHEAD per message.
+There is no tokenizer offline (tiktoken downloads its encodings; each local model has its own), so tokens
+are estimated on the safe side: one per 3 bytes of UTF-8, rounded up, plus MESSAGE_OVERHEAD per message.
 
-A message that alone does not fit is never sent: the run's own new message fails the run `invalid_prompt`
-before any model call; later runs leave it out, so the thread stays usable. An older message that fits
-alone but not in what is left ends the history there.
+A message that alone does not fit is never sent: the run's own fails the run `invalid_prompt` before any
+model call; later runs leave it out, so the thread stays usable. An older message that fits alone but not
+in what is left ends the history there.
 """
 
 from __future__ import annotations
@@ -18,9 +17,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.engines.hosted.model_client import ChatTurn, ModelCallFailed
-from app.engines.hosted.tool_calls import FunctionTool, ToolRound, call_from, function_tools
+from app.engines.hosted.tool_calls import ToolRound, call_from, function_tools
 from app.errors import INVALID_PROMPT
 from app.storage.threads import MessageRecord, RunRecord
 
@@ -32,7 +32,6 @@ REPLY_OVERHEAD = 3  # the assistant turn the answer is primed with
 
 
 def estimate_tokens(text: str) -> int:
-    """A conservative token count for `text`: its UTF-8 bytes / 3, rounded up."""
     return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN)
 
 
@@ -41,7 +40,7 @@ def message_tokens(text: str) -> int:
 
 
 def round_tokens(answered: ToolRound) -> int:
-    """The calls of a round (one assistant message) and each of their outputs (one message each)."""
+    # The calls are one assistant message, and each output one message.
     calls = MESSAGE_OVERHEAD + sum(
         estimate_tokens(call.call_id) + estimate_tokens(call.name) + estimate_tokens(call.arguments)
         for call in answered.calls
@@ -49,17 +48,12 @@ def round_tokens(answered: ToolRound) -> int:
     return calls + sum(message_tokens(output) for _, output in answered.outputs)
 
 
-def tools_tokens(tools: Sequence[FunctionTool]) -> int:
-    return sum(
-        estimate_tokens(json.dumps({"name": t.name, "description": t.description, "parameters": t.parameters}))
-        for t in tools
-    )
+def tools_tokens(tools: Sequence[dict[str, Any]]) -> int:
+    return sum(estimate_tokens(json.dumps({"description": None} | tool)) for tool in tools)
 
 
 @dataclass(frozen=True)
 class History:
-    """The turns to send, their estimated tokens (everything in the prompt), and what was left out."""
-
     turns: list[ChatTurn | ToolRound]
     estimated_tokens: int
     dropped: int = 0  # older messages that did not fit in what was left of the budget
@@ -67,13 +61,7 @@ class History:
 
 
 def _too_long(run_id: str, what: str, tokens: int, budget: int, advice: str = "") -> ModelCallFailed:
-    logger.warning(
-        "run %s not sent: its %s about %d tokens, over its budget of %d (MAX_PROMPT_TOKENS)",
-        run_id,
-        what,
-        tokens,
-        budget,
-    )
+    logger.warning("run %s not sent: its %s about %d tokens, over MAX_PROMPT_TOKENS (%d)", run_id, what, tokens, budget)
     return ModelCallFailed(
         INVALID_PROMPT,
         f"The {what} too long for the model's prompt budget (about {tokens} tokens; the budget is {budget}).{advice}",
@@ -82,8 +70,7 @@ def _too_long(run_id: str, what: str, tokens: int, budget: int, advice: str = ""
 
 def fit_history(run: RunRecord, newest_first: Sequence[MessageRecord], default_budget: int) -> History:
     """The run's last messages (given newest first) that fit its budget (`default_budget` for a run stored
-    without one), in order, then its answered tool rounds; ModelCallFailed(`invalid_prompt`) when its own
-    user message (its newest) cannot fit."""
+    without one), in order, then its answered tool rounds; `invalid_prompt` when its own message cannot fit."""
     budget = run.max_prompt_tokens or default_budget
     tools = function_tools(run.tools)
     rounds = [

@@ -20,8 +20,6 @@ _ALL_MESSAGES_BATCH = 100
 
 
 class Messages:
-    """The messages of the threads in `store`."""
-
     def __init__(self, store: ThreadStore, threads: Threads, files: ThreadFiles, claims: ThreadClaims) -> None:
         self._store = store
         self._threads = threads
@@ -29,9 +27,8 @@ class Messages:
         self._claims = claims
 
     async def add(self, thread_id: str, new: NewMessage, *, verified: bool = False) -> MessageRecord:
-        """Store a message on a thread without starting a run (400 active_run while a run holds it); its
-        attached files join the thread's tools first, while the message holds the thread (`verified`:
-        their files were checked already)."""
+        """Store a message without a run (400 active_run while a run holds the thread); its attached files join
+        the thread's tools first, while the message holds the thread (`verified`: their files were checked)."""
         if new.attachments and not verified:
             await self._files.verify(new.attachments)
         holder = new_id("add_")  # holds the thread for this one write, as a run would
@@ -97,7 +94,6 @@ class Messages:
         return page, has_more
 
     async def assistant_ids(self, messages: list[MessageRecord]) -> dict[str, str | None]:
-        """The assistant of each run that wrote one of the messages, by run id."""
         assistants: dict[str, str | None] = {}
         for run_id in {message.run_id for message in messages if message.run_id is not None}:
             run = await self._store.get_run(run_id)
@@ -105,7 +101,6 @@ class Messages:
         return assistants
 
     async def _run_messages(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[MessageRecord], bool]:
-        """The messages a run wrote (a handful): read through the thread, paged in memory."""
         found: list[MessageRecord] = []
         seq_after: int | None = None
         while True:

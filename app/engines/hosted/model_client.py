@@ -1,11 +1,6 @@
-"""One model call per run: what it streams back, and how it fails.
-
-The adapters (`responses_api.py`, `chat_completions_api.py`) post a body they build and read the
-stream's events as plain dicts (`Upstream.stream`): the SDK's request and SSE decoding without a typed
-model per event. Each turns its provider's stream into the same small events (text deltas, function call
-pieces, then one `ModelDone`). Every way a call fails becomes `ModelCallFailed`, with a code and a message
-of ours that are safe to show; the provider's own text only reaches the log.
-"""
+"""One model call per run: the small events its two adapters turn a provider's stream into (read as plain
+dicts: the SDK's SSE decoding without a typed model per event), and `ModelCallFailed`, whose code and message
+are ours and safe to show; the provider's own text only reaches the log."""
 
 from __future__ import annotations
 
@@ -15,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.engines.hosted.citations import Citation
-from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, FunctionTool, ToolRound
+from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, ToolRound
 from app.errors import SERVER_ERROR, UpstreamError
 from app.storage.threads import RunRecord
 
@@ -37,8 +32,7 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class ModelDone:
-    """The model finished. `text` is the full answer when the provider sent it without deltas;
-    `calls` are the functions it called (the run then waits for their outputs)."""
+    """The model finished. `text`: the full answer when the provider sent it without deltas."""
 
     usage: dict[str, int] | None
     text: str | None = None
@@ -69,8 +63,6 @@ ModelEvent = TextDelta | Citation | FunctionCallDelta | CodeCallDelta | CodeCall
 
 
 class ModelCallFailed(Exception):
-    """The model call failed; `code` and `message` go into the run's `last_error`."""
-
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -78,15 +70,11 @@ class ModelCallFailed(Exception):
 
 
 class ModelClient(Protocol):
-    """Streams one answer for a conversation."""
-
     def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
-        """The run's model call on `turns` (its history, fitted to its budget): text and call deltas, then one
-        ModelDone; raises ModelCallFailed. Close it to end the call early."""
+        """Text and call deltas, then one ModelDone; raises ModelCallFailed. Close it to end the call early."""
 
 
 def failure_from(exc: UpstreamError) -> ModelCallFailed:
-    """The run's `last_error` for a failed model call (the provider's text is logged, never shown)."""
     why = ""
     if exc.upstream_status == 400:  # how llama-server and vLLM refuse a prompt over the model's context
         why = " (the prompt may exceed the model's context; see MAX_PROMPT_TOKENS): " + repr(exc.upstream_message[:300])
@@ -110,7 +98,8 @@ def stopped_early(received: bool) -> ModelCallFailed:
     )
 
 
-def usage_counts(prompt: Any, completion: Any, total: Any) -> dict[str, int] | None:
+def usage_counts(usage: dict[str, Any], prompt_key: str, completion_key: str) -> dict[str, int] | None:
+    prompt, completion, total = usage.get(prompt_key), usage.get(completion_key), usage.get("total_tokens")
     if not isinstance(prompt, int) and not isinstance(completion, int):
         return None
     prompt = prompt if isinstance(prompt, int) else 0
@@ -131,18 +120,9 @@ def as_str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def function_object(tool: FunctionTool) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name}
-    if tool.description:
-        function["description"] = tool.description
-    function["parameters"] = tool.parameters
-    return function
-
-
 def add_options(run: RunRecord, body: dict[str, Any], *, flat: bool) -> None:
-    """`temperature` and `top_p` when the run sets them (both APIs name them alike); `tool_choice` (a named
-    tool in the API's shape: Responses' is `flat`) and `parallel_tool_calls` when the body offers tools
-    (servers refuse them without)."""
+    """`temperature`, `top_p`; `tool_choice` and `parallel_tool_calls` only with tools (servers refuse them
+    without); a named tool in the API's shape (Responses' is `flat`)."""
     for key, value in (("temperature", run.temperature), ("top_p", run.top_p)):
         if value is not None:
             body[key] = value
@@ -159,7 +139,6 @@ def add_options(run: RunRecord, body: dict[str, Any], *, flat: bool) -> None:
 
 
 def _named_tool(choice: str | dict[str, Any] | None, *, flat: bool) -> dict[str, Any] | None:
-    """A named tool choice for the API: Responses (`flat`) names a function beside its type."""
     if not isinstance(choice, dict):
         return None
     if choice.get("type") != "function":

@@ -24,11 +24,5 @@ def text_content(text: str, annotations: list[dict[str, Any]] | None = None) -> 
 
 
 def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    """An Assistants list page: `{"object": "list", "data", "first_id", "last_id", "has_more"}`."""
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
+    ends = {"first_id": data[0]["id"], "last_id": data[-1]["id"]} if data else {"first_id": None, "last_id": None}
+    return {"object": "list", "data": data, **ends, "has_more": has_more}

@@ -14,8 +14,6 @@ MAX_PAGE = 100
 
 
 class PageQuery(BaseModel):
-    """Which page of a list: at most `limit` items in `order`, after and/or before an item's id."""
-
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
     order: Literal["asc", "desc"] = "desc"
     after: str | None = None

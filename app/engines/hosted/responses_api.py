@@ -24,7 +24,6 @@ from app.engines.hosted.model_client import (
     as_list,
     as_str,
     failure_from,
-    function_object,
     stopped_early,
     usage_counts,
 )
@@ -44,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 
 def _responses_text_format(response_format: str | dict[str, Any] | None) -> dict[str, Any] | None:
-    """The Responses API's `text.format` for an Assistants `response_format` (None: plain text)."""
     if not isinstance(response_format, dict) or response_format.get("type") == "text":
         return None
     if response_format.get("type") == "json_schema":
@@ -69,22 +67,18 @@ def _responses_input(turns: Sequence[ChatTurn | ToolRound]) -> list[dict[str, An
     return items
 
 
-_CALL_EVENTS = frozenset({"response.output_item.added", "response.function_call_arguments.delta"})
-
-
 def _responses_call_piece(calls: CallPieces, event: dict[str, Any]) -> FunctionCallDelta | None:
-    if event.get("type") == "response.function_call_arguments.delta":
+    kind = event.get("type")
+    if kind == "response.function_call_arguments.delta":
         return calls.add(event.get("item_id"), as_str(event.get("delta")))
     added = as_dict(event.get("item"))
-    if added.get("type") != "function_call":
+    if kind != "response.output_item.added" or added.get("type") != "function_call":
         return None
     key = added.get("id") or added.get("call_id")
     return calls.open(key, as_str(added.get("call_id")), as_str(added.get("name")), as_str(added.get("arguments")))
 
 
 class _HostedTools:
-    """The text, its citations and the code_interpreter calls of one Responses stream, as our events."""
-
     def __init__(self) -> None:
         self.cited = False
         self._text_length = 0
@@ -92,7 +86,6 @@ class _HostedTools:
         self._code_calls: dict[Any, int] = {}
 
     def events(self, event: dict[str, Any]) -> list[ModelEvent]:
-        """Our events for a provider event about the text, citations or code_interpreter (others: none)."""
         kind = event.get("type")
         if kind == "response.output_text.delta":
             delta = as_str(event.get("delta"))
@@ -120,13 +113,9 @@ class _HostedTools:
         return self._part_starts.setdefault((event.get("item_id"), event.get("content_index")), self._text_length)
 
     def _citation(self, event: dict[str, Any]) -> list[ModelEvent]:
-        annotation = as_dict(event.get("annotation"))
-        index = annotation.get("index")
-        if annotation.get("type") != "file_citation" or not isinstance(index, int):
-            return []
-        self.cited = True
-        file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
-        return [Citation(file_id, filename, self._part_start(event) + index)]
+        citation = _citation(as_dict(event.get("annotation")), self._part_start(event))
+        self.cited = self.cited or citation is not None
+        return [citation] if citation is not None else []
 
     def _open(self, item_id: Any) -> list[ModelEvent]:
         if item_id in self._code_calls:
@@ -147,7 +136,6 @@ class _HostedTools:
 
 
 def _output_texts(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """The final response's output_text parts (with a string `text`), in order."""
     return [
         part
         for item in map(as_dict, as_list(response.get("output")))
@@ -157,24 +145,24 @@ def _output_texts(response: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _citation(annotation: dict[str, Any], offset: int) -> Citation | None:
+    """A `file_citation` annotation of the output_text part starting at `offset` of the answer (others: None)."""
+    index = annotation.get("index")
+    if annotation.get("type") != "file_citation" or not isinstance(index, int):
+        return None
+    return Citation(as_str(annotation.get("file_id")), as_str(annotation.get("filename")), offset + index)
+
+
 def _final_citations(parts: list[dict[str, Any]]) -> tuple[Citation, ...]:
-    """The file citations on the final output_text parts, positioned in the joined text."""
-    found: list[Citation] = []
+    found: list[Citation | None] = []
     offset = 0
     for part in parts:
-        for annotation in map(as_dict, as_list(part.get("annotations"))):
-            index = annotation.get("index")
-            if annotation.get("type") == "file_citation" and isinstance(index, int):
-                file_id, filename = as_str(annotation.get("file_id")), as_str(annotation.get("filename"))
-                found.append(Citation(file_id, filename, offset + index))
+        found.extend(_citation(annotation, offset) for annotation in map(as_dict, as_list(part.get("annotations"))))
         offset += len(part["text"])
-    return tuple(found)
+    return tuple(citation for citation in found if citation is not None)
 
 
 class ResponsesModel:
-    """`POST /v1/responses`, streamed; file_search over the run's vector stores (else the configured
-    ones), code_interpreter when the run's assistant has it."""
-
     def __init__(self, upstream: Upstream, vector_store_ids: list[str]) -> None:
         self._upstream = upstream
         self._vector_store_ids = vector_store_ids
@@ -197,9 +185,7 @@ class ResponsesModel:
             if run.code_file_ids:
                 container["file_ids"] = list(run.code_file_ids)
             tools.append({"type": "code_interpreter", "container": container})
-        tools.extend(
-            {"type": "function", **function_object(tool), "strict": False} for tool in function_tools(run.tools)
-        )
+        tools.extend({"type": "function", **tool, "strict": False} for tool in function_tools(run.tools))
         if tools:
             body["tools"] = tools
         add_options(run, body, flat=True)
@@ -221,9 +207,8 @@ class ResponsesModel:
                     kind = event.get("type")
                     for text_event in hosted.events(event):
                         yield text_event
-                    if kind in _CALL_EVENTS:
-                        if (piece := _responses_call_piece(calls, event)) is not None:
-                            yield piece
+                    if (piece := _responses_call_piece(calls, event)) is not None:
+                        yield piece
                     elif kind in ("response.completed", "response.incomplete"):
                         yield hosted.done(self._done(as_dict(event.get("response")), calls.done()))
                         return
@@ -259,8 +244,7 @@ class ResponsesModel:
                 FunctionCall(c.call_id, c.name or as_str(i.get("name")), as_str(i.get("arguments")) or c.arguments)
                 for c, i in zip(calls, final, strict=True)
             )
-        usage = as_dict(response.get("usage"))
-        counted = usage_counts(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
+        counted = usage_counts(as_dict(response.get("usage")), "input_tokens", "output_tokens")
         return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(parts))
 
     @staticmethod

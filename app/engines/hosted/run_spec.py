@@ -18,7 +18,7 @@ MAX_INT = 2**63 - 1
 
 @dataclass(frozen=True)
 class NewMessage:
-    """A message to store: through /v1, with its metadata and attached files (`[{"file_id", "tools"}]`)."""
+    """Attached files: `[{"file_id", "tools"}]`."""
 
     role: str
     text: str
@@ -28,7 +28,7 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What a run is asked for: its assistant, overrides (None keeps the assistant's) and new messages."""
+    """Overrides: None keeps the assistant's."""
 
     assistant: AssistantRecord
     model: str | None = None
@@ -54,8 +54,7 @@ class RunSpec:
 def run_settings(
     settings: Settings, assistant: AssistantRecord, spec: RunSpec, function_tools: tuple[dict[str, Any], ...]
 ) -> dict[str, Any]:
-    """The run's model, instructions, tools, options and limits: the spec's, else the assistant's, within
-    the service's limits (a 400 naming `tool_choice` when it names a tool the run does not have)."""
+    """The run's settings: the spec's, else the assistant's, within the service's limits."""
     instructions = spec.instructions if spec.instructions is not None else assistant.instructions
     instructions = "\n\n".join(part for part in (instructions, spec.additional_instructions) if part)
     tools = (*(spec.tools if spec.tools is not None else assistant.tools), *function_tools)
@@ -98,8 +97,7 @@ def _check_tool_choice(choice: str | dict[str, Any] | None, tools: tuple[str | d
 
 
 def check_tool_choice_can_run(run: RunRecord, settings: Settings) -> None:
-    """Once the run's vector stores are known: a run told to use file_search or code_interpreter must be
-    able to (400 naming tool_choice)."""
+    """A run told to use file_search or code_interpreter must be able to (400 naming tool_choice)."""
     kind = run.tool_choice.get("type") if isinstance(run.tool_choice, dict) else None
     if kind not in ("file_search", "code_interpreter"):
         return
@@ -117,13 +115,7 @@ def _tool_names(tools: tuple[str | dict[str, Any], ...]) -> str:
 
 
 def message_record(new: NewMessage, thread_id: str, seq: int, now: datetime) -> MessageRecord:
+    metadata, attachments = new.metadata or None, new.attachments or None
     return MessageRecord(
-        new_id("msg_"),
-        thread_id,
-        seq,
-        new.role,
-        new.text,
-        now,
-        metadata=new.metadata or None,
-        attachments=new.attachments or None,
+        new_id("msg_"), thread_id, seq, new.role, new.text, now, metadata=metadata, attachments=attachments
     )

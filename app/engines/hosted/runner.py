@@ -1,14 +1,11 @@
 """Background execution of hosted runs: one task per run, owned here, cancelled at shutdown.
 
-A run task moves the run to `in_progress`, streams one model call on its history, stores the reply
-and marks the run `completed` (or `failed`, `expired`). A model that calls functions leaves the run
-`requires_action`, with no task: submitted outputs start a new task on it, in whichever process takes
-the submit. Every write is conditional on the run still being active and holding its thread, so a run
-cancelled or expired elsewhere (another request, another process) cannot write afterwards.
+A model that calls functions leaves the run `requires_action`, with no task: submitted outputs start a new
+task on it, in whichever process takes the submit. Every write is conditional on the run still being active
+and holding its thread, so a run cancelled or expired elsewhere cannot write afterwards.
 
-Events go to subscribers (streaming requests) through one queue each; a subscriber that goes away
-only drops its queue: the run goes on, as upstream runs do. One lease keeper task renews the leases
-of this process's runs, and stops local runs whose status was changed elsewhere.
+A subscriber (a streaming request) that goes away only drops its queue: the run goes on, as upstream runs
+do. One lease keeper task renews the leases of this process's runs, and stops those ended elsewhere.
 """
 
 from __future__ import annotations
@@ -36,8 +33,7 @@ from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadS
 
 logger = logging.getLogger(__name__)
 
-STOP_WAIT_S = 5.0
-SHUTDOWN_WAIT_S = 5.0
+STOP_WAIT_S = 5.0  # for a stopped run's task, and at shutdown
 _STOPPED = "stopped"  # its status was changed elsewhere (cancelled, expired)
 _SHUTDOWN = "shutdown"
 
@@ -60,15 +56,12 @@ class _Stopped(Exception):
 
 
 def _added_usage(first: dict[str, int] | None, second: dict[str, int] | None) -> dict[str, int] | None:
-    """The usage of a run's model calls together."""
     if first is None or second is None:
         return second or first
     return {key: first.get(key, 0) + second.get(key, 0) for key in {*first, *second}}
 
 
 class RunRunner:
-    """Owns the tasks of the runs started in this process."""
-
     def __init__(self, store: ThreadStore, model: ModelClient, settings: Settings, claims: ThreadClaims) -> None:
         self._store = store
         self._model = model
@@ -85,9 +78,8 @@ class RunRunner:
     def start(
         self, run: RunRecord, *, stream: bool = False, answered: RunStepRecord | None = None, resumed: bool = False
     ) -> RunRecord | AsyncGenerator[StreamEvent, None]:
-        """Execute the run in the background; the run, or (`stream`) its events from `thread.run.created` on
-        (`resumed`: a run continued with tool outputs, from `thread.run.queued` on, then the `answered`
-        tool_calls step's `thread.run.step.completed`)."""
+        """Execute the run in the background; the run, or (`stream`) its events (`resumed`: continued with tool
+        outputs, from `thread.run.queued` and the `answered` step's completion on)."""
         local = _LocalRun(run, resumed=resumed, answered=answered)
         self._local[run.id] = local
         local.task = asyncio.create_task(self._execute(local), name=f"hosted-run-{run.id}")
@@ -102,30 +94,26 @@ class RunRunner:
 
     async def stop(self, run_id: str) -> None:
         """Stop this process's work on a run whose status was just changed (cancelled); wait for it."""
-        local = self._local.get(run_id)
-        if local is None:
-            return
-        self._request_stop(local, _STOPPED)
-        await asyncio.wait({local.task}, timeout=STOP_WAIT_S)
+        if (local := self._local.get(run_id)) is not None:
+            self._request_stop(local, _STOPPED)
+            await asyncio.wait({local.task}, timeout=STOP_WAIT_S)
 
     async def aclose(self) -> None:
-        """Stop every run (they end `failed`), then the lease keeper."""
         tasks = [local.task for local in self._local.values()]
         for local in list(self._local.values()):
             self._request_stop(local, _SHUTDOWN)
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
+            _, pending = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.wait(pending, timeout=SHUTDOWN_WAIT_S)
+                await asyncio.wait(pending, timeout=STOP_WAIT_S)
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
             self._keeper = None
 
-    # ---- tasks -------------------------------------------------------------------------
     def _request_stop(self, local: _LocalRun, reason: str) -> None:
         if not local.stoppable or local.stop_reason is not None:
             return
@@ -171,7 +159,6 @@ class RunRunner:
         )
 
     async def _run_to_end(self, local: _LocalRun) -> RunRecord:
-        """Answer, store the reply and complete the run; or end it failed, expired, cancelled."""
         run = local.run
         try:
             if local.stop_reason is not None:
@@ -233,8 +220,7 @@ class RunRunner:
         return writer
 
     async def _commit(self, local: _LocalRun, writer: AnswerWriter) -> RunRecord:
-        """Store the reply (and its step), then complete the run or leave it waiting for tool outputs,
-        then free the thread when it completed (in that order, see claims)."""
+        """Store the reply, then the run's status, then free the thread (in that order, see claims)."""
         run = local.run
         writer.ensure_reply()
         answer = writer.answer
@@ -246,7 +232,7 @@ class RunRunner:
                 return await self._current(run)
             annotations = answer.cited.annotations or None
             message = MessageRecord(
-                answer.message_id, run.thread_id, seq, "assistant", answer.text, now, run.id, annotations
+                answer.message_id, run.thread_id, seq, "assistant", "".join(answer.parts), now, run.id, annotations
             )
             await self._store.insert_message(message)
         usage = _added_usage(run.usage, answer.usage)
@@ -282,11 +268,9 @@ class RunRunner:
         return ended
 
     async def _end(self, run: RunRecord, status: str, changes: dict[str, Any]) -> RunRecord:
-        now = utc_now()
-        stamp = {"failed": "failed_at", "cancelled": "cancelled_at"}.get(status)
         update = {"status": status, "lease_expires_at": None, **changes}
-        if stamp:
-            update[stamp] = now
+        if status == "failed":
+            update["failed_at"] = utc_now()
         ended = await self._store.update_active_run(run.id, update)
         if ended is None:
             return await self._current(run)
@@ -300,10 +284,8 @@ class RunRunner:
         return await self._current(local.run)
 
     async def _current(self, run: RunRecord) -> RunRecord:
-        """The run as stored now (someone else ended it)."""
         return await self._store.get_run(run.id) or run
 
-    # ---- leases ------------------------------------------------------------------------
     async def _keep_leases(self) -> None:
         interval = self._settings.run_lease_s / 3
         while True:

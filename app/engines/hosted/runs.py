@@ -1,5 +1,5 @@
-"""A hosted thread's runs as records: start (in the background or streamed), read, update, cancel, list, and
-continue with tool outputs. `/chat`, the polling routes, the Next.js routes and `/v1` all come here."""
+"""A hosted thread's runs and their steps as records: start (in the background or streamed), read, update, cancel,
+list, and continue with tool outputs. `/chat`, the polling routes, the Next.js routes and `/v1` all come here."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from app.engines.hosted.runner import RunRunner
 from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
 from app.engines.hosted.threads import Threads
 from app.engines.hosted.tool_calls import answers_for
-from app.errors import NoToolCallPending, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
+from app.errors import NotFound, NoToolCallPending, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadRecord, ThreadStore, is_active
 
 logger = logging.getLogger(__name__)
@@ -29,8 +29,6 @@ Started = RunRecord | AsyncGenerator[StreamEvent, None]
 
 
 class Runs:
-    """Runs on the threads in `store`; `runner` executes them."""
-
     def __init__(
         self,
         settings: Settings,
@@ -50,8 +48,7 @@ class Runs:
         self.function_tools: tuple[dict[str, Any], ...] = ()
 
     async def start(self, thread_id: str, spec: RunSpec, *, stream: bool = False) -> Started:
-        """Store `spec.additional_messages` and a queued run of `spec.assistant` on the thread, and execute it:
-        in the background (the run), or streamed (its events, from `thread.run.created` on)."""
+        """Store the spec's messages and a queued run, and execute it: the run, or (`stream`) its events."""
         return self._runner.start(await self._begin(thread_id, spec), stream=stream)
 
     async def get(self, thread_id: str, run_id: str) -> RunRecord:
@@ -80,7 +77,6 @@ class Runs:
         return cancelled
 
     async def page(self, thread_id: str, query: PageQuery) -> tuple[list[RunRecord], bool]:
-        """A page of the thread's runs, and whether there are more."""
         await self._threads.get(thread_id)
         return page_in_memory(
             await self._store.thread_runs(thread_id), query, lambda cursor: f"no run '{cursor}' on thread {thread_id}."
@@ -89,11 +85,8 @@ class Runs:
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool = False
     ) -> Started:
-        """Answer every call the run waits for and continue it, in the background or streamed (from
-        `thread.run.queued` on); any process may take the submit."""
-        run = await self._find(thread_id, run_id)
-        if run.status == "requires_action":
-            run = await self._claims.expire_if_lapsed(run) or run
+        """Answer every call the run waits for and continue it; any process may take the submit."""
+        run = await self.get(thread_id, run_id)
         if run.status != "requires_action" or not run.required_tool_calls:
             raise NoToolCallPending(thread_id, run_id)
         answers = answers_for(run.required_tool_calls, outputs)
@@ -112,9 +105,7 @@ class Runs:
         logger.info("tool outputs submitted engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
         return self._runner.start(resumed, stream=stream, answered=answered, resumed=True)
 
-    # ---- helpers -----------------------------------------------------------------------
     async def _begin(self, thread_id: str, spec: RunSpec) -> RunRecord:
-        """Claim the thread, store the spec's messages and the queued run (with its assistant's settings)."""
         assistant = spec.assistant
         settings = run_settings(self._settings, assistant, spec, self.function_tools)  # refused before the claim
         for index, extra in enumerate(spec.additional_messages):
@@ -163,8 +154,8 @@ class Runs:
     async def _undo_begin(
         self, thread: ThreadRecord, run_id: str, message_ids: list[str], made_stores: list[str]
     ) -> None:
-        """Delete what the start stored (and the vector store it made), put back the thread's tool_resources
-        (nothing else changed them: the start held the thread), free the thread."""
+        """Delete what the start stored, put back the thread's tool_resources (nothing else changed them: the
+        start held the thread), free the thread."""
         try:
             for message_id in message_ids:
                 await self._store.delete_message(message_id)
@@ -202,3 +193,27 @@ class Runs:
         )
         await self._store.save_run_step(completed)
         return completed
+
+
+class Steps:
+    def __init__(self, store: ThreadStore, runs: Runs) -> None:
+        self._store = store
+        self._runs = runs
+
+    async def page(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[RunStepRecord], bool]:
+        return page_in_memory(
+            await self._settled(thread_id, run_id), query, lambda cursor: f"no step '{cursor}' on run {run_id}."
+        )
+
+    async def get(self, thread_id: str, run_id: str, step_id: str) -> RunStepRecord:
+        for step in await self._settled(thread_id, run_id):
+            if step.id == step_id:
+                return step
+        raise NotFound(f"No run step found with id '{step_id}'.")
+
+    async def _settled(self, thread_id: str, run_id: str) -> list[RunStepRecord]:
+        """The run's steps; one left in progress (a tool_calls step waiting for outputs) ends as its run did."""
+        run = await self._runs.get(thread_id, run_id)
+        ended = run.status in ("cancelled", "expired", "failed")
+        steps = await self._store.run_steps(run_id)
+        return [replace(step, status=run.status) if ended and step.status == "in_progress" else step for step in steps]

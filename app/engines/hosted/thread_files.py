@@ -1,9 +1,7 @@
 """A thread's files: message attachments and the thread's `tool_resources`, as the Assistants API keeps them.
 
 A file attached for `file_search` goes into the thread's vector store, made upstream with the first such
-attachment (expiring 7 days after its last use, as OpenAI's thread stores did); one attached for
-`code_interpreter` joins `tool_resources.code_interpreter.file_ids`. A run uses its assistant's and its thread's.
-"""
+attachment (expiring 7 days after its last use, as OpenAI's thread stores did)."""
 
 from __future__ import annotations
 
@@ -24,31 +22,27 @@ THREAD_STORE_EXPIRY_DAYS = 7
 
 
 def _attached_for(attachments: list[dict[str, Any]], tool: str) -> list[str]:
-    """The ids of the files attached for `tool`."""
     return [str(a["file_id"]) for a in attachments if tool in [str(t.get("type")) for t in a.get("tools") or []]]
 
 
 def store_ids(resources: dict[str, Any] | None) -> list[str]:
-    """`file_search.vector_store_ids` of a `tool_resources` object."""
     return [str(i) for i in ((resources or {}).get("file_search") or {}).get("vector_store_ids") or []]
 
 
 def code_file_ids(resources: dict[str, Any] | None) -> list[str]:
-    """`code_interpreter.file_ids` of a `tool_resources` object."""
     return [str(i) for i in ((resources or {}).get("code_interpreter") or {}).get("file_ids") or []]
 
 
 def searched_stores(
     tools: tuple[str | dict[str, Any], ...], assistant: AssistantRecord, thread: ThreadRecord
 ) -> list[str]:
-    """The vector stores a run's file_search searches: its assistant's, then its thread's (none without the tool)."""
+    """The vector stores a run's file_search searches (none without the tool)."""
     if not any((tool.get("type") if isinstance(tool, dict) else tool) == "file_search" for tool in tools):
         return []
     return list(dict.fromkeys([*assistant.vector_store_ids, *store_ids(thread.tool_resources)]))
 
 
 def code_files(assistant: AssistantRecord, thread: ThreadRecord) -> list[str]:
-    """The files a run's code_interpreter starts with: its assistant's, then its thread's."""
     return list(dict.fromkeys([*code_file_ids(assistant.tool_resources), *code_file_ids(thread.tool_resources)]))
 
 
@@ -62,7 +56,6 @@ class ThreadFiles:
         self._files = files
 
     def _check_setup(self, field: str) -> None:
-        """Files on threads need the Responses API and an upstream with files (400 naming the field)."""
         if self._settings.hosted_model_api != "responses" or self._files is None:
             raise InvalidField(
                 field,
@@ -71,7 +64,7 @@ class ThreadFiles:
             )
 
     async def verify(self, attachments: list[dict[str, Any]], field: str = "attachments") -> None:
-        """Check the setup and that every attached file exists upstream (400 naming it), before any write."""
+        """Check that every attached file exists upstream (400 naming it), before any write."""
         if attachments:
             self._check_setup(field)
             await self._files_exist([str(a["file_id"]) for a in attachments], lambda i: f"{field}[{i}].file_id")
@@ -87,8 +80,7 @@ class ThreadFiles:
     async def attach(
         self, thread: ThreadRecord, attachments: list[dict[str, Any]], field: str = "attachments"
     ) -> list[str]:
-        """Add the files (checked by `verify`) to the thread's vector store (made on first use) and
-        code_interpreter files; the vector store it made, if it made one."""
+        """Add the files (checked by `verify`) to the thread's tools; the vector store it made, if any."""
         made: list[str] = []
         coded = _attached_for(attachments, "code_interpreter")
         _with_code_files(thread.tool_resources, coded, field)  # over the limit: refused before any upstream call
@@ -112,7 +104,7 @@ class ThreadFiles:
         await self.delete_stores(made_stores)
 
     async def delete_stores(self, store_ids: list[str]) -> None:
-        """Delete vector stores this service made for a request that then failed (best effort: they expire)."""
+        """Best effort: they expire."""
         for store_id in store_ids:
             assert self._files is not None
             try:
@@ -121,8 +113,7 @@ class ThreadFiles:
                 logger.warning("could not delete vector store %s (it expires by itself): %s", store_id, exc.code)
 
     async def made_resources(self, resources: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
-        """`resources` with a `file_search.vector_stores` request (OpenAI's thread create helper) replaced by
-        the store it made upstream, and the stores made."""
+        """`resources` with a `file_search.vector_stores` request replaced by the store made, and the stores made."""
         file_search = (resources or {}).get("file_search") or {}
         wanted = file_search.get("vector_stores")
         if not resources or not wanted:
@@ -143,7 +134,7 @@ class ThreadFiles:
         return {**resources, "file_search": {"vector_store_ids": [store_id]}}, [store_id]
 
     async def _thread_store(self, thread: ThreadRecord) -> tuple[str, bool]:
-        """The thread's vector store (made and recorded when it has none), and whether it was made now."""
+        """The thread's vector store (made when it has none), and whether it was made now."""
         existing = store_ids(thread.tool_resources)
         if existing:
             return existing[0], False
@@ -159,7 +150,6 @@ class ThreadFiles:
         return kept, True
 
     async def _change(self, thread_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-        """Apply `change` to the thread's tool_resources by compare-and-swap; the resources written."""
         for _ in range(_SWAP_ATTEMPTS):
             thread = await self._store.get_thread(thread_id)
             if thread is None:
@@ -177,7 +167,6 @@ _SWAP_ATTEMPTS = 16
 
 
 def _with_store(resources: dict[str, Any] | None, store_id: str) -> dict[str, Any]:
-    """The resources with `store_id` as the file_search store, unless they have one already."""
     resources = dict(resources or {})
     if not store_ids(resources):
         resources["file_search"] = {"vector_store_ids": [store_id]}
@@ -185,7 +174,6 @@ def _with_store(resources: dict[str, Any] | None, store_id: str) -> dict[str, An
 
 
 def _with_code_files(resources: dict[str, Any] | None, file_ids: list[str], field: str) -> dict[str, Any]:
-    """The resources with `file_ids` among the code_interpreter files (400 over MAX_CODE_FILES)."""
     resources = dict(resources or {})
     if not file_ids:
         return resources

@@ -15,8 +15,6 @@ logger = logging.getLogger(__name__)
 
 
 class Threads:
-    """The threads in `store`."""
-
     def __init__(self, store: ThreadStore, claims: ThreadClaims) -> None:
         self._store = store
         self._claims = claims

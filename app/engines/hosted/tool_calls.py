@@ -12,13 +12,6 @@ from app.errors import InvalidField, InvalidRequest
 
 
 @dataclass(frozen=True)
-class FunctionTool:
-    name: str
-    description: str | None
-    parameters: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class FunctionCall:
     """A call the model made; `arguments` is the string it wrote, relayed as is (maybe not JSON)."""
 
@@ -46,7 +39,6 @@ class FunctionCallDelta:
 
 
 def new_call_id() -> str:
-    """For a call a server streamed without an id."""
     return "call_" + secrets.token_hex(12)
 
 
@@ -77,40 +69,31 @@ class CallPieces:
         return tuple(FunctionCall(call_id, name, "".join(parts)) for call_id, name, parts in self._calls)
 
 
-_NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
-
-
-def function_tools(tools: Iterable[str | dict[str, Any]]) -> tuple[FunctionTool, ...]:
-    """The function tools among a run's tools: Assistants shape (`{"type": "function", "function":
-    {...}}`) or flat (Responses shape); tool type names (`file_search`) are not functions."""
-    found: list[FunctionTool] = []
+def function_tools(tools: Iterable[str | dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The function tools among a run's tools, each as `{"name", "description"?, "parameters"}`: Assistants
+    shape (`{"type": "function", "function": {...}}`) or flat (Responses shape); `file_search` is no function."""
+    found: list[dict[str, Any]] = []
     for tool in tools:
         if not isinstance(tool, dict) or tool.get("type") != "function":
             continue
         nested = tool.get("function")
         function: dict[str, Any] = nested if isinstance(nested, dict) else tool
-        name = function.get("name")
+        name, description, parameters = function.get("name"), function.get("description"), function.get("parameters")
         if not isinstance(name, str) or not name:
             continue
-        description = function.get("description")
-        parameters = function.get("parameters")
-        found.append(
-            FunctionTool(
-                name,
-                description if isinstance(description, str) else None,
-                parameters if isinstance(parameters, dict) else dict(_NO_PARAMETERS),
-            )
-        )
+        entry: dict[str, Any] = {"name": name}
+        if isinstance(description, str) and description:
+            entry["description"] = description
+        entry["parameters"] = parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}}
+        found.append(entry)
     return tuple(found)
 
 
 def call_object(call: FunctionCall) -> dict[str, Any]:
-    """A call as `required_action` lists it."""
     return {"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
 def call_from(value: dict[str, Any]) -> FunctionCall:
-    """A call stored with `call_object` back."""
     function = value.get("function") or {}
     return FunctionCall(str(value.get("id")), str(function.get("name", "")), str(function.get("arguments", "")))
 
@@ -127,16 +110,11 @@ def answers_for(calls: list[dict[str, Any]], outputs: list[ToolOutput]) -> list[
         field = f"tool_outputs[{index}]"
         if len(output.output) > MAX_TOOL_OUTPUT_CHARS:
             raise InvalidField(f"{field}.output", f"longer than {MAX_TOOL_OUTPUT_CHARS} characters")
-        if output.tool_call_id not in pending:
-            raise InvalidRequest(
-                f"{field}.tool_call_id: '{output.tool_call_id}' is not a tool call this run waits for.",
-                field=f"{field}.tool_call_id",
-            )
-        if output.tool_call_id in given:
-            raise InvalidRequest(
-                f"{field}.tool_call_id: '{output.tool_call_id}' is answered more than once.",
-                field=f"{field}.tool_call_id",
-            )
+        unknown, repeated = output.tool_call_id not in pending, output.tool_call_id in given
+        if unknown or repeated:
+            why = "is not a tool call this run waits for" if unknown else "is answered more than once"
+            message = f"{field}.tool_call_id: '{output.tool_call_id}' {why}."
+            raise InvalidRequest(message, field=f"{field}.tool_call_id")
         given[output.tool_call_id] = output.output
     missing = [call_id for call_id in pending if call_id not in given]
     if missing:

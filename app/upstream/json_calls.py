@@ -45,6 +45,14 @@ class Sender(Protocol):
     async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer: ...
 
 
+def sdk_headers(client: AsyncOpenAI) -> dict[str, str]:
+    """The headers the SDK sends on every request (its key among them)."""
+    return {
+        **{name: value for name, value in client.default_headers.items() if isinstance(value, str)},
+        **client.auth_headers,
+    }
+
+
 def _request(method: str, url: str) -> httpx2.Request:
     return httpx2.Request(method, url)
 
@@ -96,9 +104,7 @@ class JsonCalls:
         self._base_path = httpx2.URL(self._base_url).path.rstrip("/")
         timeout = client.timeout
         read_timeout = timeout.read if isinstance(timeout, httpx2.Timeout) else timeout
-        headers = {name: value for name, value in client.default_headers.items() if isinstance(value, str)}
-        headers.update(client.auth_headers)
-        headers.update(ASSISTANTS_BETA)
+        headers = {**sdk_headers(client), **ASSISTANTS_BETA}
         if read_timeout is not None:
             headers["x-stainless-read-timeout"] = str(read_timeout)
         # One header dict per attempt number, built once: the first attempt is the hot path.

@@ -32,14 +32,12 @@ def build_engine(
     missing = missing_chat_setting(settings)
     if missing is not None or upstream is None:
         return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")
-    if settings.engine == "hosted":
-        return HostedEngine(settings, threads, build_model_client(settings, upstream), assistants, upstream.files)
+    if settings.engine == "hosted":  # the model calls: HOSTED_MODEL_API's adapter
+        model: ModelClient = (
+            ChatCompletionsModel(upstream)
+            if settings.hosted_model_api == "chat_completions"
+            else ResponsesModel(upstream, settings.file_search_store_ids)
+        )
+        return HostedEngine(settings, threads, model, assistants, upstream.files)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)
-
-
-def build_model_client(settings: Settings, upstream: Upstream) -> ModelClient:
-    """The hosted engine's model calls: HOSTED_MODEL_API's adapter."""
-    if settings.hosted_model_api == "chat_completions":
-        return ChatCompletionsModel(upstream)
-    return ResponsesModel(upstream, settings.file_search_store_ids)

@@ -30,16 +30,11 @@ class Upstream:
     """Everything the service asks of the upstream."""
 
     def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics | None = None) -> None:
-        self._client = client
+        self.sdk = client  # the SDK client all calls share (its configuration: key, base URL, timeouts, retries)
         # A plain JSON call (see JsonCalls.request); `stream` is a streamed one.
         self.request = JsonCalls(client, send, metrics=metrics).request
         self.files = UpstreamFiles(client)
         self.passthrough = UpstreamPassthrough(client)
-
-    @property
-    def sdk(self) -> AsyncOpenAI:
-        """The SDK client all calls share (its configuration: key, base URL, timeouts, retries)."""
-        return self._client
 
     @classmethod
     def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics | None = None) -> Upstream:
@@ -50,12 +45,7 @@ class Upstream:
         self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None, once: bool = False
     ) -> AsyncGenerator[Any, None]:
         """A streamed call: its events as dicts; errors before the first event are raised by this await."""
-        return await open_event_stream(self._client, path, body, headers=headers, once=once)
-
-    @property
-    def max_retries(self) -> int:
-        """How many times a failed call may be retried (OPENAI_MAX_RETRIES)."""
-        return self._client.max_retries
+        return await open_event_stream(self.sdk, path, body, headers=headers, once=once)
 
 
 async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> Upstream | None:

@@ -103,13 +103,9 @@ class RunAlreadyActive(AppError):
     code = "active_run"
 
     def __init__(self, thread_id: str, run_id: str | None) -> None:
-        super().__init__(
-            f"Thread {thread_id} already has an active run"
-            + (f" {run_id}" if run_id else "")
-            + ". Wait for it to finish (or cancel it) before sending another message.",
-            thread_id=thread_id,
-            run_id=run_id,
-        )
+        run = f" {run_id}" if run_id else ""
+        message = f"Thread {thread_id} already has an active run{run}. Wait for it to finish (or cancel it) before "
+        super().__init__(message + "sending another message.", thread_id=thread_id, run_id=run_id)
 
 
 class ThreadBusy(AppError):

@@ -94,10 +94,6 @@ def build_handler(
 
 def configure_logging(level: str = "INFO", log_format: str = "text", secrets: Iterable[str] = ()) -> None:
     """Logs on stderr at the given level (text or JSON lines); quiet the HTTP client libraries."""
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(build_handler(log_format, secrets))
-    root.setLevel(level)
+    logging.basicConfig(handlers=[build_handler(log_format, secrets)], level=level, force=True)
     for noisy in ("httpx2", "httpx", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

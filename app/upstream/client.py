@@ -29,7 +29,7 @@ KEEPALIVE_S = 5.0  # idle upstream connections are closed after this
 class Upstream:
     """Everything the service asks of the upstream."""
 
-    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics) -> None:
         self.sdk = client  # the SDK client all calls share (its configuration: key, base URL, timeouts, retries)
         # A plain JSON call (see JsonCalls.request); `stream` is a streamed one.
         self.request = JsonCalls(client, send, metrics=metrics).request
@@ -37,7 +37,7 @@ class Upstream:
         self.passthrough = UpstreamPassthrough(client)
 
     @classmethod
-    def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics | None = None) -> Upstream:
+    def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics) -> Upstream:
         """Calls sent through an SDK client's own HTTP client (one handed to the app, as tests do)."""
         return cls(client, HttpxSender(sdk_private.http_client_of(client)), metrics=metrics)
 

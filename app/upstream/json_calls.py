@@ -96,7 +96,7 @@ class HttpxSender:
 class JsonCalls:
     """`await calls.request("POST", "/threads/thread_x/runs", body)` -> the answer's JSON object."""
 
-    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics) -> None:
         self.client = client  # the SDK client: its headers, retry rule and error classes; and the calls off this path
         self._send = send
         self._metrics = metrics
@@ -138,14 +138,14 @@ class JsonCalls:
                 answer = await self._send(method, url, headers, payload)
             except openai.APIConnectionError as exc:  # APITimeoutError is one too
                 outcome = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection_error"
-                self._record(method, url_path, outcome, started)
+                self._metrics.record_upstream_call(method, url_path, outcome, time.perf_counter() - started)
                 if attempt == max_retries:
                     raise translate(exc) from exc
                 await asyncio.sleep(backoff_s(attempt, None))
                 continue
-            self._record(method, url_path, str(answer.status), started)
+            self._metrics.record_upstream_call(method, url_path, str(answer.status), time.perf_counter() - started)
             if answer.status < 300:
-                return _json_object(answer, method, url, ids)
+                return _json_object(answer, ids)
             response = httpx2.Response(
                 answer.status, headers=dict(answer.headers), content=answer.body, request=_request(method, url)
             )
@@ -154,10 +154,6 @@ class JsonCalls:
                 raise (translate(error) if isinstance(error, openai.APIError) else error) from error
             await asyncio.sleep(backoff_s(attempt, sdk_private.retry_after_s(self.client, response.headers)))
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _record(self, method: str, url_path: str, outcome: str, started: float) -> None:
-        if self._metrics is not None:
-            self._metrics.record_upstream_call(method, url_path, outcome, time.perf_counter() - started)
 
 
 def unexpected_answer(what: str, status: int = 200) -> UpstreamError:
@@ -169,7 +165,7 @@ def unexpected_answer(what: str, status: int = 200) -> UpstreamError:
     )
 
 
-def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...]) -> dict[str, Any]:
+def _json_object(answer: RawAnswer, ids: tuple[str, ...]) -> dict[str, Any]:
     try:
         data = json.loads(answer.body)
     except ValueError:

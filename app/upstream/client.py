@@ -1,7 +1,8 @@
 """The process's connection to an OpenAI-compatible server: one SDK client, one pool, four kinds of call.
 
-Plain JSON calls (the hot path: `json_calls.py`), streams (`streams.py`), files (`files.py`) and
-relayed requests (`passthrough.py`). Every call's failures leave as `UpstreamError`s (`errors.py`).
+Plain JSON calls (the hot path: `json_calls.py`), streams (here: the SDK's generic `post` decodes the SSE,
+with no typed model per event), files (`files.py`) and relayed requests (`passthrough.py`). Every call's
+failures leave as `UpstreamError`s (`errors.py`).
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx2
-from openai import AsyncOpenAI
+import openai
+from openai import AsyncOpenAI, AsyncStream
 
 from app.config import Settings
 from app.observability.metrics import Metrics
 from app.upstream import sdk_private
+from app.upstream.errors import translate
 from app.upstream.files import UpstreamFiles
 from app.upstream.http import UpstreamHttpClient, open_upstream_session
 from app.upstream.json_calls import AiohttpSender, HttpxSender, JsonCalls, Sender
 from app.upstream.passthrough import UpstreamPassthrough
-from app.upstream.streams import open_event_stream
 
 MAX_CONNECTIONS = 1000
 KEEPALIVE_S = 5.0  # idle upstream connections are closed after this
@@ -44,8 +46,19 @@ class Upstream:
     async def stream(
         self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None, once: bool = False
     ) -> AsyncGenerator[Any, None]:
-        """A streamed call: its events as dicts; errors before the first event are raised by this await."""
-        return await open_event_stream(self.sdk, path, body, headers=headers, once=once)
+        """POST `body` (with `stream: true`): its events as dicts; errors before the first event are raised here."""
+        try:
+            stream = await self.sdk.post(
+                path,
+                body=body,
+                cast_to=object,
+                stream=True,
+                stream_cls=AsyncStream[object],
+                options={**({"headers": dict(headers)} if headers else {}), **({"max_retries": 0} if once else {})},
+            )
+        except openai.APIError as exc:
+            raise translate(exc) from exc
+        return _events(stream)
 
 
 async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> Upstream | None:
@@ -67,3 +80,13 @@ async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metr
     stack.push_async_callback(client.close)  # closes the transport, and with it the session
     sender = AiohttpSender(session, timeout_s=settings.openai_timeout_s, connect_timeout_s=connect_timeout_s)
     return Upstream(client, sender, metrics=metrics)
+
+
+async def _events(stream: AsyncStream[object]) -> AsyncGenerator[Any, None]:
+    try:
+        async for item in stream:
+            yield item
+    except openai.APIError as exc:
+        raise translate(exc) from exc
+    finally:
+        await stream.close()

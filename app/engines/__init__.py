@@ -1,6 +1,9 @@
-"""Engines: where threads and runs live. `build_engine` picks one from the settings."""
+"""Engines: where threads and runs live. `build_engine` picks one from the settings, or a stand-in that answers 503."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
 
 from app.config import Settings
 from app.engines.assistants.engine import AssistantsEngine
@@ -9,7 +12,7 @@ from app.engines.hosted.chat_completions_api import ChatCompletionsModel
 from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.responses_api import ResponsesModel
-from app.engines.unconfigured import UnconfiguredEngine
+from app.errors import ChatNotConfigured
 from app.storage.assistants import AssistantStore
 from app.storage.threads import ThreadStore
 from app.upstream.client import Upstream
@@ -41,3 +44,27 @@ def build_engine(
         return HostedEngine(settings, threads, model, assistants, upstream.files)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)
+
+
+class UnconfiguredEngine:
+    """Stands in for a real engine so the server starts: every AssistantEngine call but `check_setup` and
+    `aclose` raises ChatNotConfigured naming the missing variable."""
+
+    def __init__(self, name: str, missing_variable: str) -> None:
+        self.name = name
+        self.missing_variable = missing_variable
+
+    def hosted(self) -> NoReturn:
+        raise ChatNotConfigured(self.missing_variable)
+
+    def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, NoReturn]]:
+        async def refuse(*args: object, **kwargs: object) -> NoReturn:
+            raise ChatNotConfigured(self.missing_variable)
+
+        return refuse
+
+    async def check_setup(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

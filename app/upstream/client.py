@@ -3,29 +3,78 @@
 Plain JSON calls (the hot path: `json_calls.py`), streams (here: the SDK's generic `post` decodes the SSE,
 with no typed model per event), files (`files.py`) and relayed requests (`passthrough.py`). Every call's
 failures leave as `UpstreamError`s (`errors.py`).
+
+The HTTP client under the SDK: aiohttp as its transport, failures reported truthfully, timed. aiohttp is the
+SDK's own choice for high concurrency; httpx2's pool re-checks every pooled connection on each request
+(bench/README.md). The SDK's aiohttp transport reports every failed connection as a connect timeout:
+`UpstreamHttpClient` turns those back into connection errors (502 unreachable, not 504).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 
 from app.config import Settings
 from app.observability.metrics import Metrics
 from app.upstream import sdk_private
 from app.upstream.errors import translate
 from app.upstream.files import UpstreamFiles
-from app.upstream.http import UpstreamHttpClient, open_upstream_session
 from app.upstream.json_calls import AiohttpSender, HttpxSender, JsonCalls, Sender
 from app.upstream.passthrough import UpstreamPassthrough
 
 MAX_CONNECTIONS = 1000
 KEEPALIVE_S = 5.0  # idle upstream connections are closed after this
+_HTTP_CLIENT_PACKAGES = ("openai", "httpx2", "httpcore2")
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a timeout error has a timeout at its root (rather than a failed connection)."""
+    causes: list[BaseException] = []
+    link = exc.__cause__ or exc.__context__
+    while link is not None and len(causes) < 20:
+        causes.append(link)
+        link = link.__cause__ or link.__context__
+    if any(isinstance(cause, TimeoutError) for cause in causes):
+        return True
+    # Raised by the HTTP client itself, with no lower-level error under it: a timeout of its own.
+    return all(type(cause).__module__.split(".")[0] in _HTTP_CLIENT_PACKAGES for cause in causes)
+
+
+class UpstreamHttpClient(DefaultAioHttpClient):
+    """httpx2's client on the SDK's aiohttp transport: a failed connection raises ConnectError; calls timed."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, metrics: Metrics, **kwargs: Any) -> None:
+        # The transport closes the session when the SDK client closes.
+        super().__init__(transport=sdk_private.aiohttp_transport(session), **kwargs)
+        self._metrics = metrics
+
+    async def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = await super().send(request, **kwargs)
+            outcome = str(response.status_code)
+            return response
+        except httpx2.TimeoutException as exc:
+            if not timed_out(exc):
+                outcome = "connection_error"
+                raise httpx2.ConnectError(str(exc) or type(exc.__cause__).__name__, request=request) from exc
+            outcome = "timeout"
+            raise
+        except httpx2.TransportError:
+            outcome = "connection_error"
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self._metrics.record_upstream_call(request.method, request.url.path, outcome, elapsed)
 
 
 class Upstream:
@@ -66,7 +115,11 @@ async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metr
     if settings.openai_api_key is None:
         return None
     connect_timeout_s = min(10.0, settings.openai_timeout_s)
-    session = open_upstream_session(max_connections=MAX_CONNECTIONS, keepalive_s=KEEPALIVE_S)
+    # The one pool to the upstream, under the SDK and the plain calls (the SDK transport's TLS context).
+    connector = aiohttp.TCPConnector(
+        limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S, ssl=httpx2.create_ssl_context()
+    )
+    session = aiohttp.ClientSession(connector=connector)
     http_client = UpstreamHttpClient(
         session, metrics=metrics, timeout=httpx2.Timeout(settings.openai_timeout_s, connect=connect_timeout_s)
     )

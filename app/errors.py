@@ -337,11 +337,8 @@ class UpstreamRejected(UpstreamError):
 class UpstreamNoSuchEndpoint(AppError):
     status_code = 404
     code = "upstream_endpoint_missing"
-
-    def __init__(self, method: str, path: str) -> None:
-        super().__init__(
-            f"The upstream (OPENAI_BASE_URL) has no endpoint {method} {path.split('?')[0]}: it does not serve "
-            "OpenAI's files and vector stores, so this service cannot pass the request on.",
-            method=method,
-            path=path,
-        )
+    default_message = (
+        "The upstream (OPENAI_BASE_URL) has no endpoint {method} {path}: it does not serve OpenAI's files and "
+        "vector stores, so this service cannot pass the request on."
+    )
+    fields = ("method", "path")  # `path` holds no query: the passthrough sends its parameters apart

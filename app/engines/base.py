@@ -24,8 +24,6 @@ TERMINAL_RUN_EVENTS = frozenset(
 
 @dataclass(frozen=True)
 class RunRef:
-    """A run that was started on a thread."""
-
     run_id: str
     thread_id: str
     status: str

@@ -11,9 +11,9 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -39,10 +39,9 @@ class RawAnswer:
     body: bytes
 
 
-class Sender(Protocol):
-    """Sends one request; raises openai.APITimeoutError or openai.APIConnectionError when it gets no answer."""
-
-    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer: ...
+# Sends one request (method, url, headers, body); raises openai.APITimeoutError or openai.APIConnectionError
+# when it gets no answer.
+Sender = Callable[[str, str, Mapping[str, str], bytes | None], Awaitable[RawAnswer]]
 
 
 def sdk_headers(client: AsyncOpenAI) -> dict[str, str]:

@@ -24,13 +24,11 @@ def escape_controls(text: str) -> str:
     return text.translate(_CONTROL_ESCAPES)
 
 
-class RequestIdFilter(logging.Filter):
-    """Puts the current request's id (or `-`) on every record as `request_id`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get() or "-"
-        return True
+def with_request_id(record: logging.LogRecord) -> bool:
+    """Puts the current request's id (or `-`) on every record as `request_id` (a handler's filter)."""
+    if not hasattr(record, "request_id"):
+        record.request_id = request_id_var.get() or "-"
+    return True
 
 
 class TextFormatter(logging.Formatter):
@@ -88,7 +86,7 @@ def build_handler(
     handler = logging.StreamHandler(stream or sys.stderr)
     inner = JsonFormatter() if log_format == "json" else TextFormatter()
     handler.setFormatter(RedactingFormatter(inner, secrets))
-    handler.addFilter(RequestIdFilter())
+    handler.addFilter(with_request_id)
     return handler
 
 

@@ -27,7 +27,7 @@ from app.observability.metrics import Metrics
 from app.upstream import sdk_private
 from app.upstream.errors import translate
 from app.upstream.files import UpstreamFiles
-from app.upstream.json_calls import AiohttpSender, HttpxSender, JsonCalls, Sender
+from app.upstream.json_calls import JsonCalls, Sender, aiohttp_sender, httpx_sender
 from app.upstream.passthrough import UpstreamPassthrough
 
 MAX_CONNECTIONS = 1000
@@ -90,7 +90,7 @@ class Upstream:
     @classmethod
     def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics) -> Upstream:
         """Calls sent through an SDK client's own HTTP client (one handed to the app, as tests do)."""
-        return cls(client, HttpxSender(sdk_private.http_client_of(client)), metrics=metrics)
+        return cls(client, httpx_sender(sdk_private.http_client_of(client)), metrics=metrics)
 
     async def stream(
         self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None, once: bool = False
@@ -131,7 +131,7 @@ async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metr
         http_client=http_client,
     )
     stack.push_async_callback(client.close)  # closes the transport, and with it the session
-    sender = AiohttpSender(session, timeout_s=settings.openai_timeout_s, connect_timeout_s=connect_timeout_s)
+    sender = aiohttp_sender(session, timeout_s=settings.openai_timeout_s, connect_timeout_s=connect_timeout_s)
     return Upstream(client, sender, metrics=metrics)
 
 

@@ -56,17 +56,14 @@ def _request(method: str, url: str) -> httpx2.Request:
     return httpx2.Request(method, url)
 
 
-class AiohttpSender:
-    """The process's aiohttp session (the one under the SDK): what the service uses."""
+def aiohttp_sender(session: aiohttp.ClientSession, *, timeout_s: float, connect_timeout_s: float) -> Sender:
+    """Sends on the process's aiohttp session (the one under the SDK): what the service uses."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=timeout_s)
 
-    def __init__(self, session: aiohttp.ClientSession, *, timeout_s: float, connect_timeout_s: float) -> None:
-        self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=timeout_s)
-
-    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
+    async def send(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
         try:
-            async with self._session.request(
-                method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            async with session.request(
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 return RawAnswer(response.status, response.headers, await response.read())
         except TimeoutError as exc:  # aiohttp's ServerTimeoutError is a TimeoutError too
@@ -74,22 +71,23 @@ class AiohttpSender:
         except aiohttp.ClientError as exc:
             raise openai.APIConnectionError(request=_request(method, url)) from exc
 
+    return send
 
-class HttpxSender:
-    """An httpx2 client: the one inside an SDK client handed to the app (tests hand in one on the fake)."""
 
-    def __init__(self, http_client: httpx2.AsyncClient) -> None:
-        self._http = http_client
+def httpx_sender(http: httpx2.AsyncClient) -> Sender:
+    """Sends on an httpx2 client: the one inside an SDK client handed to the app (tests hand in one on the fake)."""
 
-    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
-        request = self._http.build_request(method, url, headers=headers, content=body)
+    async def send(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
+        request = http.build_request(method, url, headers=headers, content=body)
         try:
-            response = await self._http.send(request)
+            response = await http.send(request)
         except httpx2.TimeoutException as exc:
             raise openai.APITimeoutError(request=request) from exc
         except httpx2.TransportError as exc:
             raise openai.APIConnectionError(request=request) from exc
         return RawAnswer(response.status_code, response.headers, response.content)
+
+    return send
 
 
 class JsonCalls:

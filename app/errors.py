@@ -170,13 +170,11 @@ class Unauthorized(AppError):
 class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
+    default_message = "Too many requests; retry in {retry_after} s."
+    fields = ("retry_after",)
 
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(
-            f"Too many requests; retry in {retry_after_s} s.",
-            headers={"Retry-After": str(retry_after_s)},
-            retry_after=retry_after_s,
-        )
+        super().__init__(retry_after_s, headers={"Retry-After": str(retry_after_s)})
 
 
 class ThreadLimitReached(AppError):

@@ -52,10 +52,6 @@ def sdk_headers(client: AsyncOpenAI) -> dict[str, str]:
     }
 
 
-def _request(method: str, url: str) -> httpx2.Request:
-    return httpx2.Request(method, url)
-
-
 def aiohttp_sender(session: aiohttp.ClientSession, *, timeout_s: float, connect_timeout_s: float) -> Sender:
     """Sends on the process's aiohttp session (the one under the SDK): what the service uses."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=timeout_s)
@@ -67,9 +63,9 @@ def aiohttp_sender(session: aiohttp.ClientSession, *, timeout_s: float, connect_
             ) as response:
                 return RawAnswer(response.status, response.headers, await response.read())
         except TimeoutError as exc:  # aiohttp's ServerTimeoutError is a TimeoutError too
-            raise openai.APITimeoutError(request=_request(method, url)) from exc
+            raise openai.APITimeoutError(request=httpx2.Request(method, url)) from exc
         except aiohttp.ClientError as exc:
-            raise openai.APIConnectionError(request=_request(method, url)) from exc
+            raise openai.APIConnectionError(request=httpx2.Request(method, url)) from exc
 
     return send
 
@@ -144,7 +140,7 @@ class JsonCalls:
             if answer.status < 300:
                 return _json_object(answer, ids)
             response = httpx2.Response(
-                answer.status, headers=dict(answer.headers), content=answer.body, request=_request(method, url)
+                answer.status, headers=dict(answer.headers), content=answer.body, request=httpx2.Request(method, url)
             )
             if attempt == max_retries or not sdk_private.should_retry(self.client, response):
                 error = sdk_private.status_error(self.client, response)

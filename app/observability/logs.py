@@ -36,9 +36,6 @@ class TextFormatter(logging.Formatter):
     or `%00`) cannot forge a log line or write a raw NUL.
     """
 
-    def __init__(self) -> None:
-        super().__init__(TEXT_FORMAT)
-
     def formatMessage(self, record: logging.LogRecord) -> str:
         message = record.message
         record.message = escape_controls(message)
@@ -84,7 +81,7 @@ def build_handler(
 ) -> logging.Handler:
     """A stream handler with request ids, the chosen format, and secret redaction."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    inner = JsonFormatter() if log_format == "json" else TextFormatter()
+    inner = JsonFormatter() if log_format == "json" else TextFormatter(TEXT_FORMAT)
     handler.setFormatter(RedactingFormatter(inner, secrets))
     handler.addFilter(with_request_id)
     return handler

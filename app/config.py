@@ -9,11 +9,10 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import limits
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DB_NAME = "chat_backend"
-DEFAULT_DATA_DIR = "data"
 MIN_API_KEY_CHARS = 16
 USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
 # How long a run may take from its start (or from its tool outputs) before it expires.
@@ -93,7 +92,7 @@ class Settings(BaseSettings):
     default_user_id: str = "default-user"
     # The embedded store (no MONGODB_URI): its SQLite file's directory (relative to the working
     # directory; created on first start), and how many threads each user may own in it.
-    data_dir: str = DEFAULT_DATA_DIR
+    data_dir: str = "data"
     max_threads_per_user: int = Field(default=10_000, ge=1)
 
     # HTTP
@@ -149,19 +148,13 @@ class Settings(BaseSettings):
         "openai_api_key",
         "mongodb_uri",
         "api_keys",
+        "data_dir",
         mode="before",
     )
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
+    def _blank_is_default(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    @field_validator("data_dir", mode="before")
-    @classmethod
-    def _blank_is_default_dir(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return DEFAULT_DATA_DIR
+            return cls.model_fields[str(info.field_name)].default
         return value
 
     @field_validator("rate_limit")

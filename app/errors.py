@@ -19,18 +19,22 @@ INVALID_PROMPT = "invalid_prompt"
 class AppError(Exception):
     """An error with a stable code and an HTTP status; its message is safe to show.
 
-    Without a message, `default_message` formatted with the error's extra fields (`{thread_id}`) is used.
+    A class with `fields` takes them positionally (kept in `extra`, shown in the body); the others take an
+    optional message. Without a message, `default_message` formatted with `extra` (`{thread_id}`) is used.
     """
 
     status_code = 500
     code = "internal_error"
     default_message = "Internal error."
     default_headers: dict[str, str] = {}
+    fields: tuple[str, ...] = ()
 
-    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        self.message = message or self.default_message.format(**extra)
+    def __init__(self, *args: Any, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        message = None if self.fields else (args[0] if args else None)
+        self.extra = dict(zip(self.fields, args, strict=True)) if self.fields else {}
+        self.extra.update(extra)
+        self.message = message or self.default_message.format(**self.extra)
         super().__init__(self.message)
-        self.extra = extra
         self.headers = headers or dict(self.default_headers)
 
 
@@ -52,18 +56,15 @@ class InvalidField(AppError):
 class ThreadNotFound(AppError):
     status_code = 404
     code = "thread_not_found"
-
-    def __init__(self, thread_id: str) -> None:
-        super().__init__(f"No thread found with id '{thread_id}'.", thread_id=thread_id)
+    default_message = "No thread found with id '{thread_id}'."
+    fields = ("thread_id",)
 
 
 class RunNotFound(AppError):
     status_code = 404
     code = "run_not_found"
     default_message = "No run found with id '{run_id}' on thread '{thread_id}'."
-
-    def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(thread_id=thread_id, run_id=run_id)
+    fields = ("thread_id", "run_id")
 
 
 class NotFound(AppError):
@@ -74,9 +75,8 @@ class NotFound(AppError):
 class AssistantNotFound(AppError):
     status_code = 404
     code = "assistant_not_found"
-
-    def __init__(self, assistant_id: str) -> None:
-        super().__init__(f"No assistant found with id '{assistant_id}'.", assistant_id=assistant_id)
+    default_message = "No assistant found with id '{assistant_id}'."
+    fields = ("assistant_id",)
 
 
 class AssistantInUse(AppError):
@@ -86,14 +86,10 @@ class AssistantInUse(AppError):
         "Assistant {assistant_id} is the one runs use (OPENAI_ASSISTANT_ID, or the built-in default); "
         "it cannot be deleted."
     )
-
-    def __init__(self, assistant_id: str) -> None:
-        super().__init__(assistant_id=assistant_id)
+    fields = ("assistant_id",)
 
 
 class HostedEngineRequired(AppError):
-    """Stored assistants exist only with ENGINE=hosted (the assistants engine's live upstream)."""
-
     status_code = 400
     code = "hosted_engine_required"
     default_message = (
@@ -107,13 +103,9 @@ class RunAlreadyActive(AppError):
     code = "active_run"
 
     def __init__(self, thread_id: str, run_id: str | None) -> None:
-        super().__init__(
-            f"Thread {thread_id} already has an active run"
-            + (f" {run_id}" if run_id else "")
-            + ". Wait for it to finish (or cancel it) before sending another message.",
-            thread_id=thread_id,
-            run_id=run_id,
-        )
+        run = f" {run_id}" if run_id else ""
+        message = f"Thread {thread_id} already has an active run{run}. Wait for it to finish (or cancel it) before "
+        super().__init__(message + "sending another message.", thread_id=thread_id, run_id=run_id)
 
 
 class ThreadBusy(AppError):
@@ -121,18 +113,15 @@ class ThreadBusy(AppError):
 
     status_code = 409
     code = "thread_busy"
-
-    def __init__(self, thread_id: str) -> None:
-        super().__init__(f"Thread {thread_id} is being changed by another request; retry.", thread_id=thread_id)
+    default_message = "Thread {thread_id} is being changed by another request; retry."
+    fields = ("thread_id",)
 
 
 class ChatNotConfigured(AppError):
     status_code = 503
     code = "chat_not_configured"
     default_message = "Chat is not configured: set {missing} in the environment or .env and restart."
-
-    def __init__(self, variable: str) -> None:
-        super().__init__(missing=variable)
+    fields = ("missing",)
 
 
 class AssistantsApiUnavailable(AppError):
@@ -148,9 +137,7 @@ class RunNotActive(AppError):
     status_code = 409
     code = "run_not_active"
     default_message = "Run {run_id} on thread {thread_id} is not active: it cannot be cancelled or take tool outputs."
-
-    def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(thread_id=thread_id, run_id=run_id)
+    fields = ("thread_id", "run_id")
 
 
 class StreamBrokeOff(AppError):
@@ -162,18 +149,15 @@ class StreamBrokeOff(AppError):
 class ConversationNotFound(AppError):
     status_code = 404
     code = "conversation_not_found"
-
-    def __init__(self, thread_id: str) -> None:
-        super().__init__(f"No conversation found for thread '{thread_id}'.", thread_id=thread_id)
+    default_message = "No conversation found for thread '{thread_id}'."
+    fields = ("thread_id",)
 
 
 class NoToolCallPending(AppError):
     status_code = 400
     code = "no_tool_call_pending"
     default_message = "Run {run_id} on thread {thread_id} is not waiting for tool outputs."
-
-    def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(thread_id=thread_id, run_id=run_id)
+    fields = ("thread_id", "run_id")
 
 
 class Unauthorized(AppError):
@@ -186,27 +170,21 @@ class Unauthorized(AppError):
 class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
+    default_message = "Too many requests; retry in {retry_after} s."
+    fields = ("retry_after",)
 
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(
-            f"Too many requests; retry in {retry_after_s} s.",
-            headers={"Retry-After": str(retry_after_s)},
-            retry_after=retry_after_s,
-        )
+        super().__init__(retry_after_s, headers={"Retry-After": str(retry_after_s)})
 
 
 class ThreadLimitReached(AppError):
-    """The user owns as many threads as the embedded store allows each user (MAX_THREADS_PER_USER)."""
-
     status_code = 429
     code = "thread_limit_reached"
     default_message = (
         "This user already has {limit} threads, the most the service allows per user; "
         "no new thread can be created for it."
     )
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit=limit)
+    fields = ("limit",)
 
 
 class PayloadTooLarge(StarletteHTTPException):
@@ -219,9 +197,8 @@ class PayloadTooLarge(StarletteHTTPException):
 class UnsupportedMediaType(AppError):
     status_code = 415
     code = "unsupported_media_type"
-
-    def __init__(self, expected: str) -> None:
-        super().__init__(f"Content-Type must be {expected}.", expected=expected)
+    default_message = "Content-Type must be {expected}."
+    fields = ("expected",)
 
 
 class IdempotencyKeyReused(AppError):
@@ -356,15 +333,10 @@ class UpstreamRejected(UpstreamError):
 
 
 class UpstreamNoSuchEndpoint(AppError):
-    """The upstream serves no such path (an OpenAI-compatible server without files or vector stores)."""
-
     status_code = 404
     code = "upstream_endpoint_missing"
-
-    def __init__(self, method: str, path: str) -> None:
-        super().__init__(
-            f"The upstream (OPENAI_BASE_URL) has no endpoint {method} {path.split('?')[0]}: it does not serve "
-            "OpenAI's files and vector stores, so this service cannot pass the request on.",
-            method=method,
-            path=path,
-        )
+    default_message = (
+        "The upstream (OPENAI_BASE_URL) has no endpoint {method} {path}: it does not serve OpenAI's files and "
+        "vector stores, so this service cannot pass the request on."
+    )
+    fields = ("method", "path")  # `path` holds no query: the passthrough sends its parameters apart

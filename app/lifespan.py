@@ -23,7 +23,6 @@ from app.config import Settings
 from app.engines import build_engine, missing_chat_setting
 from app.engines.base import AssistantEngine
 from app.observability.metrics import Metrics
-from app.process_limits import raise_open_files_limit
 from app.server.shutdown import Shutdown
 from app.services.assistants import AssistantService
 from app.services.chat import ChatService
@@ -35,6 +34,35 @@ from app.storage import Stores, open_stores
 from app.upstream.client import Upstream, open_upstream
 
 logger = logging.getLogger("app.main")
+
+# Every client connection and every upstream (OpenAI, MongoDB) connection is an open file:
+# 1,000 concurrent /chat need over 2,000, and the usual soft limit is 1,024.
+WANTED_OPEN_FILES = 8192
+
+
+def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> None:
+    """Raise the soft open-files limit toward `wanted` (never above the hard limit, never lowered)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            logger.warning("could not raise the open-files limit from %s: %s", soft, exc)
+            return
+        logger.info("open-files limit raised from %s to %s", soft, target)
+    if target < wanted:
+        logger.warning(
+            "open-files limit is %s (the hard limit): fewer than %s connections fit; raise it with ulimit -Hn",
+            target,
+            wanted,
+        )
 
 
 def _describe_error(exc: BaseException) -> tuple[int, dict[str, Any]]:

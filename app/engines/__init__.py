@@ -1,6 +1,9 @@
-"""Engines: where threads and runs live. `build_engine` picks one from the settings."""
+"""Engines: where threads and runs live. `build_engine` picks one from the settings, or a stand-in that answers 503."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
 
 from app.config import Settings
 from app.engines.assistants.engine import AssistantsEngine
@@ -9,7 +12,7 @@ from app.engines.hosted.chat_completions_api import ChatCompletionsModel
 from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.responses_api import ResponsesModel
-from app.engines.unconfigured import UnconfiguredEngine
+from app.errors import ChatNotConfigured
 from app.storage.assistants import AssistantStore
 from app.storage.threads import ThreadStore
 from app.upstream.client import Upstream
@@ -32,14 +35,36 @@ def build_engine(
     missing = missing_chat_setting(settings)
     if missing is not None or upstream is None:
         return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")
-    if settings.engine == "hosted":
-        return HostedEngine(settings, threads, build_model_client(settings, upstream), assistants, upstream.files)
+    if settings.engine == "hosted":  # the model calls: HOSTED_MODEL_API's adapter
+        model: ModelClient = (
+            ChatCompletionsModel(upstream)
+            if settings.hosted_model_api == "chat_completions"
+            else ResponsesModel(upstream, settings.file_search_store_ids)
+        )
+        return HostedEngine(settings, threads, model, assistants, upstream.files)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)
 
 
-def build_model_client(settings: Settings, upstream: Upstream) -> ModelClient:
-    """The hosted engine's model calls: HOSTED_MODEL_API's adapter."""
-    if settings.hosted_model_api == "chat_completions":
-        return ChatCompletionsModel(upstream)
-    return ResponsesModel(upstream, settings.file_search_store_ids)
+class UnconfiguredEngine:
+    """Stands in for a real engine so the server starts: every AssistantEngine call but `check_setup` and
+    `aclose` raises ChatNotConfigured naming the missing variable."""
+
+    def __init__(self, name: str, missing_variable: str) -> None:
+        self.name = name
+        self.missing_variable = missing_variable
+
+    def hosted(self) -> NoReturn:
+        raise ChatNotConfigured(self.missing_variable)
+
+    def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, NoReturn]]:
+        async def refuse(*args: object, **kwargs: object) -> NoReturn:
+            raise ChatNotConfigured(self.missing_variable)
+
+        return refuse
+
+    async def check_setup(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

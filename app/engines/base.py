@@ -24,8 +24,6 @@ TERMINAL_RUN_EVENTS = frozenset(
 
 @dataclass(frozen=True)
 class RunRef:
-    """A run that was started on a thread."""
-
     run_id: str
     thread_id: str
     status: str
@@ -133,9 +131,8 @@ class MessagePage(BaseModel):
 
     @classmethod
     def of(cls, data: list[ThreadMessage], has_more: bool) -> MessagePage:
-        return cls(
-            data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None, has_more=has_more
-        )
+        first, last = (data[0].id, data[-1].id) if data else (None, None)
+        return cls(data=data, first_id=first, last_id=last, has_more=has_more)
 
 
 class AssistantEngine(Protocol):
@@ -150,8 +147,7 @@ class AssistantEngine(Protocol):
         """Create an empty thread (vector store attached when configured); return its id."""
 
     async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
-        """Post the user's message and start a run, at most once (`marker`: the request's, the same for its
-        retries: by it an engine that must retry finds out whether an earlier attempt took effect)."""
+        """Post the user's message and start a run, at most once (`marker`: the same for a request's retries)."""
 
     async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
         """The run a request with this marker started, if an engine can tell (None otherwise)."""
@@ -159,8 +155,7 @@ class AssistantEngine(Protocol):
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Post the message and start a streamed run; errors before the run exists are raised by this await,
-        and the iterator yields the run's Assistants events up to a terminal run event."""
+        """Start a streamed run: errors before the run exists raise here; then its events up to a terminal one."""
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]

@@ -24,22 +24,17 @@ def escape_controls(text: str) -> str:
     return text.translate(_CONTROL_ESCAPES)
 
 
-class RequestIdFilter(logging.Filter):
-    """Puts the current request's id (or `-`) on every record as `request_id`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get() or "-"
-        return True
+def with_request_id(record: logging.LogRecord) -> bool:
+    """Puts the current request's id (or `-`) on every record as `request_id` (a handler's filter)."""
+    if not hasattr(record, "request_id"):
+        record.request_id = request_id_var.get() or "-"
+    return True
 
 
 class TextFormatter(logging.Formatter):
     """TEXT_FORMAT lines, the message's control characters escaped: a client's value (a path with `%0a`
     or `%00`) cannot forge a log line or write a raw NUL.
     """
-
-    def __init__(self) -> None:
-        super().__init__(TEXT_FORMAT)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         message = record.message
@@ -86,18 +81,14 @@ def build_handler(
 ) -> logging.Handler:
     """A stream handler with request ids, the chosen format, and secret redaction."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    inner = JsonFormatter() if log_format == "json" else TextFormatter()
+    inner = JsonFormatter() if log_format == "json" else TextFormatter(TEXT_FORMAT)
     handler.setFormatter(RedactingFormatter(inner, secrets))
-    handler.addFilter(RequestIdFilter())
+    handler.addFilter(with_request_id)
     return handler
 
 
 def configure_logging(level: str = "INFO", log_format: str = "text", secrets: Iterable[str] = ()) -> None:
     """Logs on stderr at the given level (text or JSON lines); quiet the HTTP client libraries."""
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(build_handler(log_format, secrets))
-    root.setLevel(level)
+    logging.basicConfig(handlers=[build_handler(log_format, secrets)], level=level, force=True)
     for noisy in ("httpx2", "httpx", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

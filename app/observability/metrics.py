@@ -9,6 +9,7 @@ import re
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+# An upstream URL path's ids replaced by placeholders (`/v1/threads/{thread_id}/runs`).
 _UPSTREAM_IDS = re.compile(r"/(thread|run|msg|asst|vs|step|call)_[A-Za-z0-9]+")
 _UPSTREAM_FILE_IDS = re.compile(r"/file-[A-Za-z0-9_-]+")
 
@@ -56,14 +57,9 @@ class Metrics:
 
     def record_upstream_call(self, method: str, url_path: str, outcome: str, seconds: float) -> None:
         """One call to the OpenAI API (each retry apart): its outcome and how long it took."""
-        endpoint = upstream_endpoint(url_path)
+        endpoint = _UPSTREAM_FILE_IDS.sub("/{file_id}", _UPSTREAM_IDS.sub(r"/{\1_id}", url_path))
         self.upstream_requests.labels(method, endpoint, outcome).inc()
         self.upstream_duration.labels(method, endpoint).observe(seconds)
 
     def record_upsert_retry(self, landed: bool) -> None:
         self.upsert_retries.labels("landed" if landed else "failed").inc()
-
-
-def upstream_endpoint(path: str) -> str:
-    """An upstream URL path with its ids replaced by placeholders (`/v1/threads/{thread_id}/runs`)."""
-    return _UPSTREAM_FILE_IDS.sub("/{file_id}", _UPSTREAM_IDS.sub(r"/{\1_id}", path))

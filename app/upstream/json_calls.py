@@ -11,9 +11,9 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -39,56 +39,57 @@ class RawAnswer:
     body: bytes
 
 
-class Sender(Protocol):
-    """Sends one request; raises openai.APITimeoutError or openai.APIConnectionError when it gets no answer."""
-
-    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer: ...
-
-
-def _request(method: str, url: str) -> httpx2.Request:
-    return httpx2.Request(method, url)
+# Sends one request (method, url, headers, body); raises openai.APITimeoutError or openai.APIConnectionError
+# when it gets no answer.
+Sender = Callable[[str, str, Mapping[str, str], bytes | None], Awaitable[RawAnswer]]
 
 
-class AiohttpSender:
-    """The process's aiohttp session (the one under the SDK): what the service uses."""
+def sdk_headers(client: AsyncOpenAI) -> dict[str, str]:
+    """The headers the SDK sends on every request (its key among them)."""
+    return {
+        **{name: value for name, value in client.default_headers.items() if isinstance(value, str)},
+        **client.auth_headers,
+    }
 
-    def __init__(self, session: aiohttp.ClientSession, *, timeout_s: float, connect_timeout_s: float) -> None:
-        self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=timeout_s)
 
-    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
+def aiohttp_sender(session: aiohttp.ClientSession, *, timeout_s: float, connect_timeout_s: float) -> Sender:
+    """Sends on the process's aiohttp session (the one under the SDK): what the service uses."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=timeout_s)
+
+    async def send(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
         try:
-            async with self._session.request(
-                method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            async with session.request(
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 return RawAnswer(response.status, response.headers, await response.read())
         except TimeoutError as exc:  # aiohttp's ServerTimeoutError is a TimeoutError too
-            raise openai.APITimeoutError(request=_request(method, url)) from exc
+            raise openai.APITimeoutError(request=httpx2.Request(method, url)) from exc
         except aiohttp.ClientError as exc:
-            raise openai.APIConnectionError(request=_request(method, url)) from exc
+            raise openai.APIConnectionError(request=httpx2.Request(method, url)) from exc
+
+    return send
 
 
-class HttpxSender:
-    """An httpx2 client: the one inside an SDK client handed to the app (tests hand in one on the fake)."""
+def httpx_sender(http: httpx2.AsyncClient) -> Sender:
+    """Sends on an httpx2 client: the one inside an SDK client handed to the app (tests hand in one on the fake)."""
 
-    def __init__(self, http_client: httpx2.AsyncClient) -> None:
-        self._http = http_client
-
-    async def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
-        request = self._http.build_request(method, url, headers=headers, content=body)
+    async def send(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> RawAnswer:
+        request = http.build_request(method, url, headers=headers, content=body)
         try:
-            response = await self._http.send(request)
+            response = await http.send(request)
         except httpx2.TimeoutException as exc:
             raise openai.APITimeoutError(request=request) from exc
         except httpx2.TransportError as exc:
             raise openai.APIConnectionError(request=request) from exc
         return RawAnswer(response.status_code, response.headers, response.content)
 
+    return send
+
 
 class JsonCalls:
     """`await calls.request("POST", "/threads/thread_x/runs", body)` -> the answer's JSON object."""
 
-    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics) -> None:
         self.client = client  # the SDK client: its headers, retry rule and error classes; and the calls off this path
         self._send = send
         self._metrics = metrics
@@ -96,9 +97,7 @@ class JsonCalls:
         self._base_path = httpx2.URL(self._base_url).path.rstrip("/")
         timeout = client.timeout
         read_timeout = timeout.read if isinstance(timeout, httpx2.Timeout) else timeout
-        headers = {name: value for name, value in client.default_headers.items() if isinstance(value, str)}
-        headers.update(client.auth_headers)
-        headers.update(ASSISTANTS_BETA)
+        headers = {**sdk_headers(client), **ASSISTANTS_BETA}
         if read_timeout is not None:
             headers["x-stainless-read-timeout"] = str(read_timeout)
         # One header dict per attempt number, built once: the first attempt is the hot path.
@@ -132,26 +131,22 @@ class JsonCalls:
                 answer = await self._send(method, url, headers, payload)
             except openai.APIConnectionError as exc:  # APITimeoutError is one too
                 outcome = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection_error"
-                self._record(method, url_path, outcome, started)
+                self._metrics.record_upstream_call(method, url_path, outcome, time.perf_counter() - started)
                 if attempt == max_retries:
                     raise translate(exc) from exc
                 await asyncio.sleep(backoff_s(attempt, None))
                 continue
-            self._record(method, url_path, str(answer.status), started)
+            self._metrics.record_upstream_call(method, url_path, str(answer.status), time.perf_counter() - started)
             if answer.status < 300:
-                return _json_object(answer, method, url, ids)
+                return _json_object(answer, ids)
             response = httpx2.Response(
-                answer.status, headers=dict(answer.headers), content=answer.body, request=_request(method, url)
+                answer.status, headers=dict(answer.headers), content=answer.body, request=httpx2.Request(method, url)
             )
             if attempt == max_retries or not sdk_private.should_retry(self.client, response):
                 error = sdk_private.status_error(self.client, response)
                 raise (translate(error) if isinstance(error, openai.APIError) else error) from error
             await asyncio.sleep(backoff_s(attempt, sdk_private.retry_after_s(self.client, response.headers)))
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _record(self, method: str, url_path: str, outcome: str, started: float) -> None:
-        if self._metrics is not None:
-            self._metrics.record_upstream_call(method, url_path, outcome, time.perf_counter() - started)
 
 
 def unexpected_answer(what: str, status: int = 200) -> UpstreamError:
@@ -163,7 +158,7 @@ def unexpected_answer(what: str, status: int = 200) -> UpstreamError:
     )
 
 
-def _json_object(answer: RawAnswer, method: str, url: str, ids: tuple[str, ...]) -> dict[str, Any]:
+def _json_object(answer: RawAnswer, ids: tuple[str, ...]) -> dict[str, Any]:
     try:
         data = json.loads(answer.body)
     except ValueError:

@@ -21,7 +21,7 @@ from openai import AsyncOpenAI
 from app.errors import UpstreamNoSuchEndpoint
 from app.upstream import sdk_private
 from app.upstream.errors import translate
-from app.upstream.json_calls import unexpected_answer
+from app.upstream.json_calls import sdk_headers, unexpected_answer
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +47,6 @@ class UpstreamPassthrough:
         self._http = sdk_private.http_client_of(client)
         self._base_url = str(client.base_url).rstrip("/")
 
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {name: value for name, value in self._client.default_headers.items() if isinstance(value, str)}
-        headers.update(self._client.auth_headers)
-        if content_type is not None:
-            headers["Content-Type"] = content_type
-        return headers
-
     async def _send(
         self,
         method: str,
@@ -65,8 +58,9 @@ class UpstreamPassthrough:
         read: bool,
     ) -> httpx2.Response:
         """The upstream's answer to relay (with its body read when `read`, or when it is a refusal)."""
+        headers = sdk_headers(self._client) | ({"Content-Type": content_type} if content_type is not None else {})
         request = self._http.build_request(
-            method, self._base_url + path, params=list(params), headers=self._headers(content_type), content=body
+            method, self._base_url + path, params=list(params), headers=headers, content=body
         )
         try:
             response = await self._http.send(request, stream=True)

@@ -7,7 +7,7 @@ give that without copying it. An SDK version that moves one fails `tests/upstrea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 from openai import AsyncOpenAI
@@ -25,8 +25,7 @@ PRIVATE_MEMBERS: tuple[tuple[str, str, str], ...] = (
 
 def http_client_of(client: AsyncOpenAI) -> httpx2.AsyncClient:
     """The httpx2 client an SDK client sends with."""
-    inner: httpx2.AsyncClient = client._client
-    return inner
+    return client._client
 
 
 def should_retry(client: AsyncOpenAI, response: httpx2.Response) -> bool:
@@ -34,13 +33,11 @@ def should_retry(client: AsyncOpenAI, response: httpx2.Response) -> bool:
 
 
 def retry_after_s(client: AsyncOpenAI, headers: Mapping[str, str]) -> float | None:
-    wait: float | None = client._parse_retry_after_header(httpx2.Headers(dict(headers)))
-    return wait
+    return client._parse_retry_after_header(httpx2.Headers(dict(headers)))
 
 
 def status_error(client: AsyncOpenAI, response: httpx2.Response) -> Exception:
-    error: Exception = client._make_status_error_from_response(response)
-    return error
+    return cast(Exception, client._make_status_error_from_response(response))
 
 
 def aiohttp_transport(session: Any) -> AiohttpTransport:

@@ -22,6 +22,7 @@ from app.engines.hosted.events import step_object
 from app.engines.hosted.objects import list_object
 from app.engines.hosted.pages import PageQuery
 from app.main import create_app
+from app.observability.metrics import Metrics
 from app.storage import Stores
 from app.storage.mongo.threads import MongoThreadStore
 from app.storage.threads import RunRecord, ThreadStore
@@ -64,7 +65,7 @@ async def hosted_engine(
     """The hosted engine as build_engine makes it, talking to the fake; closed on exit."""
     store = store if store is not None else embedded_thread_store()
     await store.ensure_indexes()
-    upstream = Upstream.over_client(client or sdk_client_for(fake))
+    upstream = Upstream.over_client(client or sdk_client_for(fake), metrics=Metrics())
     engine = build_engine(hosted_settings(**overrides), upstream, store)
     assert isinstance(engine, HostedEngine)
     try:

@@ -27,7 +27,7 @@ async def test_start_up_raises_a_low_open_files_limit(app_client, low_soft_limit
 
 
 def test_the_limit_is_never_lowered() -> None:
-    from app.process_limits import raise_open_files_limit
+    from app.lifespan import raise_open_files_limit
 
     before = resource.getrlimit(resource.RLIMIT_NOFILE)
     raise_open_files_limit(wanted=16)

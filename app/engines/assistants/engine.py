@@ -43,33 +43,27 @@ _API_GONE_PHRASES = ("invalid url", "shut down", "no longer available", "has bee
 _REMEMBERED_THREADS = 100_000
 
 
-def translate_status_error(exc: UpstreamError, thread_id: str, run_id: str | None = None) -> Exception:
-    """Turn the upstream's thread- and run-level refusals into domain errors; leave the rest as they are."""
-    message = exc.upstream_message
-    lowered = message.lower()
-    if isinstance(exc, UpstreamRejected) and exc.upstream_status == 400:
-        if run_id and ("cannot cancel" in lowered or "do not accept tool outputs" in lowered):
-            return RunNotActive(thread_id, run_id)
-        if any(p in lowered for p in _ACTIVE_RUN_PHRASES):
-            match = _RUN_ID.search(message)
-            return RunAlreadyActive(thread_id, match.group(0) if match else None)
-    if isinstance(exc, UpstreamNotFound):
-        if "thread" in lowered and "no " in lowered:
-            return ThreadNotFound(thread_id)
-        if run_id and "run" in lowered and "no " in lowered:
-            return RunNotFound(thread_id, run_id)
-        if any(p in lowered for p in _API_GONE_PHRASES):
-            return AssistantsApiUnavailable()
-    return exc
-
-
 @contextmanager
 def translated_errors(thread_id: str, run_id: str | None = None) -> Iterator[None]:
-    """The upstream's refusals inside the block raised as domain errors (translate_status_error)."""
+    """The upstream's thread- and run-level refusals inside the block raised as domain errors."""
     try:
         yield
     except UpstreamError as exc:
-        raise translate_status_error(exc, thread_id, run_id) from exc
+        lowered = exc.upstream_message.lower()
+        if isinstance(exc, UpstreamRejected) and exc.upstream_status == 400:
+            if run_id and ("cannot cancel" in lowered or "do not accept tool outputs" in lowered):
+                raise RunNotActive(thread_id, run_id) from exc
+            if any(p in lowered for p in _ACTIVE_RUN_PHRASES):
+                match = _RUN_ID.search(exc.upstream_message)
+                raise RunAlreadyActive(thread_id, match.group(0) if match else None) from exc
+        if isinstance(exc, UpstreamNotFound):
+            if "thread" in lowered and "no " in lowered:
+                raise ThreadNotFound(thread_id) from exc
+            if run_id and "run" in lowered and "no " in lowered:
+                raise RunNotFound(thread_id, run_id) from exc
+            if any(p in lowered for p in _API_GONE_PHRASES):
+                raise AssistantsApiUnavailable() from exc
+        raise
 
 
 class AssistantsEngine:
@@ -81,6 +75,7 @@ class AssistantsEngine:
         self._calls = upstream
         self._settings = settings
         self._assistant_id = assistant_id
+        self._assistant_path = f"/assistants/{quote(assistant_id, safe='')}"
         self._threads_with_vector_store: OrderedDict[str, None] = OrderedDict()
         self._run_tools: list[dict[str, Any]] | None = None
         self._run_tools_lock = asyncio.Lock()
@@ -207,12 +202,9 @@ class AssistantsEngine:
         if self._run_tools is None:
             async with self._run_tools_lock:
                 if self._run_tools is None:
-                    assistant = await self._retrieve_assistant()
+                    assistant = await self._calls.request("GET", self._assistant_path)
                     self._run_tools = self._tools_with_file_search(assistant)
         return self._run_tools
-
-    async def _retrieve_assistant(self) -> dict[str, Any]:
-        return await self._calls.request("GET", f"/assistants/{quote(self._assistant_id, safe='')}")
 
     @staticmethod
     def _tools_with_file_search(assistant: dict[str, Any]) -> list[dict[str, Any]]:
@@ -224,7 +216,7 @@ class AssistantsEngine:
 
     async def check_setup(self) -> None:
         try:
-            assistant = await self._retrieve_assistant()
+            assistant = await self._calls.request("GET", self._assistant_path)
         except UpstreamError as exc:
             logger.warning(
                 "could not read assistant %s at start-up (%s); runs will still be attempted",

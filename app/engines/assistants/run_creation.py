@@ -49,7 +49,7 @@ class RunCreation:
         """The created run's JSON (sent once, or found by its marker after a failure)."""
         marked = _marked(body, marker)
         path = _runs_path(thread_id)
-        for attempt in range(self._upstream.max_retries + 1):
+        for attempt in range(self._upstream.sdk.max_retries + 1):
             try:
                 return await self._upstream.request("POST", path, marked, ids=("id",), once=True, attempt=attempt)
             except UpstreamError as exc:
@@ -65,7 +65,7 @@ class RunCreation:
         """The run's events as the upstream streams them (or, when found by its marker, as followed by polling)."""
         marked = {**_marked(body, marker), "stream": True}
         path = _runs_path(thread_id)
-        for attempt in range(self._upstream.max_retries + 1):
+        for attempt in range(self._upstream.sdk.max_retries + 1):
             try:
                 # Until its first event arrives, a stream's failure is a failure of the creation itself.
                 events = await self._upstream.stream(path, marked, headers=ASSISTANTS_BETA, once=True)
@@ -104,7 +104,7 @@ class RunCreation:
                 raise exc.with_posting_outcome(None)  # the upstream may still be working on it: no retry
         elif not exc.retryable:
             raise exc  # refused: nothing was posted (the engine says why: unknown thread, active run, ...)
-        if not exc.retryable or attempt >= self._upstream.max_retries:
+        if not exc.retryable or attempt >= self._upstream.sdk.max_retries:
             raise exc.with_posting_outcome(False)
         return None
 

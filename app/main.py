@@ -59,10 +59,7 @@ def create_app(
         dependencies=access_dependencies(cfg, rate_limited=False),
         responses=access_responses(cfg, rate_limited=False),
     )
-    routers = (
-        *(module.router for module in (chat, threads, conversations, nextjs, files)),
-        nextjs.stream_router,
-    )
+    routers = (chat.router, threads.router, conversations.router, nextjs.router, files.router, nextjs.stream_router)
     # Body limits (app/api/routing.py) answer 413 and 415 on every route that takes a body.
     responses = {**error_responses(413, 415), **access_responses(cfg)}
     for router in routers:

@@ -47,11 +47,9 @@ get_chat_service = _from_state("chat_service")
 
 async def get_user_id(request: Request) -> str:
     """The user the request acts for: set from its API key by the access dependency (`app/api/security.py`)."""
+    settings: Settings = request.app.state.settings
     user_id: str | None = getattr(request.state, "user_id", None)
-    if user_id is None:
-        settings: Settings = request.app.state.settings
-        return settings.default_user_id
-    return user_id
+    return settings.default_user_id if user_id is None else user_id
 
 
 SettingsDep = Annotated[Settings, Depends(_from_state("settings"))]

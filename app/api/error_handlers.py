@@ -64,14 +64,6 @@ def validation_answer(errors: list[Any]) -> HttpAnswer:
     return HttpAnswer(422, "validation_error", summary, extra={"fields": fields})
 
 
-def _http_exception_answer(exc: StarletteHTTPException) -> HttpAnswer:
-    if exc.status_code == 400:
-        # FastAPI/Starlette could not parse the body (not UTF-8, broken multipart): a body error like any other.
-        return validation_answer([{"loc": ("body",), "msg": exc.detail}])
-    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
-    return HttpAnswer(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
-
-
 def answer_for(exc: BaseException, *, log: bool = True) -> HttpAnswer:
     """The answer for any error, shared by JSON handlers and event streams (`log=False`: logged elsewhere)."""
     if isinstance(exc, AppError):
@@ -84,8 +76,12 @@ def answer_for(exc: BaseException, *, log: bool = True) -> HttpAnswer:
         return HttpAnswer(exc.status_code, exc.code, exc.message, headers=dict(exc.headers), extra=dict(exc.extra))
     if isinstance(exc, RequestValidationError | ValidationError):
         return validation_answer(list(exc.errors()))
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
+        # FastAPI/Starlette could not parse the body (not UTF-8, broken multipart): a body error like any other.
+        return validation_answer([{"loc": ("body",), "msg": exc.detail}])
     if isinstance(exc, StarletteHTTPException):
-        return _http_exception_answer(exc)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code)
+        return HttpAnswer(exc.status_code, code or "http_error", str(exc.detail), headers=dict(exc.headers or {}))
     if log:
         logger.error("unhandled error %s", type(exc).__name__, exc_info=exc)
     return HttpAnswer(500, "internal_error", "Internal server error.")

@@ -45,14 +45,11 @@ class ChatRequest(MessageContent):
     """A user message for a thread."""
 
     model_config = ConfigDict(
-        populate_by_name=True,
-        json_schema_extra={"examples": [{"content": "Hello!", "threadId": "thread_abc123"}]},
+        populate_by_name=True, json_schema_extra={"examples": [{"content": "Hello!", "threadId": "thread_abc123"}]}
     )
 
     thread_id: str = Field(
-        alias="threadId",
-        pattern=THREAD_ID_PATTERN,
-        description="The thread to post to, e.g. `thread_abc123`.",
+        alias="threadId", pattern=THREAD_ID_PATTERN, description="The thread to post to, e.g. `thread_abc123`."
     )
 
 

@@ -32,11 +32,8 @@ async def create_chat_run(
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    """Post `content` to thread `threadId`, start the assistant run and record the conversation.
-
-    Answers as soon as the run has started; follow it by polling or streaming its `run_id`.
-    With an `Idempotency-Key` header, a retry returns the first answer instead of posting again.
-    """
+    """Post `content` to thread `threadId`, start the assistant run and record the conversation; answers as soon as
+    the run has started (poll or stream its `run_id`). With an `Idempotency-Key`, a retry gets the first answer."""
 
     async def start() -> dict[str, Any]:
         run = await chat.post_message(user_id, body.thread_id, body.content, marker=marker)
@@ -72,10 +69,8 @@ async def create_chat_run(
 async def stream_chat_run(
     body: ChatRequest, chat: ChatServiceDep, user_id: UserIdDep, idempotency_key: IdempotencyKeyHeader = None
 ) -> StreamingResponse:
-    """Like `POST /chat`, but the answer streams the run's events as they happen (`curl -N`, EventSource).
-
-    `Idempotency-Key` is refused here (422 `idempotency_not_supported`): a stream cannot be replayed.
-    """
+    """Like `POST /chat`, but the answer streams the run's events as they happen (`curl -N`, EventSource);
+    `Idempotency-Key` is refused here (422 `idempotency_not_supported`): a stream cannot be replayed."""
     if idempotency_key is not None:
         raise IdempotencyNotSupported()
     events = await chat.stream_message(user_id, body.thread_id, body.content, marker=request_marker(user_id, None))

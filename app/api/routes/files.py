@@ -27,10 +27,8 @@ UPSTREAM_ERRORS = (401, 429, 502, 503, 504)
     responses=error_responses(*UPSTREAM_ERRORS),
 )
 async def create_assistant(files: FilesDep, user_id: UserIdDep) -> AssistantCreated:
-    """Create an assistant with the quickstart's tools (code interpreter, file search, get_weather).
-
-    ENGINE=hosted: stored in this service (see `/v1/assistants`), owned by the caller; ENGINE=assistants:
-    created in the upstream Assistants API."""
+    """Create an assistant with the quickstart's tools (code interpreter, file search, get_weather). ENGINE=hosted:
+    stored in this service (see `/v1/assistants`), owned by the caller; ENGINE=assistants: in the upstream's API."""
     return AssistantCreated(assistant_id=await files.create_quickstart_assistant(user_id))
 
 
@@ -41,10 +39,8 @@ async def create_assistant(files: FilesDep, user_id: UserIdDep) -> AssistantCrea
     responses=error_responses(*UPSTREAM_ERRORS),
 )
 async def list_files(files: FilesDep) -> list[FileEntry]:
-    """Files that file_search searches: `[{file_id, filename, status}]`; `[]` while the assistant has no store.
-
-    The store is OPENAI_VECTOR_STORE_ID, else the assistant's first file_search vector store (upstream
-    with ENGINE=assistants, this service's with ENGINE=hosted)."""
+    """Files that file_search searches: `[{file_id, filename, status}]`; `[]` while the assistant has no store. The
+    store is OPENAI_VECTOR_STORE_ID, else the assistant's first file_search vector store (upstream's, or here)."""
     return [FileEntry.model_validate(f) for f in await files.list_files()]
 
 
@@ -55,10 +51,8 @@ async def list_files(files: FilesDep) -> list[FileEntry]:
     responses=error_responses(413, 415, 422, *UPSTREAM_ERRORS),
 )
 async def upload_file(file: UploadFile, files: FilesDep) -> FileEntry:
-    """Multipart upload (field `file`, at most MAX_UPLOAD_BYTES); the file is added to the vector store.
-
-    Without OPENAI_VECTOR_STORE_ID and an assistant's store, a vector store named
-    `sample-assistant-vector-store` is created and attached to the assistant first, as the quickstart does."""
+    """Multipart upload (field `file`, at most MAX_UPLOAD_BYTES), added to the vector store. Without one, a store
+    named `sample-assistant-vector-store` is created and attached to the assistant first, as the quickstart does."""
     data = await file.read(routing.MAX_UPLOAD_BYTES + 1)
     if len(data) > routing.MAX_UPLOAD_BYTES:
         raise InvalidField("file", f"larger than {routing.MAX_UPLOAD_BYTES} bytes")

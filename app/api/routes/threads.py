@@ -121,9 +121,7 @@ async def submit_tool_outputs(
 
 
 @router.get(
-    "/{thread_id}/runs/{run_id}/steps",
-    summary="List a run's steps",
-    responses=error_responses(400, *THREAD_ERRORS),
+    "/{thread_id}/runs/{run_id}/steps", summary="List a run's steps", responses=error_responses(400, *THREAD_ERRORS)
 )
 async def list_run_steps(
     thread_id: ThreadId,

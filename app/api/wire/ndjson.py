@@ -36,22 +36,14 @@ def error_message_events(text: str, code: str, run_id: str | None = None) -> lis
     message_id = f"msg_error{secrets.token_hex(12)}"
     content = [{"type": "text", "text": {"value": text, "annotations": []}}]
     message = {"id": message_id, "object": "thread.message", "role": "assistant", "created_at": now}
+    delta = {"id": message_id, "object": "thread.message.delta", "delta": {"content": [{"index": 0, **content[0]}]}}
+    run_id = run_id or f"run_error{secrets.token_hex(12)}"
+    run = {"id": run_id, "object": "thread.run", "status": "completed", "metadata": {"error_code": code}}
     return [
         StreamEvent("thread.message.created", {**message, "status": "in_progress", "content": []}),
-        StreamEvent(
-            "thread.message.delta",
-            {"id": message_id, "object": "thread.message.delta", "delta": {"content": [{"index": 0, **content[0]}]}},
-        ),
+        StreamEvent("thread.message.delta", delta),
         StreamEvent("thread.message.completed", {**message, "status": "completed", "content": content}),
-        StreamEvent(
-            "thread.run.completed",
-            {
-                "id": run_id or f"run_error{secrets.token_hex(12)}",
-                "object": "thread.run",
-                "status": "completed",
-                "metadata": {"error_code": code},
-            },
-        ),
+        StreamEvent("thread.run.completed", run),
     ]
 
 

@@ -14,12 +14,7 @@ from app.engines.hosted.objects import epoch, text_content
 from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage
 from app.errors import HostedEngineRequired
-from app.services.assistants import (
-    MAX_METADATA_KEYS,
-    CodeInterpreterResources,
-    FileSearchResources,
-    _metadata_checked,
-)
+from app.services.assistants import MAX_METADATA_KEYS, CodeInterpreterResources, FileSearchResources, _metadata_checked
 from app.services.assistants_api import AssistantsApi
 from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
 
@@ -91,14 +86,11 @@ class MessageCreate(Metadata):
         return NewMessage(self.role, text, dict(self.metadata) if self.metadata else None, attachments or None)
 
 
-class NewVectorStore(StrictBody):
+class NewVectorStore(Metadata):
     """`tool_resources.file_search.vector_stores[0]`: a vector store to make in the upstream from files."""
 
     file_ids: list[Annotated[str, Field(pattern=FILE_ID_PATTERN)]] = Field(default_factory=list, max_length=500)
     chunking_strategy: dict[str, Any] | None = None
-    metadata: dict[str, StrictStr] | None = None
-
-    _metadata = field_validator("metadata")(_metadata_checked)
 
 
 class ThreadFileSearch(FileSearchResources):

@@ -41,11 +41,7 @@ async def create_message(
 
 @router.get("")
 async def list_messages(
-    thread_id: str,
-    api: ApiDep,
-    user_id: UserIdDep,
-    query: PageDep,
-    run_id: str | None = None,
+    thread_id: str, api: ApiDep, user_id: UserIdDep, query: PageDep, run_id: str | None = None
 ) -> Any:
     await api.check(user_id, thread_id)
     found, has_more = await api.hosted.messages.page(thread_id, query, run_id=run_id)

@@ -40,8 +40,7 @@ def upstream_path(*segments: str) -> str:
 
 
 async def relay(request: Request, passthrough: UpstreamPassthrough, *segments: str) -> JSONResponse:
-    """The caller's method, query and body (with its Content-Type) sent to the upstream's `segments` path;
-    the upstream's status and JSON answered."""
+    """The caller's method, query and body (with its Content-Type) sent upstream; its status and JSON answered."""
     body = await request.body() if request.method in ("POST", "PUT", "PATCH") else None
     content_type = request.headers.get("content-type") or ("application/json" if body else None)
     status, data = await passthrough.json(

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import ConfigDict, Field, StrictStr
+from pydantic import Field, StrictStr
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
 from app.api.routes.v1.common import (
@@ -15,6 +15,7 @@ from app.api.routes.v1.common import (
     MessageCreate,
     Metadata,
     PageDep,
+    StrictBody,
     ThreadCreate,
     ThreadResources,
     api_run_object,
@@ -92,9 +93,7 @@ class ThreadAndRunCreate(RunCreate):
         return {**given, **own} or None
 
 
-class StreamableToolOutputs(ToolOutputsBody):
-    model_config = ConfigDict(extra="forbid")
-
+class StreamableToolOutputs(ToolOutputsBody, StrictBody):
     stream: bool | None = None
 
 

@@ -48,13 +48,12 @@ async def retrieve_thread(thread_id: str, api: ApiDep, user_id: UserIdDep) -> An
 @router.post("/{thread_id}")
 async def update_thread(thread_id: str, body: ThreadUpdate, api: ApiDep, user_id: UserIdDep) -> Any:
     given = body.model_fields_set
+    resources = body.tool_resources.stored() if body.tool_resources else {}
     await api.check(user_id, thread_id)
     thread = await api.hosted.threads.update(
         thread_id,
         metadata=dict(body.metadata or {}) if "metadata" in given else None,
-        tool_resources=(body.tool_resources.stored() if body.tool_resources else {})
-        if "tool_resources" in given
-        else None,
+        tool_resources=resources if "tool_resources" in given else None,
     )
     return thread_object(thread)
 

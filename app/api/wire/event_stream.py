@@ -55,9 +55,8 @@ class _TrackedSend:
 class EventStreamResponse(StreamingResponse):
     """A StreamingResponse that stops as soon as the client goes away and always closes its body.
 
-    Starlette leaves the body suspended on a disconnect (ASGI 2.4 servers notice on the next write); closing it here
-    closes the run's upstream stream, so a client that left leaves no connection or task behind.
-    """
+    Starlette leaves the body suspended on a disconnect (ASGI 2.4 servers notice on the next write); closing it
+    here closes the run's upstream stream, so a client that left leaves no connection or task behind."""
 
     def __init__(self, content: Any, *, farewell: bytes = b"", keepalive: bytes = b"", **options: Any) -> None:
         super().__init__(content, **options)

@@ -21,8 +21,6 @@ from app.engines.base import StreamEvent
 
 logger = logging.getLogger(__name__)
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
 
 def sse_frame(event: str, data: Any) -> bytes:
     return format_sse_event(
@@ -54,7 +52,7 @@ def sse_response(events: AsyncGenerator[StreamEvent, None]) -> EventStreamRespon
     return EventStreamResponse(
         sse_body(events),
         media_type="text/event-stream",
-        headers=SSE_HEADERS,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         farewell=SSE_FAREWELL,
         keepalive=KEEPALIVE_COMMENT,
     )

@@ -1,5 +1,4 @@
-"""`/v1/threads/{thread_id}/messages`: create, list (`limit`, `order`, `after`, `before`, `run_id`), retrieve,
-update (metadata), delete."""
+"""`/v1/threads/{thread_id}/messages`: create, list (paged, by `run_id`), retrieve, update (metadata), delete."""
 
 from __future__ import annotations
 

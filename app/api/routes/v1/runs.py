@@ -1,5 +1,4 @@
-"""`/v1/threads/{thread_id}/runs` and `/v1/threads/runs`: create (polled or streamed), retrieve, update
-(metadata), list, cancel, submit tool outputs (polled or streamed)."""
+"""`/v1/threads/{thread_id}/runs`, `/v1/threads/runs`: create, retrieve, update, list, cancel, submit tool outputs."""
 
 from __future__ import annotations
 

@@ -87,10 +87,6 @@ def answer_for(exc: BaseException, *, log: bool = True) -> HttpAnswer:
     return HttpAnswer(500, "internal_error", "Internal server error.")
 
 
-# How an application with an error shape of its own (the /v1 sub-application: OpenAI's) writes an error.
-ErrorRenderer = Callable[[BaseException, HttpAnswer], Response]
-
-
 def error_response(scope: Scope, exc: BaseException) -> Response:
     """The answer to an error (from middleware, a dependency or a route), in the format the path's clients read."""
     answer = answer_for(exc)
@@ -104,8 +100,10 @@ def error_response(scope: Scope, exc: BaseException) -> Response:
 HANDLED = (AppError, RequestValidationError, ValidationError, StarletteHTTPException)
 
 
-def register_error_handlers(app: FastAPI, render: ErrorRenderer | None = None) -> None:
-    """Install the handlers that answer every error in the one JSON shape, or in `render`'s."""
+def register_error_handlers(
+    app: FastAPI, render: Callable[[BaseException, HttpAnswer], Response] | None = None
+) -> None:
+    """Install the handlers that answer every error in the one JSON shape, or in `render`'s (/v1: OpenAI's)."""
 
     async def handle(request: Request, exc: Exception) -> Response:
         if render is None:

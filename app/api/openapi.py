@@ -14,8 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app.config import Settings
 
-# FastAPI's schema, made once per process for each access setup (`create_app`'s routes are otherwise the same; it
-# is slow to build).
+# FastAPI's schema (slow to build), made once per process for each access setup: `create_app`'s routes are the same.
 _BASE_SCHEMAS: dict[tuple[bool, bool], dict[str, Any]] = {}
 
 

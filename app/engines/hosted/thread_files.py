@@ -175,8 +175,6 @@ def _with_store(resources: dict[str, Any] | None, store_id: str) -> dict[str, An
 
 def _with_code_files(resources: dict[str, Any] | None, file_ids: list[str], field: str) -> dict[str, Any]:
     resources = dict(resources or {})
-    if not file_ids:
-        return resources
     joined = list(dict.fromkeys([*code_file_ids(resources), *file_ids]))
     if len(joined) > MAX_CODE_FILES:
         raise InvalidField(field, f"a thread's code_interpreter takes at most {MAX_CODE_FILES} files")

@@ -123,18 +123,9 @@ class AnswerWriter:
         self._publish(events.step_completed(call.step))
 
     def _new_step(self, kind: str, details: dict[str, Any]) -> RunStepRecord:
-        run = self._run
-        step = RunStepRecord(
-            new_id("step_"),
-            run.thread_id,
-            run.id,
-            self._step_count,
-            kind,
-            "in_progress",
-            utc_now(),
-            details,
-            assistant_id=run.assistant_id,
-        )
+        run, seq = self._run, self._step_count
+        step = RunStepRecord(new_id("step_"), run.thread_id, run.id, seq, kind, "in_progress", utc_now(), details)
+        step = replace(step, assistant_id=run.assistant_id)
         self._step_count += 1
         self._publish(*events.step_opened(step))
         return step

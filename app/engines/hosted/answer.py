@@ -62,10 +62,9 @@ class AnswerWriter:
             self._add_pieces(answer.cited.finish())
         elif isinstance(item, FunctionCallDelta):
             self._add_call_piece(item)
-        elif isinstance(item, TextDelta):
-            if item.text:
-                self._add_pieces(answer.cited.text(item.text))
-        else:
+        elif isinstance(item, TextDelta) and item.text:
+            self._add_pieces(answer.cited.text(item.text))
+        else:  # hosted tools (an empty TextDelta matches none of them)
             self._add_hosted_tool_event(item)
 
     def ensure_reply(self) -> None:

@@ -45,10 +45,8 @@ class ThreadClaims:
         attempts = 0
         waited = 0
         while attempts < _CLAIM_ATTEMPTS:
-            claim_expires_at = self.lease_from(utc_now())
-            result = await self._store.claim_active_run(
-                thread_id, run_id, holder=holder, claim_expires_at=claim_expires_at
-            )
+            expires = self.lease_from(utc_now())
+            result = await self._store.claim_active_run(thread_id, run_id, holder=holder, claim_expires_at=expires)
             thread = result.thread
             if thread is None:
                 raise ThreadNotFound(thread_id)

@@ -21,23 +21,18 @@ def drop_nones(value: Any) -> Any:
     return value
 
 
-def to_stream_event(name: str, data: dict[str, Any]) -> StreamEvent:
-    """An upstream Assistants stream event as our StreamEvent (deltas without null-valued keys); a run's
-    `instructions` (the assistant's system prompt) are blanked: the events reach every client."""
-    if name.endswith(".delta"):
-        return StreamEvent(event=name, data=drop_nones(data))
-    if data.get("object") == "thread.run" and data.get("instructions"):
-        return StreamEvent(event=name, data={**data, "instructions": ""})
-    return StreamEvent(event=name, data=data)
-
-
 async def relay_events(stream: AsyncGenerator[Any, None]) -> AsyncGenerator[StreamEvent, None]:
     """Relay an event stream read as dicts (`{"event": ..., "data": {...}}`, as the SDK's decoder
     gives them for `thread.*` events); the upstream connection is closed however the relay ends."""
     async with aclosing(stream):
         async for item in stream:
             if isinstance(item, dict) and isinstance(item.get("event"), str) and isinstance(item.get("data"), dict):
-                yield to_stream_event(item["event"], item["data"])
+                name, data = item["event"], item["data"]
+                if name.endswith(".delta"):
+                    data = drop_nones(data)
+                elif data.get("object") == "thread.run" and data.get("instructions"):
+                    data = {**data, "instructions": ""}  # the assistant's system prompt: the events reach every client
+                yield StreamEvent(name, data)
 
 
 def message_text(content: list[dict[str, Any]]) -> str:

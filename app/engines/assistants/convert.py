@@ -57,18 +57,15 @@ def reply_text(page: dict[str, Any]) -> str:
     )
 
 
-def to_thread_message(message: dict[str, Any], thread_id: str) -> ThreadMessage:
-    content = _dicts(message.get("content"))
-    thread = message.get("thread_id") or thread_id
-    return ThreadMessage.model_validate(
-        {**message, "thread_id": thread, "text": message_text(content), "content": content}
-    )
-
-
 def to_message_page(page: dict[str, Any], thread_id: str) -> MessagePage:
     """The upstream's `messages.list` JSON as our page; a malformed answer is the upstream's failure (502)."""
+    data: list[ThreadMessage] = []
     try:
-        data = [to_thread_message(m, thread_id) for m in _dicts(page.get("data"))]
+        for message in _dicts(page.get("data")):
+            content = _dicts(message.get("content"))
+            thread = message.get("thread_id") or thread_id
+            ours = {"thread_id": thread, "text": message_text(content), "content": content}
+            data.append(ThreadMessage.model_validate({**message, **ours}))
     except ValidationError as exc:
         raise unexpected_answer("a page of messages") from exc
     return MessagePage.of(data, bool(page.get("has_more")))

@@ -16,10 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from app.engines.hosted.engine import HostedEngine
 
-TERMINAL_RUN_EVENTS = frozenset(
-    f"thread.run.{status}"
-    for status in ("completed", "failed", "cancelled", "expired", "requires_action", "incomplete")
-)
+TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "expired", "requires_action", "incomplete"})
+TERMINAL_RUN_EVENTS = frozenset(f"thread.run.{status}" for status in TERMINAL_RUN_STATUSES)
 
 
 @dataclass(frozen=True)

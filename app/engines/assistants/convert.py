@@ -21,23 +21,18 @@ def drop_nones(value: Any) -> Any:
     return value
 
 
-def to_stream_event(name: str, data: dict[str, Any]) -> StreamEvent:
-    """An upstream Assistants stream event as our StreamEvent (deltas without null-valued keys); a run's
-    `instructions` (the assistant's system prompt) are blanked: the events reach every client."""
-    if name.endswith(".delta"):
-        return StreamEvent(event=name, data=drop_nones(data))
-    if data.get("object") == "thread.run" and data.get("instructions"):
-        return StreamEvent(event=name, data={**data, "instructions": ""})
-    return StreamEvent(event=name, data=data)
-
-
 async def relay_events(stream: AsyncGenerator[Any, None]) -> AsyncGenerator[StreamEvent, None]:
     """Relay an event stream read as dicts (`{"event": ..., "data": {...}}`, as the SDK's decoder
     gives them for `thread.*` events); the upstream connection is closed however the relay ends."""
     async with aclosing(stream):
         async for item in stream:
             if isinstance(item, dict) and isinstance(item.get("event"), str) and isinstance(item.get("data"), dict):
-                yield to_stream_event(item["event"], item["data"])
+                name, data = item["event"], item["data"]
+                if name.endswith(".delta"):
+                    data = drop_nones(data)
+                elif data.get("object") == "thread.run" and data.get("instructions"):
+                    data = {**data, "instructions": ""}  # the assistant's system prompt: the events reach every client
+                yield StreamEvent(name, data)
 
 
 def message_text(content: list[dict[str, Any]]) -> str:
@@ -62,18 +57,15 @@ def reply_text(page: dict[str, Any]) -> str:
     )
 
 
-def to_thread_message(message: dict[str, Any], thread_id: str) -> ThreadMessage:
-    content = _dicts(message.get("content"))
-    thread = message.get("thread_id") or thread_id
-    return ThreadMessage.model_validate(
-        {**message, "thread_id": thread, "text": message_text(content), "content": content}
-    )
-
-
 def to_message_page(page: dict[str, Any], thread_id: str) -> MessagePage:
     """The upstream's `messages.list` JSON as our page; a malformed answer is the upstream's failure (502)."""
+    data: list[ThreadMessage] = []
     try:
-        data = [to_thread_message(m, thread_id) for m in _dicts(page.get("data"))]
+        for message in _dicts(page.get("data")):
+            content = _dicts(message.get("content"))
+            thread = message.get("thread_id") or thread_id
+            ours = {"thread_id": thread, "text": message_text(content), "content": content}
+            data.append(ThreadMessage.model_validate({**message, **ours}))
     except ValidationError as exc:
         raise unexpected_answer("a page of messages") from exc
     return MessagePage.of(data, bool(page.get("has_more")))

@@ -25,6 +25,7 @@ from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
 
+from app.engines.base import TERMINAL_RUN_STATUSES
 from app.errors import RunAlreadyActive, StreamBrokeOff, UpstreamError, UpstreamTimeout
 from app.upstream.client import Upstream
 from app.upstream.json_calls import ASSISTANTS_BETA, backoff_s
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 MARKER_KEY = "chat_backend_request"
 _SEARCHED_RUNS = 20
-_TERMINAL = frozenset({"completed", "failed", "cancelled", "expired", "requires_action", "incomplete"})
 
 
 class RunCreation:
@@ -134,7 +134,7 @@ class RunCreation:
         yield {"event": "thread.run.created", "data": run}
         run_path = f"{_runs_path(thread_id)}/{quote(str(run['id']), safe='')}"
         deadline = time.monotonic() + self._follow_timeout_s
-        while run.get("status") not in _TERMINAL:
+        while run.get("status") not in TERMINAL_RUN_STATUSES:
             if time.monotonic() >= deadline:
                 raise StreamBrokeOff()
             await asyncio.sleep(self._poll_s)

@@ -62,10 +62,9 @@ class AnswerWriter:
             self._add_pieces(answer.cited.finish())
         elif isinstance(item, FunctionCallDelta):
             self._add_call_piece(item)
-        elif isinstance(item, TextDelta):
-            if item.text:
-                self._add_pieces(answer.cited.text(item.text))
-        else:
+        elif isinstance(item, TextDelta) and item.text:
+            self._add_pieces(answer.cited.text(item.text))
+        else:  # hosted tools (an empty TextDelta matches none of them)
             self._add_hosted_tool_event(item)
 
     def ensure_reply(self) -> None:
@@ -123,18 +122,9 @@ class AnswerWriter:
         self._publish(events.step_completed(call.step))
 
     def _new_step(self, kind: str, details: dict[str, Any]) -> RunStepRecord:
-        run = self._run
-        step = RunStepRecord(
-            new_id("step_"),
-            run.thread_id,
-            run.id,
-            self._step_count,
-            kind,
-            "in_progress",
-            utc_now(),
-            details,
-            assistant_id=run.assistant_id,
-        )
+        run, seq = self._run, self._step_count
+        step = RunStepRecord(new_id("step_"), run.thread_id, run.id, seq, kind, "in_progress", utc_now(), details)
+        step = replace(step, assistant_id=run.assistant_id)
         self._step_count += 1
         self._publish(*events.step_opened(step))
         return step

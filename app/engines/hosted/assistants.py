@@ -34,11 +34,8 @@ def refreshed_default(settings: Settings, stored: AssistantRecord | None) -> Ass
     while the settings name none."""
     fresh = default_assistant(settings, created_at=stored.created_at if stored else None)
     if stored is not None and stored.vector_store_ids and not fresh.vector_store_ids:
-        fresh = replace(
-            fresh,
-            tools=(dict(FILE_SEARCH_TOOL),),
-            tool_resources={"file_search": {"vector_store_ids": stored.vector_store_ids[:1]}},
-        )
+        kept = {"file_search": {"vector_store_ids": stored.vector_store_ids[:1]}}
+        fresh = replace(fresh, tools=(dict(FILE_SEARCH_TOOL),), tool_resources=kept)
     return fresh
 
 

@@ -21,7 +21,7 @@ from app.engines.hosted.model_client import (
     stopped_early,
     usage_counts,
 )
-from app.engines.hosted.tool_calls import CallPieces, FunctionCallDelta, ToolRound, function_tools
+from app.engines.hosted.tool_calls import CallPieces, FunctionCallDelta, ToolRound, call_object, function_tools
 from app.errors import UpstreamError
 from app.storage.threads import RunRecord
 from app.upstream.client import Upstream
@@ -33,10 +33,7 @@ def _chat_messages(instructions: str, turns: Sequence[ChatTurn | ToolRound]) -> 
     messages: list[dict[str, Any]] = [{"role": "system", "content": instructions}]
     for turn in turns:
         if isinstance(turn, ToolRound):
-            tool_calls = [
-                {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in turn.calls
-            ]
+            tool_calls = [call_object(call) for call in turn.calls]
             messages.append({"role": "assistant", "content": None, "tool_calls": tool_calls})
             messages.extend(
                 {"role": "tool", "tool_call_id": call_id, "content": output} for call_id, output in turn.outputs

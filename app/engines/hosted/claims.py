@@ -23,13 +23,11 @@ from app.storage.threads import RunRecord, ThreadRecord, ThreadStore, is_active
 logger = logging.getLogger(__name__)
 
 _CLAIM_ATTEMPTS = 4
+_SWEEP_BATCH = 500
 # Holders of one short write (a message stored, with its files attached, or deleted through /v1), not
 # runs: waited for, with pauses from 5 ms growing to 100 ms, for up to about 15 s.
 SHORT_WRITE_PREFIXES = ("add_", "del_")
 _SHORT_WRITE_PAUSES_S = tuple(min(0.005 * 1.5**n, 0.1) for n in range(160))
-
-
-_SWEEP_BATCH = 500
 
 
 class ThreadClaims:
@@ -47,10 +45,8 @@ class ThreadClaims:
         attempts = 0
         waited = 0
         while attempts < _CLAIM_ATTEMPTS:
-            claim_expires_at = self.lease_from(utc_now())
-            result = await self._store.claim_active_run(
-                thread_id, run_id, holder=holder, claim_expires_at=claim_expires_at
-            )
+            expires = self.lease_from(utc_now())
+            result = await self._store.claim_active_run(thread_id, run_id, holder=holder, claim_expires_at=expires)
             thread = result.thread
             if thread is None:
                 raise ThreadNotFound(thread_id)

@@ -149,8 +149,7 @@ def tool_call_delta(step_id: str, index: int, arguments: str, call_id: str | Non
 def code_call_delta(
     step_id: str, index: int, *, call_id: str | None = None, code: str | None = None, logs: str | None = None
 ) -> StreamEvent:
-    """A piece of a code_interpreter call: the first (with `id`, empty input and outputs) opens it in
-    AssistantStream."""
+    """A code_interpreter call's piece: the first (with `id`, empty input and outputs) opens it in AssistantStream."""
     code_interpreter: dict[str, Any] = {}
     call: dict[str, Any] = {"index": index, "type": "code_interpreter", "code_interpreter": code_interpreter}
     if call_id is not None:

@@ -183,9 +183,7 @@ class RunRunner:
         except asyncio.CancelledError:
             if local.stop_reason is None:
                 raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()  # the stop we asked for is handled here; the task itself goes on to the end
+            local.task.uncancel()  # the stop we asked for is handled here; the task itself goes on to the end
             return await self._after_stop(local)
         except Exception:
             local.stoppable = False

@@ -173,9 +173,7 @@ class Runs:
         return run
 
     async def _unlapsed(self, run: RunRecord) -> RunRecord:
-        if is_active(run.status):
-            return await self._claims.expire_if_lapsed(run) or run
-        return run
+        return await self._claims.expire_if_lapsed(run) or run  # an ended run has no lease
 
     async def _record_outputs(self, run_id: str, answers: list[dict[str, str]]) -> RunStepRecord | None:
         """Write the outputs into the run's last tool_calls step and complete it, as the Assistants API does."""

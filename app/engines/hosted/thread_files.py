@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 MAX_CODE_FILES = 20
 THREAD_STORE_EXPIRY_DAYS = 7
+_SWAP_ATTEMPTS = 16
 
 
 def _attached_for(attachments: list[dict[str, Any]], tool: str) -> list[str]:
@@ -81,15 +82,13 @@ class ThreadFiles:
         self, thread: ThreadRecord, attachments: list[dict[str, Any]], field: str = "attachments"
     ) -> list[str]:
         """Add the files (checked by `verify`) to the thread's tools; the vector store it made, if any."""
-        made: list[str] = []
+        made: list[str] = []  # the vector store made, if any
         coded = _attached_for(attachments, "code_interpreter")
         _with_code_files(thread.tool_resources, coded, field)  # over the limit: refused before any upstream call
         searched = _attached_for(attachments, "file_search")
         if searched:
             assert self._files is not None
-            store_id, made_now = await self._thread_store(thread)
-            if made_now:
-                made.append(store_id)
+            store_id, made = await self._thread_store(thread)
             for file_id in dict.fromkeys(searched):
                 await self._files.add_to_store(store_id, file_id)
         if coded:
@@ -133,11 +132,11 @@ class ThreadFiles:
         logger.info("vector store %s made from %d file(s) for a new thread", store_id, len(spec.get("file_ids") or []))
         return {**resources, "file_search": {"vector_store_ids": [store_id]}}, [store_id]
 
-    async def _thread_store(self, thread: ThreadRecord) -> tuple[str, bool]:
-        """The thread's vector store (made when it has none), and whether it was made now."""
+    async def _thread_store(self, thread: ThreadRecord) -> tuple[str, list[str]]:
+        """The thread's vector store (made when it has none), and the store made now, if any."""
         existing = store_ids(thread.tool_resources)
         if existing:
-            return existing[0], False
+            return existing[0], []
         assert self._files is not None
         made = await self._files.create_vector_store(f"thread {thread.id}", expires_after_days=THREAD_STORE_EXPIRY_DAYS)
         recorded = await self._change(thread.id, lambda resources: _with_store(resources, made))
@@ -145,9 +144,9 @@ class ThreadFiles:
         if kept != made:  # another writer's store was recorded first: use it, drop ours
             logger.info("thread %s: vector store %s made at the same time as %s; deleting it", thread.id, made, kept)
             await self.delete_stores([made])
-            return kept, False
+            return kept, []
         logger.info("thread %s: vector store %s made for its attached files", thread.id, made)
-        return kept, True
+        return kept, [made]
 
     async def _change(self, thread_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         for _ in range(_SWAP_ATTEMPTS):
@@ -163,9 +162,6 @@ class ThreadFiles:
         raise ThreadBusy(thread_id)
 
 
-_SWAP_ATTEMPTS = 16
-
-
 def _with_store(resources: dict[str, Any] | None, store_id: str) -> dict[str, Any]:
     resources = dict(resources or {})
     if not store_ids(resources):
@@ -175,8 +171,6 @@ def _with_store(resources: dict[str, Any] | None, store_id: str) -> dict[str, An
 
 def _with_code_files(resources: dict[str, Any] | None, file_ids: list[str], field: str) -> dict[str, Any]:
     resources = dict(resources or {})
-    if not file_ids:
-        return resources
     joined = list(dict.fromkeys([*code_file_ids(resources), *file_ids]))
     if len(joined) > MAX_CODE_FILES:
         raise InvalidField(field, f"a thread's code_interpreter takes at most {MAX_CODE_FILES} files")

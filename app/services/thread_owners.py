@@ -25,7 +25,6 @@ class ThreadAccess:
         self._store = store
         self._default_user_id = default_user_id
         self._owners: OrderedDict[str, str] = OrderedDict()
-        # The counting store and the cap, when there is one.
         self._cap: tuple[CountingThreadOwnerStore, int] | None = None
         if max_threads_per_user is not None:
             if not isinstance(store, CountingThreadOwnerStore):

@@ -254,11 +254,8 @@ class AssistantService:
         found = await self.store.page(
             owner, key_after=low, key_before=high, ascending=ascending != backwards, limit=limit + 1
         )
-        has_more = len(found) > limit
         page = found[:limit]
-        if backwards:
-            page.reverse()
-        return AssistantPage(data=page, has_more=has_more)
+        return AssistantPage(data=page[::-1] if backwards else page, has_more=len(found) > limit)
 
     async def _cursor_key(self, owner: str, name: str, assistant_id: str | None) -> Any:
         if assistant_id is None:

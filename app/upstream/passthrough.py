@@ -101,9 +101,8 @@ class UpstreamPassthrough:
     async def stream(self, method: str, path: str, *, params: Sequence[tuple[str, str]] = ()) -> RelayedAnswer:
         """The upstream's answer with its body as it arrives (never held whole). Raises UpstreamError."""
         response = await self._send(method, path, params, None, None, read=False)
-        if response.is_closed:  # a relayed refusal, already read
-            return RelayedAnswer(response.status_code, _kept(response.headers), _once(response.content))
-        return RelayedAnswer(response.status_code, _kept(response.headers), _relayed(response))
+        body = _once(response.content) if response.is_closed else _relayed(response)  # closed: a refusal, read
+        return RelayedAnswer(response.status_code, _kept(response.headers), body)
 
 
 def _relayed_refusal(response: httpx2.Response) -> bool:

@@ -85,8 +85,6 @@ class CodeInterpreterResources(BaseModel):
 
 
 class ToolResources(BaseModel):
-    """Resources of the tools: the vector store file_search searches."""
-
     model_config = ConfigDict(extra="forbid")
 
     file_search: FileSearchResources | None = None

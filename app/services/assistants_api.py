@@ -98,8 +98,7 @@ class AssistantsApi:
             raise
 
     async def _discard(self, user_id: str, thread_id: str, made_stores: list[str]) -> None:
-        """Remove a thread whose creation failed half-way, and the stores made for it (its own error is
-        the one to answer)."""
+        """Remove a half-made thread and the stores made for it (the failure's own error is the one to answer)."""
         try:
             await self.delete_thread(user_id, thread_id)
             await self.hosted.files.delete_stores(made_stores)

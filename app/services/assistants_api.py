@@ -85,8 +85,7 @@ class AssistantsApi:
         thread_resources: dict[str, Any] | None,
         **overrides: object,
     ) -> Started:
-        """`POST /v1/threads/runs`: a new thread (as `create_thread` makes it from the `thread_` arguments)
-        and its run (`overrides`: the RunSpec's); a run that cannot start leaves no thread behind."""
+        """`POST /v1/threads/runs`: a new thread (`thread_` arguments) and its run; a failed start leaves none."""
         await self.assistants.get(user_id, assistant_id)  # an unknown assistant makes no thread
         new_thread, stores = await self.create_thread(
             user_id, metadata=thread_metadata, messages=thread_messages, tool_resources=thread_resources

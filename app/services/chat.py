@@ -79,8 +79,7 @@ class ChatService:
         return await self.posted(user_id, thread_id, lambda: start(thread_id, content, marker))
 
     async def posted(self, user_id: str, thread_id: str, post: Callable[[], Awaitable[T]]) -> T:
-        """`post()`, which posts to the thread, once the user may (claiming an unowned thread), with the
-        user's conversation recorded side by side."""
+        """`post()` once the user may post to the thread (claiming an unowned one), the conversation beside it."""
         claimed = await self._access.claim_for_posting(user_id, thread_id)
         try:
             return await self._recorded(user_id, thread_id, post())

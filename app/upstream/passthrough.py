@@ -106,8 +106,7 @@ class UpstreamPassthrough:
 
 
 def _relayed_refusal(response: httpx2.Response) -> bool:
-    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL (GET /v1/...)` for a path it
-    does not serve)."""
+    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL` for a path it does not serve)."""
     error = _openai_error(response.content) if response.status_code in RELAYED_ERRORS else None
     if error is None:
         return False

@@ -34,11 +34,8 @@ def parse_api_keys(raw: str, default_user_id: str) -> dict[str, str]:
             raise ValueError('API_KEYS as JSON must map keys to user ids: {"key": "user"}')
         pairs = [(str(k).strip(), (v or "").strip()) for k, v in mapping.items()]
     else:
-        pairs = []
-        for entry in raw.split(","):
-            if entry.strip():
-                key, _, user = entry.strip().partition(":")
-                pairs.append((key.strip(), user.strip()))
+        entries = [entry.strip().partition(":") for entry in raw.split(",") if entry.strip()]
+        pairs = [(key.strip(), user.strip()) for key, _, user in entries]
     keys: dict[str, str] = {}
     for n, (key, user) in enumerate(pairs, start=1):
         if len(key) < MIN_API_KEY_CHARS or any(c.isspace() or ord(c) < 33 or ord(c) > 126 for c in key):
@@ -185,12 +182,9 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value in the settings (kept out of logs by the log formatter)."""
         values = [s.get_secret_value() for s in (self.openai_api_key, self.mongodb_uri) if s is not None]
-        values += list(self.api_key_users)
         if self.mongodb_uri is not None:
-            password = urlsplit(self.mongodb_uri.get_secret_value()).password
-            if password:
-                values.append(password)
-        return [v for v in values if len(v) >= 6]
+            values.append(urlsplit(self.mongodb_uri.get_secret_value()).password or "")
+        return [v for v in [*values, *self.api_key_users] if len(v) >= 6]
 
     @property
     def vector_store_ids(self) -> list[str]:
@@ -206,11 +200,6 @@ class Settings(BaseSettings):
     @property
     def database_name(self) -> str:
         """MONGODB_DB, else the database named in the URI, else the default."""
-        if self.mongodb_db:
-            return self.mongodb_db
-        if self.mongodb_uri:
-            # No pymongo parse_uri here: for mongodb+srv it would resolve DNS.
-            path = urlsplit(self.mongodb_uri.get_secret_value()).path.lstrip("/")
-            if path:
-                return path
-        return DEFAULT_DB_NAME
+        # No pymongo parse_uri here: for mongodb+srv it would resolve DNS.
+        path = urlsplit(self.mongodb_uri.get_secret_value()).path.lstrip("/") if self.mongodb_uri else ""
+        return self.mongodb_db or path or DEFAULT_DB_NAME

@@ -85,8 +85,6 @@ class CodeInterpreterResources(BaseModel):
 
 
 class ToolResources(BaseModel):
-    """Resources of the tools: the vector store file_search searches."""
-
     model_config = ConfigDict(extra="forbid")
 
     file_search: FileSearchResources | None = None
@@ -254,11 +252,8 @@ class AssistantService:
         found = await self.store.page(
             owner, key_after=low, key_before=high, ascending=ascending != backwards, limit=limit + 1
         )
-        has_more = len(found) > limit
         page = found[:limit]
-        if backwards:
-            page.reverse()
-        return AssistantPage(data=page, has_more=has_more)
+        return AssistantPage(data=page[::-1] if backwards else page, has_more=len(found) > limit)
 
     async def _cursor_key(self, owner: str, name: str, assistant_id: str | None) -> Any:
         if assistant_id is None:
@@ -271,10 +266,19 @@ class AssistantService:
     # ---- start-up and the run's assistant ---------------------------------------------------
     async def prepare(self) -> None:
         """Start-up (hosted): ASSISTANTS_FILE, the default assistant; AssistantsSetupError stops start-up."""
-        if self._settings.assistants_file:
-            await self.load_file(self._settings.assistants_file)
-        configured = self._settings.openai_assistant_id
-        if configured:
+        if path := self._settings.assistants_file:  # its assistants, created or updated, owned by DEFAULT_USER_ID
+            entries = parse_assistants_file(path)
+            for entry in entries:
+                existing = await self.store.get(entry.id)
+                created_at = existing.created_at if existing else utc_now()
+                record = _record(entry.id, self._settings.default_user_id, entry, created_at)
+                # A vector store the file routes recorded stays while the entry names none.
+                has_file_search = any(tool.get("type") == "file_search" for tool in record.tools)
+                if existing and existing.vector_store_ids and not record.vector_store_ids and has_file_search:
+                    record = with_vector_store(record, existing.vector_store_ids[0])
+                await self.store.put(record)
+            logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))
+        if configured := self._settings.openai_assistant_id:
             if await self.store.get(configured) is None:
                 raise AssistantsSetupError(
                     f"OPENAI_ASSISTANT_ID={configured}: no such assistant in this service's storage "
@@ -285,18 +289,3 @@ class AssistantService:
             return
         await self.store.put(refreshed_default(self._settings, await self.store.get(DEFAULT_ASSISTANT_ID)))
         logger.info("hosted runs use the built-in default assistant %s", DEFAULT_ASSISTANT_ID)
-
-    async def load_file(self, path: str) -> None:
-        """Create or update the file's assistants (owned by DEFAULT_USER_ID)."""
-        entries = parse_assistants_file(path)
-        for entry in entries:
-            existing = await self.store.get(entry.id)
-            record = _record(
-                entry.id, self._settings.default_user_id, entry, existing.created_at if existing else utc_now()
-            )
-            # A vector store the file routes recorded stays while the entry names none.
-            has_file_search = any(tool.get("type") == "file_search" for tool in record.tools)
-            if existing and existing.vector_store_ids and not record.vector_store_ids and has_file_search:
-                record = with_vector_store(record, existing.vector_store_ids[0])
-            await self.store.put(record)
-        logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))

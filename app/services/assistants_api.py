@@ -85,8 +85,7 @@ class AssistantsApi:
         thread_resources: dict[str, Any] | None,
         **overrides: object,
     ) -> Started:
-        """`POST /v1/threads/runs`: a new thread (as `create_thread` makes it from the `thread_` arguments)
-        and its run (`overrides`: the RunSpec's); a run that cannot start leaves no thread behind."""
+        """`POST /v1/threads/runs`: a new thread (`thread_` arguments) and its run; a failed start leaves none."""
         await self.assistants.get(user_id, assistant_id)  # an unknown assistant makes no thread
         new_thread, stores = await self.create_thread(
             user_id, metadata=thread_metadata, messages=thread_messages, tool_resources=thread_resources
@@ -98,8 +97,7 @@ class AssistantsApi:
             raise
 
     async def _discard(self, user_id: str, thread_id: str, made_stores: list[str]) -> None:
-        """Remove a thread whose creation failed half-way, and the stores made for it (its own error is
-        the one to answer)."""
+        """Remove a half-made thread and the stores made for it (the failure's own error is the one to answer)."""
         try:
             await self.delete_thread(user_id, thread_id)
             await self.hosted.files.delete_stores(made_stores)

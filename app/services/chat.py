@@ -31,8 +31,8 @@ class ChatService:
         *,
         access: ThreadAccess,
         upsert_retries: UpsertRetryQueue,
-        metrics: Metrics | None = None,
-        max_content_chars: int | None = None,
+        metrics: Metrics,
+        max_content_chars: int,
     ) -> None:
         self._engine = engine
         self._max_content_chars = max_content_chars
@@ -74,13 +74,12 @@ class ChatService:
     async def _posted(
         self, user_id: str, thread_id: str, start: Callable[[str, str, str], Awaitable[T]], content: str, marker: str
     ) -> T:
-        if self._max_content_chars is not None and len(content) > self._max_content_chars:
+        if len(content) > self._max_content_chars:
             raise InvalidField("content", f"String should have at most {self._max_content_chars} characters")
         return await self.posted(user_id, thread_id, lambda: start(thread_id, content, marker))
 
     async def posted(self, user_id: str, thread_id: str, post: Callable[[], Awaitable[T]]) -> T:
-        """`post()`, which posts to the thread, once the user may (claiming an unowned thread), with the
-        user's conversation recorded side by side."""
+        """`post()` once the user may post to the thread (claiming an unowned one), the conversation beside it."""
         claimed = await self._access.claim_for_posting(user_id, thread_id)
         try:
             return await self._recorded(user_id, thread_id, post())
@@ -98,8 +97,7 @@ class ChatService:
             self._retry_upsert(user_id, thread_id, at, exc)
 
     def _count_run(self, mode: str) -> None:
-        if self._metrics is not None:
-            self._metrics.runs_started.labels(self._engine.name, mode).inc()
+        self._metrics.runs_started.labels(self._engine.name, mode).inc()
 
     async def _recorded(self, user_id: str, thread_id: str, start: Awaitable[T]) -> T:
         at = utc_now()

@@ -37,7 +37,7 @@ class UpsertRetryQueue:
     max_delay_s = 30.0
     flush_timeout_s = 10.0
 
-    def __init__(self, store: ConversationStore, *, on_retry: Callable[[bool], None] | None = None) -> None:
+    def __init__(self, store: ConversationStore, *, on_retry: Callable[[bool], None]) -> None:
         self._store = store
         self._on_retry = on_retry
         self._pending: dict[tuple[str, str], _Pending] = {}
@@ -114,14 +114,12 @@ class UpsertRetryQueue:
                     thread_id,
                     type(exc).__name__,
                 )
-                if self._on_retry:
-                    self._on_retry(False)
+                self._on_retry(False)
                 return False
             finally:
                 request_id_var.reset(token)
             if self._pending.get(key) is waiting and waiting.at == at:  # else a newer message came in meanwhile
                 del self._pending[key]
             logger.info("conversation upsert for thread %s landed after %d retries", thread_id, waiting.attempts)
-            if self._on_retry:
-                self._on_retry(True)
+            self._on_retry(True)
         return True

@@ -43,9 +43,7 @@ QUICKSTART_TOOLS = [
 class FileService:
     """Files of the assistant's vector store, and the quickstart's assistant creation."""
 
-    def __init__(
-        self, files: UpstreamFiles | None, settings: Settings, assistants: AssistantService | None = None
-    ) -> None:
+    def __init__(self, files: UpstreamFiles | None, settings: Settings, assistants: AssistantService) -> None:
         self._files = files
         self._settings = settings
         self._assistants = assistants
@@ -75,8 +73,6 @@ class FileService:
 
     async def _hosted_store(self, files: UpstreamFiles, *, create: bool) -> str | None:
         """The run assistant's first file_search store (our storage); created upstream and recorded on it."""
-        if self._assistants is None:
-            raise ChatNotConfigured("OPENAI_VECTOR_STORE_ID")
         assistant = await self._assistants.run_assistants.current()
         if assistant.vector_store_ids or not create:
             return assistant.vector_store_ids[0] if assistant.vector_store_ids else None
@@ -137,7 +133,7 @@ class FileService:
         """The quickstart's assistant: in our storage with ENGINE=hosted (owned by `owner`), else upstream."""
         params = {"instructions": QUICKSTART_INSTRUCTIONS, "name": QUICKSTART_NAME, "tools": QUICKSTART_TOOLS}
         params["model"] = self._settings.openai_model
-        if self._settings.engine == "hosted" and self._assistants is not None:
+        if self._settings.engine == "hosted":
             return (await self._assistants.create(owner, AssistantCreate.model_validate(params))).id
         assistant_id = await self._upstream().create_assistant(**params)
         logger.info("assistant created assistant_id=%s", assistant_id)

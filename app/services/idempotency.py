@@ -55,8 +55,7 @@ def outcome_unknown(exc: BaseException) -> bool:
 
 def _posting_unknown(body: dict[str, Any]) -> bool:
     """An answer saying the message may have been posted (`posted: null`): a replay looks again."""
-    error = body.get("error")
-    return isinstance(error, dict) and "posted" in error and error["posted"] is None
+    return isinstance(error := body.get("error"), dict) and error.get("posted", False) is None
 
 
 # Looks again whether an earlier attempt took effect: its 200 answer, or None.

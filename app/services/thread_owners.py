@@ -25,7 +25,6 @@ class ThreadAccess:
         self._store = store
         self._default_user_id = default_user_id
         self._owners: OrderedDict[str, str] = OrderedDict()
-        # The counting store and the cap, when there is one.
         self._cap: tuple[CountingThreadOwnerStore, int] | None = None
         if max_threads_per_user is not None:
             if not isinstance(store, CountingThreadOwnerStore):
@@ -66,17 +65,13 @@ class ThreadAccess:
     async def claim_for_posting(self, user_id: str, thread_id: str) -> bool:
         """Check access before posting; an unowned thread becomes the (default) user's. True when claimed now."""
         owner = await self._owner(thread_id)
-        if owner is not None:
-            if owner != user_id:
-                raise ThreadNotFound(thread_id)
-            return False
-        if user_id != self._default_user_id:
+        claimed = owner is None and user_id == self._default_user_id
+        if claimed:
+            owner = await self._claim(user_id, thread_id)  # may lose a race against another user's claim
+        if owner != user_id:
             raise ThreadNotFound(thread_id)
-        owner = await self._claim(user_id, thread_id)
-        if owner != user_id:  # lost a race against another user's claim
-            raise ThreadNotFound(thread_id)
-        self._remember(thread_id, owner)
-        return True
+        self._remember(thread_id, user_id)
+        return claimed
 
     async def _claim(self, user_id: str, thread_id: str) -> str:
         """Record the user as the owner unless the thread has one; within the user's limit, if any."""

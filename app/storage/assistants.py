@@ -36,8 +36,7 @@ class AssistantRecord:
     def vector_store_ids(self) -> list[str]:
         """The vector stores its file_search searches (`tool_resources.file_search.vector_store_ids`)."""
         file_search = self.tool_resources.get("file_search") or {}
-        ids = file_search.get("vector_store_ids") or []
-        return [str(vs) for vs in ids]
+        return [str(vs) for vs in file_search.get("vector_store_ids") or []]
 
 
 Key = tuple[datetime, str]  # (created_at, id): the pages' order

@@ -73,8 +73,7 @@ class UpstreamHttpClient(DefaultAioHttpClient):
             outcome = "connection_error"
             raise
         finally:
-            elapsed = time.perf_counter() - started
-            self._metrics.record_upstream_call(request.method, request.url.path, outcome, elapsed)
+            self._metrics.record_upstream_call(request.method, request.url.path, outcome, time.perf_counter() - started)
 
 
 class Upstream:

@@ -77,11 +77,7 @@ def _error_class(exc: openai.APIError) -> type[UpstreamError]:
 def translate(exc: openai.APIError) -> UpstreamError:
     """The domain error for an SDK error (raise it `from exc`)."""
     status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
-    headers: dict[str, str] = {}
-    if isinstance(exc, openai.RateLimitError):
-        retry_after = exc.response.headers.get("retry-after")
-        if retry_after:
-            headers["Retry-After"] = retry_after
+    retry_after = exc.response.headers.get("retry-after") if isinstance(exc, openai.RateLimitError) else None
     return _error_class(exc)(
         upstream_status=status,
         upstream_message=upstream_message(exc),
@@ -89,7 +85,7 @@ def translate(exc: openai.APIError) -> UpstreamError:
         request_id=getattr(exc, "request_id", None),
         outcome_unknown=_outcome_unknown(exc),
         retryable=_retryable(exc),
-        headers=headers,
+        headers={"Retry-After": retry_after} if retry_after else {},
     )
 
 

@@ -107,8 +107,7 @@ class UpstreamFiles:
         chunking_strategy: dict[str, Any] | None = None,
         metadata: dict[str, str] | None = None,
     ) -> str:
-        """A new vector store (with `file_ids` in it); with `expires_after_days`, deleted upstream that long
-        after its last use."""
+        """A new vector store holding `file_ids`; with `expires_after_days`, deleted that long after its last use."""
         expiry = {"anchor": "last_active_at", "days": expires_after_days} if expires_after_days is not None else omit
         async with translated():
             store = await self._client.vector_stores.create(

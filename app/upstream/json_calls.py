@@ -158,12 +158,18 @@ def unexpected_answer(what: str, status: int = 200) -> UpstreamError:
     )
 
 
-def _json_object(answer: RawAnswer, ids: tuple[str, ...]) -> dict[str, Any]:
+def json_object(content: bytes) -> dict[str, Any] | None:
+    """The body's JSON object, else None."""
     try:
-        data = json.loads(answer.body)
+        data = json.loads(content)
     except ValueError:
-        data = None
-    if isinstance(data, dict) and all(isinstance(data.get(key), str) and data[key] for key in ids):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _json_object(answer: RawAnswer, ids: tuple[str, ...]) -> dict[str, Any]:
+    data = json_object(answer.body)
+    if data is not None and all(isinstance(data.get(key), str) and data[key] for key in ids):
         return data
     raise unexpected_answer(f"a JSON object with {', '.join(ids)}" if ids else "a JSON object", answer.status)
 

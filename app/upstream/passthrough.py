@@ -8,7 +8,6 @@ the usual `UpstreamError`s, whose upstream text never reaches a client. No retri
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from openai import AsyncOpenAI
 from app.errors import UpstreamNoSuchEndpoint
 from app.upstream import sdk_private
 from app.upstream.errors import translate
-from app.upstream.json_calls import sdk_headers, unexpected_answer
+from app.upstream.json_calls import json_object, sdk_headers, unexpected_answer
 
 logger = logging.getLogger(__name__)
 
@@ -94,25 +93,20 @@ class UpstreamPassthrough:
     ) -> tuple[int, dict[str, Any]]:
         """The upstream's status and JSON object (an OpenAI error for a relayed refusal). Raises UpstreamError."""
         response = await self._send(method, path, params, body, content_type, read=True)
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = json_object(response.content)
+        if data is None:
             raise unexpected_answer("a JSON object", response.status_code)
         return response.status_code, data
 
     async def stream(self, method: str, path: str, *, params: Sequence[tuple[str, str]] = ()) -> RelayedAnswer:
         """The upstream's answer with its body as it arrives (never held whole). Raises UpstreamError."""
         response = await self._send(method, path, params, None, None, read=False)
-        if response.is_closed:  # a relayed refusal, already read
-            return RelayedAnswer(response.status_code, _kept(response.headers), _once(response.content))
-        return RelayedAnswer(response.status_code, _kept(response.headers), _relayed(response))
+        body = _once(response.content) if response.is_closed else _relayed(response)  # closed: a refusal, read
+        return RelayedAnswer(response.status_code, _kept(response.headers), body)
 
 
 def _relayed_refusal(response: httpx2.Response) -> bool:
-    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL (GET /v1/...)` for a path it
-    does not serve)."""
+    """An OpenAI error about the caller's request (not OpenAI's `Invalid URL` for a path it does not serve)."""
     error = _openai_error(response.content) if response.status_code in RELAYED_ERRORS else None
     if error is None:
         return False
@@ -125,11 +119,7 @@ def _kept(headers: httpx2.Headers) -> dict[str, str]:
 
 def _openai_error(content: bytes) -> dict[str, Any] | None:
     """The `error` object of an OpenAI error body, else None."""
-    try:
-        data = json.loads(content)
-    except ValueError:
-        return None
-    inner = data.get("error") if isinstance(data, dict) else None
+    inner = (json_object(content) or {}).get("error")
     return inner if isinstance(inner, dict) and isinstance(inner.get("message"), str) else None
 
 

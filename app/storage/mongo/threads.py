@@ -80,9 +80,7 @@ class MongoThreadStore:
     ) -> ClaimResult:
         update = {"$set": {"activeRunId": run_id, "claimExpiresAt": claim_expires_at}, "$inc": {"messageCount": 1}}
         claimed = await updated(self._threads, ThreadRecord, {"_id": thread_id, "activeRunId": holder}, update)
-        if claimed is not None:
-            return ClaimResult(granted=True, thread=claimed)
-        return ClaimResult(granted=False, thread=await self.get_thread(thread_id))
+        return ClaimResult(granted=claimed is not None, thread=claimed or await self.get_thread(thread_id))
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
         update = {"$set": {"activeRunId": None, "claimExpiresAt": None}}

@@ -30,7 +30,7 @@ from app.upstream.files import UpstreamFiles
 from app.upstream.json_calls import JsonCalls, Sender, aiohttp_sender, httpx_sender
 from app.upstream.passthrough import UpstreamPassthrough
 
-MAX_CONNECTIONS = 1000
+MAX_CONNECTIONS = 4096
 KEEPALIVE_S = 5.0  # idle upstream connections are closed after this
 _HTTP_CLIENT_PACKAGES = ("openai", "httpx2", "httpcore2")
 

@@ -34,7 +34,8 @@ def _chat_messages(instructions: str, turns: Sequence[ChatTurn | ToolRound]) -> 
     for turn in turns:
         if isinstance(turn, ToolRound):
             tool_calls = [call_object(call) for call in turn.calls]
-            messages.append({"role": "assistant", "content": None, "tool_calls": tool_calls})
+            # "", not null: llama-cpp-python refuses a null content here (500).
+            messages.append({"role": "assistant", "content": "", "tool_calls": tool_calls})
             messages.extend(
                 {"role": "tool", "tool_call_id": call_id, "content": output} for call_id, output in turn.outputs
             )

@@ -132,8 +132,8 @@ def add_options(run: RunRecord, body: dict[str, Any], *, flat: bool) -> None:
     # submitted the model may answer (else it would call again and again).
     choice = None if run.tool_rounds and run.tool_choice != "none" else run.tool_choice
     named = choice if isinstance(choice, str) else _named_tool(choice, flat=flat)
-    if named is not None:
-        body["tool_choice"] = named
+    # Always said: llama-cpp-python's function-calling format drops the tools without a tool_choice.
+    body["tool_choice"] = named if named is not None else "auto"
     if run.parallel_tool_calls is not None:
         body["parallel_tool_calls"] = run.parallel_tool_calls
 

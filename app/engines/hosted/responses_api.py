@@ -63,7 +63,8 @@ def _responses_input(turns: Sequence[ChatTurn | ToolRound]) -> list[dict[str, An
                 for call_id, output in turn.outputs
             )
         else:
-            items.append({"role": "assistant" if turn.role == "assistant" else "user", "content": turn.text})
+            role = "assistant" if turn.role == "assistant" else "user"
+            items.append({"type": "message", "role": role, "content": turn.text})  # llama-server needs the type
     return items
 
 

@@ -89,6 +89,10 @@ async def test_weather_round_trip(fake: FakeOpenAI, api: str, style: str) -> Non
     else:
         assert tools == [WEATHER]
     assert fake.models.calls[1].tool_exchange == ([("call_w1", "get_weather", OSLO)], [("call_w1", "sunny")])
+    assert fake.models.calls[0].body["tool_choice"] == "auto"  # always said: llama-cpp-python drops tools without
+    if api == "chat_completions":  # the earlier call as llama-cpp-python accepts it: a string content, never null
+        [earlier] = [m for m in fake.models.calls[1].body["messages"] if m.get("tool_calls")]
+        assert earlier["content"] == ""
     assert names(second)[:2] == ["thread.run.queued", "thread.run.step.completed"]
     answered = second[1].data
     assert (answered["type"], answered["status"]) == ("tool_calls", "completed")

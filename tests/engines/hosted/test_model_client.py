@@ -63,11 +63,12 @@ async def test_the_model_request_is_the_one_the_sdk_method_sends(fake: FakeOpenA
         stream = await sdk.responses.create(
             model="model-x",
             instructions="Be brief.",
-            input=[{"role": "user", "content": "Hello, ünïcode ✓"}],
+            input=[{"type": "message", "role": "user", "content": "Hello, ünïcode ✓"}],
             max_output_tokens=77,
             store=False,
             stream=True,
             tools=[{"type": "file_search", "vector_store_ids": ["vs_docs"]}],
+            tool_choice="auto",
         )
     else:
         stream = await sdk.chat.completions.create(

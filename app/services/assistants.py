@@ -18,9 +18,10 @@ from app.clock import utc_now
 from app.config import Settings
 from app.engines.hosted.assistants import DEFAULT_ASSISTANT_ID, RunAssistants, refreshed_default
 from app.engines.hosted.objects import new_id
+from app.engines.hosted.pages import KeyRange, PageQuery, keyset_page
 from app.errors import AssistantInUse, AssistantNotFound, HostedEngineRequired, InvalidField
 from app.services.run_options import FUNCTION_NAME_PATTERN, ResponseFormat, Temperature, TopP, stored_format
-from app.storage.assistants import AssistantRecord, AssistantStore, with_vector_store
+from app.storage.assistants import AssistantRecord, AssistantStore, Key, with_vector_store
 
 logger = logging.getLogger(__name__)
 
@@ -244,24 +245,21 @@ class AssistantService:
     ) -> AssistantPage:
         """A page of the owner's assistants (newest first by default), cursors as in the Assistants API."""
         self._require_hosted()
-        ascending = order == "asc"
-        after_key = await self._cursor_key(owner, "after", after)
-        before_key = await self._cursor_key(owner, "before", before)
-        low, high = (after_key, before_key) if ascending else (before_key, after_key)
-        backwards = before is not None and after is None
-        found = await self.store.page(
-            owner, key_after=low, key_before=high, ascending=ascending != backwards, limit=limit + 1
-        )
-        page = found[:limit]
-        return AssistantPage(data=page[::-1] if backwards else page, has_more=len(found) > limit)
 
-    async def _cursor_key(self, owner: str, name: str, assistant_id: str | None) -> Any:
-        if assistant_id is None:
-            return None
-        record = await self.store.get(assistant_id)
-        if record is None or record.owner != owner:
-            raise InvalidField(name, f"no assistant '{assistant_id}'")
-        return (record.created_at, record.id)
+        async def key_of(name: str, assistant_id: str) -> Key:
+            record = await self.store.get(assistant_id)
+            if record is None or record.owner != owner:
+                raise InvalidField(name, f"no assistant '{assistant_id}'")
+            return record.created_at, record.id
+
+        async def read(keys: KeyRange[Key]) -> list[AssistantRecord]:
+            return await self.store.page(
+                owner, key_after=keys.low, key_before=keys.high, ascending=keys.ascending, limit=keys.limit
+            )
+
+        query = PageQuery(limit=limit, order=order, after=after, before=before)
+        data, has_more = await keyset_page(query, key_of, read)
+        return AssistantPage(data=data, has_more=has_more)
 
     # ---- start-up and the run's assistant ---------------------------------------------------
     async def prepare(self) -> None:

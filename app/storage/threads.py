@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from app.storage.records import IndexedStore
 
+RunKey = tuple[datetime, str]  # (created_at, id): the order runs are listed in
+
 # A thread is busy while one of its runs has one of these statuses.
 ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 # Active runs a process works on (and renews the lease of); a `requires_action` run waits for
@@ -61,6 +63,9 @@ class MessageRecord:
     metadata: dict[str, str] | None = None
     # Files attached with the tools they were added to: `[{"file_id", "tools": [{"type"}]}]`; None: none.
     attachments: list[dict[str, Any]] | None = None
+    # The request that posted it, when it came with an Idempotency-Key (`api/deps.py:request_marker`): a retry
+    # of a request whose first attempt never answered finds it by this; None: none.
+    marker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,8 @@ class RunRecord:
     response_format: str | dict[str, Any] | None = None
     # "auto" (the service's TRUNCATION_LAST_MESSAGES) or None: "last_messages", `truncation_last_messages`.
     truncation_type: str | None = None
+    # The request that started it, when it came with an Idempotency-Key (as on its message); None: none.
+    marker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,16 +185,30 @@ class ThreadStore(IndexedStore, Protocol):
         """Delete the message; False if there was no such message."""
 
     async def messages_page(
-        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
+        self,
+        thread_id: str,
+        *,
+        seq_after: int | None,
+        seq_before: int | None,
+        ascending: bool,
+        limit: int,
+        run_id: str | None = None,
     ) -> list[MessageRecord]:
-        """Up to `limit` messages with seq_after < seq < seq_before, sorted by position (an index scan)."""
+        """Up to `limit` messages with seq_after < seq < seq_before, sorted by position (an index scan);
+        `run_id`: only the messages that run wrote (another index)."""
+
+    async def marked_message(self, thread_id: str, marker: str) -> MessageRecord | None:
+        """The thread's message stored with this request marker (an index lookup)."""
 
     async def insert_run(self, run: RunRecord) -> None: ...
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
-    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
-        """The thread's runs, oldest first."""
+    async def runs_page(
+        self, thread_id: str, *, key_after: RunKey | None, key_before: RunKey | None, ascending: bool, limit: int
+    ) -> list[RunRecord]:
+        """Up to `limit` of the thread's runs with key_after < (created_at, id) < key_before, sorted by it (an index
+        scan)."""
 
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
         """Replace the run's metadata, whatever its status (nothing else changes); the updated run, or None."""
@@ -209,3 +230,10 @@ class ThreadStore(IndexedStore, Protocol):
 
     async def run_steps(self, run_id: str) -> list[RunStepRecord]:
         """The run's steps, by position (a run has a handful)."""
+
+    async def get_run_step(self, step_id: str) -> RunStepRecord | None: ...
+
+    async def steps_page(
+        self, run_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
+    ) -> list[RunStepRecord]:
+        """Up to `limit` of the run's steps with seq_after < seq < seq_before, sorted by position (an index scan)."""

@@ -30,6 +30,14 @@ async def test_mongo_store_reads_a_threads_messages_through_an_index() -> None:
     assert indexes["thread_position_unique"]["unique"] is True
     run_indexes = await database["runs"].index_information()
     assert run_indexes["status_lease"]["key"] == [("status", 1), ("leaseExpiresAt", 1)]
+    assert run_indexes["thread_created"]["key"] == [("threadId", 1), ("createdAt", 1), ("_id", 1)]
+    assert indexes["run_messages"]["key"] == [("runId", 1), ("threadId", 1), ("seq", 1)]
+    assert indexes["thread_marker_unique"]["unique"] is True
+
+
+async def _runs(store: Stores, thread_id: str) -> list[RunRecord]:
+    """The thread's runs, oldest first."""
+    return await store.threads.runs_page(thread_id, key_after=None, key_before=None, ascending=True, limit=100)
 
 
 def _run(thread_id: str, run_id: str, *, status: str = "queued", lease_s: float = 30) -> RunRecord:
@@ -263,12 +271,12 @@ async def test_thread_metadata_message_metadata_runs_of_a_thread_and_deleting_it
     first, second = _run(thread_id, new_id("run_")), _run(thread_id, new_id("run_"))
     await store.threads.insert_run(first)
     await store.threads.insert_run(replace(second, created_at=first.created_at + timedelta(seconds=1)))
-    assert [run.id for run in await store.threads.thread_runs(thread_id)] == [first.id, second.id]
+    assert [run.id for run in await _runs(store, thread_id)] == [first.id, second.id]
     assert await store.threads.delete_thread(thread_id) is True
     assert await store.threads.get_thread(thread_id) is None
     assert await store.threads.get_message(message.id) is None
     assert await store.threads.get_run(first.id) is None
-    assert await store.threads.thread_runs(thread_id) == []
+    assert await _runs(store, thread_id) == []
     assert await store.threads.delete_thread(thread_id) is False
 
 
@@ -305,3 +313,62 @@ async def test_message_and_run_metadata_replace_and_deleting_a_message(store: St
     assert await store.threads.delete_message(message.id) is False
     assert await store.threads.get_run(run.id) == retagged
     assert await store.threads.get_thread(thread_id) is not None
+
+
+async def test_runs_steps_and_a_runs_messages_are_paged_by_key_in_both_directions(store: Stores) -> None:
+    from app.storage.threads import RunStepRecord
+
+    await store.ensure_indexes(threads=True)
+    thread_id, other = await _thread(store), await _thread(store)
+    start = utc_now()
+    runs = [replace(_run(thread_id, f"run_{n}"), created_at=start + timedelta(seconds=n)) for n in range(1, 6)]
+    for run in [*runs, _run(other, "run_elsewhere")]:
+        await store.threads.insert_run(run)
+
+    async def run_page(after: int | None, before: int | None, *, ascending: bool, limit: int) -> list[str]:
+        key = {n: (runs[n - 1].created_at, runs[n - 1].id) for n in (after, before) if n is not None}
+        found = await store.threads.runs_page(
+            thread_id, key_after=key.get(after), key_before=key.get(before), ascending=ascending, limit=limit
+        )
+        return [run.id for run in found]
+
+    assert await run_page(None, None, ascending=False, limit=2) == ["run_5", "run_4"]
+    assert await run_page(1, 5, ascending=True, limit=10) == ["run_2", "run_3", "run_4"]
+    assert await run_page(None, 3, ascending=False, limit=10) == ["run_2", "run_1"]
+
+    for seq in range(1, 7):
+        reply = MessageRecord(f"msg_{seq}", thread_id, seq, "assistant", "r", start, run_id=f"run_{seq % 2}")
+        await store.threads.insert_message(reply)
+    of_run = await store.threads.messages_page(
+        thread_id, seq_after=1, seq_before=None, ascending=True, limit=10, run_id="run_1"
+    )
+    assert [message.id for message in of_run] == ["msg_3", "msg_5"]
+
+    for seq in range(4):
+        step = RunStepRecord(f"step_{seq}", thread_id, "run_1", seq, "tool_calls", "completed", start, {})
+        await store.threads.save_run_step(step)
+    steps = await store.threads.steps_page("run_1", seq_after=0, seq_before=3, ascending=False, limit=10)
+    assert [step.id for step in steps] == ["step_2", "step_1"]
+    assert await store.threads.get_run_step("step_2") == steps[0]
+    assert await store.threads.get_run_step("step_none") is None
+
+
+def test_sqlite_lists_read_an_index_never_the_whole_table(tmp_path: Path) -> None:
+    """A page of runs, of a run's messages or of steps seeks its index: its cost does not grow with the list."""
+    database = SqliteDatabase(str(tmp_path / "plans.sqlite3"))
+    queries = {
+        "runs": "SELECT doc FROM runs WHERE thread_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id",
+        "messages": "SELECT id FROM messages WHERE thread_id = ? AND run_id = ? AND (seq) > (?) ORDER BY seq",
+        "marker": "SELECT id FROM messages WHERE thread_id = ? AND marker = ?",
+        "steps": "SELECT doc FROM run_steps WHERE run_id = ? AND (seq) < (?) ORDER BY seq DESC",
+    }
+    plans = {
+        name: " ".join(row[3] for row in database.all("EXPLAIN QUERY PLAN " + sql, (1,) * sql.count("?")))
+        for name, sql in queries.items()
+    }
+    database.close()
+    assert "runs_thread_created" in plans["runs"], plans
+    assert "messages_of_run" in plans["messages"], plans
+    assert "messages_marker" in plans["marker"], plans
+    assert "run_steps_position" in plans["steps"], plans
+    assert not any("TEMP B-TREE" in plan or plan.startswith("SCAN") for plan in plans.values()), plans

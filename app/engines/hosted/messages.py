@@ -7,7 +7,7 @@ import logging
 from app.clock import utc_now
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.objects import new_id
-from app.engines.hosted.pages import PageQuery, page_in_memory
+from app.engines.hosted.pages import KeyRange, PageQuery, keyset_page
 from app.engines.hosted.run_spec import NewMessage, message_record
 from app.engines.hosted.thread_files import ThreadFiles
 from app.engines.hosted.threads import Threads
@@ -15,8 +15,6 @@ from app.errors import InvalidRequest, NotFound
 from app.storage.threads import MessageRecord, ThreadStore
 
 logger = logging.getLogger(__name__)
-
-_ALL_MESSAGES_BATCH = 100
 
 
 class Messages:
@@ -73,25 +71,27 @@ class Messages:
     async def page(
         self, thread_id: str, query: PageQuery, *, run_id: str | None = None
     ) -> tuple[list[MessageRecord], bool]:
-        """A page of the thread's messages, and whether there are more (`run_id`: that run's only)."""
+        """A page of the thread's messages, and whether there are more (`run_id`: that run's only), on an index."""
         await self._threads.get(thread_id)
-        if run_id is not None:
-            return await self._run_messages(thread_id, run_id, query)
-        ascending, limit, after, before = query.order == "asc", query.limit, query.after, query.before
-        after_seq = await self._cursor_seq(thread_id, "after", after)
-        before_seq = await self._cursor_seq(thread_id, "before", before)
-        # Positions grow with time: "after" in descending order means older, i.e. smaller.
-        low, high = (after_seq, before_seq) if ascending else (before_seq, after_seq)
-        # With only `before`, the page is the one right before the cursor: read towards it, then flip.
-        backwards = before is not None and after is None
-        found = await self._store.messages_page(
-            thread_id, seq_after=low, seq_before=high, ascending=ascending != backwards, limit=limit + 1
-        )
-        has_more = len(found) > limit
-        page = found[:limit]
-        if backwards:
-            page.reverse()
-        return page, has_more
+
+        async def key_of(name: str, message_id: str) -> int:
+            message = await self._store.get_message(message_id)
+            if message is None or message.thread_id != thread_id or (run_id is not None and message.run_id != run_id):
+                of = f"of run {run_id}" if run_id is not None else f"on thread {thread_id}"
+                raise InvalidRequest(f"{name}: no message '{message_id}' {of}.", field=name)
+            return message.seq
+
+        async def read(keys: KeyRange[int]) -> list[MessageRecord]:
+            return await self._store.messages_page(
+                thread_id,
+                seq_after=keys.low,
+                seq_before=keys.high,
+                ascending=keys.ascending,
+                limit=keys.limit,
+                run_id=run_id,
+            )
+
+        return await keyset_page(query, key_of, read)
 
     async def assistant_ids(self, messages: list[MessageRecord]) -> dict[str, str | None]:
         assistants: dict[str, str | None] = {}
@@ -99,24 +99,3 @@ class Messages:
             run = await self._store.get_run(run_id)
             assistants[run_id] = run.assistant_id if run is not None else None
         return assistants
-
-    async def _run_messages(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[MessageRecord], bool]:
-        found: list[MessageRecord] = []
-        seq_after: int | None = None
-        while True:
-            batch = await self._store.messages_page(
-                thread_id, seq_after=seq_after, seq_before=None, ascending=True, limit=_ALL_MESSAGES_BATCH
-            )
-            found.extend(message for message in batch if message.run_id == run_id)
-            if len(batch) < _ALL_MESSAGES_BATCH:
-                break
-            seq_after = batch[-1].seq
-        return page_in_memory(found, query, lambda cursor: f"no message '{cursor}' of run {run_id}.")
-
-    async def _cursor_seq(self, thread_id: str, name: str, message_id: str | None) -> int | None:
-        if message_id is None:
-            return None
-        message = await self._store.get_message(message_id)
-        if message is None or message.thread_id != thread_id:
-            raise InvalidRequest(f"{name}: no message '{message_id}' on thread {thread_id}.", field=name)
-        return message.seq

@@ -1,16 +1,22 @@
-"""Assistants-style cursor pages over a few records held in memory (a run's messages, runs, steps)."""
+"""Assistants-style cursor pages (`limit`, `order`, `after`, `before`), read from storage on an index.
+
+Every list (messages, a run's messages, runs, run steps, assistants) pages the same way: the cursors' ids
+are turned into their sort keys, and the store reads the `limit + 1` records between them in order, so a
+page costs the same whatever the list's length.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from app.errors import InvalidRequest
-from app.storage.threads import MessageRecord, RunRecord, RunStepRecord
-
 MAX_PAGE = 100
+
+K = TypeVar("K")
+R = TypeVar("R")
 
 
 class PageQuery(BaseModel):
@@ -20,22 +26,33 @@ class PageQuery(BaseModel):
     before: str | None = None
 
 
-R = TypeVar("R", MessageRecord, RunRecord, RunStepRecord)
+@dataclass(frozen=True)
+class KeyRange(Generic[K]):
+    """What a store reads: up to `limit` records with low < key < high, sorted by key (`ascending` or not)."""
+
+    low: K | None
+    high: K | None
+    ascending: bool
+    limit: int
 
 
-def page_in_memory(
-    oldest_first: Sequence[R], query: PageQuery, unknown_cursor: Callable[[str], str]
+async def keyset_page(
+    query: PageQuery,
+    key_of: Callable[[str, str], Awaitable[K]],
+    read: Callable[[KeyRange[K]], Awaitable[list[R]]],
 ) -> tuple[list[R], bool]:
     """The page between the cursors in `order`, and whether there are more (`before` alone: the page right
-    before it). A cursor that is not among the records is an InvalidRequest saying `unknown_cursor(id)`."""
-    after, before = query.after, query.before
-    items = list(oldest_first) if query.order == "asc" else list(reversed(oldest_first))
-    ids = [item.id for item in items]
-    for name, cursor in (("after", after), ("before", before)):
-        if cursor is not None and cursor not in ids:
-            raise InvalidRequest(f"{name}: {unknown_cursor(cursor)}", field=name)
-    window = items[
-        ids.index(after) + 1 if after is not None else 0 : ids.index(before) if before is not None else len(items)
-    ]
-    page = window[-query.limit :] if before is not None and after is None else window[: query.limit]
-    return page, len(window) > len(page)
+    before it). `key_of(name, id)` is a cursor's sort key (or raises naming the parameter); `read` reads a range.
+    """
+    ascending = query.order == "asc"
+    after = await key_of("after", query.after) if query.after is not None else None
+    before = await key_of("before", query.before) if query.before is not None else None
+    # Keys grow with time: "after" in descending order means older, i.e. smaller.
+    low, high = (after, before) if ascending else (before, after)
+    # With only `before`, the page is the one right before the cursor: read towards it, then flip.
+    backwards = query.before is not None and query.after is None
+    found = await read(KeyRange(low, high, ascending != backwards, query.limit + 1))
+    page = found[: query.limit]
+    if backwards:
+        page.reverse()
+    return page, len(found) > query.limit

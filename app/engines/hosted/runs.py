@@ -14,14 +14,30 @@ from app.config import RUN_TIMEOUT_S, Settings
 from app.engines.base import StreamEvent, ToolOutput
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.objects import new_id
-from app.engines.hosted.pages import PageQuery, page_in_memory
+from app.engines.hosted.pages import KeyRange, PageQuery, keyset_page
 from app.engines.hosted.run_spec import RunSpec, check_tool_choice_can_run, message_record, run_settings
 from app.engines.hosted.runner import RunRunner
 from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
 from app.engines.hosted.threads import Threads
 from app.engines.hosted.tool_calls import answers_for
-from app.errors import NotFound, NoToolCallPending, RunAlreadyActive, RunNotActive, RunNotFound, ThreadNotFound
-from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadRecord, ThreadStore, is_active
+from app.errors import (
+    InvalidRequest,
+    NotFound,
+    NoToolCallPending,
+    RunAlreadyActive,
+    RunNotActive,
+    RunNotFound,
+    ThreadNotFound,
+)
+from app.storage.threads import (
+    MessageRecord,
+    RunKey,
+    RunRecord,
+    RunStepRecord,
+    ThreadRecord,
+    ThreadStore,
+    is_active,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +93,22 @@ class Runs:
         return cancelled
 
     async def page(self, thread_id: str, query: PageQuery) -> tuple[list[RunRecord], bool]:
+        """A page of the thread's runs, read on an index; one whose process died shows as expired."""
         await self._threads.get(thread_id)
-        return page_in_memory(
-            await self._store.thread_runs(thread_id), query, lambda cursor: f"no run '{cursor}' on thread {thread_id}."
-        )
+
+        async def key_of(name: str, run_id: str) -> RunKey:
+            run = await self._store.get_run(run_id)
+            if run is None or run.thread_id != thread_id:
+                raise InvalidRequest(f"{name}: no run '{run_id}' on thread {thread_id}.", field=name)
+            return run.created_at, run.id
+
+        async def read(keys: KeyRange[RunKey]) -> list[RunRecord]:
+            return await self._store.runs_page(
+                thread_id, key_after=keys.low, key_before=keys.high, ascending=keys.ascending, limit=keys.limit
+            )
+
+        runs, has_more = await keyset_page(query, key_of, read)
+        return [await self._unlapsed(run) if is_active(run.status) else run for run in runs], has_more
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput], *, stream: bool = False
@@ -199,19 +227,32 @@ class Steps:
         self._runs = runs
 
     async def page(self, thread_id: str, run_id: str, query: PageQuery) -> tuple[list[RunStepRecord], bool]:
-        return page_in_memory(
-            await self._settled(thread_id, run_id), query, lambda cursor: f"no step '{cursor}' on run {run_id}."
-        )
+        """A page of the run's steps, read on an index."""
+        run = await self._runs.get(thread_id, run_id)
+
+        async def key_of(name: str, step_id: str) -> int:
+            step = await self._store.get_run_step(step_id)
+            if step is None or step.run_id != run_id:
+                raise InvalidRequest(f"{name}: no step '{step_id}' on run {run_id}.", field=name)
+            return step.seq
+
+        async def read(keys: KeyRange[int]) -> list[RunStepRecord]:
+            return await self._store.steps_page(
+                run_id, seq_after=keys.low, seq_before=keys.high, ascending=keys.ascending, limit=keys.limit
+            )
+
+        steps, has_more = await keyset_page(query, key_of, read)
+        return [_settled(step, run) for step in steps], has_more
 
     async def get(self, thread_id: str, run_id: str, step_id: str) -> RunStepRecord:
-        for step in await self._settled(thread_id, run_id):
-            if step.id == step_id:
-                return step
-        raise NotFound(f"No run step found with id '{step_id}'.")
-
-    async def _settled(self, thread_id: str, run_id: str) -> list[RunStepRecord]:
-        """The run's steps; one left in progress (a tool_calls step waiting for outputs) ends as its run did."""
         run = await self._runs.get(thread_id, run_id)
-        ended = run.status in ("cancelled", "expired", "failed")
-        steps = await self._store.run_steps(run_id)
-        return [replace(step, status=run.status) if ended and step.status == "in_progress" else step for step in steps]
+        step = await self._store.get_run_step(step_id)
+        if step is None or step.run_id != run_id:
+            raise NotFound(f"No run step found with id '{step_id}'.")
+        return _settled(step, run)
+
+
+def _settled(step: RunStepRecord, run: RunRecord) -> RunStepRecord:
+    """The step; one left in progress (a tool_calls step waiting for outputs) ends as its run did."""
+    ended = run.status in ("cancelled", "expired", "failed")
+    return replace(step, status=run.status) if ended and step.status == "in_progress" else step

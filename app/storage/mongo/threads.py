@@ -12,12 +12,21 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from app.storage.mongo.database import doc_name, from_doc, from_docs, storage_errors_translated, to_doc, updated
+from app.storage.mongo.database import (
+    doc_name,
+    from_doc,
+    from_docs,
+    keyset_page,
+    storage_errors_translated,
+    to_doc,
+    updated,
+)
 from app.storage.threads import (
     ACTIVE_RUN_STATUSES,
     RUNNING_RUN_STATUSES,
     ClaimResult,
     MessageRecord,
+    RunKey,
     RunRecord,
     RunStepRecord,
     ThreadRecord,
@@ -39,7 +48,20 @@ class MongoThreadStore:
         await self._messages.create_index(
             [("threadId", ASCENDING), ("seq", ASCENDING)], unique=True, name="thread_position_unique"
         )
-        await self._runs.create_index([("threadId", ASCENDING), ("createdAt", DESCENDING)], name="thread_recent")
+        await self._messages.create_index(
+            [("threadId", ASCENDING), ("marker", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"marker": {"$type": "string"}},
+            name="thread_marker_unique",
+        )
+        await self._messages.create_index(
+            [("runId", ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING)],
+            partialFilterExpression={"runId": {"$type": "string"}},
+            name="run_messages",
+        )
+        await self._runs.create_index(
+            [("threadId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="thread_created"
+        )
         await self._runs.create_index([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="status_lease")
         await self._steps.create_index([("runId", ASCENDING), ("seq", ASCENDING)], name="run_position")
 
@@ -108,12 +130,21 @@ class MongoThreadStore:
         return bool((await self._messages.delete_one({"_id": message_id})).deleted_count)
 
     async def messages_page(
-        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
+        self,
+        thread_id: str,
+        *,
+        seq_after: int | None,
+        seq_before: int | None,
+        ascending: bool,
+        limit: int,
+        run_id: str | None = None,
     ) -> list[MessageRecord]:
-        bounds = {operator: seq for operator, seq in (("$gt", seq_after), ("$lt", seq_before)) if seq is not None}
-        query = {"threadId": thread_id, "seq": bounds} if bounds else {"threadId": thread_id}
-        cursor = self._messages.find(query).sort("seq", ASCENDING if ascending else DESCENDING).limit(limit)
-        return from_docs(MessageRecord, await cursor.to_list(None))
+        query = {"threadId": thread_id} if run_id is None else {"runId": run_id, "threadId": thread_id}
+        docs = await _seq_page(self._messages, query, seq_after, seq_before, ascending, limit)
+        return from_docs(MessageRecord, docs)
+
+    async def marked_message(self, thread_id: str, marker: str) -> MessageRecord | None:
+        return from_doc(MessageRecord, await self._messages.find_one({"threadId": thread_id, "marker": marker}))
 
     async def insert_run(self, run: RunRecord) -> None:
         await self._runs.insert_one(to_doc(run))
@@ -121,9 +152,19 @@ class MongoThreadStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         return from_doc(RunRecord, await self._runs.find_one({"_id": run_id}))
 
-    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
-        cursor = self._runs.find({"threadId": thread_id}).sort([("createdAt", ASCENDING), ("_id", ASCENDING)])
-        return from_docs(RunRecord, await cursor.to_list(None))
+    async def runs_page(
+        self, thread_id: str, *, key_after: RunKey | None, key_before: RunKey | None, ascending: bool, limit: int
+    ) -> list[RunRecord]:
+        docs = await keyset_page(
+            self._runs,
+            {"threadId": thread_id},
+            ("createdAt", "_id"),
+            after=key_after,
+            before=key_before,
+            ascending=ascending,
+            limit=limit,
+        )
+        return from_docs(RunRecord, docs)
 
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
         return await updated(self._runs, RunRecord, {"_id": run_id}, {"$set": {"metadata": dict(metadata)}})
@@ -159,3 +200,24 @@ class MongoThreadStore:
     async def run_steps(self, run_id: str) -> list[RunStepRecord]:
         cursor = self._steps.find({"runId": run_id}).sort("seq", ASCENDING)
         return from_docs(RunStepRecord, await cursor.to_list(None))
+
+    async def get_run_step(self, step_id: str) -> RunStepRecord | None:
+        return from_doc(RunStepRecord, await self._steps.find_one({"_id": step_id}))
+
+    async def steps_page(
+        self, run_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
+    ) -> list[RunStepRecord]:
+        docs = await _seq_page(self._steps, {"runId": run_id}, seq_after, seq_before, ascending, limit)
+        return from_docs(RunStepRecord, docs)
+
+
+async def _seq_page(
+    collection: Any, query: dict[str, Any], after: int | None, before: int | None, ascending: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Up to `limit` documents of `query` with after < seq < before, sorted by `seq` (an index on the query, seq)."""
+    bounds = {operator: seq for operator, seq in (("$gt", after), ("$lt", before)) if seq is not None}
+    cursor = collection.find({**query, "seq": bounds} if bounds else query)
+    docs: list[dict[str, Any]] = (
+        await cursor.sort("seq", ASCENDING if ascending else DESCENDING).limit(limit).to_list(None)
+    )
+    return docs

@@ -112,12 +112,21 @@ ADDED_COLUMNS = (
     ("threads", "metadata", "TEXT"),
     ("threads", "tool_resources", "TEXT"),
     ("messages", "attachments", "TEXT"),
+    ("messages", "marker", "TEXT"),
+    # A run's creation time, read from its JSON (computed, not stored), for the thread's run list's index.
+    ("runs", "created_at", "INTEGER GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL"),
 )
+# Indexes on added columns, made once the columns are there.
+ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS runs_thread_created ON runs (thread_id, created_at, id);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_marker ON messages (thread_id, marker) WHERE marker IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_of_run ON messages (run_id, thread_id, seq) WHERE run_id IS NOT NULL;
+"""
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
     for table, column, declaration in ADDED_COLUMNS:
-        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        present = {row[1] for row in connection.execute(f"PRAGMA table_xinfo({table})")}
         if column not in present:
             connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
@@ -136,6 +145,7 @@ class SqliteDatabase:
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._connection.executescript(SCHEMA)
             _add_missing_columns(self._connection)
+            self._connection.executescript(ADDED_INDEXES)
         except sqlite3.Error as exc:
             self._connection.close()
             raise StorageUnavailable() from exc

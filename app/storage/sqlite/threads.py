@@ -18,6 +18,7 @@ from app.storage.threads import (
     RUNNING_RUN_STATUSES,
     ClaimResult,
     MessageRecord,
+    RunKey,
     RunRecord,
     RunStepRecord,
     ThreadRecord,
@@ -114,11 +115,19 @@ class SqliteThreadStore(SqliteStore):
         return bool(self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount)
 
     async def messages_page(
-        self, thread_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
+        self,
+        thread_id: str,
+        *,
+        seq_after: int | None,
+        seq_before: int | None,
+        ascending: bool,
+        limit: int,
+        run_id: str | None = None,
     ) -> list[MessageRecord]:
+        select = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ?"
         rows = self._db.page(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ?",
-            (thread_id,),
+            select if run_id is None else select + " AND run_id = ?",
+            (thread_id,) if run_id is None else (thread_id, run_id),
             "seq",
             after=None if seq_after is None else (seq_after,),
             before=None if seq_before is None else (seq_before,),
@@ -126,6 +135,11 @@ class SqliteThreadStore(SqliteStore):
             limit=limit,
         )
         return [from_row(MessageRecord, row) for row in rows]
+
+    async def marked_message(self, thread_id: str, marker: str) -> MessageRecord | None:
+        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ? AND marker = ?"
+        row = self._db.one(sql, (thread_id, marker))
+        return from_row(MessageRecord, row) if row else None
 
     async def insert_run(self, run: RunRecord) -> None:
         self._db.execute(
@@ -140,9 +154,20 @@ class SqliteThreadStore(SqliteStore):
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._get_run(run_id)
 
-    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
-        sql = "SELECT doc FROM runs WHERE thread_id = ? ORDER BY json_extract(doc, '$.created_at'), id"
-        return [from_doc(RunRecord, row[0]) for row in self._db.all(sql, (thread_id,))]
+    async def runs_page(
+        self, thread_id: str, *, key_after: RunKey | None, key_before: RunKey | None, ascending: bool, limit: int
+    ) -> list[RunRecord]:
+        after, before = ((to_ms(key[0]), key[1]) if key else None for key in (key_after, key_before))
+        rows = self._db.page(
+            "SELECT doc FROM runs WHERE thread_id = ?",
+            (thread_id,),
+            "created_at, id",
+            after=after,
+            before=before,
+            ascending=ascending,
+            limit=limit,
+        )
+        return [from_doc(RunRecord, row[0]) for row in rows]
 
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
         sql = "UPDATE runs SET doc = json_set(doc, '$.metadata', json(?)) WHERE id = ? RETURNING doc"
@@ -187,4 +212,22 @@ class SqliteThreadStore(SqliteStore):
 
     async def run_steps(self, run_id: str) -> list[RunStepRecord]:
         rows = self._db.all("SELECT doc FROM run_steps WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [from_doc(RunStepRecord, row[0]) for row in rows]
+
+    async def get_run_step(self, step_id: str) -> RunStepRecord | None:
+        row = self._db.one("SELECT doc FROM run_steps WHERE id = ?", (step_id,))
+        return from_doc(RunStepRecord, row[0]) if row else None
+
+    async def steps_page(
+        self, run_id: str, *, seq_after: int | None, seq_before: int | None, ascending: bool, limit: int
+    ) -> list[RunStepRecord]:
+        rows = self._db.page(
+            "SELECT doc FROM run_steps WHERE run_id = ?",
+            (run_id,),
+            "seq",
+            after=None if seq_after is None else (seq_after,),
+            before=None if seq_before is None else (seq_before,),
+            ascending=ascending,
+            limit=limit,
+        )
         return [from_doc(RunStepRecord, row[0]) for row in rows]

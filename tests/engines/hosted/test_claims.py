@@ -267,3 +267,19 @@ async def test_real_mongodb_one_run_per_thread_across_clients(fake: FakeOpenAI, 
             await databases[0][name].drop()
         for client in clients:
             await client.close()
+
+
+async def test_runs_whose_process_died_are_listed_as_expired(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:
+    from app.engines.hosted.pages import PageQuery
+
+    async with hosted_app(fake, hosted_store=hosted_store) as client:
+        engine = engine_of(client)
+        thread_id = await engine.create_thread()
+        crashed = new_id("run_")
+        await leave_crashed_run(hosted_store, thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
+        listed, has_more = await engine.runs.page(thread_id, PageQuery())
+        stored = await hosted_store.get_run(crashed)
+    assert [(run.id, run.status) for run in listed] == [(crashed, "expired")]
+    assert has_more is False
+    assert stored is not None
+    assert stored.status == "expired", "and stored so"

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # A JSON file of assistants (the Assistants API's create shape plus `id`), stored at start-up.
     assistants_file: str | None = None
     run_lease_s: float = Field(default=30.0, gt=0, le=3600)
+    # How long a request with an Idempotency-Key holds its key before a retry may take it over (its process
+    # died) and look for what it wrote; unset: as long as its upstream calls may take, plus 30 s.
+    idempotency_lease_s: float | None = Field(default=None, gt=0, le=3600)
     requires_action_timeout_s: float = Field(default=600.0, gt=0)
 
     # Storage

@@ -109,7 +109,7 @@ def _services(app: FastAPI, cfg: Settings, stores: Stores, engine: AssistantEngi
         stores.thread_owners, cfg.default_user_id, max_threads_per_user=limit
     )
     # How long a request may hold its Idempotency-Key: its upstream attempts, with room to spare.
-    lease_s = cfg.openai_timeout_s * (cfg.openai_max_retries + 1) + 30.0
+    lease_s = cfg.idempotency_lease_s or cfg.openai_timeout_s * (cfg.openai_max_retries + 1) + 30.0
     app.state.idempotency = IdempotentRequests(stores.idempotency_keys, _describe_error, lease_s=lease_s)
     # The same keys; answers kept in OpenAI's shape.
     app.state.v1_idempotency = IdempotentRequests(stores.idempotency_keys, describe_openai_error, lease_s=lease_s)

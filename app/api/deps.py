@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import operator
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -13,7 +12,6 @@ from fastapi import Depends, Header, Request
 from app.config import Settings
 from app.engines.base import AssistantEngine
 from app.observability.metrics import Metrics
-from app.observability.request_ids import request_id_var
 from app.services.assistants import AssistantService
 from app.services.chat import ChatService
 from app.services.conversation_retry import UpsertRetryQueue
@@ -26,11 +24,12 @@ from app.storage.conversations import ConversationStore
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
 
-def request_marker(user_id: str, idempotency_key: str | None) -> str:
-    """What identifies a request upstream (run metadata): the same for every retry with one Idempotency-Key."""
+def request_marker(user_id: str, idempotency_key: str | None) -> str | None:
+    """What identifies a request on what it wrote (a hosted message and run, an upstream run's metadata): the same
+    for every retry with one Idempotency-Key; None without a key (the engine marks its own upstream runs)."""
     if idempotency_key is not None:
         return hashlib.sha256(f"{user_id}\0{idempotency_key}".encode()).hexdigest()[:32]
-    return request_id_var.get() or uuid.uuid4().hex
+    return None
 
 
 def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:

@@ -52,7 +52,7 @@ class ChatService:
         await self._access.record_new_thread(user_id, thread_id)
         return thread_id
 
-    async def post_message(self, user_id: str, thread_id: str, content: str, *, marker: str) -> RunRef:
+    async def post_message(self, user_id: str, thread_id: str, content: str, *, marker: str | None) -> RunRef:
         """Start a run with the message and upsert the conversation, overlapping; `marker` identifies the request."""
         run = await self._posted(user_id, thread_id, self._engine.start_run, content, marker)
         self._count_run("run")
@@ -64,7 +64,7 @@ class ChatService:
         return await self._engine.find_run(thread_id, marker)
 
     async def stream_message(
-        self, user_id: str, thread_id: str, content: str, *, marker: str
+        self, user_id: str, thread_id: str, content: str, *, marker: str | None
     ) -> AsyncGenerator[StreamEvent, None]:
         """Like post_message, but the run is streamed: returns its events once it has started."""
         events = await self._posted(user_id, thread_id, self._engine.stream_run, content, marker)
@@ -72,7 +72,12 @@ class ChatService:
         return events
 
     async def _posted(
-        self, user_id: str, thread_id: str, start: Callable[[str, str, str], Awaitable[T]], content: str, marker: str
+        self,
+        user_id: str,
+        thread_id: str,
+        start: Callable[[str, str, str | None], Awaitable[T]],
+        content: str,
+        marker: str | None,
     ) -> T:
         if len(content) > self._max_content_chars:
             raise InvalidField("content", f"String should have at most {self._max_content_chars} characters")

@@ -12,6 +12,12 @@ upstream refused the connection) frees its key, so a retry runs for real. One wh
 unknown (the upstream timed out or failed mid-way: the message may have been posted) keeps its
 error answer under the key, so a retry cannot post the message a second time. Keys are per
 user and expire after IDEMPOTENCY_TTL_S (a MongoDB TTL index; the same expiry in memory).
+
+A first attempt may also never settle: its process dies (`kill -9`), or the database stays away
+longer than the driver retries, so its writes' acknowledgements are lost (the answer is 503, and the
+key's lease is ended at once). Its lease lapses, and the next retry takes the key over *unsettled*:
+it looks for the first attempt's marker (`recheck`: the message or run it wrote) before anything
+else, answers with that run if there is one, and runs the request only when nothing was written.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import IdempotencyInProgress, IdempotencyKeyReused, UpstreamError
+from app.errors import IdempotencyInProgress, IdempotencyKeyReused, StorageUnavailable, UpstreamError
 from app.storage.idempotency_keys import IdempotencyKeyStore
 
 logger = logging.getLogger(__name__)
@@ -82,8 +88,11 @@ class IdempotentRequests:
 
         A kept answer whose outcome was unknown is replaced by `recheck()`'s 200 answer once it finds one.
         """
-        held = await self._store.claim(user_id, key, request_fingerprint, lease_s=self._lease_s)
-        if held is not None:
+        held = await self._store.claim(
+            user_id, key, request_fingerprint, lease_s=self._lease_s, ttl_s=IDEMPOTENCY_TTL_S
+        )
+        unsettled = held is not None and held.state == "unsettled"
+        if held is not None and not unsettled:
             if held.fingerprint != request_fingerprint:
                 raise IdempotencyKeyReused()
             if held.state == "in_progress" or held.response is None or held.status_code is None:
@@ -95,21 +104,27 @@ class IdempotentRequests:
                     return IdempotentAnswer(200, found, replayed=True)
             return IdempotentAnswer(held.status_code, held.response, replayed=True)
         try:
-            body = await action()
+            # We hold the key; after a first attempt that never settled, what it wrote is looked for first.
+            found = await recheck() if unsettled and recheck is not None else None
+            body = found if found is not None else await action()
         except Exception as exc:
             await self._settle_failure(user_id, key, exc)
             raise
         await self._save(user_id, key, 200, body)
-        return IdempotentAnswer(200, body, replayed=False)
+        if found is not None:
+            logger.info("the unsettled first attempt of an idempotency key had taken effect: answered with its run")
+        return IdempotentAnswer(200, body, replayed=found is not None)
 
     async def _settle_failure(self, user_id: str, key: str, exc: Exception) -> None:
         if outcome_unknown(exc):
             await self._save(user_id, key, *self._describe_error(exc))
             return
+        # A storage failure may have lost the acknowledgement of a write that was made: a retry looks first.
+        settle = self._store.abandon if isinstance(exc, StorageUnavailable) else self._store.release
         try:
-            await self._store.release(user_id, key)
+            await settle(user_id, key)
         except Exception as store_exc:  # the request's own error is the one to answer with
-            logger.warning("could not release the idempotency key after a failure: %s", type(store_exc).__name__)
+            logger.warning("could not settle the idempotency key after a failure: %s", type(store_exc).__name__)
 
     async def _save(self, user_id: str, key: str, status: int, body: dict[str, Any]) -> None:
         try:

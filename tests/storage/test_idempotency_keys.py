@@ -59,3 +59,27 @@ async def test_idempotency_keys_expire_through_a_ttl_index() -> None:
     assert [(spec["key"], spec["expireAfterSeconds"]) for spec in ttl] == [([("expiresAt", 1)], 0)]
     owners = await database["thread_owners"].index_information()
     assert [spec["key"] for spec in owners.values() if spec.get("unique")] == [[("threadId", 1)]]
+
+
+async def test_a_key_whose_lease_lapsed_is_taken_over_unsettled_by_the_same_request_only(store: Stores) -> None:
+    keys = store.idempotency_keys
+    await store.ensure_indexes(threads=False)
+    assert await keys.claim("u1", "k", "fp", lease_s=0, ttl_s=60) is None
+    other = await keys.claim("u1", "k", "another body", lease_s=60, ttl_s=60)
+    assert other is not None
+    assert (other.state, other.fingerprint) == ("in_progress", "fp"), "another request is refused the key"
+    retaken = await keys.claim("u1", "k", "fp", lease_s=60, ttl_s=60)
+    assert retaken is not None
+    assert retaken.state == "unsettled"
+    held = await keys.claim("u1", "k", "fp", lease_s=60, ttl_s=60)
+    assert held is not None
+    assert held.state == "in_progress", "the retry now holds it"
+    await keys.abandon("u1", "k")
+    abandoned = await keys.claim("u1", "k", "fp", lease_s=60, ttl_s=60)
+    assert abandoned is not None
+    assert abandoned.state == "unsettled"
+    await keys.complete("u1", "k", 200, {"run_id": "run_1"}, ttl_s=60)
+    await keys.abandon("u1", "k")
+    done = await keys.claim("u1", "k", "fp", lease_s=60, ttl_s=60)
+    assert done is not None
+    assert (done.state, done.response) == ("completed", {"run_id": "run_1"}), "an answered key stays answered"

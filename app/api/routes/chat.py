@@ -40,6 +40,7 @@ async def create_chat_run(
         return ChatStarted(run_id=run.run_id, thread_id=run.thread_id).model_dump()
 
     async def find_posted() -> dict[str, Any] | None:
+        assert marker is not None  # a key's
         run = await chat.find_posted_run(user_id, body.thread_id, marker)
         return ChatStarted(run_id=run.run_id, thread_id=run.thread_id).model_dump() if run is not None else None
 

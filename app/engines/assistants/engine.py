@@ -32,6 +32,7 @@ from app.errors import (
     UpstreamNotFound,
     UpstreamRejected,
 )
+from app.observability.request_ids import request_id_var
 from app.upstream.client import Upstream
 from app.upstream.json_calls import ASSISTANTS_BETA
 
@@ -64,6 +65,11 @@ def translated_errors(thread_id: str, run_id: str | None = None) -> Iterator[Non
             if any(p in lowered for p in _API_GONE_PHRASES):
                 raise AssistantsApiUnavailable() from exc
         raise
+
+
+def _marker(marker: str | None) -> str:
+    """The run's marker: the request's (the same for an Idempotency-Key's retries), else the request id."""
+    return marker or request_id_var.get() or uuid.uuid4().hex
 
 
 class AssistantsEngine:
@@ -100,7 +106,7 @@ class AssistantsEngine:
         # The hot path: `runs.create`'s request, sent as plain JSON, at most once (run_creation.py).
         with translated_errors(thread_id):
             body = await self._run_body(thread_id, content)
-            run = await self._runs.create(thread_id, body, marker or uuid.uuid4().hex)
+            run = await self._runs.create(thread_id, body, _marker(marker))
         run_id: str = run["id"]
         logger.info("run started engine=assistants thread_id=%s run_id=%s", thread_id, run_id)
         return RunRef(run_id=run_id, thread_id=thread_id, status=str(run.get("status") or "queued"))
@@ -115,7 +121,7 @@ class AssistantsEngine:
     ) -> AsyncGenerator[StreamEvent, None]:
         with translated_errors(thread_id):
             body = await self._run_body(thread_id, content)
-            events = await self._runs.create_streamed(thread_id, body, marker or uuid.uuid4().hex)
+            events = await self._runs.create_streamed(thread_id, body, _marker(marker))
         logger.info("streamed run started engine=assistants thread_id=%s", thread_id)
         return relay_events(events)
 

@@ -58,17 +58,18 @@ class HostedEngine:
         return (await self.threads.create()).id
 
     async def start_run(self, thread_id: str, content: str, marker: str | None = None) -> RunRef:
-        run = await self.runs.start(thread_id, await self._message_spec(content))
+        run = await self.runs.start(thread_id, await self._message_spec(content, marker))
         assert isinstance(run, RunRecord)
         return RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
 
     async def find_run(self, thread_id: str, marker: str) -> RunRef | None:
-        return None  # a hosted start is answered only once its writes are done: nothing to look for
+        run = await self.runs.find_marked(thread_id, await self._message_spec("", marker))
+        return None if run is None else RunRef(run_id=run.id, thread_id=thread_id, status=run.status)
 
     async def stream_run(
         self, thread_id: str, content: str, marker: str | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
-        return _events(await self.runs.start(thread_id, await self._message_spec(content), stream=True))
+        return _events(await self.runs.start(thread_id, await self._message_spec(content, marker), stream=True))
 
     async def submit_tool_outputs(
         self, thread_id: str, run_id: str, outputs: list[ToolOutput]
@@ -113,8 +114,9 @@ class HostedEngine:
     async def aclose(self) -> None:
         await self.runner.aclose()
 
-    async def _message_spec(self, content: str) -> RunSpec:
-        return RunSpec(await self._assistants.current(), additional_messages=(NewMessage("user", content),))
+    async def _message_spec(self, content: str, marker: str | None) -> RunSpec:
+        message = NewMessage("user", content)
+        return RunSpec(await self._assistants.current(), additional_messages=(message,), marker=marker)
 
 
 def _events(started: Started) -> AsyncGenerator[StreamEvent, None]:

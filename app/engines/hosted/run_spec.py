@@ -49,6 +49,8 @@ class RunSpec:
     max_completion_tokens: int | None = None
     truncation_type: str | None = None
     truncation_last_messages: int | None = None
+    # The request's marker (an Idempotency-Key's): on the run and its first new message, so a retry finds them.
+    marker: str | None = None
 
 
 def run_settings(
@@ -114,8 +116,18 @@ def _tool_names(tools: tuple[str | dict[str, Any], ...]) -> str:
     return ", ".join(str(name) for name in names) or "none"
 
 
-def message_record(new: NewMessage, thread_id: str, seq: int, now: datetime) -> MessageRecord:
+def message_record(
+    new: NewMessage, thread_id: str, seq: int, now: datetime, marker: str | None = None
+) -> MessageRecord:
     metadata, attachments = new.metadata or None, new.attachments or None
     return MessageRecord(
-        new_id("msg_"), thread_id, seq, new.role, new.text, now, metadata=metadata, attachments=attachments
+        new_id("msg_"),
+        thread_id,
+        seq,
+        new.role,
+        new.text,
+        now,
+        metadata=metadata,
+        attachments=attachments,
+        marker=marker,
     )

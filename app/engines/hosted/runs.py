@@ -42,6 +42,8 @@ from app.storage.threads import (
 logger = logging.getLogger(__name__)
 
 Started = RunRecord | AsyncGenerator[StreamEvent, None]
+# How many of a thread's runs from a marked message's time on are looked through for the marker's run.
+_MARKED_RUN_SEARCH = 20
 
 
 class Runs:
@@ -66,6 +68,26 @@ class Runs:
     async def start(self, thread_id: str, spec: RunSpec, *, stream: bool = False) -> Started:
         """Store the spec's messages and a queued run, and execute it: the run, or (`stream`) its events."""
         return self._runner.start(await self._begin(thread_id, spec), stream=stream)
+
+    async def find_marked(self, thread_id: str, spec: RunSpec) -> RunRecord | None:
+        """The run a request with the spec's marker started: found through the message it stored first (None: it
+        stored nothing). A start that stopped between its message and its run (its process died) is completed now:
+        the run starts for the stored message, and nothing is posted again."""
+        assert spec.marker is not None
+        message = await self._store.marked_message(thread_id, spec.marker)
+        if message is None:
+            return None
+        # The run is stored with the message's creation time, right after it.
+        following = await self._store.runs_page(
+            thread_id, key_after=(message.created_at, ""), key_before=None, ascending=True, limit=_MARKED_RUN_SEARCH
+        )
+        for run in following:
+            if run.marker == spec.marker:
+                return await self._unlapsed(run)
+        logger.warning("thread %s: a message's run was never stored (its start was cut off): starting it", thread_id)
+        started = await self.start(thread_id, replace(spec, additional_messages=()))
+        assert isinstance(started, RunRecord)
+        return started
 
     async def get(self, thread_id: str, run_id: str) -> RunRecord:
         """The stored run; an active run whose lease lapsed (its process died) shows as expired."""
@@ -151,6 +173,7 @@ class Runs:
             lease_expires_at=self._claims.lease_from(now),
             expires_at=now + timedelta(seconds=RUN_TIMEOUT_S),
             assistant_id=assistant.id,
+            marker=spec.marker,
             **settings,
         )
         try:
@@ -163,7 +186,7 @@ class Runs:
                     field = f"additional_messages[{index}].attachments"
                     made_stores.extend(await self._files.attach(thread, extra.attachments, field))
                     thread = await self._threads.get(thread_id)
-                messages.append(message_record(extra, thread_id, position, now))
+                messages.append(message_record(extra, thread_id, position, now, spec.marker if index == 0 else None))
             run = replace(
                 run,
                 vector_store_ids=searched_stores(run.tools, assistant, thread),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -9,13 +10,13 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
-from app.storage.idempotency_keys import IdempotencyRecord
+from app.storage.idempotency_keys import IdempotencyRecord, lease_lapsed
 from app.storage.mongo.database import from_doc, storage_errors_translated
 
 
 @storage_errors_translated
 class MongoIdempotencyKeyStore:
-    """`{userId, key, fingerprint, state, expiresAt, statusCode, response}`."""
+    """`{userId, key, fingerprint, state, expiresAt, leaseExpiresAt, statusCode, response}`."""
 
     def __init__(self, database: Any) -> None:
         self._idempotency = database["idempotency_keys"]
@@ -28,17 +29,20 @@ class MongoIdempotencyKeyStore:
         # `claim` treats a record past its expiry as gone in the meantime).
         await self._idempotency.create_index([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expires_ttl")
 
-    async def claim(self, user_id: str, key: str, fingerprint: str, *, lease_s: float) -> IdempotencyRecord | None:
+    async def claim(
+        self, user_id: str, key: str, fingerprint: str, *, lease_s: float, ttl_s: float | None = None
+    ) -> IdempotencyRecord | None:
         held = {"userId": user_id, "key": key}
         for _ in range(3):
             now = utc_now()
-            expires_at = now + timedelta(seconds=lease_s)
+            lease_end = now + timedelta(seconds=lease_s)
             doc = {
                 **held,
                 "fingerprint": fingerprint,
                 "state": "in_progress",
                 "createdAt": now,
-                "expiresAt": expires_at,
+                "expiresAt": now + timedelta(seconds=max(lease_s, ttl_s or 0.0)),
+                "leaseExpiresAt": lease_end,
             }
             try:
                 await self._idempotency.insert_one(dict(doc))
@@ -47,8 +51,17 @@ class MongoIdempotencyKeyStore:
                 existing = await self._idempotency.find_one(held)
             if existing is None:
                 continue  # expired and deleted in between: try the insert again
+            record = from_doc(IdempotencyRecord, existing)
+            assert record is not None
             if existing["expiresAt"] > now:
-                return from_doc(IdempotencyRecord, existing)
+                if not lease_lapsed(record, fingerprint, now):
+                    return record
+                # The same request's first attempt never settled: take the key over, unless someone else just did.
+                lease = {"_id": existing["_id"], "leaseExpiresAt": existing["leaseExpiresAt"]}
+                taken = await self._idempotency.update_one(lease, {"$set": {"leaseExpiresAt": lease_end}})
+                if taken.modified_count == 1:
+                    return replace(record, state="unsettled", lease_expires_at=lease_end)
+                continue
             # Past its expiry but not yet removed by the TTL monitor: take it over, unless someone else just did.
             taken = await self._idempotency.replace_one(
                 {"_id": existing["_id"], "expiresAt": existing["expiresAt"]}, doc
@@ -61,8 +74,15 @@ class MongoIdempotencyKeyStore:
         self, user_id: str, key: str, status_code: int, response: dict[str, Any], *, ttl_s: float
     ) -> None:
         expires_at = utc_now() + timedelta(seconds=ttl_s)
-        update = {"state": "completed", "statusCode": status_code, "response": response, "expiresAt": expires_at}
-        await self._idempotency.update_one({"userId": user_id, "key": key}, {"$set": update})
+        update = {
+            "$set": {"state": "completed", "statusCode": status_code, "response": response, "expiresAt": expires_at},
+            "$unset": {"leaseExpiresAt": ""},
+        }
+        await self._idempotency.update_one({"userId": user_id, "key": key}, update)
 
     async def release(self, user_id: str, key: str) -> None:
         await self._idempotency.delete_one({"userId": user_id, "key": key})
+
+    async def abandon(self, user_id: str, key: str) -> None:
+        query = {"userId": user_id, "key": key, "state": "in_progress"}
+        await self._idempotency.update_one(query, {"$set": {"leaseExpiresAt": utc_now()}})

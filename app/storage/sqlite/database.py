@@ -113,6 +113,7 @@ ADDED_COLUMNS = (
     ("threads", "tool_resources", "TEXT"),
     ("messages", "attachments", "TEXT"),
     ("messages", "marker", "TEXT"),
+    ("idempotency_keys", "lease_expires_at", "INTEGER"),
     # A run's creation time, read from its JSON (computed, not stored), for the thread's run list's index.
     ("runs", "created_at", "INTEGER GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL"),
 )

@@ -5,6 +5,9 @@ can be stored (SQLite and MongoDB keep UTF-8) nor sent on (a model request is st
 through, they would fail later, as a 500 or a failed run. pydantic-core's parser refuses them all
 (`allow_inf_nan=False`), and nesting deeper than its limit. Only when it refuses a body that Python's
 parser reads is the body walked, to name the field that holds the lone surrogate.
+
+A body nests at most MAX_JSON_DEPTH levels (a function's schema, metadata, anything): deeper ones are refused
+naming the field, before they are stored, since reading them back (or sending them to a model) would fail.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pydantic_core import from_json
 from app.errors import InvalidField
 
 RULE = "JSON bodies must be UTF-8, without NaN, Infinity or lone UTF-16 surrogates"
+MAX_JSON_DEPTH = 32
+_NAMED_SEGMENTS = 4  # how much of a too-deep value's path names its field: `tools[0].function.parameters`
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -42,9 +47,11 @@ def _refusal(body: bytes, problem: ValueError) -> InvalidField:
     try:
         parsed = json.loads(body)
     except RecursionError:  # json's parser recurses once per level of nesting
-        return InvalidField("body", "JSON nested too deeply")
+        return _nested_too_deeply([])
     except ValueError:
         parsed = None
+    if (path := _too_deep(parsed)) is not None:
+        return _nested_too_deeply(path)
     return InvalidField(_surrogate_place(parsed, "") or "body", f"{problem} ({RULE})")
 
 
@@ -59,6 +66,32 @@ async def strict_json_body(request: Request) -> None:
     if not body:
         return
     try:
-        from_json(body, allow_inf_nan=False)
+        parsed = from_json(body, allow_inf_nan=False)
     except ValueError as exc:
         raise _refusal(body, exc) from None
+    if (path := _too_deep(parsed)) is not None:
+        raise _nested_too_deeply(path)
+
+
+def _too_deep(value: Any) -> list[str | int] | None:
+    """The path to the first object or array nested deeper than MAX_JSON_DEPTH levels, or None."""
+    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.items()
+        elif isinstance(item, list):
+            children = enumerate(item)
+        else:
+            continue
+        if len(path) >= MAX_JSON_DEPTH:
+            return path
+        stack.extend((child, [*path, key]) for key, child in children if isinstance(child, dict | list))
+    return None
+
+
+def _nested_too_deeply(path: list[str | int]) -> InvalidField:
+    name = ""
+    for part in path[:_NAMED_SEGMENTS]:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}" if name else str(part)
+    return InvalidField(name or "body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")

@@ -72,3 +72,33 @@ async def test_only_utf8_bodies(fake: FakeOpenAI, raw: bytes, said: str) -> None
         assert refused.status_code == 400, refused.text
         assert said in refused.json()["error"]["message"]
         assert (await client.post("/v1/threads", content='{"metadata": {"k": "é"}}'.encode(), headers=JSON)).is_success
+
+
+def _nested(levels: int) -> dict[str, object]:
+    schema: dict[str, object] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize("levels", [13, 125])
+async def test_json_nested_deeper_than_32_levels_is_refused_naming_the_field_and_not_stored(
+    fake: FakeOpenAI, levels: int
+) -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": _nested(levels)}}
+    async with hosted_app(fake) as client:
+        before = (await client.get("/v1/assistants")).json()["data"]
+        created = await client.post("/v1/assistants", json={"model": "m", "tools": [tool]})
+        thread_id = (await client.post("/threads")).json()["thread_id"]
+        deep_chat = await client.post("/chat", json={"threadId": thread_id, "content": _nested(levels)})
+        listed = await client.get("/v1/assistants")
+    assert listed.status_code == 200
+    if levels == 13:  # the body, 4 levels around the schema and 2 per its level: 31 in all
+        assert created.status_code == 200, created.text
+        return
+    assert created.status_code == 400
+    assert created.json()["error"]["param"] == "tools[0].function.parameters"
+    assert "nested deeper than 32 levels" in created.json()["error"]["message"]
+    assert listed.json()["data"] == before
+    assert deep_chat.status_code == 422
+    assert deep_chat.json()["error"]["fields"][0]["field"].startswith("content.")

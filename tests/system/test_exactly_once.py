@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
+from tests.fakes.crashes import CrashProbe, crash_server
 from tests.fakes.event_streams import parse_sse
 from tests.fakes.processes import fake_upstream_process
 
@@ -130,3 +132,16 @@ async def test_a_timeout_whose_outcome_cannot_be_known_says_so(app_client, upstr
     assert response.json()["error"]["posted"] is None
     assert "may have been posted" in response.json()["error"]["message"]
     assert len([r for r in await upstream.runs(thread_id)]) == 0, "and no blind retry posted it"
+
+
+@pytest.mark.parametrize("engine", ["hosted", "assistants"])
+async def test_kill_9_with_requests_in_flight_and_retried_keys_posts_each_message_once(
+    fake_process: str, tmp_path: Path, engine: str
+) -> None:
+    """A few kills here; bench/crash_retries.py runs 200 per engine."""
+    server = crash_server(tmp_path, engine, fake_process)
+    outcome = await CrashProbe(server, engine, fake_process, concurrency=8, seed=19).run(kills=4)
+    assert outcome.unanswered == [], outcome
+    assert outcome.duplicates == 0, outcome
+    assert outcome.lost == 0, outcome
+    assert outcome.interrupted > 0, "the kills cut requests off"

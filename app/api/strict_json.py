@@ -46,8 +46,8 @@ def _refusal(body: bytes, problem: ValueError) -> InvalidField:
     """The 4xx for a body pydantic-core refused, naming the field where Python's parser can find it."""
     try:
         parsed = json.loads(body)
-    except RecursionError:  # json's parser recurses once per level of nesting
-        return _nested_too_deeply([])
+    except RecursionError:  # json's parser recurses once per level of nesting: too deep to name a field
+        return InvalidField("body", "JSON nested too deeply")
     except ValueError:
         parsed = None
     if (path := _too_deep(parsed)) is not None:

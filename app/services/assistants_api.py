@@ -49,6 +49,7 @@ class AssistantsApi:
         tool_resources: dict[str, Any] | None = None,
     ) -> tuple[ThreadRecord, list[str]]:
         """The new thread, and the vector stores made for it (to delete if it is discarded)."""
+        self.check_messages(messages, "messages")
         files = self.hosted.files
         for index, message in enumerate(messages):  # refused before anything is made
             await files.verify(message.attachments or [], f"messages[{index}].attachments")
@@ -86,6 +87,7 @@ class AssistantsApi:
         **overrides: object,
     ) -> Started:
         """`POST /v1/threads/runs`: a new thread (`thread_` arguments) and its run; a failed start leaves none."""
+        self.check_messages(thread_messages, "thread.messages")
         await self.assistants.get(user_id, assistant_id)  # an unknown assistant makes no thread
         new_thread, stores = await self.create_thread(
             user_id, metadata=thread_metadata, messages=thread_messages, tool_resources=thread_resources
@@ -110,7 +112,13 @@ class AssistantsApi:
         await self._access.release(user_id, thread_id)  # no longer counts towards the user's threads
         await self._chat.forget_conversation(user_id, thread_id)
 
+    def check_messages(self, messages: list[NewMessage] | tuple[NewMessage, ...], field: str) -> None:
+        """Every message's text by the one rule (`ChatService.check_content`), refused naming `field[i].content`."""
+        for index, message in enumerate(messages):
+            self._chat.check_content(message.text, f"{field}[{index}].content")
+
     async def add_message(self, user_id: str, thread_id: str, message: NewMessage) -> MessageRecord:
+        self._chat.check_content(message.text)
         return await self._chat.posted(user_id, thread_id, lambda: self.hosted.messages.add(thread_id, message))
 
     async def start_run(
@@ -119,6 +127,7 @@ class AssistantsApi:
         """A run of the user's assistant (`overrides`: the RunSpec's), in the background or streamed."""
         await self._access.check(user_id, thread_id)
         spec = RunSpec(assistant=await self.assistants.get(user_id, assistant_id), **overrides)  # type: ignore[arg-type]
+        self.check_messages(spec.additional_messages, "additional_messages")
         return await self._chat.posted(
             user_id, thread_id, lambda: self.hosted.runs.start(thread_id, spec, stream=stream)
         )

@@ -34,3 +34,15 @@ async def test_hosted_without_api_key_answers_503(fake: FakeOpenAI) -> None:
     assert response.json()["error"]["missing"] == "OPENAI_API_KEY"
     assert steps.status_code == 503
     assert steps.json()["error"]["missing"] == "OPENAI_API_KEY"
+
+
+async def test_a_post_refused_for_configuration_writes_nothing(app_client) -> None:
+    async with app_client(openai_api_key=None) as client:
+        stores = client.app.state.stores  # type: ignore[attr-defined]
+        chat = await client.post("/chat", json={"content": "hi", "threadId": "thread_abc"})
+        streamed = await client.post("/chat/stream", json={"content": "hi", "threadId": "thread_abc"})
+        conversations = await client.get("/conversations")
+        owner = await stores.thread_owners.owner_of("thread_abc")
+    assert (chat.status_code, streamed.status_code) == (503, 503)
+    assert conversations.json()["data"] == [], "no conversation row"
+    assert owner is None, "and the thread is not claimed"

@@ -1,14 +1,18 @@
 """A caller's request (/v1 files and vector stores) relayed as it came, with the service's key.
 
 The caller's own headers (their key among them) are never sent: only the SDK's, and the body's Content-Type.
-A 2xx, or a 400, 404, 409, 413, 415 or 422 in OpenAI's error shape, comes back as it is; a 404 that is not
-an OpenAI error (a compatible server without files) is `UpstreamNoSuchEndpoint`. Everything else leaves as
-the usual `UpstreamError`s, whose upstream text never reaches a client. No retries: a POST creates something.
+A 2xx comes back as it is. A 400, 404, 409, 413, 415 or 422 in OpenAI's error shape comes back with its status,
+type, param and code, but with this service's own message (`safe_refusal`: the upstream's text may tell of
+objects or settings the caller has no business seeing); a 404 that is not an OpenAI error (a compatible server
+without files) is `UpstreamNoSuchEndpoint`. Everything else leaves as the usual `UpstreamError`s, whose upstream
+text never reaches a client. No retries: a POST creates something.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +28,19 @@ from app.upstream.json_calls import json_object, sdk_headers, unexpected_answer
 
 logger = logging.getLogger(__name__)
 
-# Upstream refusals that are about the caller's request: answered with the upstream's own error.
+# Upstream refusals that are about the caller's request: answered with their status, in our words.
 RELAYED_ERRORS = frozenset({400, 404, 409, 413, 415, 422})
+_REFUSALS = {
+    400: "The upstream refused the request as invalid.",
+    404: "No such object.",
+    409: "The request conflicts with the object's current state.",
+    413: "The request is too large for the upstream.",
+    415: "The upstream does not take this content type.",
+    422: "The upstream refused the request as invalid.",
+}
+# OpenAI's 404 for an id: rebuilt from its two parts (an object kind and an id), never passed on as it came.
+_NO_SUCH = re.compile(r"No such ([A-Za-z][A-Za-z ]{0,30}) object: ([A-Za-z0-9_-]{1,140})")
+_WORD = re.compile(r"[A-Za-z0-9_.\[\]-]{1,128}")
 _KEPT_ANSWER_HEADERS = ("content-type", "content-disposition", "content-length")
 
 
@@ -96,12 +111,15 @@ class UpstreamPassthrough:
         data = json_object(response.content)
         if data is None:
             raise unexpected_answer("a JSON object", response.status_code)
-        return response.status_code, data
+        return response.status_code, safe_refusal(response.status_code, data) if response.status_code >= 300 else data
 
     async def stream(self, method: str, path: str, *, params: Sequence[tuple[str, str]] = ()) -> RelayedAnswer:
         """The upstream's answer with its body as it arrives (never held whole). Raises UpstreamError."""
         response = await self._send(method, path, params, None, None, read=False)
-        body = _once(response.content) if response.is_closed else _relayed(response)  # closed: a refusal, read
+        if response.status_code >= 300:  # a refusal, read whole
+            refusal = json.dumps(safe_refusal(response.status_code, json_object(response.content) or {}))
+            return RelayedAnswer(response.status_code, {"content-type": "application/json"}, _once(refusal.encode()))
+        body = _once(response.content) if response.is_closed else _relayed(response)
         return RelayedAnswer(response.status_code, _kept(response.headers), body)
 
 
@@ -111,6 +129,21 @@ def _relayed_refusal(response: httpx2.Response) -> bool:
     if error is None:
         return False
     return response.status_code != 404 or not str(error["message"]).startswith("Invalid URL")
+
+
+def safe_refusal(status: int, data: dict[str, Any]) -> dict[str, Any]:
+    """An upstream's OpenAI error in this service's words: the status's own message (an id's 404 rebuilt from its
+    kind and id), with its `type`, `param` and `code` when they are plain words."""
+    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    assert isinstance(error, dict)
+    message = _REFUSALS.get(status, "The upstream refused the request.")
+    if status == 404 and (found := _NO_SUCH.fullmatch(str(error.get("message", "")))) is not None:
+        message = f"No such {found.group(1)} object: {found.group(2)}"
+    words = {
+        name: value if isinstance(value, str) and _WORD.fullmatch(value) else None
+        for name, value in ((name, error.get(name)) for name in ("type", "param", "code"))
+    }
+    return {"error": {"message": message, **words, "type": words["type"] or "invalid_request_error"}}
 
 
 def _kept(headers: httpx2.Headers) -> dict[str, str]:

@@ -7,6 +7,7 @@ the /v1 sub-application's handlers (`register_error_handlers`) write every error
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +26,15 @@ def openai_error(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+# The tags pydantic puts in an error's location for a union's member (`str`, `list[str]`, `literal['auto']`,
+# `function-after[...]`): not names of fields, whose names may start the same way (`string_value`, `interval`).
+_UNION_TAG = re.compile(
+    r"(?:str|int|float|bool|bytes|none|any|decimal|date|datetime|time|timedelta|uuid|url|constrained-[a-z]+)"
+    r"|[a-z][a-z-]*\[.*\]",
+    re.DOTALL,
+)
+
+
 def param_name(loc: tuple[Any, ...] | list[Any]) -> str | None:
     """`messages[0].content` for the location ("body", "messages", 0, "content")."""
     name = ""
@@ -33,7 +43,7 @@ def param_name(loc: tuple[Any, ...] | list[Any]) -> str | None:
             continue
         if isinstance(part, int):
             name += f"[{part}]"
-        elif not str(part).startswith(("function-", "literal[", "list[", "dict[", "str", "int", "bool")):
+        elif not _UNION_TAG.fullmatch(str(part)):
             name += f".{part}" if name else str(part)
     return name or None
 

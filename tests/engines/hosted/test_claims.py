@@ -283,3 +283,28 @@ async def test_runs_whose_process_died_are_listed_as_expired(fake: FakeOpenAI, h
     assert has_more is False
     assert stored is not None
     assert stored.status == "expired", "and stored so"
+
+
+@pytest.mark.parametrize("first", ["cancel", "delete"])
+async def test_a_cancel_racing_a_thread_delete_answers_what_took_effect(
+    fake: FakeOpenAI, hosted_store: ThreadStore, first: str
+) -> None:
+    """The cancel takes effect and answers `cancelled` (the delete then goes ahead), or the delete is refused while
+    the run is active: never a cancel that took effect answered 404."""
+    gate = asyncio.Event()
+    fake.models.default.gate = gate  # the run stays active until the race is over
+    async with hosted_app(fake, hosted_store=hosted_store) as client:
+        assistant_id = (await client.post("/v1/assistants", json={"model": "m"})).json()["id"]
+        thread_id = (await client.post("/v1/threads")).json()["id"]
+        run_id = (await client.post(f"/v1/threads/{thread_id}/runs", json={"assistant_id": assistant_id})).json()["id"]
+        requests = {
+            "cancel": client.post(f"/v1/threads/{thread_id}/runs/{run_id}/cancel"),
+            "delete": client.delete(f"/v1/threads/{thread_id}"),
+        }
+        order = [first, *(name for name in requests if name != first)]
+        answers = dict(zip(order, await asyncio.gather(*(requests[name] for name in order)), strict=True))
+        gate.set()
+    cancel, delete = answers["cancel"], answers["delete"]
+    assert cancel.status_code == 200, cancel.text
+    assert cancel.json()["status"] == "cancelled"
+    assert delete.status_code in (200, 400), delete.text

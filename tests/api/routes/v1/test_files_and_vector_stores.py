@@ -119,3 +119,18 @@ async def test_uploads_have_the_upload_cap_not_the_body_cap(fake: FakeOpenAI, mo
         with pytest.raises(openai.APIStatusError) as json_too_big:
             await sdk.vector_stores.create(name="x" * 6000)
         assert json_too_big.value.status_code == 413
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+async def test_an_upstream_refusal_keeps_its_status_but_not_its_words(fake: FakeOpenAI, status: int) -> None:
+    secret = "Organization org-internal has no access to project proj_secret (key sk-...abcd)"
+    async with hosted_app(fake) as client:
+        fake.fail_next(status, secret, code="invalid_value", path_contains="/v1/files")
+        listed = await client.get("/v1/files")
+        fake.fail_next(status, secret, path_contains="/v1/files/file-1/content")
+        downloaded = await client.get("/v1/files/file-1/content")
+    for answer in (listed, downloaded):
+        assert answer.status_code == status
+        assert secret not in answer.text
+        assert answer.json()["error"]["type"] == "invalid_request_error"
+    assert listed.json()["error"]["code"] == "invalid_value"

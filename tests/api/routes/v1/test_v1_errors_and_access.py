@@ -110,3 +110,16 @@ async def test_one_state_with_chat_and_the_json_api(fake: FakeOpenAI) -> None:
         # And the other way round: a thread of POST /threads is a /v1 thread.
         made = (await client.post("/threads")).json()["thread_id"]
         assert (await sdk.beta.threads.retrieve(made)).id == made
+
+
+@pytest.mark.parametrize("name", ["stream_options", "interval", "boolean_flag", "string"])
+async def test_an_unknown_argument_is_named_whatever_it_starts_with(fake: FakeOpenAI, name: str) -> None:
+    async with hosted_app(fake) as client:
+        refused = await client.post("/v1/threads", json={name: 1})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == {
+        "message": f"Unrecognized request argument supplied: {name}",
+        "type": "invalid_request_error",
+        "param": name,
+        "code": "unknown_parameter",
+    }

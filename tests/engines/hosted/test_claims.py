@@ -279,10 +279,17 @@ async def test_runs_whose_process_died_are_listed_as_expired(fake: FakeOpenAI, h
         await leave_crashed_run(hosted_store, thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
         listed, has_more = await engine.runs.page(thread_id, PageQuery())
         stored = await hosted_store.get_run(crashed)
+        waiting_thread, waiting = await engine.create_thread(), new_id("run_")
+        await leave_crashed_run(hosted_store, waiting_thread, waiting, lease_expires_at=utc_now() + timedelta(hours=1))
+        past = utc_now() - timedelta(seconds=1)  # its requires_action_timeout passed
+        changes = {"status": "requires_action", "expires_at": past, "lease_expires_at": past}
+        assert await hosted_store.update_active_run(waiting, changes) is not None
+        waiting_listed, _ = await engine.runs.page(waiting_thread, PageQuery())
     assert [(run.id, run.status) for run in listed] == [(crashed, "expired")]
     assert has_more is False
     assert stored is not None
     assert stored.status == "expired", "and stored so"
+    assert [(run.id, run.status) for run in waiting_listed] == [(waiting, "expired")]
 
 
 @pytest.mark.parametrize("first", ["cancel", "delete"])

@@ -16,7 +16,7 @@ from app.engines.hosted.runs import Started
 from app.services.assistants import AssistantService
 from app.services.chat import ChatService
 from app.services.thread_owners import ThreadAccess
-from app.storage.threads import MessageRecord, ThreadRecord
+from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +117,26 @@ class AssistantsApi:
         for index, message in enumerate(messages):
             self._chat.check_content(message.text, f"{field}[{index}].content")
 
-    async def add_message(self, user_id: str, thread_id: str, message: NewMessage) -> MessageRecord:
+    async def add_message(
+        self, user_id: str, thread_id: str, message: NewMessage, marker: str | None = None
+    ) -> MessageRecord:
         self._chat.check_content(message.text)
-        return await self._chat.posted(user_id, thread_id, lambda: self.hosted.messages.add(thread_id, message))
+        add = self.hosted.messages.add
+        return await self._chat.posted(user_id, thread_id, lambda: add(thread_id, message, marker=marker))
+
+    async def find_message(self, user_id: str, thread_id: str, marker: str) -> MessageRecord | None:
+        """The message a request with this marker stored on the user's thread, if any."""
+        await self._access.check(user_id, thread_id)
+        return await self.hosted.store.marked_message(thread_id, marker)
+
+    async def find_run(
+        self, user_id: str, thread_id: str, assistant_id: str, marker: str, **overrides: object
+    ) -> RunRecord | None:
+        """The run a request with this marker (and these `overrides`) started on the user's thread, if any."""
+        await self._access.check(user_id, thread_id)
+        assistant = await self.assistants.get(user_id, assistant_id)
+        spec = RunSpec(assistant=assistant, marker=marker, **overrides)  # type: ignore[arg-type]
+        return await self.hosted.runs.find_marked(thread_id, spec)
 
     async def start_run(
         self, user_id: str, thread_id: str, assistant_id: str, *, stream: bool, **overrides: object

@@ -119,3 +119,35 @@ async def test_a_lost_acknowledgement_is_answered_503_and_the_retry_posts_once(
         messages = await _user_messages(client, body["threadId"])
     assert first.status_code == 503
     assert messages == ["outage"]
+
+
+async def test_v1_creates_after_their_first_attempt_died_answer_with_what_it_wrote(
+    fake: FakeOpenAI, hosted_store: ThreadStore
+) -> None:
+    from app.engines.hosted.run_spec import NewMessage, RunSpec
+
+    async with hosted_app(fake, hosted_store=hosted_store) as client:
+        engine = engine_of(client)
+        keys = client.app.state.stores.idempotency_keys  # type: ignore[attr-defined]
+        assistant_id = (await client.post("/v1/assistants", json={"model": "m"})).json()["id"]
+        thread_id = (await client.post("/v1/threads")).json()["id"]
+        messages_path, runs_path = f"/v1/threads/{thread_id}/messages", f"/v1/threads/{thread_id}/runs"
+        message_body, run_body = {"role": "user", "content": "hi"}, {"assistant_id": assistant_id}
+        # Each first attempt wrote its message or run, then its process died.
+        await keys.claim(USER, "m-1", fingerprint(f"POST {messages_path}", message_body), lease_s=0, ttl_s=60)
+        message = await engine.messages.add(thread_id, NewMessage("user", "hi"), marker=request_marker(USER, "m-1"))
+        await keys.claim(USER, "r-1", fingerprint(f"POST {runs_path}", run_body), lease_s=0, ttl_s=60)
+        assistant = await client.app.state.assistants.get(USER, assistant_id)  # type: ignore[attr-defined]
+        run = await engine.runs.start(thread_id, RunSpec(assistant, marker=request_marker(USER, "r-1")))
+        assert isinstance(run, RunRecord)
+        await wait_for_run(engine, thread_id, run.id)
+        message_retry = await client.post(messages_path, json=message_body, headers={"Idempotency-Key": "m-1"})
+        run_retry = await client.post(runs_path, json=run_body, headers={"Idempotency-Key": "r-1"})
+        listed_runs = (await client.get(runs_path)).json()["data"]
+        texts = await _user_messages(client, thread_id)
+    assert message_retry.status_code == 200, message_retry.text
+    assert message_retry.json()["id"] == message.id
+    assert run_retry.status_code == 200, run_retry.text
+    assert run_retry.json()["id"] == run.id
+    assert [listed["id"] for listed in listed_runs] == [run.id]
+    assert texts == ["hi"]

@@ -24,9 +24,12 @@ class Messages:
         self._files = files
         self._claims = claims
 
-    async def add(self, thread_id: str, new: NewMessage, *, verified: bool = False) -> MessageRecord:
+    async def add(
+        self, thread_id: str, new: NewMessage, *, verified: bool = False, marker: str | None = None
+    ) -> MessageRecord:
         """Store a message without a run (400 active_run while a run holds the thread); its attached files join
-        the thread's tools first, while the message holds the thread (`verified`: their files were checked)."""
+        the thread's tools first, while the message holds the thread (`verified`: their files were checked;
+        `marker`: the request's, for a retry to find it)."""
         if new.attachments and not verified:
             await self._files.verify(new.attachments)
         holder = new_id("add_")  # holds the thread for this one write, as a run would
@@ -34,7 +37,7 @@ class Messages:
         try:
             if new.attachments:
                 await self._files.attach(thread, new.attachments)
-            message = message_record(new, thread_id, thread.message_count, utc_now())
+            message = message_record(new, thread_id, thread.message_count, utc_now(), marker)
             await self._store.insert_message(message)
         finally:
             await self._store.release_active_run(thread_id, holder)

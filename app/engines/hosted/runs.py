@@ -42,7 +42,7 @@ from app.storage.threads import (
 logger = logging.getLogger(__name__)
 
 Started = RunRecord | AsyncGenerator[StreamEvent, None]
-# How many of a thread's runs from a marked message's time on are looked through for the marker's run.
+# How many of a thread's runs (from a marked message's time on, or its latest) are looked through for a marker.
 _MARKED_RUN_SEARCH = 20
 
 
@@ -70,20 +70,27 @@ class Runs:
         return self._runner.start(await self._begin(thread_id, spec), stream=stream)
 
     async def find_marked(self, thread_id: str, spec: RunSpec) -> RunRecord | None:
-        """The run a request with the spec's marker started: found through the message it stored first (None: it
-        stored nothing). A start that stopped between its message and its run (its process died) is completed now:
-        the run starts for the stored message, and nothing is posted again."""
+        """The run a request with the spec's marker started (None: it wrote nothing): found after the message it
+        stored first, or among the thread's latest runs when it had no message. A start that stopped between its
+        message and its run (its process died) is completed now: the run starts for the stored message, and
+        nothing is posted again."""
         assert spec.marker is not None
-        message = await self._store.marked_message(thread_id, spec.marker)
-        if message is None:
-            return None
-        # The run is stored with the message's creation time, right after it.
-        following = await self._store.runs_page(
-            thread_id, key_after=(message.created_at, ""), key_before=None, ascending=True, limit=_MARKED_RUN_SEARCH
+        message = await self._store.marked_message(thread_id, spec.marker) if spec.additional_messages else None
+        if spec.additional_messages and message is None:
+            return None  # the message is stored before the run: neither was
+        # The run is stored with its message's creation time, right after it.
+        runs = await self._store.runs_page(
+            thread_id,
+            key_after=(message.created_at, "") if message is not None else None,
+            key_before=None,
+            ascending=message is not None,
+            limit=_MARKED_RUN_SEARCH,
         )
-        for run in following:
+        for run in runs:
             if run.marker == spec.marker:
                 return await self._unlapsed(run)
+        if message is None:
+            return None
         logger.warning("thread %s: a message's run was never stored (its start was cut off): starting it", thread_id)
         started = await self.start(thread_id, replace(spec, additional_messages=()))
         assert isinstance(started, RunRecord)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.api.routes.chat import REPLAYED_HEADER
-from app.services.idempotency import IdempotentRequests, fingerprint
+from app.services.idempotency import IdempotentRequests, Recheck, fingerprint
 
 STREAMED = (
     "Idempotency-Key is not supported with `stream: true` (a stream cannot be replayed); "
@@ -29,13 +29,15 @@ async def answered_once(
     key: str | None,
     body: BaseModel | None,
     action: Callable[[], Awaitable[dict[str, Any]]],
+    recheck: Recheck | None = None,
 ) -> Any:
-    """`action()`'s object; with a key, at most once per (user, key) and replayed after (same route and body)."""
+    """`action()`'s object; with a key, at most once per (user, key) and replayed after (same route and body);
+    `recheck()`: the object a first attempt that never settled wrote, if any (services/idempotency.py)."""
     if key is None:
         return await action()
     idempotency: IdempotentRequests = request.app.state.v1_idempotency
     payload = body.model_dump(mode="json", exclude_unset=True) if body is not None else {}
     route = f"{request.method} {request.url.path}"
-    answer = await idempotency.run(user_id, key, fingerprint(route, payload), action)
+    answer = await idempotency.run(user_id, key, fingerprint(route, payload), action, recheck)
     headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)

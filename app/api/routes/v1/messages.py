@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import IdempotencyKeyHeader, UserIdDep
+from app.api.deps import IdempotencyKeyHeader, UserIdDep, request_marker
 from app.api.routes.v1.common import ApiDep, MessageCreate, Metadata, PageDep, message_object
 from app.api.routes.v1.idempotent import answered_once
 from app.api.routing import V1Route
@@ -32,10 +32,17 @@ async def create_message(
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    async def create() -> dict[str, Any]:
-        return message_object(await api.add_message(user_id, thread_id, body.new_message()))
+    marker = request_marker(user_id, idempotency_key)
 
-    return await answered_once(request, user_id, idempotency_key, body, create)
+    async def create() -> dict[str, Any]:
+        return message_object(await api.add_message(user_id, thread_id, body.new_message(), marker))
+
+    async def find_created() -> dict[str, Any] | None:
+        assert marker is not None  # a key's
+        found = await api.find_message(user_id, thread_id, marker)
+        return message_object(found) if found is not None else None
+
+    return await answered_once(request, user_id, idempotency_key, body, create, find_created)
 
 
 @router.get("")

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field, StrictStr
 
-from app.api.deps import IdempotencyKeyHeader, UserIdDep
+from app.api.deps import IdempotencyKeyHeader, UserIdDep, request_marker
 from app.api.routes.v1.common import (
     ApiDep,
     MessageCreate,
@@ -102,8 +102,10 @@ async def _once_unless_streamed(
     body: RunCreate | StreamableToolOutputs,
     key: str | None,
     start: Callable[[], Awaitable[Started]],
+    find: Callable[[], Awaitable[RunRecord | None]] | None = None,
 ) -> Any:
-    """The run streamed, or its object (at most once per Idempotency-Key)."""
+    """The run streamed, or its object (at most once per Idempotency-Key; `find`: the run a first attempt that
+    never settled started, if any)."""
     if body.stream:
         if key is not None:
             raise IdempotencyNotSupported(STREAMED)
@@ -116,7 +118,11 @@ async def _once_unless_streamed(
         assert isinstance(run, RunRecord)
         return api_run_object(run)
 
-    return await answered_once(request, user_id, key, body, started)
+    async def found() -> dict[str, Any] | None:
+        run = await find() if find is not None else None
+        return api_run_object(run) if run is not None else None
+
+    return await answered_once(request, user_id, key, body, started, found)
 
 
 @router.post("/threads/runs")
@@ -152,10 +158,19 @@ async def create_run(
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    async def start() -> Started:
-        return await api.start_run(user_id, thread_id, body.assistant_id, stream=bool(body.stream), **body.overrides())
+    marker = request_marker(user_id, idempotency_key)
 
-    return await _once_unless_streamed(request, user_id, body, idempotency_key, start)
+    async def start() -> Started:
+        stream = bool(body.stream)
+        return await api.start_run(
+            user_id, thread_id, body.assistant_id, stream=stream, marker=marker, **body.overrides()
+        )
+
+    async def find() -> RunRecord | None:
+        assert marker is not None  # a key's
+        return await api.find_run(user_id, thread_id, body.assistant_id, marker, **body.overrides())
+
+    return await _once_unless_streamed(request, user_id, body, idempotency_key, start, find)
 
 
 @router.get("/threads/{thread_id}/runs")

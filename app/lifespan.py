@@ -120,7 +120,6 @@ def _services(app: FastAPI, cfg: Settings, stores: Stores, engine: AssistantEngi
         upsert_retries=app.state.upsert_retries,
         metrics=metrics,
         max_content_chars=cfg.max_content_chars,
-        max_prompt_tokens=cfg.max_prompt_tokens if cfg.engine == "hosted" else None,
     )
 
 

@@ -11,7 +11,6 @@ from typing import TypeVar
 from app.clock import utc_now
 from app.engines import UnconfiguredEngine
 from app.engines.base import AssistantEngine, RunRef, StreamEvent
-from app.engines.hosted.history import REPLY_OVERHEAD, message_tokens
 from app.errors import ChatNotConfigured, InvalidField, ThreadNotFound
 from app.observability.metrics import Metrics
 from app.services.conversation_retry import UpsertRetryQueue
@@ -35,12 +34,9 @@ class ChatService:
         upsert_retries: UpsertRetryQueue,
         metrics: Metrics,
         max_content_chars: int,
-        max_prompt_tokens: int | None = None,
     ) -> None:
-        """`max_prompt_tokens`: the model's prompt budget a message must fit on its own (None: no budget here)."""
         self._engine = engine
         self._max_content_chars = max_content_chars
-        self._max_prompt_tokens = max_prompt_tokens
         self._store = store
         self._access = access
         self._upsert_retries = upsert_retries
@@ -88,18 +84,12 @@ class ChatService:
         return await self.posted(user_id, thread_id, lambda: start(thread_id, content, marker))
 
     def check_content(self, content: str, field: str = "content") -> None:
-        """The one rule for a message's text, on every route: 1 to MAX_CONTENT_CHARS characters, and (hosted)
-        within the prompt budget on its own, else its run could only fail; InvalidField naming `field`."""
+        """The one rule for a message's text, on every route: 1 to MAX_CONTENT_CHARS characters (InvalidField naming
+        `field`). A hosted run whose message cannot fit MAX_PROMPT_TOKENS fails at once saying so (history.py)."""
         if not content:
             raise InvalidField(field, "String should have at least 1 character")
         if len(content) > self._max_content_chars:
             raise InvalidField(field, f"String should have at most {self._max_content_chars} characters")
-        budget = self._max_prompt_tokens
-        if budget is not None and (tokens := message_tokens(content) + REPLY_OVERHEAD) > budget:
-            raise InvalidField(
-                field,
-                f"too long for the model's prompt budget (about {tokens} tokens; MAX_PROMPT_TOKENS is {budget})",
-            )
 
     async def posted(self, user_id: str, thread_id: str, post: Callable[[], Awaitable[T]]) -> T:
         """`post()` once the user may post to the thread (claiming an unowned one), the conversation beside it."""

@@ -1,15 +1,16 @@
-"""One rule for a message's text on every route: 1 to MAX_CONTENT_CHARS characters and, with ENGINE=hosted, within
-the prompt budget on its own; a refused message is a 4xx naming its field, and nothing is written."""
+"""One rule for a message's text on every route: 1 to MAX_CONTENT_CHARS characters; a refused message is a 4xx naming
+its field, and nothing is written. With ENGINE=hosted, one over the prompt budget fails its run at once, saying so."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.hosted_support import engine_of, hosted_app
+from tests.fakes.hosted_support import engine_of, hosted_app, wait_for_run
 
 # MAX_PROMPT_TOKENS=1000 (about 3 bytes a token): 3,000 characters fit, 3,100 cannot.
 BUDGET = {"max_prompt_tokens": 1000, "max_content_chars": 5000}
+OVER_BUDGET = "x" * 3100
 
 
 async def _stored_texts(client: object, thread_id: str) -> list[str]:
@@ -18,7 +19,7 @@ async def _stored_texts(client: object, thread_id: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("text", "said"),
-    [("", "at least 1 character"), ("x" * 3100, "prompt budget"), ("x" * 5001, "at most 5000 characters")],
+    [("", "at least 1 character"), ("x" * 5001, "at most 5000 characters")],
 )
 async def test_every_route_refuses_the_same_messages_naming_the_field(fake: FakeOpenAI, text: str, said: str) -> None:
     async with hosted_app(fake, **BUDGET) as client:
@@ -51,8 +52,14 @@ async def test_every_route_refuses_the_same_messages_naming_the_field(fake: Fake
     assert threads.json()["data"] == [], "no conversation was recorded"
 
 
-async def test_a_message_that_fits_the_budget_runs(fake: FakeOpenAI) -> None:
+async def test_a_message_over_the_prompt_budget_fails_its_run_at_once_saying_why(fake: FakeOpenAI) -> None:
     async with hosted_app(fake, **BUDGET) as client:
+        engine = engine_of(client)
         thread_id = (await client.post("/threads")).json()["thread_id"]
-        posted = await client.post("/chat", json={"threadId": thread_id, "content": "x" * 2900})
-    assert posted.status_code == 200, posted.text
+        posted = await client.post("/chat", json={"threadId": thread_id, "content": OVER_BUDGET})
+        assert posted.status_code == 200, posted.text
+        run = await wait_for_run(engine, thread_id, posted.json()["run_id"])
+    assert run.status == "failed"
+    assert run.last_error is not None
+    assert "too long for the model's prompt budget" in run.last_error.message
+    assert fake.models.calls == [], "no model call was made for it"

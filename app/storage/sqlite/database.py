@@ -114,9 +114,11 @@ ADDED_COLUMNS = (
     ("messages", "attachments", "TEXT"),
     ("messages", "marker", "TEXT"),
     ("idempotency_keys", "lease_expires_at", "INTEGER"),
-    # A run's creation time, read from its JSON (computed, not stored), for the thread's run list's index.
-    ("runs", "created_at", "INTEGER GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL"),
+    # A run's creation time beside its JSON, for the thread's run list's index (written once, at insert).
+    ("runs", "created_at", "INTEGER"),
 )
+# What fills an added column in the rows an older version wrote (run once, when the column is added).
+BACKFILLS = {("runs", "created_at"): "UPDATE runs SET created_at = json_extract(doc, '$.created_at')"}
 # Indexes on added columns, made once the columns are there.
 ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS runs_thread_created ON runs (thread_id, created_at, id);
@@ -127,9 +129,11 @@ CREATE INDEX IF NOT EXISTS messages_of_run ON messages (run_id, thread_id, seq) 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
     for table, column, declaration in ADDED_COLUMNS:
-        present = {row[1] for row in connection.execute(f"PRAGMA table_xinfo({table})")}
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
         if column not in present:
             connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            if (backfill := BACKFILLS.get((table, column))) is not None:
+                connection.execute(backfill)
 
 
 class SqliteDatabase:

@@ -143,8 +143,8 @@ class SqliteThreadStore(SqliteStore):
 
     async def insert_run(self, run: RunRecord) -> None:
         self._db.execute(
-            "INSERT INTO runs (id, thread_id, status, lease_expires_at, doc) VALUES (?, ?, ?, ?, ?)",
-            (run.id, run.thread_id, run.status, to_ms(run.lease_expires_at), to_doc(run)),
+            "INSERT INTO runs (id, thread_id, status, created_at, lease_expires_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
+            (run.id, run.thread_id, run.status, to_ms(run.created_at), to_ms(run.lease_expires_at), to_doc(run)),
         )
 
     def _get_run(self, run_id: str) -> RunRecord | None:

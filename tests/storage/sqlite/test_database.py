@@ -119,3 +119,31 @@ async def test_a_file_from_before_message_annotations_gets_the_column(tmp_path: 
     assert found_old.annotations is None
     assert found_new is not None
     assert found_new.annotations == cited
+
+
+async def test_a_file_from_before_run_pages_gets_its_runs_listed_in_order(tmp_path: Path) -> None:
+    """A file whose `runs` table has no `created_at` column yet: it is added and filled from each run's JSON."""
+    from app.storage.sqlite.database import from_ms, to_doc
+    from app.storage.threads import RunRecord
+
+    path = str(tmp_path / "old.sqlite3")
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, status TEXT NOT NULL, "
+        "lease_expires_at INTEGER, doc TEXT NOT NULL)"
+    )
+    for run_id, millis in (("run_b", 2000), ("run_a", 1000), ("run_c", 3000)):
+        run = RunRecord(run_id, "t1", "completed", from_ms(millis), "m", "", (), 10, 10, None, None)
+        doc = to_doc(run)
+        old.execute("INSERT INTO runs VALUES (?, 't1', 'completed', NULL, ?)", (run_id, doc))
+    old.commit()
+    old.close()
+    database = SqliteDatabase(path)
+    try:
+        rows = database.all("SELECT id FROM runs WHERE thread_id = 't1' ORDER BY created_at, id")
+        store = SqliteThreadStore(database)
+        newest = await store.runs_page("t1", key_after=None, key_before=None, ascending=False, limit=2)
+    finally:
+        database.close()
+    assert rows == [("run_a",), ("run_b",), ("run_c",)]
+    assert [run.id for run in newest] == ["run_c", "run_b"]

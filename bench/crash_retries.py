@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -32,6 +33,7 @@ def measure(kills: int, engines: list[str], concurrency: int) -> dict[str, objec
                 probe = CrashProbe(server, engine, fake_base, concurrency=concurrency, seed=19)
                 outcome = asyncio.run(probe.run(kills))
             figures[engine] = {**asdict(outcome), "seconds": round(time.monotonic() - started, 1)}
+            print(json.dumps({engine: figures[engine]}, default=dict), file=sys.stderr, flush=True)
     return figures
 
 

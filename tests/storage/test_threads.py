@@ -354,13 +354,18 @@ async def test_runs_steps_and_a_runs_messages_are_paged_by_key_in_both_direction
 
 
 def test_sqlite_lists_read_an_index_never_the_whole_table(tmp_path: Path) -> None:
-    """A page of runs, of a run's messages or of steps seeks its index: its cost does not grow with the list."""
+    """A page of runs, of a run's messages, of steps, assistants or conversations seeks its index: its cost does not
+    grow with the list."""
     database = SqliteDatabase(str(tmp_path / "plans.sqlite3"))
     queries = {
         "runs": "SELECT doc FROM runs WHERE thread_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id",
         "messages": "SELECT id FROM messages WHERE thread_id = ? AND run_id = ? AND (seq) > (?) ORDER BY seq",
         "marker": "SELECT id FROM messages WHERE thread_id = ? AND marker = ?",
         "steps": "SELECT doc FROM run_steps WHERE run_id = ? AND (seq) < (?) ORDER BY seq DESC",
+        "assistants": "SELECT doc FROM assistants WHERE user_id = ? AND (created_at, id) < (?, ?) "
+        "ORDER BY created_at DESC, id DESC",
+        "conversations": "SELECT name FROM conversations WHERE user_id = ? AND (created_at, thread_id) < (?, ?) "
+        "ORDER BY created_at DESC, thread_id DESC",
     }
     plans = {
         name: " ".join(row[3] for row in database.all("EXPLAIN QUERY PLAN " + sql, (1,) * sql.count("?")))
@@ -371,4 +376,6 @@ def test_sqlite_lists_read_an_index_never_the_whole_table(tmp_path: Path) -> Non
     assert "messages_of_run" in plans["messages"], plans
     assert "messages_marker" in plans["marker"], plans
     assert "run_steps_position" in plans["steps"], plans
+    assert "assistants_newest" in plans["assistants"], plans
+    assert "conversations_newest" in plans["conversations"], plans
     assert not any("TEMP B-TREE" in plan or plan.startswith("SCAN") for plan in plans.values()), plans

@@ -11,8 +11,16 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def new_id(prefix: str) -> str:
-    """An id shaped like OpenAI's: `thread_` / `msg_` / `run_` and 24 letters or digits."""
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    """An id shaped like OpenAI's: `thread_` / `msg_` / `run_` and 24 letters or digits (about 143 bits).
+
+    One read of the OS's randomness per id, not one per character (`secrets.choice` costs ten times more).
+    """
+    number = int.from_bytes(secrets.token_bytes(24))  # 192 bits: every character (nearly) uniform
+    chars = []
+    for _ in range(24):
+        number, digit = divmod(number, 62)
+        chars.append(_ALPHABET[digit])
+    return prefix + "".join(chars)
 
 
 def epoch(moment: datetime | None) -> int | None:

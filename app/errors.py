@@ -146,6 +146,12 @@ class StreamBrokeOff(AppError):
     default_message = "The run's event stream ended before the run finished."
 
 
+class StreamFellBehind(AppError):
+    status_code = 503
+    code = "stream_fell_behind"
+    default_message = "The stream was read too slowly and was closed; the run goes on (fetch it by its id)."
+
+
 class ConversationNotFound(AppError):
     status_code = 404
     code = "conversation_not_found"

@@ -1,6 +1,6 @@
 """One model call's answer as the Assistants API streams and stores it: the reply's `thread.message.*`, and
 `thread.run.step.*` for its message_creation step, one tool_calls step per batch of function calls and one
-per code_interpreter call; the steps are stored once the reply and the run's status are."""
+per code_interpreter call; the steps are stored with the reply, before the run's status changes."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class AnswerWriter:
             self._open_message()
 
     async def store_steps(self, store: ThreadStore, run: RunRecord, message: MessageRecord | None) -> None:
-        """Complete and store the steps once the reply and the run's status are stored (`run`: as ended)."""
+        """Complete and store the steps, once the reply is stored and before the run's status changes."""
         answer = self.answer
         for code_call in answer.code_calls:
             if not code_call.done:  # the answer ended without the call's final item

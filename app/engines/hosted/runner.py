@@ -269,6 +269,8 @@ class RunRunner:
                 "reply_message_id": message.id,
                 "lease_expires_at": None,
             }
+        # The steps before the status: whoever sees the run ended (or waiting for outputs) finds its steps.
+        await writer.store_steps(self._store, run, message)
         ended = await self._store.update_active_run(run.id, changes)
         if ended is None:  # cancelled or expired while the reply was being stored
             if message is not None:
@@ -276,7 +278,6 @@ class RunRunner:
             return await self._current(run)
         if ended.status == "completed":
             await self._store.release_active_run(run.thread_id, run.id)
-        await writer.store_steps(self._store, ended, message)
         return ended
 
     async def _end(self, run: RunRecord, status: str, changes: dict[str, Any]) -> RunRecord:

@@ -7,12 +7,13 @@ from typing import Any
 
 from app.clock import utc_now
 from app.storage.idempotency_keys import IdempotencyRecord
-from app.storage.sqlite.database import SqliteStore, column_names, from_row, to_json, to_ms
+from app.storage.sqlite.database import SqliteStore, column_names, committed, from_row, to_json, to_ms
 
 
 class SqliteIdempotencyKeyStore(SqliteStore):
     """(user, key) -> record; a claim is one transaction, so one request holds a key across processes."""
 
+    @committed
     async def claim(self, user_id: str, key: str, fingerprint: str, *, lease_s: float) -> IdempotencyRecord | None:
         now, lease = utc_now(), timedelta(seconds=lease_s)
         with self._db.transaction():
@@ -26,6 +27,7 @@ class SqliteIdempotencyKeyStore(SqliteStore):
             self._insert("idempotency_keys", IdempotencyRecord(user_id, key, fingerprint, "in_progress", now + lease))
         return None
 
+    @committed
     async def complete(
         self, user_id: str, key: str, status_code: int, response: dict[str, Any], *, ttl_s: float
     ) -> None:
@@ -35,5 +37,6 @@ class SqliteIdempotencyKeyStore(SqliteStore):
             (status_code, to_json(response), to_ms(utc_now() + timedelta(seconds=ttl_s)), user_id, key),
         )
 
+    @committed
     async def release(self, user_id: str, key: str) -> None:
         self._db.execute("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?", (user_id, key))

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
@@ -137,6 +138,7 @@ class SqliteDatabase:
         self.path = path
         self._group: asyncio.Future[None] | None = None  # this turn's group transaction: its commit
         self.group_commits = 0  # group transactions committed (how many commits the writes cost)
+        self.group_loop: asyncio.AbstractEventLoop | None = None  # the loop of the open group's turn
         with _translated():
             self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
@@ -251,11 +253,15 @@ class SqliteDatabase:
             return  # no event loop (start-up, scripts): each statement commits on its own
         # Another connection of this process (tests open two, as two processes would) commits its group first:
         # waiting for its lock here would block the loop that is to commit it.
-        for other in [database for database in _GROUPS_OPEN if database is not self]:
+        with _GROUPS_LOCK:
+            others = [database for database in _GROUPS_OPEN if database is not self and database.group_loop is loop]
+        for other in others:
             other.commit_group()
         with _translated():
             self._connection.execute("BEGIN IMMEDIATE")
-        _GROUPS_OPEN.add(self)
+        with _GROUPS_LOCK:
+            _GROUPS_OPEN.add(self)
+        self.group_loop = loop
         self._group = loop.create_future()
         self._group.add_done_callback(_retrieve)
         loop.call_soon(self.commit_group)
@@ -269,14 +275,16 @@ class SqliteDatabase:
             group = self._group
             if group is not None and not self._connection.in_transaction and not group.done():
                 self._group = None  # SQLite rolled it back (an I/O error, a full disk): nothing of it is stored
-                _GROUPS_OPEN.discard(self)
+                with _GROUPS_LOCK:
+                    _GROUPS_OPEN.discard(self)
                 group.set_exception(StorageUnavailable())
             raise StorageUnavailable() from exc
 
     def commit_group(self) -> None:
         """Commit this turn's writes now (at the turn's end otherwise); their waiters go on."""
         group, self._group = self._group, None
-        _GROUPS_OPEN.discard(self)
+        with _GROUPS_LOCK:
+            _GROUPS_OPEN.discard(self)
         if group is None:
             return
         try:
@@ -294,7 +302,8 @@ class SqliteDatabase:
             group.set_result(None)
 
 
-_GROUPS_OPEN: set[SqliteDatabase] = set()  # the databases of this process with a group transaction open
+_GROUPS_OPEN: set[SqliteDatabase] = set()  # the databases of this process with a group open (on any loop)
+_GROUPS_LOCK = threading.Lock()  # tests run loops on several threads
 
 
 def _retrieve(group: asyncio.Future[None]) -> None:

@@ -255,11 +255,15 @@ async def test_a_subscriber_that_does_not_read_is_dropped_and_the_run_goes_on(fa
         await asyncio.wait({task})  # the run ends while nobody reads its stream
         run_id = task.get_name().removeprefix("hosted-run-")
         received: list[str] = []
-        with pytest.raises(StreamFellBehind):
+
+        async def read_all() -> None:
             async for event in events:
                 received.append(event.event)
+
+        with pytest.raises(StreamFellBehind):
+            await read_all()
         run = await engine.get_run(thread_id, run_id)
     assert len(received) == hosted_runner.SUBSCRIBER_EVENTS  # what waited for it, then the end
     assert received[:2] == ["thread.run.created", "thread.run.queued"]
     assert run.status == "completed"
-    assert run.reply is not None and run.reply.count("word") == words
+    assert (run.reply or "").count("word") == words

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from app.clock import utc_now
 from app.storage.records import IndexedStore
 
 ObjectKind = Literal["file", "vector_store"]
@@ -26,6 +27,12 @@ class UpstreamObjectRecord:
     created_at: datetime
     purpose: str | None = None  # a file's (`assistants`, `batch`, ...)
     snapshot: dict[str, Any] = field(default_factory=dict)
+
+
+def made_now(owner: str, kind: ObjectKind, snapshot: dict[str, Any]) -> UpstreamObjectRecord:
+    """The record of an object the upstream just made (`snapshot`: its answer) for `owner`."""
+    purpose = snapshot.get("purpose") if kind == "file" else None
+    return UpstreamObjectRecord(str(snapshot["id"]), owner, kind, utc_now(), purpose, dict(snapshot))
 
 
 class UpstreamObjectStore(IndexedStore, Protocol):

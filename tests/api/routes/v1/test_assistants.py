@@ -153,8 +153,11 @@ async def test_invalid_assistants_are_400_naming_the_field(fake: FakeOpenAI, bod
 async def test_the_run_assistant_cannot_be_deleted(fake: FakeOpenAI) -> None:
     async with hosted_app(fake) as client:
         response = await client.delete(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "assistant_in_use"
+        still = await client.get(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")
+    # The operator's: read-only for every caller (403), the default user included.
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "read_only"
+    assert still.status_code == 200
 
 
 async def test_with_the_assistants_engine_the_routes_name_engine_hosted(app_client) -> None:

@@ -23,6 +23,21 @@ def add_file_routes(app: FastAPI, fake: FakeOpenAI) -> None:
     add_batch_and_search_routes(app, fake)
 
 
+def put_upstream_file(
+    fake: FakeOpenAI, file_id: str, filename: str, content: bytes, purpose: str = "assistants"
+) -> None:
+    """A file in the upstream account that the service never made (another application's, or the operator's)."""
+    fake.files[file_id] = {
+        "id": file_id,
+        "object": "file",
+        "bytes": len(content),
+        "created_at": 0,
+        "filename": filename,
+        "purpose": purpose,
+    }
+    fake.file_contents[file_id] = content
+
+
 def _no_file(file_id: str) -> JSONResponse:
     from tests.fakes.fake_openai import openai_error
 

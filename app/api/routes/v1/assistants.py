@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import AssistantsDep, IdempotencyKeyHeader, UserIdDep
-from app.api.routes.v1.common import PageDep
+from app.api.deps import AssistantsDep, IdempotencyKeyHeader, UpstreamObjectsDep, UserIdDep
+from app.api.routes.v1.common import AssistantCreateBody, PageDep
 from app.api.routes.v1.idempotent import answered_once
 from app.api.routing import V1Route
 from app.engines.hosted.objects import epoch, list_object
-from app.services.assistants import AssistantCreate, AssistantUpdate
+from app.services.assistants import AssistantService, AssistantUpdate, ToolResources
+from app.services.upstream_objects import UpstreamObjects
 from app.storage.assistants import AssistantRecord
 
 router = APIRouter(prefix="/assistants", route_class=V1Route)
@@ -36,16 +37,38 @@ def _object(record: AssistantRecord) -> dict[str, Any]:
     }
 
 
+async def _created(
+    request: Request, user_id: str, body: AssistantCreateBody, assistants: AssistantService, objects: UpstreamObjects
+) -> AssistantRecord:
+    """The caller's assistant: its `tool_resources` name their own files and stores only (400 naming the field),
+    and a `file_search.vector_stores` request becomes a store of theirs, made upstream as OpenAI makes it."""
+    resources = body.tool_resources.model_dump(exclude_none=True) if body.tool_resources else None
+    await objects.check_resources(user_id, resources)
+    if not (resources or {}).get("file_search", {}).get("vector_stores"):
+        return await assistants.create(user_id, body)
+    files = request.app.state.engine.hosted().files
+    made_resources, made = await files.made_resources(
+        resources, user_id, name="assistant files", expires_after_days=None
+    )
+    try:
+        fields = body.model_copy(update={"tool_resources": ToolResources.model_validate(made_resources)})
+        return await assistants.create(user_id, fields)
+    except BaseException:
+        await files.delete_stores(made)
+        raise
+
+
 @router.post("")
 async def create_assistant(
     request: Request,
-    body: AssistantCreate,
+    body: AssistantCreateBody,
     assistants: AssistantsDep,
+    objects: UpstreamObjectsDep,
     user_id: UserIdDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     async def create() -> dict[str, Any]:
-        return _object(await assistants.create(user_id, body))
+        return _object(await _created(request, user_id, body, assistants, objects))
 
     return await answered_once(request, user_id, idempotency_key, body, create)
 
@@ -63,8 +86,10 @@ async def retrieve_assistant(assistant_id: str, assistants: AssistantsDep, user_
 
 @router.post("/{assistant_id}")
 async def update_assistant(
-    assistant_id: str, body: AssistantUpdate, assistants: AssistantsDep, user_id: UserIdDep
+    assistant_id: str, body: AssistantUpdate, assistants: AssistantsDep, objects: UpstreamObjectsDep, user_id: UserIdDep
 ) -> Any:
+    resources = body.tool_resources.model_dump(exclude_none=True) if body.tool_resources else None
+    await objects.check_resources(user_id, resources)
     return _object(await assistants.update(user_id, assistant_id, body))
 
 

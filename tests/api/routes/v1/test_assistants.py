@@ -31,11 +31,12 @@ def _body(**fields: Any) -> dict[str, Any]:
 
 async def test_create_read_update_delete(fake: FakeOpenAI) -> None:
     async with hosted_app(fake) as client:
+        store_id = (await client.post("/v1/vector_stores", json={"name": "docs"})).json()["id"]  # the caller's own
         created = await client.post(
             "/v1/assistants",
             json=_body(
                 tools=[{"type": "code_interpreter"}, WEATHER],
-                tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}},
+                tool_resources={"file_search": {"vector_store_ids": [store_id]}},
                 metadata={"team": "docs"},
             ),
         )
@@ -50,7 +51,7 @@ async def test_create_read_update_delete(fake: FakeOpenAI) -> None:
     body = created.json()
     assert body["object"] == "assistant"
     assert body["tools"] == [{"type": "code_interpreter"}, WEATHER]
-    assert body["tool_resources"] == {"file_search": {"vector_store_ids": ["vs_1"]}}
+    assert body["tool_resources"] == {"file_search": {"vector_store_ids": [store_id]}}
     assert body["metadata"] == {"team": "docs"}
     assert read.json() == body
     assert updated.json()["name"] == "Renamed"

@@ -9,6 +9,7 @@ import pytest
 
 from tests.api.routes.v1.sdk_support import openai_sdk
 from tests.fakes.access import ALICE, ALICE_KEY, API_KEYS, BOB, BOB_KEY
+from tests.fakes.fake_files import put_upstream_file
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import hosted_app
 
@@ -73,15 +74,7 @@ async def test_another_users_files_and_stores_are_unknown_on_every_route(fake: F
 
 
 async def test_upstream_objects_the_service_never_made_are_unknown(fake: FakeOpenAI) -> None:
-    fake.files["file-other"] = {
-        "id": "file-other",
-        "object": "file",
-        "bytes": 1,
-        "created_at": 0,
-        "filename": "ft.jsonl",
-        "purpose": "fine-tune",
-    }
-    fake.file_contents["file-other"] = b"x"
+    put_upstream_file(fake, "file-other", "ft.jsonl", b"x", purpose="fine-tune")
     fake.vector_stores["vs_other"] = ["file-other"]
     async with hosted_app(fake) as client, openai_sdk(client) as sdk:
         with pytest.raises(openai.NotFoundError, match="No such File object: file-other"):

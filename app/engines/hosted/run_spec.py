@@ -49,6 +49,8 @@ class RunSpec:
     max_completion_tokens: int | None = None
     truncation_type: str | None = None
     truncation_last_messages: int | None = None
+    # A user's own assistant: its runs show their instructions (the operator's never do).
+    instructions_shown: bool = False
 
 
 def run_settings(
@@ -71,6 +73,7 @@ def run_settings(
         "response_format": None if response_format == "auto" else response_format,
         "tool_choice": spec.tool_choice,
         "parallel_tool_calls": spec.parallel_tool_calls,
+        "instructions_shown": spec.instructions_shown,
         "max_completion_tokens": min(spec.max_completion_tokens or MAX_INT, settings.max_completion_tokens),
         "max_prompt_tokens": min(spec.max_prompt_tokens or MAX_INT, settings.max_prompt_tokens),
         "truncation_type": "auto" if auto else None,

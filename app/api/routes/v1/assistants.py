@@ -18,8 +18,8 @@ from app.storage.assistants import AssistantRecord
 router = APIRouter(prefix="/assistants", route_class=V1Route)
 
 
-def _object(record: AssistantRecord) -> dict[str, Any]:
-    """A stored assistant, as the Assistants API shows one."""
+def _object(record: AssistantRecord, assistants: AssistantService) -> dict[str, Any]:
+    """A stored assistant, as the Assistants API shows one: the operator's without their instructions."""
     return {
         "id": record.id,
         "object": "assistant",
@@ -27,7 +27,7 @@ def _object(record: AssistantRecord) -> dict[str, Any]:
         "name": record.name,
         "description": record.description,
         "model": record.model,
-        "instructions": record.instructions,
+        "instructions": "" if record.id in assistants.operator_ids else record.instructions,
         "tools": [dict(tool) for tool in record.tools],
         "tool_resources": dict(record.tool_resources),
         "metadata": dict(record.metadata),
@@ -68,7 +68,7 @@ async def create_assistant(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     async def create() -> dict[str, Any]:
-        return _object(await _created(request, user_id, body, assistants, objects))
+        return _object(await _created(request, user_id, body, assistants, objects), assistants)
 
     return await answered_once(request, user_id, idempotency_key, body, create)
 
@@ -76,12 +76,12 @@ async def create_assistant(
 @router.get("")
 async def list_assistants(assistants: AssistantsDep, user_id: UserIdDep, query: PageDep) -> Any:
     found = await assistants.list(user_id, **query.model_dump())
-    return list_object([_object(record) for record in found.data], found.has_more)
+    return list_object([_object(record, assistants) for record in found.data], found.has_more)
 
 
 @router.get("/{assistant_id}")
 async def retrieve_assistant(assistant_id: str, assistants: AssistantsDep, user_id: UserIdDep) -> Any:
-    return _object(await assistants.get(user_id, assistant_id))
+    return _object(await assistants.get(user_id, assistant_id), assistants)
 
 
 @router.post("/{assistant_id}")
@@ -90,7 +90,7 @@ async def update_assistant(
 ) -> Any:
     resources = body.tool_resources.model_dump(exclude_none=True) if body.tool_resources else None
     await objects.check_resources(user_id, resources)
-    return _object(await assistants.update(user_id, assistant_id, body))
+    return _object(await assistants.update(user_id, assistant_id, body), assistants)
 
 
 @router.delete("/{assistant_id}")

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, m
 
 from app.api.routes.v1.passthrough import FILE_ID_PATTERN
 from app.config import Settings
-from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import epoch, text_content
 from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage
@@ -23,7 +22,7 @@ from app.services.assistants import (
     _metadata_checked,
 )
 from app.services.assistants_api import AssistantsApi
-from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
+from app.storage.threads import MessageRecord, ThreadRecord
 
 V1_PREFIX = "/v1"
 HOSTED_ONLY = (
@@ -177,8 +176,3 @@ def message_object(message: MessageRecord, assistant_id: str | None = None) -> d
         "attachments": [dict(attachment) for attachment in message.attachments or ()],
         "metadata": dict(message.metadata or {}),
     }
-
-
-def api_run_object(run: RunRecord) -> dict[str, Any]:
-    """The run as its owner sees it: their own assistant's instructions included."""
-    return {**run_object(run), "instructions": run.instructions}

@@ -230,7 +230,7 @@ async def test_runs_use_the_default_assistant_without_openai_assistant_id(fake: 
         default = (await client.get(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")).json()
     assert created["assistant_id"] == polled["assistant_id"] == DEFAULT_ASSISTANT_ID
     assert created["tools"] == polled["tools"] == [{"type": "file_search"}]
-    assert default["instructions"] == "Be kind."
+    assert default["instructions"] == ""  # the operator's prompt is never shown, not even to the default user
     assert default["tool_resources"] == {"file_search": {"vector_store_ids": ["vs_docs"]}}
     assert fake.models.calls[-1].instructions == "Be kind."
 

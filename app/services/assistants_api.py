@@ -129,8 +129,8 @@ class AssistantsApi:
         """A run of the user's assistant (`overrides`: the RunSpec's), in the background or streamed."""
         await self._access.check(user_id, thread_id)
         assistant = await self.assistants.get(user_id, assistant_id)
-        shown = assistant_id not in self.assistants.operator_ids  # the operator's prompt is never shown
-        spec = RunSpec(assistant=assistant, instructions_shown=shown, **overrides)  # type: ignore[arg-type]
+        operator = assistant_id in self.assistants.operator_ids
+        spec = RunSpec(assistant=assistant, operator_assistant=operator, **overrides)  # type: ignore[arg-type]
         for index, extra in enumerate(spec.additional_messages):
             field = f"additional_messages[{index}].attachments"
             await self.objects.check_attachments(user_id, extra.attachments, field)

@@ -6,14 +6,14 @@ attachment (expiring 7 days after its last use, as OpenAI's thread stores did)."
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.config import Settings
 from app.errors import InvalidField, ThreadBusy, ThreadNotFound, UpstreamError, UpstreamNotFound
 from app.storage.assistants import AssistantRecord
 from app.storage.thread_owners import ThreadOwnerStore
-from app.storage.threads import ThreadRecord, ThreadStore
+from app.storage.threads import RunRecord, ThreadRecord, ThreadStore
 from app.storage.upstream_objects import UpstreamObjectStore, made_now
 from app.upstream.files import UpstreamFiles
 
@@ -37,12 +37,35 @@ def code_file_ids(resources: dict[str, Any] | None) -> list[str]:
 
 
 def searched_stores(
-    tools: tuple[str | dict[str, Any], ...], assistant: AssistantRecord, thread: ThreadRecord
+    tools: tuple[str | dict[str, Any], ...],
+    assistant: AssistantRecord,
+    thread: ThreadRecord,
+    configured: Sequence[str] = (),
 ) -> list[str]:
-    """The vector stores a run's file_search searches (none without the tool)."""
-    if not any((tool.get("type") if isinstance(tool, dict) else tool) == "file_search" for tool in tools):
+    """The vector stores a run's file_search searches (none without the tool): the assistant's, the thread's, and
+    `configured` (OPENAI_VECTOR_STORE_ID and OPENAI_KNOWLEDGE_STORE_ID, for the operator's assistants)."""
+    if not any(_tool_type(tool) == "file_search" for tool in tools):
         return []
-    return list(dict.fromkeys([*assistant.vector_store_ids, *store_ids(thread.tool_resources)]))
+    return list(dict.fromkeys([*assistant.vector_store_ids, *store_ids(thread.tool_resources), *configured]))
+
+
+def log_dropped_tools(run: RunRecord, settings: Settings) -> None:
+    """A tool the run declares but the model call cannot carry is named in the log (never dropped silently)."""
+    kinds = {_tool_type(tool) for tool in run.tools}
+    dropped = sorted(kinds & {"file_search", "code_interpreter"}) if settings.hosted_model_api != "responses" else []
+    if settings.hosted_model_api == "responses" and "file_search" in kinds and not run.vector_store_ids:
+        dropped = ["file_search (no vector store: neither the assistant's, the thread's nor a configured one)"]
+    for tool in dropped:
+        logger.warning(
+            "run %s: its %s tool is not sent to the model (HOSTED_MODEL_API=%s)",
+            run.id,
+            tool,
+            settings.hosted_model_api,
+        )
+
+
+def _tool_type(tool: str | dict[str, Any]) -> Any:
+    return tool.get("type") if isinstance(tool, dict) else tool
 
 
 def code_files(assistant: AssistantRecord, thread: ThreadRecord) -> list[str]:

@@ -15,7 +15,7 @@ from app.engines.hosted.assistants import DEFAULT_ASSISTANT_ID
 from tests.api.routes.v1.sdk_support import openai_sdk
 from tests.fakes.access import ALICE, ALICE_KEY, API_KEYS
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.hosted_support import hosted_app
+from tests.fakes.hosted_support import engine_of, hosted_app, wait_for_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -107,3 +107,34 @@ async def test_a_users_own_assistant_shows_its_instructions_everywhere(fake: Fak
     assert listed == ["Be a pirate."]
     assert retrieved.instructions == "Be a pirate."
     assert final.instructions == "Be a pirate."
+
+
+async def test_stored_assistants_search_the_configured_store_and_a_dropped_tool_is_logged(
+    fake: FakeOpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "assistants.json"
+    path.write_text(json.dumps([{"id": "asst_docs", "model": "gpt-4o-mini", "tools": [{"type": "file_search"}]}]))
+    fake.vector_stores["vs_docs"] = []
+    settings = {"assistants_file": str(path), "openai_assistant_id": "asst_docs", "openai_vector_store_id": "vs_docs"}
+    async with (
+        hosted_app(fake, api_keys=API_KEYS, **settings) as client,
+        openai_sdk(client, api_key=ALICE_KEY) as sdk,
+    ):
+        thread_id = (await client.post("/threads", headers=ALICE)).json()["thread_id"]
+        started = (await client.post("/chat", json={"content": "docs?", "threadId": thread_id}, headers=ALICE)).json()
+        await wait_for_run(engine_of(client), thread_id, started["run_id"])
+        chat_call = fake.models.calls[-1].body
+        thread = await sdk.beta.threads.create(messages=[{"role": "user", "content": "docs?"}])
+        await sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id="asst_docs", poll_interval_ms=5)
+        v1_call = fake.models.calls[-1].body
+        own = await sdk.beta.assistants.create(model="gpt-4o-mini", tools=[{"type": "file_search"}])
+        own_run = await sdk.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=own.id, poll_interval_ms=5
+        )
+        own_call = fake.models.calls[-1].body
+    for call in (chat_call, v1_call):
+        assert {"type": "file_search", "vector_store_ids": ["vs_docs"]} in call["tools"]
+    assert "tools" not in own_call  # a user's assistant searches only its own stores: it has none
+    dropped = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and own_run.id in r.getMessage()]
+    assert len(dropped) == 1
+    assert "file_search" in dropped[0]

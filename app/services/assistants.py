@@ -18,7 +18,7 @@ from app.clock import utc_now
 from app.config import Settings
 from app.engines.hosted.assistants import DEFAULT_ASSISTANT_ID, RunAssistants, refreshed_default
 from app.engines.hosted.objects import new_id
-from app.errors import AssistantInUse, AssistantNotFound, HostedEngineRequired, InvalidField
+from app.errors import AssistantNotFound, HostedEngineRequired, InvalidField, OperatorObjectReadOnly
 from app.services.run_options import FUNCTION_NAME_PATTERN, ResponseFormat, Temperature, TopP, stored_format
 from app.storage.assistants import AssistantRecord, AssistantStore, with_vector_store
 
@@ -198,6 +198,13 @@ class AssistantService:
         self.store = store
         self._settings = settings
         self.run_assistants = RunAssistants(settings, store)
+        self._file_ids: frozenset[str] = frozenset()  # ASSISTANTS_FILE's, once prepared
+
+    @property
+    def operator_ids(self) -> frozenset[str]:
+        """The operator's assistants (ASSISTANTS_FILE's, OPENAI_ASSISTANT_ID, the built-in default): every user's
+        runs may use them, no one changes them through the API, and their instructions are never shown."""
+        return self._file_ids | {self.run_assistants.assistant_id, DEFAULT_ASSISTANT_ID}
 
     def _require_hosted(self) -> None:
         if self._settings.engine != "hosted":
@@ -211,14 +218,22 @@ class AssistantService:
         return record
 
     async def get(self, owner: str, assistant_id: str) -> AssistantRecord:
+        """The user's own assistant, or one of the operator's (read-only); else AssistantNotFound."""
         self._require_hosted()
         record = await self.store.get(assistant_id)
-        if record is None or record.owner != owner:
+        if record is None or (record.owner != owner and assistant_id not in self.operator_ids):
             raise AssistantNotFound(assistant_id)
         return record
 
-    async def update(self, owner: str, assistant_id: str, changes: AssistantUpdate) -> AssistantRecord:
+    async def _own(self, owner: str, assistant_id: str) -> AssistantRecord:
+        """The user's assistant to change: the operator's are read-only (403), others' unknown (404)."""
         record = await self.get(owner, assistant_id)
+        if assistant_id in self.operator_ids:
+            raise OperatorObjectReadOnly(assistant_id)
+        return record
+
+    async def update(self, owner: str, assistant_id: str, changes: AssistantUpdate) -> AssistantRecord:
+        record = await self._own(owner, assistant_id)
         given = changes.model_fields_set - ({"model"} if changes.model is None else set())
         stored = _record(record.id, owner, changes, record.created_at)  # the given fields in the stored shape
         updated = replace(record, **{name: getattr(stored, name) for name in given})
@@ -226,9 +241,7 @@ class AssistantService:
         return updated
 
     async def delete(self, owner: str, assistant_id: str) -> None:
-        await self.get(owner, assistant_id)
-        if assistant_id == self.run_assistants.assistant_id:
-            raise AssistantInUse(assistant_id)
+        await self._own(owner, assistant_id)
         if not await self.store.delete(assistant_id):
             raise AssistantNotFound(assistant_id)
         logger.info("assistant deleted assistant_id=%s", assistant_id)
@@ -277,6 +290,7 @@ class AssistantService:
                 if existing and existing.vector_store_ids and not record.vector_store_ids and has_file_search:
                     record = with_vector_store(record, existing.vector_store_ids[0])
                 await self.store.put(record)
+            self._file_ids = frozenset(entry.id for entry in entries)
             logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))
         if configured := self._settings.openai_assistant_id:
             if await self.store.get(configured) is None:

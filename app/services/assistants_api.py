@@ -16,6 +16,7 @@ from app.engines.hosted.runs import Started
 from app.services.assistants import AssistantService
 from app.services.chat import ChatService
 from app.services.thread_owners import ThreadAccess
+from app.services.upstream_objects import UpstreamObjects
 from app.storage.threads import MessageRecord, ThreadRecord
 
 logger = logging.getLogger(__name__)
@@ -25,10 +26,16 @@ class AssistantsApi:
     """Ownership and conversations around the hosted engine's threads, messages and runs."""
 
     def __init__(
-        self, hosted: HostedEngine, assistants: AssistantService, access: ThreadAccess, chat: ChatService
+        self,
+        hosted: HostedEngine,
+        assistants: AssistantService,
+        access: ThreadAccess,
+        chat: ChatService,
+        objects: UpstreamObjects,
     ) -> None:
         self.hosted = hosted
         self.assistants = assistants
+        self.objects = objects
         self._access = access
         self._chat = chat
 
@@ -50,12 +57,14 @@ class AssistantsApi:
     ) -> tuple[ThreadRecord, list[str]]:
         """The new thread, and the vector stores made for it (to delete if it is discarded)."""
         files = self.hosted.files
+        await self.objects.check_resources(user_id, tool_resources)
         for index, message in enumerate(messages):  # refused before anything is made
+            await self.objects.check_attachments(user_id, message.attachments, f"messages[{index}].attachments")
             await files.verify(message.attachments or [], f"messages[{index}].attachments")
         made: list[str] = []
 
         async def create() -> str:
-            resources, stores = await files.made_resources(tool_resources)
+            resources, stores = await files.made_resources(tool_resources, user_id)
             made.extend(stores)
             try:
                 return (await self.hosted.threads.create(metadata=metadata, tool_resources=resources)).id
@@ -111,6 +120,7 @@ class AssistantsApi:
         await self._chat.forget_conversation(user_id, thread_id)
 
     async def add_message(self, user_id: str, thread_id: str, message: NewMessage) -> MessageRecord:
+        await self.objects.check_attachments(user_id, message.attachments, "attachments")
         return await self._chat.posted(user_id, thread_id, lambda: self.hosted.messages.add(thread_id, message))
 
     async def start_run(
@@ -118,7 +128,12 @@ class AssistantsApi:
     ) -> Started:
         """A run of the user's assistant (`overrides`: the RunSpec's), in the background or streamed."""
         await self._access.check(user_id, thread_id)
-        spec = RunSpec(assistant=await self.assistants.get(user_id, assistant_id), **overrides)  # type: ignore[arg-type]
+        assistant = await self.assistants.get(user_id, assistant_id)
+        operator = assistant_id in self.assistants.operator_ids
+        spec = RunSpec(assistant=assistant, operator_assistant=operator, **overrides)  # type: ignore[arg-type]
+        for index, extra in enumerate(spec.additional_messages):
+            field = f"additional_messages[{index}].attachments"
+            await self.objects.check_attachments(user_id, extra.attachments, field)
         return await self._chat.posted(
             user_id, thread_id, lambda: self.hosted.runs.start(thread_id, spec, stream=stream)
         )

@@ -110,6 +110,8 @@ class RunRecord:
     response_format: str | dict[str, Any] | None = None
     # "auto" (the service's TRUNCATION_LAST_MESSAGES) or None: "last_messages", `truncation_last_messages`.
     truncation_type: str | None = None
+    # Whether its objects show `instructions`: a user's own assistant's run; never the operator's (the default).
+    instructions_shown: bool = False
 
 
 @dataclass(frozen=True)

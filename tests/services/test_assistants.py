@@ -39,11 +39,13 @@ def _write(tmp_path: Path, entries: Any) -> str:
 async def test_the_example_file_loads_the_quickstart_assistant(fake: FakeOpenAI) -> None:
     async with hosted_app(fake, assistants_file=str(EXAMPLE_FILE), openai_assistant_id="asst_quickstart") as client:
         stored = (await client.get("/v1/assistants/asst_quickstart")).json()
+        record = await client.app.state.stores.assistants.get("asst_quickstart")  # type: ignore[attr-defined]
         thread_id = (await client.post("/threads")).json()["thread_id"]
         run_id = (await client.post("/chat", json={"content": "hi", "threadId": thread_id})).json()["run_id"]
         run = (await client.get(f"/threads/{thread_id}/runs/{run_id}")).json()
     assert stored["name"] == "Quickstart Assistant"
-    assert stored["instructions"] == "You are a helpful assistant."
+    assert stored["instructions"] == ""  # the operator's: shown to no one
+    assert record.instructions == "You are a helpful assistant."
     assert stored["tools"] == QUICKSTART_TOOLS
     assert run["assistant_id"] == "asst_quickstart"
     assert run["tools"] == QUICKSTART_TOOLS

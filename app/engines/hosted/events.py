@@ -31,7 +31,7 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "required_action": required_action(run),
         "last_error": dict(run.last_error) if run.last_error else None,
         "model": run.model,
-        "instructions": "",  # the system prompt stays on the server: these events reach every client
+        "instructions": run.instructions if run.instructions_shown else "",  # the operator's prompt stays here
         "tools": [dict(tool) if isinstance(tool, dict) else {"type": tool} for tool in run.tools],
         "metadata": dict(run.metadata or {}),
         "incomplete_details": None,

@@ -61,6 +61,11 @@ CREATE INDEX IF NOT EXISTS run_steps_position ON run_steps (run_id, seq);
 CREATE TABLE IF NOT EXISTS assistants (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at INTEGER NOT NULL,
     doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS assistants_newest ON assistants (user_id, created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS upstream_objects (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL,
+    purpose TEXT, created_at INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS upstream_objects_newest ON upstream_objects (user_id, kind, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS upstream_objects_purpose
+    ON upstream_objects (user_id, kind, purpose, created_at DESC, id DESC);
 """
 
 

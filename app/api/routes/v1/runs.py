@@ -17,12 +17,12 @@ from app.api.routes.v1.common import (
     StrictBody,
     ThreadCreate,
     ThreadResources,
-    api_run_object,
 )
 from app.api.routes.v1.idempotent import STREAMED, answered_once
 from app.api.routing import V1Route
 from app.api.schemas import ToolOutputsBody
 from app.api.wire.sse import sse_response
+from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import list_object
 from app.engines.hosted.runs import Started
 from app.errors import IdempotencyNotSupported
@@ -114,7 +114,7 @@ async def _once_unless_streamed(
     async def started() -> dict[str, Any]:
         run = await start()
         assert isinstance(run, RunRecord)
-        return api_run_object(run)
+        return run_object(run)
 
     return await answered_once(request, user_id, key, body, started)
 
@@ -162,27 +162,27 @@ async def create_run(
 async def list_runs(thread_id: str, api: ApiDep, user_id: UserIdDep, query: PageDep) -> Any:
     await api.check(user_id, thread_id)
     runs, has_more = await api.hosted.runs.page(thread_id, query)
-    return list_object([api_run_object(run) for run in runs], has_more)
+    return list_object([run_object(run) for run in runs], has_more)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def retrieve_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.check(user_id, thread_id)
-    return api_run_object(await api.hosted.runs.get(thread_id, run_id))
+    return run_object(await api.hosted.runs.get(thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")
 async def update_run(thread_id: str, run_id: str, body: Metadata, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.check(user_id, thread_id)
     if "metadata" not in body.model_fields_set:
-        return api_run_object(await api.hosted.runs.get(thread_id, run_id))
-    return api_run_object(await api.hosted.runs.update(thread_id, run_id, dict(body.metadata or {})))
+        return run_object(await api.hosted.runs.get(thread_id, run_id))
+    return run_object(await api.hosted.runs.update(thread_id, run_id, dict(body.metadata or {})))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
 async def cancel_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.check(user_id, thread_id)
-    return api_run_object(await api.hosted.runs.cancel(thread_id, run_id))
+    return run_object(await api.hosted.runs.cancel(thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")

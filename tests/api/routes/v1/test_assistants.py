@@ -31,11 +31,12 @@ def _body(**fields: Any) -> dict[str, Any]:
 
 async def test_create_read_update_delete(fake: FakeOpenAI) -> None:
     async with hosted_app(fake) as client:
+        store_id = (await client.post("/v1/vector_stores", json={"name": "docs"})).json()["id"]  # the caller's own
         created = await client.post(
             "/v1/assistants",
             json=_body(
                 tools=[{"type": "code_interpreter"}, WEATHER],
-                tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}},
+                tool_resources={"file_search": {"vector_store_ids": [store_id]}},
                 metadata={"team": "docs"},
             ),
         )
@@ -50,7 +51,7 @@ async def test_create_read_update_delete(fake: FakeOpenAI) -> None:
     body = created.json()
     assert body["object"] == "assistant"
     assert body["tools"] == [{"type": "code_interpreter"}, WEATHER]
-    assert body["tool_resources"] == {"file_search": {"vector_store_ids": ["vs_1"]}}
+    assert body["tool_resources"] == {"file_search": {"vector_store_ids": [store_id]}}
     assert body["metadata"] == {"team": "docs"}
     assert read.json() == body
     assert updated.json()["name"] == "Renamed"
@@ -153,8 +154,11 @@ async def test_invalid_assistants_are_400_naming_the_field(fake: FakeOpenAI, bod
 async def test_the_run_assistant_cannot_be_deleted(fake: FakeOpenAI) -> None:
     async with hosted_app(fake) as client:
         response = await client.delete(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "assistant_in_use"
+        still = await client.get(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")
+    # The operator's: read-only for every caller (403), the default user included.
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "read_only"
+    assert still.status_code == 200
 
 
 async def test_with_the_assistants_engine_the_routes_name_engine_hosted(app_client) -> None:
@@ -226,7 +230,7 @@ async def test_runs_use_the_default_assistant_without_openai_assistant_id(fake: 
         default = (await client.get(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")).json()
     assert created["assistant_id"] == polled["assistant_id"] == DEFAULT_ASSISTANT_ID
     assert created["tools"] == polled["tools"] == [{"type": "file_search"}]
-    assert default["instructions"] == "Be kind."
+    assert default["instructions"] == ""  # the operator's prompt is never shown, not even to the default user
     assert default["tool_resources"] == {"file_search": {"vector_store_ids": ["vs_docs"]}}
     assert fake.models.calls[-1].instructions == "Be kind."
 

@@ -49,8 +49,10 @@ async def test_files_and_vector_stores_through_the_sdk(fake: FakeOpenAI) -> None
         assert (await sdk.vector_stores.delete(store.id)).deleted is True
 
     relayed = [r for r in fake.requests if r.path.startswith(("/v1/files", "/v1/vector_stores"))]
-    assert len(relayed) == 13
-    assert ("GET", "/v1/files") in _relayed(fake)
+    assert len(relayed) == 11
+    # Lists are answered from the service's record of who made what, never by paging the upstream account.
+    assert ("GET", "/v1/files") not in _relayed(fake)
+    assert ("GET", "/v1/vector_stores") not in _relayed(fake)
     # The service's own key upstream, never the caller's.
     assert {r.headers.get("authorization") for r in relayed} == {f"Bearer {TEST_API_KEY}"}
     assert not any(ALICE_KEY in value for r in relayed for value in r.headers.values())
@@ -71,7 +73,7 @@ async def test_upstream_refusals_are_relayed_in_openai_shape(fake: FakeOpenAI) -
             await sdk.vector_stores.retrieve("abc")
         fake.fail_next(500, "upstream internals", path_contains="/v1/files")
         with pytest.raises(openai.APIStatusError) as failed:
-            await sdk.files.list()
+            await sdk.files.create(file=("a.txt", b"a"), purpose="assistants")  # a list is not relayed: an upload
         assert failed.value.status_code == 502
         assert "upstream internals" not in str(failed.value.body)
 
@@ -84,13 +86,14 @@ async def test_an_upstream_without_files_is_named(fake: FakeOpenAI) -> None:
         http_client=httpx2.AsyncClient(transport=httpx2.ASGITransport(app=FastAPI())),
     )
     async with hosted_app(fake, openai_client=bare) as client, openai_sdk(client) as sdk:
+        assert (await sdk.files.list()).data == []  # answered from the service's records
         with pytest.raises(openai.NotFoundError) as missing:
-            await sdk.files.list()
+            await sdk.files.create(file=("a.txt", b"a"), purpose="assistants")
         with pytest.raises(openai.NotFoundError, match=re.escape("no endpoint POST /vector_stores")):
             await sdk.vector_stores.create(name="docs")
     assert missing.value.body == {
         "message": (
-            "The upstream (OPENAI_BASE_URL) has no endpoint GET /files: it does not serve OpenAI's files and "
+            "The upstream (OPENAI_BASE_URL) has no endpoint POST /files: it does not serve OpenAI's files and "
             "vector stores, so this service cannot pass the request on."
         ),
         "type": "invalid_request_error",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
@@ -146,6 +146,20 @@ class ThreadCreate(Metadata):
 
     messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
     tool_resources: NewThreadResources | None = None
+
+
+class NestedThread(ThreadCreate):
+    """`thread` of `POST /v1/threads/runs`. The SDK may fill it from its own object (`thread=<a Thread>`), and then
+    sends the object's read-only fields too: they are dropped, as OpenAI drops them; other unknown ones are refused."""
+
+    read_only: ClassVar[frozenset[str]] = frozenset({"id", "object", "created_at"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not cls.read_only.isdisjoint(data):
+            return {key: value for key, value in data.items() if key not in cls.read_only}
+        return data
 
 
 def thread_object(thread: ThreadRecord) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from app.api.routes.v1.common import (
     ApiDep,
     MessageCreate,
     Metadata,
+    NestedThread,
     PageDep,
     StrictBody,
     ThreadCreate,
@@ -82,7 +83,7 @@ class RunCreate(Metadata):
 
 
 class ThreadAndRunCreate(RunCreate):
-    thread: ThreadCreate | None = None
+    thread: NestedThread | None = None
     # The run's resources: kept as the new thread's, beside the thread's own (which win for a tool both name).
     tool_resources: ThreadResources | None = None
 

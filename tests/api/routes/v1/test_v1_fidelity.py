@@ -6,7 +6,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.api.routes.v1.sdk_support import openai_error_body, openai_sdk
+from tests.api.routes.v1.sdk_support import WEATHER, openai_error_body, openai_sdk
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import hosted_app
 
@@ -36,4 +36,37 @@ async def test_an_unknown_path_or_method_is_openais_invalid_url(fake: FakeOpenAI
             "param": None,
             "code": None,
         }
+    }
+
+
+async def test_create_and_run_takes_the_sdks_own_objects_as_params(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        assistant = await sdk.beta.assistants.create(model="gpt-4o-mini", tools=[{"type": "file_search"}, WEATHER])
+        source = await sdk.beta.threads.create(metadata={"topic": "weather"})
+        earlier = await sdk.beta.threads.runs.create_and_poll(
+            thread_id=source.id, assistant_id=assistant.id, poll_interval_ms=5
+        )
+        # The SDK sends each object's fields as they were read, read-only ones (id, object, created_at) included.
+        run = await sdk.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id,
+            thread=source,  # type: ignore[arg-type]
+            tools=assistant.tools,  # type: ignore[arg-type]
+            truncation_strategy=earlier.truncation_strategy,  # type: ignore[arg-type]
+            poll_interval_ms=5,
+        )
+        made = await sdk.beta.threads.retrieve(run.thread_id)
+        with pytest.raises(openai.BadRequestError) as unknown:
+            await sdk.beta.threads.create_and_run(
+                assistant_id=assistant.id,
+                thread={**source.model_dump(), "colour": "blue"},  # type: ignore[typeddict-unknown-key]
+            )
+    assert run.status == "completed"
+    assert made.id != source.id
+    assert made.metadata == {"topic": "weather"}
+    assert run.tools == assistant.tools
+    assert openai_error_body(unknown.value) == {
+        "message": "Unrecognized request argument supplied: thread.colour",
+        "type": "invalid_request_error",
+        "param": "thread.colour",
+        "code": "unknown_parameter",
     }

@@ -49,8 +49,25 @@ class FunctionDefinition(BaseModel):
         return value
 
 
+class RankingOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ranker: Literal["auto", "default_2024_08_21"] | None = None
+    score_threshold: float = Field(ge=0, le=1)
+
+
+class FileSearchSettings(BaseModel):
+    """file_search's `max_num_results` and `ranking_options`, passed on to the model's file_search."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_num_results: int | None = Field(default=None, ge=1, le=50)
+    ranking_options: RankingOptions | None = None
+
+
 class AssistantTool(BaseModel):
-    """`{"type": "code_interpreter"}`, `{"type": "file_search"}` or `{"type": "function", "function": {...}}`."""
+    """`{"type": "code_interpreter"}`, `{"type": "file_search"}` (optional `file_search` settings) or
+    `{"type": "function", "function": {...}}`."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -59,6 +76,7 @@ class AssistantTool(BaseModel):
 
     type: Literal["function", "file_search", "code_interpreter"]
     function: FunctionDefinition | None = None
+    file_search: FileSearchSettings | None = None
 
     @model_validator(mode="after")
     def _function_iff_function_tool(self) -> AssistantTool:
@@ -66,6 +84,8 @@ class AssistantTool(BaseModel):
             raise ValueError('a "function" tool needs a "function" object with a "name"')
         if self.type != "function" and self.function is not None:
             raise ValueError(f'a "{self.type}" tool takes no "function" object')
+        if self.type != "file_search" and self.file_search is not None:
+            raise ValueError(f'a "{self.type}" tool takes no "file_search" object')
         return self
 
     def as_object(self) -> dict[str, Any]:

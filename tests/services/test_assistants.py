@@ -16,7 +16,7 @@ from app.storage import Stores
 from tests.fakes.app_support import sdk_client_for
 from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.hosted_support import hosted_app, hosted_settings
+from tests.fakes.hosted_support import as_reported, hosted_app, hosted_settings
 
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "assistants.example.json"
 
@@ -46,9 +46,9 @@ async def test_the_example_file_loads_the_quickstart_assistant(fake: FakeOpenAI)
     assert stored["name"] == "Quickstart Assistant"
     assert stored["instructions"] == ""  # the operator's: shown to no one
     assert record.instructions == "You are a helpful assistant."
-    assert stored["tools"] == QUICKSTART_TOOLS
+    assert stored["tools"] == as_reported(QUICKSTART_TOOLS)
     assert run["assistant_id"] == "asst_quickstart"
-    assert run["tools"] == QUICKSTART_TOOLS
+    assert run["tools"] == as_reported(QUICKSTART_TOOLS)
 
 
 async def test_entries_are_created_then_updated_and_owned_by_the_default_user(fake: FakeOpenAI, tmp_path: Path) -> None:

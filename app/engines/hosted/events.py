@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.engines.base import StreamEvent
-from app.engines.hosted.objects import epoch, text_content
+from app.engines.hosted.objects import epoch, text_content, tool_object
 from app.storage.threads import RunRecord, RunStepRecord, is_active
 
 
@@ -32,12 +32,12 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "last_error": dict(run.last_error) if run.last_error else None,
         "model": run.model,
         "instructions": run.instructions if run.instructions_shown else "",  # the operator's prompt stays here
-        "tools": [dict(tool) if isinstance(tool, dict) else {"type": tool} for tool in run.tools],
+        "tools": [tool_object(tool) for tool in run.tools],
         "metadata": dict(run.metadata or {}),
         "incomplete_details": None,
         "usage": dict(run.usage) if run.usage else None,
-        "temperature": run.temperature,
-        "top_p": run.top_p,
+        "temperature": 1.0 if run.temperature is None else run.temperature,  # OpenAI's defaults, as it reports them
+        "top_p": 1.0 if run.top_p is None else run.top_p,
         "max_prompt_tokens": run.max_prompt_tokens,
         "max_completion_tokens": run.max_completion_tokens,
         "truncation_strategy": truncation_strategy(run),

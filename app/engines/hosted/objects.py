@@ -34,3 +34,19 @@ def text_content(text: str, annotations: list[dict[str, Any]] | None = None) -> 
 def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     ends = {"first_id": data[0]["id"], "last_id": data[-1]["id"]} if data else {"first_id": None, "last_id": None}
     return {"object": "list", "data": data, **ends, "has_more": has_more}
+
+
+def tool_object(tool: str | dict[str, Any]) -> dict[str, Any]:
+    """A tool as OpenAI reports it, its defaults filled in: a function's `strict` (false), and file_search's
+    `ranking_options` (the `auto` ranker, threshold 0.0) beside the settings given (`max_num_results`)."""
+    if isinstance(tool, str):
+        tool = {"type": tool}
+    kind = tool.get("type")
+    if kind == "function":
+        function = tool.get("function") or {}
+        return {**tool, "function": {**function, "strict": bool(function.get("strict"))}}
+    if kind == "file_search":
+        given = tool.get("file_search") or {}
+        ranking = {"ranker": "auto", "score_threshold": 0.0, **(given.get("ranking_options") or {})}
+        return {**tool, "file_search": {**given, "ranking_options": ranking}}
+    return dict(tool)

@@ -10,7 +10,7 @@ from app.api.deps import AssistantsDep, IdempotencyKeyHeader, UpstreamObjectsDep
 from app.api.routes.v1.common import AssistantCreateBody, PageDep
 from app.api.routes.v1.idempotent import answered_once
 from app.api.routing import V1Route
-from app.engines.hosted.objects import epoch, list_object
+from app.engines.hosted.objects import epoch, list_object, tool_object
 from app.services.assistants import AssistantService, AssistantUpdate, ToolResources
 from app.services.upstream_objects import UpstreamObjects
 from app.storage.assistants import AssistantRecord
@@ -28,12 +28,13 @@ def _object(record: AssistantRecord, assistants: AssistantService) -> dict[str, 
         "description": record.description,
         "model": record.model,
         "instructions": "" if record.id in assistants.operator_ids else record.instructions,
-        "tools": [dict(tool) for tool in record.tools],
+        "tools": [tool_object(tool) for tool in record.tools],
         "tool_resources": dict(record.tool_resources),
         "metadata": dict(record.metadata),
         "response_format": record.response_format or "auto",
-        "temperature": record.temperature,
-        "top_p": record.top_p,
+        # Unset: OpenAI's defaults, as it reports them.
+        "temperature": 1.0 if record.temperature is None else record.temperature,
+        "top_p": 1.0 if record.top_p is None else record.top_p,
     }
 
 

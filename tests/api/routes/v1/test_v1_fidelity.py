@@ -8,7 +8,7 @@ import pytest
 
 from tests.api.routes.v1.sdk_support import WEATHER, openai_error_body, openai_sdk
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.hosted_support import hosted_app
+from tests.fakes.hosted_support import FILE_SEARCH_REPORTED, hosted_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -70,3 +70,25 @@ async def test_create_and_run_takes_the_sdks_own_objects_as_params(fake: FakeOpe
         "param": "thread.colour",
         "code": "unknown_parameter",
     }
+
+
+async def test_defaults_are_reported_as_openai_reports_them(fake: FakeOpenAI) -> None:
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        assistant = await sdk.beta.assistants.create(
+            model="gpt-4o-mini", tools=[{"type": "file_search"}, WEATHER, {"type": "code_interpreter"}]
+        )
+        raw = (await client.get(f"/v1/assistants/{assistant.id}")).json()
+        thread = await sdk.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])
+        run = await sdk.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=5
+        )
+    assert (assistant.temperature, assistant.top_p) == (1.0, 1.0)
+    assert (run.temperature, run.top_p) == (1.0, 1.0)
+    assert raw["tools"] == [
+        FILE_SEARCH_REPORTED,
+        {"type": "function", "function": {**WEATHER["function"], "strict": False}},
+        {"type": "code_interpreter"},
+    ]
+    assert run.tools == assistant.tools
+    # Reported, not sent: the model server keeps its own defaults.
+    assert not {"temperature", "top_p"} & set(fake.models.calls[-1].body)

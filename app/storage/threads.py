@@ -128,6 +128,8 @@ class RunStepRecord:
     details: dict[str, Any]  # the Assistants `step_details` object
     completed_at: datetime | None = None
     assistant_id: str | None = None  # its run's assistant (None: a step stored before steps recorded it)
+    # The tokens of the model call the step ended (shown once it is completed); None: the server counted none.
+    usage: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)

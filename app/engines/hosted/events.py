@@ -16,6 +16,8 @@ from app.storage.threads import RunRecord, RunStepRecord, is_active
 
 
 def run_object(run: RunRecord) -> dict[str, Any]:
+    """The run as OpenAI shows it: `usage` only once it has ended (an unfinished run's would be counted twice)."""
+    active = is_active(run.status)
     return {
         "id": run.id,
         "object": "thread.run",
@@ -24,7 +26,7 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "thread_id": run.thread_id,
         "status": run.status,
         "started_at": epoch(run.started_at),
-        "expires_at": epoch(run.expires_at) if is_active(run.status) else None,
+        "expires_at": epoch(run.expires_at) if active else None,
         "cancelled_at": epoch(run.cancelled_at),
         "failed_at": epoch(run.failed_at),
         "completed_at": epoch(run.completed_at),
@@ -35,7 +37,7 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "tools": [tool_object(tool) for tool in run.tools],
         "metadata": dict(run.metadata or {}),
         "incomplete_details": None,
-        "usage": dict(run.usage) if run.usage else None,
+        "usage": dict(run.usage) if run.usage and not active else None,
         "temperature": 1.0 if run.temperature is None else run.temperature,  # OpenAI's defaults, as it reports them
         "top_p": 1.0 if run.top_p is None else run.top_p,
         "max_prompt_tokens": run.max_prompt_tokens,
@@ -124,7 +126,7 @@ def step_object(step: RunStepRecord, *, details: dict[str, Any] | None = None) -
         "failed_at": None,
         "last_error": None,
         "step_details": details if details is not None else step.details,
-        "usage": None,
+        "usage": dict(step.usage) if step.usage is not None and step.status == "completed" else None,
         "metadata": {},
     }
 

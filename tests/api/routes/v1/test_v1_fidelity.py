@@ -3,14 +3,19 @@ has ended, the `openai-poll-after-ms` hint, and the defaults OpenAI reports (iss
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
+from openai import AsyncOpenAI
 
 from tests.api.routes.v1.sdk_support import WEATHER, openai_error_body, openai_sdk
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import FILE_SEARCH_REPORTED, hosted_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+OSLO_CALL = {"name": "get_weather", "arguments": '{"city": "Oslo"}', "call_id": "call_w1"}
 
 
 async def test_an_unknown_path_or_method_is_openais_invalid_url(fake: FakeOpenAI) -> None:
@@ -70,6 +75,73 @@ async def test_create_and_run_takes_the_sdks_own_objects_as_params(fake: FakeOpe
         "param": "thread.colour",
         "code": "unknown_parameter",
     }
+
+
+async def _weather_run(sdk: AsyncOpenAI) -> tuple[str, str]:
+    """A thread asking for the weather, and the id of an assistant with the weather function."""
+    assistant = await sdk.beta.assistants.create(model="gpt-4o-mini", tools=[WEATHER])
+    thread = await sdk.beta.threads.create(messages=[{"role": "user", "content": "Weather in Oslo?"}])
+    return thread.id, assistant.id
+
+
+def _counts(usage: Any) -> tuple[int, int, int]:
+    return usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+
+
+async def test_usage_is_null_until_the_run_ends_and_its_steps_add_up_to_it(fake: FakeOpenAI) -> None:
+    fake.models.plan(calls=[OSLO_CALL])
+    fake.models.plan(reply="It is sunny in Oslo.")
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        thread_id, assistant_id = await _weather_run(sdk)
+        waiting = await sdk.beta.threads.runs.create_and_poll(
+            thread_id=thread_id, assistant_id=assistant_id, poll_interval_ms=5
+        )
+        waiting_steps = (await sdk.beta.threads.runs.steps.list(waiting.id, thread_id=thread_id)).data
+        done = await sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=waiting.id,
+            thread_id=thread_id,
+            tool_outputs=[{"tool_call_id": "call_w1", "output": "sunny"}],
+            poll_interval_ms=5,
+        )
+        steps = (await sdk.beta.threads.runs.steps.list(done.id, thread_id=thread_id, order="asc")).data
+    assert waiting.status == "requires_action"
+    assert waiting.usage is None  # the first model call is counted once, when the run ends
+    assert [(step.status, step.usage) for step in waiting_steps] == [("in_progress", None)]
+    assert done.status == "completed"
+    assert done.usage is not None
+    assert [(step.type, step.status) for step in steps] == [
+        ("tool_calls", "completed"),
+        ("message_creation", "completed"),
+    ]
+    step_counts = [_counts(step.usage) for step in steps]
+    assert all(total > 0 for _, _, total in step_counts)
+    assert tuple(map(sum, zip(*step_counts, strict=True))) == _counts(done.usage)
+
+
+async def test_streamed_runs_show_usage_only_on_their_end(fake: FakeOpenAI) -> None:
+    fake.models.plan(calls=[OSLO_CALL])
+    fake.models.plan(reply="It is sunny in Oslo.")
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        thread_id, assistant_id = await _weather_run(sdk)
+        async with sdk.beta.threads.runs.stream(thread_id=thread_id, assistant_id=assistant_id) as first:
+            first_events = [event async for event in first]
+        run_id = first_events[0].data.id
+        async with sdk.beta.threads.runs.submit_tool_outputs_stream(
+            run_id=run_id, thread_id=thread_id, tool_outputs=[{"tool_call_id": "call_w1", "output": "sunny"}]
+        ) as second:
+            second_events = [event async for event in second]
+    events = first_events + second_events
+    runs = [
+        (e.event, e.data.usage) for e in events if e.event.startswith("thread.run.") and e.data.object == "thread.run"
+    ]
+    *unfinished, (last, usage) = runs
+    assert "thread.run.requires_action" in [event for event, _ in unfinished]
+    assert [usage for _, usage in unfinished] == [None] * len(unfinished)
+    assert last == "thread.run.completed"
+    assert usage is not None
+    completed_steps = [e.data for e in second_events if e.event == "thread.run.step.completed"]
+    assert [step.type for step in completed_steps] == ["tool_calls", "message_creation"]
+    assert all(step.usage is not None and step.usage.total_tokens > 0 for step in completed_steps)
 
 
 async def test_defaults_are_reported_as_openai_reports_them(fake: FakeOpenAI) -> None:

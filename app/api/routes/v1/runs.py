@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import Field, StrictStr
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep
@@ -37,9 +38,13 @@ from app.services.run_options import (
     stored_choice,
     stored_format,
 )
-from app.storage.threads import RunRecord
+from app.storage.threads import RUNNING_RUN_STATUSES, RunRecord
 
 router = APIRouter(route_class=V1Route)
+# OpenAI's header on a run's answer while the run goes on (not while it waits for tool outputs): the SDKs' pollers
+# (`create_and_poll`) wait this long before the next retrieve, instead of their 5 s default.
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+POLL_AFTER_MS = "200"
 # The RunSpec fields a run body gives as they are.
 _PLAIN_OVERRIDES = {
     "model", "instructions", "additional_instructions", "temperature", "top_p", "parallel_tool_calls",
@@ -97,8 +102,20 @@ class StreamableToolOutputs(ToolOutputsBody, StrictBody):
     stream: bool | None = None
 
 
+def _hint_polling(response: Response, status: object) -> None:
+    if status in RUNNING_RUN_STATUSES:
+        response.headers[POLL_AFTER_HEADER] = POLL_AFTER_MS
+
+
+def _run_answer(response: Response, run: RunRecord) -> dict[str, Any]:
+    """The run's object, with the poll hint while it goes on."""
+    _hint_polling(response, run.status)
+    return run_object(run)
+
+
 async def _once_unless_streamed(
     request: Request,
+    response: Response,
     user_id: str,
     body: RunCreate | StreamableToolOutputs,
     key: str | None,
@@ -115,14 +132,18 @@ async def _once_unless_streamed(
     async def started() -> dict[str, Any]:
         run = await start()
         assert isinstance(run, RunRecord)
-        return run_object(run)
+        return _run_answer(response, run)
 
-    return await answered_once(request, user_id, key, body, started)
+    answer = await answered_once(request, user_id, key, body, started)
+    if isinstance(answer, Response):  # the answer kept for the Idempotency-Key: the run as it was then
+        _hint_polling(answer, json.loads(bytes(answer.body)).get("status"))
+    return answer
 
 
 @router.post("/threads/runs")
 async def create_thread_and_run(
     request: Request,
+    response: Response,
     body: ThreadAndRunCreate,
     api: ApiDep,
     user_id: UserIdDep,
@@ -141,12 +162,13 @@ async def create_thread_and_run(
             **body.overrides(),
         )
 
-    return await _once_unless_streamed(request, user_id, body, idempotency_key, start)
+    return await _once_unless_streamed(request, response, user_id, body, idempotency_key, start)
 
 
 @router.post("/threads/{thread_id}/runs")
 async def create_run(
     request: Request,
+    response: Response,
     thread_id: str,
     body: RunCreate,
     api: ApiDep,
@@ -156,7 +178,7 @@ async def create_run(
     async def start() -> Started:
         return await api.start_run(user_id, thread_id, body.assistant_id, stream=bool(body.stream), **body.overrides())
 
-    return await _once_unless_streamed(request, user_id, body, idempotency_key, start)
+    return await _once_unless_streamed(request, response, user_id, body, idempotency_key, start)
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -167,9 +189,9 @@ async def list_runs(thread_id: str, api: ApiDep, user_id: UserIdDep, query: Page
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
-async def retrieve_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
+async def retrieve_run(thread_id: str, run_id: str, response: Response, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.check(user_id, thread_id)
-    return run_object(await api.hosted.runs.get(thread_id, run_id))
+    return _run_answer(response, await api.hosted.runs.get(thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")
@@ -181,14 +203,15 @@ async def update_run(thread_id: str, run_id: str, body: Metadata, api: ApiDep, u
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
-async def cancel_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
+async def cancel_run(thread_id: str, run_id: str, response: Response, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.check(user_id, thread_id)
-    return run_object(await api.hosted.runs.cancel(thread_id, run_id))
+    return _run_answer(response, await api.hosted.runs.cancel(thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
 async def submit_tool_outputs(
     request: Request,
+    response: Response,
     thread_id: str,
     run_id: str,
     body: StreamableToolOutputs,
@@ -200,4 +223,4 @@ async def submit_tool_outputs(
         await api.check(user_id, thread_id)
         return await api.hosted.runs.submit_tool_outputs(thread_id, run_id, body.outputs(), stream=bool(body.stream))
 
-    return await _once_unless_streamed(request, user_id, body, idempotency_key, submit)
+    return await _once_unless_streamed(request, response, user_id, body, idempotency_key, submit)

@@ -3,6 +3,7 @@ has ended, the `openai-poll-after-ms` hint, and the defaults OpenAI reports (iss
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
@@ -15,6 +16,7 @@ from tests.fakes.hosted_support import FILE_SEARCH_REPORTED, hosted_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
+POLL_AFTER = "openai-poll-after-ms"
 OSLO_CALL = {"name": "get_weather", "arguments": '{"city": "Oslo"}', "call_id": "call_w1"}
 
 
@@ -142,6 +144,61 @@ async def test_streamed_runs_show_usage_only_on_their_end(fake: FakeOpenAI) -> N
     completed_steps = [e.data for e in second_events if e.event == "thread.run.step.completed"]
     assert [step.type for step in completed_steps] == ["tool_calls", "message_creation"]
     assert all(step.usage is not None and step.usage.total_tokens > 0 for step in completed_steps)
+
+
+async def test_run_answers_carry_the_poll_hint_while_the_run_goes_on(fake: FakeOpenAI) -> None:
+    first_call, second_call, third_call = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    fake.models.plan(gate=first_call)
+    fake.models.plan(calls=[OSLO_CALL])
+    fake.models.plan(gate=second_call)
+    fake.models.plan(gate=third_call)
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        runs = sdk.beta.threads.runs
+        thread_id, assistant_id = await _weather_run(sdk)
+        created = await runs.with_raw_response.create(thread_id=thread_id, assistant_id=assistant_id)
+        running = await runs.with_raw_response.retrieve(created.parse().id, thread_id=thread_id)
+        first_call.set()
+        finished = await runs.poll(created.parse().id, thread_id=thread_id, poll_interval_ms=5)
+        after = await runs.with_raw_response.retrieve(finished.id, thread_id=thread_id)
+
+        waiting = await runs.create_and_poll(thread_id=thread_id, assistant_id=assistant_id, poll_interval_ms=5)
+        waiting_answer = await runs.with_raw_response.retrieve(waiting.id, thread_id=thread_id)
+        submitted = await runs.with_raw_response.submit_tool_outputs(
+            run_id=waiting.id, thread_id=thread_id, tool_outputs=[{"tool_call_id": "call_w1", "output": "sunny"}]
+        )
+        second_call.set()
+        await runs.poll(waiting.id, thread_id=thread_id, poll_interval_ms=5)
+
+        both = await sdk.beta.threads.with_raw_response.create_and_run(
+            assistant_id=assistant_id, extra_headers={"Idempotency-Key": "poll-hint-1"}
+        )
+        replayed = await sdk.beta.threads.with_raw_response.create_and_run(
+            assistant_id=assistant_id, extra_headers={"Idempotency-Key": "poll-hint-1"}
+        )
+        cancelled = await runs.with_raw_response.cancel(both.parse().id, thread_id=both.parse().thread_id)
+        third_call.set()
+
+    answers = {
+        "create": created,
+        "retrieve while running": running,
+        "submit_tool_outputs": submitted,
+        "create_and_run": both,
+        "create_and_run replayed": replayed,
+    }
+    assert {name: answer.parse().status for name, answer in answers.items()} == {
+        "create": "queued",
+        "retrieve while running": running.parse().status,
+        "submit_tool_outputs": "queued",
+        "create_and_run": "queued",
+        "create_and_run replayed": "queued",
+    }
+    assert running.parse().status in ("queued", "in_progress")
+    assert {name: answer.headers.get(POLL_AFTER) for name, answer in answers.items()} == dict.fromkeys(answers, "200")
+    # No hint once the run has ended, nor while it waits for tool outputs (a poller returns then).
+    assert after.parse().status == "completed"
+    assert waiting_answer.parse().status == "requires_action"
+    assert cancelled.parse().status == "cancelled"
+    assert [answer.headers.get(POLL_AFTER) for answer in (after, waiting_answer, cancelled)] == [None] * 3
 
 
 async def test_defaults_are_reported_as_openai_reports_them(fake: FakeOpenAI) -> None:

@@ -39,14 +39,15 @@ def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
 def tool_object(tool: str | dict[str, Any]) -> dict[str, Any]:
     """A tool as OpenAI reports it, its defaults filled in: a function's `strict` (false), and file_search's
     `ranking_options` (the `auto` ranker, threshold 0.0) beside the settings given (`max_num_results`)."""
-    if isinstance(tool, str):
-        tool = {"type": tool}
-    kind = tool.get("type")
+    kind = tool if isinstance(tool, str) else tool["type"]
     if kind == "function":
-        function = tool.get("function") or {}
-        return {**tool, "function": {**function, "strict": bool(function.get("strict"))}}
+        assert isinstance(tool, dict)
+        function = tool["function"]
+        return {"type": kind, "function": function if "strict" in function else {**function, "strict": False}}
     if kind == "file_search":
-        given = tool.get("file_search") or {}
+        given = None if isinstance(tool, str) else tool.get("file_search")
+        if not given:  # the usual case, written out: this runs for each run event
+            return {"type": kind, "file_search": {"ranking_options": {"ranker": "auto", "score_threshold": 0.0}}}
         ranking = {"ranker": "auto", "score_threshold": 0.0, **(given.get("ranking_options") or {})}
-        return {**tool, "file_search": {**given, "ranking_options": ranking}}
-    return dict(tool)
+        return {"type": kind, "file_search": {**given, "ranking_options": ranking}}
+    return {"type": kind} if isinstance(tool, str) else dict(tool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -19,8 +20,14 @@ USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
 RUN_TIMEOUT_S = 600.0
 
 
-def parse_api_keys(raw: str, default_user_id: str) -> dict[str, str]:
-    """`key1:user1,key2:user2,key3` (a key alone acts for the default user) or a JSON map.
+def key_user_id(key: str) -> str:
+    """The user of a key listed without one: `key-` and 16 hex digits of the key's SHA-256, the same on every
+    start and process (the key cannot be read back from it)."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def parse_api_keys(raw: str) -> dict[str, str]:
+    """`key1:user1,key2:user2,key3` (a key alone acts for a user of its own: `key_user_id`) or a JSON map.
 
     Raises ValueError without quoting any key, so a bad value never lands in a log.
     """
@@ -40,7 +47,7 @@ def parse_api_keys(raw: str, default_user_id: str) -> dict[str, str]:
     for n, (key, user) in enumerate(pairs, start=1):
         if len(key) < MIN_API_KEY_CHARS or any(c.isspace() or ord(c) < 33 or ord(c) > 126 for c in key):
             raise ValueError(f"API_KEYS entry {n}: a key needs {MIN_API_KEY_CHARS}+ visible ASCII characters")
-        user = user or default_user_id
+        user = user or key_user_id(key)
         if not USER_ID_PATTERN.fullmatch(user):
             raise ValueError(f"API_KEYS entry {n}: user ids are 1-128 of A-Z a-z 0-9 . _ @ -")
         keys[key] = user
@@ -171,7 +178,7 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            parse_api_keys(value.get_secret_value(), "default-user")
+            parse_api_keys(value.get_secret_value())
         return value
 
     @property
@@ -179,7 +186,7 @@ class Settings(BaseSettings):
         """API key -> user id; empty when access control is off."""
         if self.api_keys is None:
             return {}
-        return parse_api_keys(self.api_keys.get_secret_value(), self.default_user_id)
+        return parse_api_keys(self.api_keys.get_secret_value())
 
     @property
     def secrets(self) -> list[str]:

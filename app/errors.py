@@ -79,14 +79,16 @@ class AssistantNotFound(AppError):
     fields = ("assistant_id",)
 
 
-class AssistantInUse(AppError):
-    status_code = 409
-    code = "assistant_in_use"
+class OperatorObjectReadOnly(AppError):
+    """The operator's assistants and vector stores: used by everyone's runs, changed only by the operator."""
+
+    status_code = 403
+    code = "read_only"
     default_message = (
-        "Assistant {assistant_id} is the one runs use (OPENAI_ASSISTANT_ID, or the built-in default); "
-        "it cannot be deleted."
+        "{object_id} belongs to this service's operator (ASSISTANTS_FILE, OPENAI_ASSISTANT_ID, the built-in "
+        "default assistant or a configured vector store): it can be used but not changed through this API."
     )
-    fields = ("assistant_id",)
+    fields = ("object_id",)
 
 
 class HostedEngineRequired(AppError):
@@ -144,6 +146,12 @@ class StreamBrokeOff(AppError):
     status_code = 502
     code = "upstream_stream_broken"
     default_message = "The run's event stream ended before the run finished."
+
+
+class StreamFellBehind(AppError):
+    status_code = 503
+    code = "stream_fell_behind"
+    default_message = "The stream was read too slowly and was closed; the run goes on (fetch it by its id)."
 
 
 class ConversationNotFound(AppError):

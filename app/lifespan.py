@@ -30,6 +30,7 @@ from app.services.conversation_retry import UpsertRetryQueue
 from app.services.files import FileService
 from app.services.idempotency import IdempotentRequests
 from app.services.thread_owners import ThreadAccess
+from app.services.upstream_objects import UpstreamObjects
 from app.storage import Stores, open_stores
 from app.upstream.client import Upstream, open_upstream
 
@@ -145,7 +146,8 @@ def build_lifespan(
                 await assistants.prepare()  # ASSISTANTS_FILE, the run's assistant; raises to stop start-up
             elif cfg.assistants_file:
                 logger.warning("ASSISTANTS_FILE is ignored with ENGINE=assistants (its assistants live upstream)")
-            engine = build_engine(cfg, upstream, opened.threads, opened.assistants)
+            owners = (opened.upstream_objects, opened.thread_owners)
+            engine = build_engine(cfg, upstream, opened.threads, opened.assistants, owners)
             stack.push_async_callback(engine.aclose)
             # Closed before the stores (exit stack order): the queue flushes into open stores at shutdown.
             upsert_retries = UpsertRetryQueue(opened.conversations, on_retry=metrics.record_upsert_retry)
@@ -162,6 +164,7 @@ def build_lifespan(
             app.state.upstream = upstream
             app.state.upsert_retries = upsert_retries
             app.state.assistants = assistants
+            app.state.upstream_objects = UpstreamObjects(opened.upstream_objects, cfg, assistants)
             app.state.files = FileService(upstream.files if upstream is not None else None, cfg, assistants)
             _services(app, cfg, opened, engine, metrics)
             _log_startup(cfg, engine, opened)

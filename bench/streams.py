@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.streams --find-max           # then step the number of streams (see below)
     .venv/bin/python -m bench.streams --streams 500 --seconds 10 --deltas 10
     ./bench/run.sh --streams                               # the first, with its defaults
+    .venv/bin/python -m bench.streams --profile /tmp/streams.pyisession   # the service under pyinstrument
 
 Half the streams are `POST /chat/stream` (SSE), half the Next.js route
 `POST /api/assistants/threads/{threadId}/messages` (NDJSON), each on a thread of its own, all sent
@@ -307,8 +308,11 @@ class LivezSampler(Sampler):
         return True
 
 
-def one_run(count: int, deltas: int, seconds: float, log_dir: Path) -> dict[str, Any]:
-    """Fresh fake and service, `count` streams at once; the client's summary plus RSS and /livez."""
+def one_run(count: int, deltas: int, seconds: float, log_dir: Path, profile: Path | None = None) -> dict[str, Any]:
+    """Fresh fake and service, `count` streams at once; the client's summary plus RSS and /livez.
+
+    `profile`: the service runs under pyinstrument, which writes its session there (its figures are then slower).
+    """
     interval_s = seconds / deltas
     with ProcGroup() as group:
         port = free_port()
@@ -316,8 +320,16 @@ def one_run(count: int, deltas: int, seconds: float, log_dir: Path) -> dict[str,
         fake_args += ["--seconds", str(seconds)]
         fake = group.start("fake_openai", fake_args, base_env(), port, log_dir)
         fake.wait_until_up("/v1/threads/thread_none")
+        wrapper = None if profile is None else ["-m", "pyinstrument", "-r", "pyisession", "-o", str(profile)]
         server = start_server(
-            group, log_dir, fake, SERVICE, ENGINE="hosted", OPENAI_ASSISTANT_ID="", DATA_DIR=str(log_dir / "data")
+            group,
+            log_dir,
+            fake,
+            SERVICE,
+            wrapper=wrapper,
+            ENGINE="hosted",
+            OPENAI_ASSISTANT_ID="",
+            DATA_DIR=str(log_dir / "data"),
         )
         deadline_s = 2 * seconds + 60  # half the streams may wait a whole run for an upstream connection
         client = [sys.executable, "-m", "bench.streams", "--client", str(server.port), "--streams", str(count)]
@@ -454,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-start", type=int, default=250, help="--find-max: streams in the first step")
     parser.add_argument("--step-seconds", type=float, default=10.0, help="--find-max: seconds per step's streams")
     parser.add_argument("--max-steps", type=int, default=7, help="--find-max: at most this many steps")
+    parser.add_argument("--profile", type=Path, help="run the service under pyinstrument, its session to this file")
     parser.add_argument("--serve-fake", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--client", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, default=120.0, help=argparse.SUPPRESS)
@@ -468,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         log_root = Path(workdir)
         if not args.skip_run:
             print(f"{args.streams:,} streamed runs at once on one service process (ENGINE=hosted) ...", flush=True)
-            summary = one_run(args.streams, args.deltas, args.seconds, log_root / "run")
+            summary = one_run(args.streams, args.deltas, args.seconds, log_root / "run", args.profile)
             print_run(summary)
             print("targets:")
             for line in targets(summary):

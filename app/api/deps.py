@@ -18,6 +18,7 @@ from app.services.conversation_retry import UpsertRetryQueue
 from app.services.files import FileService
 from app.services.idempotency import IdempotentRequests
 from app.services.thread_owners import ThreadAccess
+from app.services.upstream_objects import UpstreamObjects
 from app.storage import Stores
 from app.storage.conversations import ConversationStore
 
@@ -59,6 +60,7 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 UserIdDep = Annotated[str, Depends(get_user_id)]
 FilesDep = Annotated[FileService, Depends(_from_state("files"))]
 AssistantsDep = Annotated[AssistantService, Depends(_from_state("assistants"))]
+UpstreamObjectsDep = Annotated[UpstreamObjects, Depends(_from_state("upstream_objects"))]
 ThreadAccessDep = Annotated[ThreadAccess, Depends(_from_state("thread_access"))]
 IdempotencyDep = Annotated[IdempotentRequests, Depends(_from_state("idempotency"))]
 MetricsDep = Annotated[Metrics, Depends(_from_state("metrics"))]

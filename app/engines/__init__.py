@@ -14,7 +14,9 @@ from app.engines.hosted.model_client import ModelClient
 from app.engines.hosted.responses_api import ResponsesModel
 from app.errors import ChatNotConfigured
 from app.storage.assistants import AssistantStore
+from app.storage.thread_owners import ThreadOwnerStore
 from app.storage.threads import ThreadStore
+from app.storage.upstream_objects import UpstreamObjectStore
 from app.upstream.client import Upstream
 
 
@@ -28,10 +30,15 @@ def missing_chat_setting(settings: Settings) -> str | None:
 
 
 def build_engine(
-    settings: Settings, upstream: Upstream | None, threads: ThreadStore, assistants: AssistantStore | None = None
+    settings: Settings,
+    upstream: Upstream | None,
+    threads: ThreadStore,
+    assistants: AssistantStore | None = None,
+    file_owners: tuple[UpstreamObjectStore, ThreadOwnerStore] | None = None,
 ) -> AssistantEngine:
     """The engine named by ENGINE, or a stand-in answering 503 when chat is not configured (`assistants`
-    None: hosted runs use the built-in default assistant)."""
+    None: hosted runs use the built-in default assistant; `file_owners`: where the vector stores a thread's files
+    make are recorded as its owner's)."""
     missing = missing_chat_setting(settings)
     if missing is not None or upstream is None:
         return UnconfiguredEngine(settings.engine, missing or "OPENAI_API_KEY")
@@ -41,7 +48,7 @@ def build_engine(
             if settings.hosted_model_api == "chat_completions"
             else ResponsesModel(upstream, settings.file_search_store_ids)
         )
-        return HostedEngine(settings, threads, model, assistants, upstream.files)
+        return HostedEngine(settings, threads, model, assistants, upstream.files, file_owners)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)
 

@@ -10,7 +10,7 @@ import re
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # An upstream URL path's ids replaced by placeholders (`/v1/threads/{thread_id}/runs`).
-_UPSTREAM_IDS = re.compile(r"/(thread|run|msg|asst|vs|step|call)_[A-Za-z0-9]+")
+_UPSTREAM_IDS = re.compile(r"/(thread|run|msg|asst|vs|vsfb|step|call)_[A-Za-z0-9]+")
 _UPSTREAM_FILE_IDS = re.compile(r"/file-[A-Za-z0-9_-]+")
 
 

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.engines.hosted.assistants import DEFAULT_ASSISTANT_ID, RunAssistants, refreshed_default
 from app.engines.hosted.objects import new_id
 from app.engines.hosted.pages import KeyRange, PageQuery, keyset_page
-from app.errors import AssistantInUse, AssistantNotFound, HostedEngineRequired, InvalidField
+from app.errors import AssistantNotFound, HostedEngineRequired, InvalidField, OperatorObjectReadOnly
 from app.services.run_options import FUNCTION_NAME_PATTERN, ResponseFormat, Temperature, TopP, stored_format
 from app.storage.assistants import AssistantRecord, AssistantStore, Key, with_vector_store
 
@@ -50,8 +50,25 @@ class FunctionDefinition(BaseModel):
         return value
 
 
+class RankingOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ranker: Literal["auto", "default_2024_08_21"] | None = None
+    score_threshold: float = Field(ge=0, le=1)
+
+
+class FileSearchSettings(BaseModel):
+    """file_search's `max_num_results` and `ranking_options`, passed on to the model's file_search."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_num_results: int | None = Field(default=None, ge=1, le=50)
+    ranking_options: RankingOptions | None = None
+
+
 class AssistantTool(BaseModel):
-    """`{"type": "code_interpreter"}`, `{"type": "file_search"}` or `{"type": "function", "function": {...}}`."""
+    """`{"type": "code_interpreter"}`, `{"type": "file_search"}` (optional `file_search` settings) or
+    `{"type": "function", "function": {...}}`."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -60,6 +77,7 @@ class AssistantTool(BaseModel):
 
     type: Literal["function", "file_search", "code_interpreter"]
     function: FunctionDefinition | None = None
+    file_search: FileSearchSettings | None = None
 
     @model_validator(mode="after")
     def _function_iff_function_tool(self) -> AssistantTool:
@@ -67,6 +85,8 @@ class AssistantTool(BaseModel):
             raise ValueError('a "function" tool needs a "function" object with a "name"')
         if self.type != "function" and self.function is not None:
             raise ValueError(f'a "{self.type}" tool takes no "function" object')
+        if self.type != "file_search" and self.file_search is not None:
+            raise ValueError(f'a "{self.type}" tool takes no "file_search" object')
         return self
 
     def as_object(self) -> dict[str, Any]:
@@ -199,6 +219,13 @@ class AssistantService:
         self.store = store
         self._settings = settings
         self.run_assistants = RunAssistants(settings, store)
+        self._file_ids: frozenset[str] = frozenset()  # ASSISTANTS_FILE's, once prepared
+
+    @property
+    def operator_ids(self) -> frozenset[str]:
+        """The operator's assistants (ASSISTANTS_FILE's, OPENAI_ASSISTANT_ID, the built-in default): every user's
+        runs may use them, no one changes them through the API, and their instructions are never shown."""
+        return self._file_ids | {self.run_assistants.assistant_id, DEFAULT_ASSISTANT_ID}
 
     def _require_hosted(self) -> None:
         if self._settings.engine != "hosted":
@@ -212,14 +239,22 @@ class AssistantService:
         return record
 
     async def get(self, owner: str, assistant_id: str) -> AssistantRecord:
+        """The user's own assistant, or one of the operator's (read-only); else AssistantNotFound."""
         self._require_hosted()
         record = await self.store.get(assistant_id)
-        if record is None or record.owner != owner:
+        if record is None or (record.owner != owner and assistant_id not in self.operator_ids):
             raise AssistantNotFound(assistant_id)
         return record
 
-    async def update(self, owner: str, assistant_id: str, changes: AssistantUpdate) -> AssistantRecord:
+    async def _own(self, owner: str, assistant_id: str) -> AssistantRecord:
+        """The user's assistant to change: the operator's are read-only (403), others' unknown (404)."""
         record = await self.get(owner, assistant_id)
+        if assistant_id in self.operator_ids:
+            raise OperatorObjectReadOnly(assistant_id)
+        return record
+
+    async def update(self, owner: str, assistant_id: str, changes: AssistantUpdate) -> AssistantRecord:
+        record = await self._own(owner, assistant_id)
         given = changes.model_fields_set - ({"model"} if changes.model is None else set())
         stored = _record(record.id, owner, changes, record.created_at)  # the given fields in the stored shape
         updated = replace(record, **{name: getattr(stored, name) for name in given})
@@ -227,9 +262,7 @@ class AssistantService:
         return updated
 
     async def delete(self, owner: str, assistant_id: str) -> None:
-        await self.get(owner, assistant_id)
-        if assistant_id == self.run_assistants.assistant_id:
-            raise AssistantInUse(assistant_id)
+        await self._own(owner, assistant_id)
         if not await self.store.delete(assistant_id):
             raise AssistantNotFound(assistant_id)
         logger.info("assistant deleted assistant_id=%s", assistant_id)
@@ -275,6 +308,7 @@ class AssistantService:
                 if existing and existing.vector_store_ids and not record.vector_store_ids and has_file_search:
                     record = with_vector_store(record, existing.vector_store_ids[0])
                 await self.store.put(record)
+            self._file_ids = frozenset(entry.id for entry in entries)
             logger.info("ASSISTANTS_FILE %s: %d assistant(s) created or updated", path, len(entries))
         if configured := self._settings.openai_assistant_id:
             if await self.store.get(configured) is None:

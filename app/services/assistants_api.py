@@ -16,6 +16,7 @@ from app.engines.hosted.runs import Started
 from app.services.assistants import AssistantService
 from app.services.chat import ChatService
 from app.services.thread_owners import ThreadAccess
+from app.services.upstream_objects import UpstreamObjects
 from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
 
 logger = logging.getLogger(__name__)
@@ -25,10 +26,16 @@ class AssistantsApi:
     """Ownership and conversations around the hosted engine's threads, messages and runs."""
 
     def __init__(
-        self, hosted: HostedEngine, assistants: AssistantService, access: ThreadAccess, chat: ChatService
+        self,
+        hosted: HostedEngine,
+        assistants: AssistantService,
+        access: ThreadAccess,
+        chat: ChatService,
+        objects: UpstreamObjects,
     ) -> None:
         self.hosted = hosted
         self.assistants = assistants
+        self.objects = objects
         self._access = access
         self._chat = chat
 
@@ -51,12 +58,14 @@ class AssistantsApi:
         """The new thread, and the vector stores made for it (to delete if it is discarded)."""
         self.check_messages(messages, "messages")
         files = self.hosted.files
+        await self.objects.check_resources(user_id, tool_resources)
         for index, message in enumerate(messages):  # refused before anything is made
+            await self.objects.check_attachments(user_id, message.attachments, f"messages[{index}].attachments")
             await files.verify(message.attachments or [], f"messages[{index}].attachments")
         made: list[str] = []
 
         async def create() -> str:
-            resources, stores = await files.made_resources(tool_resources)
+            resources, stores = await files.made_resources(tool_resources, user_id)
             made.extend(stores)
             try:
                 return (await self.hosted.threads.create(metadata=metadata, tool_resources=resources)).id
@@ -121,6 +130,7 @@ class AssistantsApi:
         self, user_id: str, thread_id: str, message: NewMessage, marker: str | None = None
     ) -> MessageRecord:
         self._chat.check_content(message.text)
+        await self.objects.check_attachments(user_id, message.attachments, "attachments")
         add = self.hosted.messages.add
         return await self._chat.posted(user_id, thread_id, lambda: add(thread_id, message, marker=marker))
 
@@ -134,17 +144,26 @@ class AssistantsApi:
     ) -> RunRecord | None:
         """The run a request with this marker (and these `overrides`) started on the user's thread, if any."""
         await self._access.check(user_id, thread_id)
+        return await self.hosted.runs.find_marked(
+            thread_id, await self._spec(user_id, assistant_id, marker=marker, **overrides)
+        )
+
+    async def _spec(self, user_id: str, assistant_id: str, **overrides: object) -> RunSpec:
+        """A run of this assistant (the user's own, or one of the operator's) with these RunSpec `overrides`."""
         assistant = await self.assistants.get(user_id, assistant_id)
-        spec = RunSpec(assistant=assistant, marker=marker, **overrides)  # type: ignore[arg-type]
-        return await self.hosted.runs.find_marked(thread_id, spec)
+        operator = assistant_id in self.assistants.operator_ids
+        return RunSpec(assistant=assistant, operator_assistant=operator, **overrides)  # type: ignore[arg-type]
 
     async def start_run(
         self, user_id: str, thread_id: str, assistant_id: str, *, stream: bool, **overrides: object
     ) -> Started:
         """A run of the user's assistant (`overrides`: the RunSpec's), in the background or streamed."""
         await self._access.check(user_id, thread_id)
-        spec = RunSpec(assistant=await self.assistants.get(user_id, assistant_id), **overrides)  # type: ignore[arg-type]
+        spec = await self._spec(user_id, assistant_id, **overrides)
         self.check_messages(spec.additional_messages, "additional_messages")
+        for index, extra in enumerate(spec.additional_messages):
+            field = f"additional_messages[{index}].attachments"
+            await self.objects.check_attachments(user_id, extra.attachments, field)
         return await self._chat.posted(
             user_id, thread_id, lambda: self.hosted.runs.start(thread_id, spec, stream=stream)
         )

@@ -66,7 +66,7 @@ class FileService:
         store_ids = await files.assistant_vector_store_ids(assistant_id)
         if store_ids or not create:
             return files, store_ids[0] if store_ids else None
-        store_id = await files.create_vector_store(VECTOR_STORE_NAME)
+        store_id = (await files.create_vector_store(VECTOR_STORE_NAME))["id"]
         await files.attach_vector_store(assistant_id, store_id)
         logger.info("vector store created vector_store_id=%s assistant_id=%s", store_id, assistant_id)
         return files, store_id
@@ -76,7 +76,7 @@ class FileService:
         assistant = await self._assistants.run_assistants.current()
         if assistant.vector_store_ids or not create:
             return assistant.vector_store_ids[0] if assistant.vector_store_ids else None
-        store_id = await files.create_vector_store(VECTOR_STORE_NAME)
+        store_id = str((await files.create_vector_store(VECTOR_STORE_NAME))["id"])
         attached = await self._assistants.store.attach_vector_store(assistant.id, store_id)
         winner = attached.vector_store_ids[0] if attached is not None and attached.vector_store_ids else None
         if winner != store_id:  # deleted meanwhile, or another request attached its store first

@@ -22,8 +22,10 @@ from app.storage.sqlite.database import SqliteDatabase
 from app.storage.sqlite.idempotency_keys import SqliteIdempotencyKeyStore
 from app.storage.sqlite.thread_owners import SqliteThreadOwnerStore
 from app.storage.sqlite.threads import SqliteThreadStore
+from app.storage.sqlite.upstream_objects import SqliteUpstreamObjectStore
 from app.storage.thread_owners import ThreadOwnerStore
 from app.storage.threads import ThreadStore
+from app.storage.upstream_objects import UpstreamObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +40,18 @@ class Stores:
     idempotency_keys: IdempotencyKeyStore
     threads: ThreadStore
     assistants: AssistantStore
+    upstream_objects: UpstreamObjectStore
     ping: Callable[[], Awaitable[None]]
 
     async def ensure_indexes(self, *, threads: bool) -> None:
-        """Create every store's indexes; the hosted engine's (`threads`, `assistants`) only when it runs."""
+        """Create every store's indexes; the hosted engine's (`threads`, `assistants`, `upstream_objects`: /v1's)
+        only when it runs."""
         for store in (self.conversations, self.thread_owners, self.idempotency_keys):
             await store.ensure_indexes()
         if threads:
             await self.threads.ensure_indexes()
             await self.assistants.ensure_indexes()
+            await self.upstream_objects.ensure_indexes()
 
 
 def sqlite_stores(database: SqliteDatabase) -> Stores:
@@ -62,6 +67,7 @@ def sqlite_stores(database: SqliteDatabase) -> Stores:
         idempotency_keys=SqliteIdempotencyKeyStore(database),
         threads=SqliteThreadStore(database),
         assistants=SqliteAssistantStore(database),
+        upstream_objects=SqliteUpstreamObjectStore(database),
         ping=ping,
     )
 
@@ -74,6 +80,7 @@ def mongo_stores(database: Any) -> Stores:
     from app.storage.mongo.idempotency_keys import MongoIdempotencyKeyStore
     from app.storage.mongo.thread_owners import MongoThreadOwnerStore
     from app.storage.mongo.threads import MongoThreadStore
+    from app.storage.mongo.upstream_objects import MongoUpstreamObjectStore
 
     async def ping() -> None:
         await database.command("ping")
@@ -85,6 +92,7 @@ def mongo_stores(database: Any) -> Stores:
         idempotency_keys=MongoIdempotencyKeyStore(database),
         threads=MongoThreadStore(database),
         assistants=MongoAssistantStore(database),
+        upstream_objects=MongoUpstreamObjectStore(database),
         ping=ping,
     )
 

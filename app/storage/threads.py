@@ -115,6 +115,8 @@ class RunRecord:
     response_format: str | dict[str, Any] | None = None
     # "auto" (the service's TRUNCATION_LAST_MESSAGES) or None: "last_messages", `truncation_last_messages`.
     truncation_type: str | None = None
+    # Whether its objects show `instructions`: a user's own assistant's run; never the operator's (the default).
+    instructions_shown: bool = False
     # The request that started it, when it came with an Idempotency-Key (as on its message); None: none.
     marker: str | None = None
 
@@ -133,6 +135,8 @@ class RunStepRecord:
     details: dict[str, Any]  # the Assistants `step_details` object
     completed_at: datetime | None = None
     assistant_id: str | None = None  # its run's assistant (None: a step stored before steps recorded it)
+    # The tokens of the model call the step ended (shown once it is completed); None: the server counted none.
+    usage: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The process's connection to an OpenAI-compatible server: one SDK client, one pool, four kinds of call.
 
-Plain JSON calls (the hot path: `json_calls.py`), streams (here: the SDK's generic `post` decodes the SSE,
-with no typed model per event), files (`files.py`) and relayed requests (`passthrough.py`). Every call's
+Plain JSON calls (the hot path: `json_calls.py`), streams (`streams.py`: the SDK's `AsyncStream` decodes the
+SSE, with no typed model per event), files (`files.py`) and relayed requests (`passthrough.py`). Every call's
 failures leave as `UpstreamError`s (`errors.py`).
 
 The HTTP client under the SDK: aiohttp as its transport, failures reported truthfully, timed. aiohttp is the
@@ -13,22 +13,20 @@ SDK's own choice for high concurrency; httpx2's pool re-checks every pooled conn
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
 import aiohttp
 import httpx2
-import openai
-from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
+from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from app.config import Settings
 from app.observability.metrics import Metrics
 from app.upstream import sdk_private
-from app.upstream.errors import translate
 from app.upstream.files import UpstreamFiles
 from app.upstream.json_calls import JsonCalls, Sender, aiohttp_sender, httpx_sender
 from app.upstream.passthrough import UpstreamPassthrough
+from app.upstream.streams import StreamCalls
 
 MAX_CONNECTIONS = 4096
 KEEPALIVE_S = 5.0  # idle upstream connections are closed after this
@@ -79,34 +77,20 @@ class UpstreamHttpClient(DefaultAioHttpClient):
 class Upstream:
     """Everything the service asks of the upstream."""
 
-    def __init__(self, client: AsyncOpenAI, send: Sender, *, metrics: Metrics) -> None:
+    def __init__(self, client: AsyncOpenAI, send: Sender, http: httpx2.AsyncClient, *, metrics: Metrics) -> None:
         self.sdk = client  # the SDK client all calls share (its configuration: key, base URL, timeouts, retries)
-        # A plain JSON call (see JsonCalls.request); `stream` is a streamed one.
-        self.request = JsonCalls(client, send, metrics=metrics).request
+        calls = JsonCalls(client, send, metrics=metrics)
+        # A plain JSON call (see JsonCalls.request); a streamed one (StreamCalls.open: its events as dicts).
+        self.request = calls.request
+        self.stream = StreamCalls(client, http, calls).open
         self.files = UpstreamFiles(client)
         self.passthrough = UpstreamPassthrough(client)
 
     @classmethod
     def over_client(cls, client: AsyncOpenAI, *, metrics: Metrics) -> Upstream:
         """Calls sent through an SDK client's own HTTP client (one handed to the app, as tests do)."""
-        return cls(client, httpx_sender(sdk_private.http_client_of(client)), metrics=metrics)
-
-    async def stream(
-        self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None, once: bool = False
-    ) -> AsyncGenerator[Any, None]:
-        """POST `body` (with `stream: true`): its events as dicts; errors before the first event are raised here."""
-        try:
-            stream = await self.sdk.post(
-                path,
-                body=body,
-                cast_to=object,
-                stream=True,
-                stream_cls=AsyncStream[object],
-                options={**({"headers": dict(headers)} if headers else {}), **({"max_retries": 0} if once else {})},
-            )
-        except openai.APIError as exc:
-            raise translate(exc) from exc
-        return _events(stream)
+        http = sdk_private.http_client_of(client)
+        return cls(client, httpx_sender(http), http, metrics=metrics)
 
 
 async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metrics) -> Upstream | None:
@@ -131,14 +115,4 @@ async def open_upstream(settings: Settings, stack: AsyncExitStack, metrics: Metr
     )
     stack.push_async_callback(client.close)  # closes the transport, and with it the session
     sender = aiohttp_sender(session, timeout_s=settings.openai_timeout_s, connect_timeout_s=connect_timeout_s)
-    return Upstream(client, sender, metrics=metrics)
-
-
-async def _events(stream: AsyncStream[object]) -> AsyncGenerator[Any, None]:
-    try:
-        async for item in stream:
-            yield item
-    except openai.APIError as exc:
-        raise translate(exc) from exc
-    finally:
-        await stream.close()
+    return Upstream(client, sender, http_client, metrics=metrics)

@@ -106,8 +106,9 @@ class UpstreamFiles:
         file_ids: list[str] | None = None,
         chunking_strategy: dict[str, Any] | None = None,
         metadata: dict[str, str] | None = None,
-    ) -> str:
-        """A new vector store holding `file_ids`; with `expires_after_days`, deleted that long after its last use."""
+    ) -> dict[str, Any]:
+        """A new vector store holding `file_ids` (the upstream's object); with `expires_after_days`, deleted that
+        long after its last use."""
         expiry = {"anchor": "last_active_at", "days": expires_after_days} if expires_after_days is not None else omit
         async with translated():
             store = await self._client.vector_stores.create(
@@ -117,7 +118,7 @@ class UpstreamFiles:
                 chunking_strategy=chunking_strategy or omit,  # type: ignore[arg-type]
                 metadata=metadata or omit,
             )
-        return store.id
+        return store.model_dump(mode="json")
 
     async def add_to_store(self, store_id: str, file_id: str) -> None:
         """Add an uploaded file to a vector store (adding it again changes nothing upstream)."""

@@ -124,7 +124,6 @@ class JsonCalls:
         payload = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         url_path = self._base_path + path
         attempts = self._headers[attempt : attempt + 1] if once else self._headers
-        max_retries = len(attempts) - 1
         for attempt, headers in enumerate(attempts):
             started = time.perf_counter()
             try:
@@ -132,9 +131,7 @@ class JsonCalls:
             except openai.APIConnectionError as exc:  # APITimeoutError is one too
                 outcome = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection_error"
                 self._metrics.record_upstream_call(method, url_path, outcome, time.perf_counter() - started)
-                if attempt == max_retries:
-                    raise translate(exc) from exc
-                await asyncio.sleep(backoff_s(attempt, None))
+                await self.retry_or_raise(exc, attempt, len(attempts))
                 continue
             self._metrics.record_upstream_call(method, url_path, str(answer.status), time.perf_counter() - started)
             if answer.status < 300:
@@ -142,11 +139,20 @@ class JsonCalls:
             response = httpx2.Response(
                 answer.status, headers=dict(answer.headers), content=answer.body, request=httpx2.Request(method, url)
             )
-            if attempt == max_retries or not sdk_private.should_retry(self.client, response):
-                error = sdk_private.status_error(self.client, response)
-                raise (translate(error) if isinstance(error, openai.APIError) else error) from error
-            await asyncio.sleep(backoff_s(attempt, sdk_private.retry_after_s(self.client, response.headers)))
+            await self.retry_or_raise(response, attempt, len(attempts))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def retry_or_raise(self, failure: openai.APIError | httpx2.Response, attempt: int, attempts: int) -> None:
+        """After a failed attempt (no answer, or an error status): wait as the SDK would, or raise UpstreamError."""
+        if isinstance(failure, openai.APIError):
+            if attempt == attempts - 1:
+                raise translate(failure) from failure
+            await asyncio.sleep(backoff_s(attempt, None))
+            return
+        if attempt == attempts - 1 or not sdk_private.should_retry(self.client, failure):
+            error = sdk_private.status_error(self.client, failure)
+            raise (translate(error) if isinstance(error, openai.APIError) else error) from error
+        await asyncio.sleep(backoff_s(attempt, sdk_private.retry_after_s(self.client, failure.headers)))
 
 
 def unexpected_answer(what: str, status: int = 200) -> UpstreamError:

@@ -1,4 +1,5 @@
-"""API keys for three callers (alice, bob, and a key without a user), and a request for every protected route."""
+"""API keys for four callers (alice, bob, the default user, and a key without a user, which gets a user of its own),
+and a request for every protected route."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from tests.fakes.app_support import make_settings
 ALICE_KEY = "alice-key-0123456789abcdef"
 BOB_KEY = "bob-key-0123456789abcdefgh"
 SHARED_KEY = "shared-key-0123456789abcd"
-API_KEYS = f"{ALICE_KEY}:alice,{BOB_KEY}:bob,{SHARED_KEY}"
+DEFAULT_USER_KEY = "default-user-key-0123456789"
+API_KEYS = f"{ALICE_KEY}:alice,{BOB_KEY}:bob,{SHARED_KEY},{DEFAULT_USER_KEY}:default-user"
 ALICE = {"Authorization": f"Bearer {ALICE_KEY}"}
 BOB = {"X-API-Key": BOB_KEY}
 SHARED = {"Authorization": f"bearer {SHARED_KEY}"}
+DEFAULT_USER = {"X-API-Key": DEFAULT_USER_KEY}
 
 # Open without a key: health, liveness and readiness (and the docs, which are not in the schema).
 PUBLIC_PATHS = frozenset({"/", "/livez", "/readyz"})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tests.fakes.fake_file_batches import add_batch_and_search_routes
 from tests.fakes.fake_ids import new_id
 
 if TYPE_CHECKING:
@@ -19,6 +20,22 @@ def add_file_routes(app: FastAPI, fake: FakeOpenAI) -> None:
     _add_files(app, fake)
     _add_vector_stores(app, fake)
     _add_vector_store_files(app, fake)
+    add_batch_and_search_routes(app, fake)
+
+
+def put_upstream_file(
+    fake: FakeOpenAI, file_id: str, filename: str, content: bytes, purpose: str = "assistants"
+) -> None:
+    """A file in the upstream account that the service never made (another application's, or the operator's)."""
+    fake.files[file_id] = {
+        "id": file_id,
+        "object": "file",
+        "bytes": len(content),
+        "created_at": 0,
+        "filename": filename,
+        "purpose": purpose,
+    }
+    fake.file_contents[file_id] = content
 
 
 def _no_file(file_id: str) -> JSONResponse:
@@ -27,13 +44,13 @@ def _no_file(file_id: str) -> JSONResponse:
     return openai_error(404, f"No such File object: {file_id}")
 
 
-def _no_vector_store(store_id: str) -> JSONResponse:
+def no_vector_store(store_id: str) -> JSONResponse:
     from tests.fakes.fake_openai import openai_error
 
     return openai_error(404, f"No vector store found with id '{store_id}'.")
 
 
-def _vector_store_file(fake: FakeOpenAI, store_id: str, file_id: str) -> dict[str, Any]:
+def vector_store_file(fake: FakeOpenAI, store_id: str, file_id: str) -> dict[str, Any]:
     return {
         "id": file_id,
         "object": "vector_store.file",
@@ -139,13 +156,13 @@ def _add_vector_stores(app: FastAPI, fake: FakeOpenAI) -> None:
     @app.get("/v1/vector_stores/{store_id}")
     async def retrieve_vector_store(store_id: str) -> Response:
         if store_id not in fake.vector_stores:
-            return _no_vector_store(store_id)
+            return no_vector_store(store_id)
         return JSONResponse(_vector_store(fake, store_id))
 
     @app.delete("/v1/vector_stores/{store_id}")
     async def delete_vector_store(store_id: str) -> Response:
         if store_id not in fake.vector_stores:
-            return _no_vector_store(store_id)
+            return no_vector_store(store_id)
         del fake.vector_stores[store_id]
         return JSONResponse({"id": store_id, "object": "vector_store.deleted", "deleted": True})
 
@@ -156,25 +173,25 @@ def _add_vector_store_files(app: FastAPI, fake: FakeOpenAI) -> None:
     @app.get("/v1/vector_stores/{store_id}/files")
     async def list_store_files(store_id: str) -> Response:
         if store_id not in fake.vector_stores:
-            return _no_vector_store(store_id)
-        return JSONResponse(_list_page([_vector_store_file(fake, store_id, f) for f in fake.vector_stores[store_id]]))
+            return no_vector_store(store_id)
+        return JSONResponse(_list_page([vector_store_file(fake, store_id, f) for f in fake.vector_stores[store_id]]))
 
     @app.post("/v1/vector_stores/{store_id}/files")
     async def add_store_file(store_id: str, request: Request) -> Response:
         if store_id not in fake.vector_stores:
-            return _no_vector_store(store_id)
+            return no_vector_store(store_id)
         file_id = (await request.json())["file_id"]
         if file_id not in fake.files:
             return _no_file(file_id)
         # One entry per file, as OpenAI keeps them.
         fake.vector_stores[store_id] = list(dict.fromkeys([*fake.vector_stores[store_id], file_id]))
-        return JSONResponse(_vector_store_file(fake, store_id, file_id))
+        return JSONResponse(vector_store_file(fake, store_id, file_id))
 
     @app.get("/v1/vector_stores/{store_id}/files/{file_id}")
     async def retrieve_store_file(store_id: str, file_id: str) -> Response:
         if file_id not in fake.vector_stores.get(store_id, []):
             return openai_error(404, f"No file found with id '{file_id}' in vector store '{store_id}'.")
-        return JSONResponse(_vector_store_file(fake, store_id, file_id))
+        return JSONResponse(vector_store_file(fake, store_id, file_id))
 
     @app.delete("/v1/vector_stores/{store_id}/files/{file_id}")
     async def remove_store_file(store_id: str, file_id: str) -> Response:

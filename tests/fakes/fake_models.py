@@ -9,7 +9,8 @@ every call is recorded (`calls`, with the request body and how the call ended) a
 behaves as planned with `plan(...)` (else as `default`): latency between deltas, an HTTP error
 status, a hang, a stream cut short, an error event, a gate the stream waits on, or what local
 servers do: a 400 for a prompt over a context size, an empty 200 stream, no usage. A fake running
-as a process takes plans at `POST /_fake/models/plan` (a JSON object of ModelBehaviour's fields).
+as a process takes plans at `POST /_fake/models/plan` (a JSON object of ModelBehaviour's fields). Gates open at
+`POST /_fake/models/open_gates` too: for a client of a fake served in a thread.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class FakeModels:
     default: ModelBehaviour = field(default_factory=ModelBehaviour)
     planned: list[ModelBehaviour] = field(default_factory=list)
     calls: list[ModelCall] = field(default_factory=list)
+    gates: list[asyncio.Event] = field(default_factory=list)  # those of the calls made so far
 
     def plan(self, **behaviour: Any) -> ModelBehaviour:
         """The next call (after those already planned) behaves like this."""
@@ -140,7 +142,15 @@ class FakeModels:
         return planned
 
     def next_behaviour(self) -> ModelBehaviour:
-        return self.planned.pop(0) if self.planned else replace(self.default)
+        behaviour = self.planned.pop(0) if self.planned else replace(self.default)
+        if behaviour.gate is not None:
+            self.gates.append(behaviour.gate)
+        return behaviour
+
+    def open_gates(self) -> None:
+        """Open the gates of the calls made and planned."""
+        for gate in [*self.gates, *(behaviour.gate for behaviour in self.planned if behaviour.gate is not None)]:
+            gate.set()
 
     def reply_for(self, call: ModelCall, behaviour: ModelBehaviour) -> str:
         if behaviour.reply is not None:
@@ -223,6 +233,11 @@ def add_model_routes(app: FastAPI) -> FakeModels:
             return JSONResponse(answer.completion())
         return StreamingResponse(_tracked(call, behaviour, answer.events()), media_type="text/event-stream")
 
+    _add_control_routes(app, models)
+    return models
+
+
+def _add_control_routes(app: FastAPI, models: FakeModels) -> None:
     @app.post("/_fake/models/plan")
     async def plan_model_call(request: Request) -> Response:
         """`plan(...)` for a fake running as a process: the body is ModelBehaviour's fields (no gate)."""
@@ -232,7 +247,11 @@ def add_model_routes(app: FastAPI) -> FakeModels:
         models.plan(**behaviour)
         return JSONResponse({"planned": len(models.planned)})
 
-    return models
+    @app.post("/_fake/models/open_gates")
+    async def open_gates() -> Response:
+        """`open_gates()` for a client of a fake served in a thread (it cannot reach the fake's loop)."""
+        models.open_gates()
+        return JSONResponse({"opened": True})
 
 
 async def _tracked(call: ModelCall, behaviour: ModelBehaviour, body: AsyncIterator[str]) -> AsyncIterator[str]:

@@ -83,6 +83,7 @@ class FakeOpenAI:
     vector_stores: dict[str, list[str]] = field(default_factory=dict)
     vector_store_names: dict[str, str] = field(default_factory=dict)
     vector_store_expiry: dict[str, dict[str, Any]] = field(default_factory=dict)  # `expires_after` as sent
+    file_batches: dict[str, dict[str, Any]] = field(default_factory=dict)  # by id: the batch object, and `_files`
     record: bool = True
     open_streams: int = 0
 

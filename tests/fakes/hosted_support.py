@@ -35,6 +35,23 @@ from tests.fakes.servers import closed_port
 WAIT_S = 10.0
 POLL_S = 0.005
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
+# file_search as OpenAI reports it when given without settings.
+FILE_SEARCH_REPORTED = {
+    "type": "file_search",
+    "file_search": {"ranking_options": {"ranker": "auto", "score_threshold": 0.0}},
+}
+
+
+def as_reported(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tools given without OpenAI's defaults, as it reports them: a function's `strict` false, file_search's ranking."""
+    return [
+        FILE_SEARCH_REPORTED
+        if tool == {"type": "file_search"}
+        else {**tool, "function": {"strict": False, **tool["function"]}}
+        if tool["type"] == "function"
+        else tool
+        for tool in tools
+    ]
 
 
 def hosted_settings(**overrides: Any) -> Settings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.access import API_KEYS, BOB_KEY
+from tests.fakes.access import API_KEYS, BOB_KEY, DEFAULT_USER
 from tests.fakes.fake_openai import FakeOpenAI
 
 
@@ -10,7 +10,7 @@ async def test_metrics_count_requests_by_route_template_status_and_runs(app_clie
     thread_id = fake.add_thread()
     async with app_client(api_keys=API_KEYS) as client:
         headers = {"X-API-Key": BOB_KEY}
-        shared = {"X-API-Key": "shared-key-0123456789abcd"}
+        shared = DEFAULT_USER  # the default user owns threads made elsewhere
         await client.post("/chat", json={"content": "hi", "threadId": thread_id}, headers=shared)
         await client.get(f"/threads/{thread_id}/messages", headers=headers)  # bob: not his thread
         await client.get(f"/threads/{thread_id}/messages")  # no key

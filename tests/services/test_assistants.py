@@ -16,7 +16,7 @@ from app.storage import Stores
 from tests.fakes.app_support import sdk_client_for
 from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.hosted_support import hosted_app, hosted_settings
+from tests.fakes.hosted_support import as_reported, hosted_app, hosted_settings
 
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "assistants.example.json"
 
@@ -39,14 +39,16 @@ def _write(tmp_path: Path, entries: Any) -> str:
 async def test_the_example_file_loads_the_quickstart_assistant(fake: FakeOpenAI) -> None:
     async with hosted_app(fake, assistants_file=str(EXAMPLE_FILE), openai_assistant_id="asst_quickstart") as client:
         stored = (await client.get("/v1/assistants/asst_quickstart")).json()
+        record = await client.app.state.stores.assistants.get("asst_quickstart")  # type: ignore[attr-defined]
         thread_id = (await client.post("/threads")).json()["thread_id"]
         run_id = (await client.post("/chat", json={"content": "hi", "threadId": thread_id})).json()["run_id"]
         run = (await client.get(f"/threads/{thread_id}/runs/{run_id}")).json()
     assert stored["name"] == "Quickstart Assistant"
-    assert stored["instructions"] == "You are a helpful assistant."
-    assert stored["tools"] == QUICKSTART_TOOLS
+    assert stored["instructions"] == ""  # the operator's: shown to no one
+    assert record.instructions == "You are a helpful assistant."
+    assert stored["tools"] == as_reported(QUICKSTART_TOOLS)
     assert run["assistant_id"] == "asst_quickstart"
-    assert run["tools"] == QUICKSTART_TOOLS
+    assert run["tools"] == as_reported(QUICKSTART_TOOLS)
 
 
 async def test_entries_are_created_then_updated_and_owned_by_the_default_user(fake: FakeOpenAI, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from app.errors import ThreadLimitReached
 from app.services.thread_owners import ThreadAccess
-from tests.fakes.access import ALICE, API_KEYS, APP_ROUTES, BOB, SHARED, error_code, request_for
+from tests.fakes.access import ALICE, API_KEYS, APP_ROUTES, BOB, DEFAULT_USER, SHARED, error_code, request_for
 from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
 
@@ -55,7 +55,7 @@ async def test_threads_made_elsewhere_belong_to_the_default_user(app_client, fak
     legacy = fake.add_thread()  # created upstream, never seen by this service
     async with app_client(api_keys=API_KEYS) as client:
         alice = await client.post("/chat", json={"content": "hi", "threadId": legacy}, headers=ALICE)
-        shared = await client.post("/chat", json={"content": "hi", "threadId": legacy}, headers=SHARED)
+        shared = await client.post("/chat", json={"content": "hi", "threadId": legacy}, headers=DEFAULT_USER)
         alice_after = await client.get(f"/threads/{legacy}/messages", headers=ALICE)
     assert alice.status_code == 404
     assert shared.status_code == 200

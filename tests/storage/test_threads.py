@@ -119,7 +119,7 @@ async def test_message_pages_read_by_position_in_both_directions(store: Stores) 
 async def test_a_run_reads_back_as_written_and_changes_only_while_active(store: Stores) -> None:
     await store.ensure_indexes(threads=True)
     thread_id = await _thread(store)
-    run = _run(thread_id, "run_a")
+    run = replace(_run(thread_id, "run_a"), instructions_shown=True)  # a user's own assistant's run
     await store.threads.insert_run(run)
     assert await store.threads.get_run("run_a") == run
 

@@ -1,4 +1,4 @@
-"""Streamed calls: the body built here and sent through the SDK's generic `post` is what the SDK's methods send."""
+"""Streamed calls: the request built here (`app/upstream/streams.py`) is what the SDK's methods send."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.fakes.fake_openai import FakeOpenAI
 
 
 async def test_streamed_runs_and_tool_outputs_send_what_the_sdk_methods_send(app_client, fake: FakeOpenAI) -> None:
-    """The streamed calls go through the SDK's generic `post` with a body built here (no typed events)."""
+    """The streamed calls send the body built here on the SDK client's HTTP client (no typed events)."""
     ours, theirs = fake.add_thread(), fake.add_thread()
     fake.stream_script = StreamScript(function_call=("get_weather", '{"location":"Oslo"}'))  # the next run only
     async with app_client() as client:

@@ -1,6 +1,6 @@
 """One model call's answer as the Assistants API streams and stores it: the reply's `thread.message.*`, and
 `thread.run.step.*` for its message_creation step, one tool_calls step per batch of function calls and one
-per code_interpreter call; the steps are stored once the reply and the run's status are."""
+per code_interpreter call; the steps are stored with the reply, before the run's status changes."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, call_
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
 
 Publish = Callable[..., None]  # publish(*events): to the run's subscribers
+# A step that ended no model call counts no tokens: a call's usage goes on the step it ends with (its reply's, else
+# its function calls'), so that a run's steps add up to its usage.
+_NO_TOKENS = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
 @dataclass
@@ -73,7 +76,7 @@ class AnswerWriter:
             self._open_message()
 
     async def store_steps(self, store: ThreadStore, run: RunRecord, message: MessageRecord | None) -> None:
-        """Complete and store the steps once the reply and the run's status are stored (`run`: as ended)."""
+        """Complete and store the steps, once the reply is stored and before the run's status changes."""
         answer = self.answer
         for code_call in answer.code_calls:
             if not code_call.done:  # the answer ended without the call's final item
@@ -82,7 +85,7 @@ class AnswerWriter:
         if message is not None and answer.message_step is not None:
             data = events.message_object(message.id, run, answer.created_at, message.text, message.annotations)
             self._publish(StreamEvent("thread.message.completed", data))
-            step = replace(answer.message_step, status="completed", completed_at=utc_now())
+            step = replace(answer.message_step, status="completed", completed_at=utc_now(), usage=answer.usage)
             await store.save_run_step(step)
             self._publish(events.step_completed(step))
         if answer.calls:
@@ -92,7 +95,9 @@ class AnswerWriter:
             assert answer.calls_step is not None
             calls = [{**c, "function": {**c["function"], "output": None}} for c in map(call_object, answer.calls)]
             # The step stays in progress while the run waits: submitting the outputs completes it (engine).
-            await store.save_run_step(replace(answer.calls_step, details={"type": "tool_calls", "tool_calls": calls}))
+            usage = answer.usage if answer.message_step is None or answer.usage is None else dict(_NO_TOKENS)
+            details = {"type": "tool_calls", "tool_calls": calls}
+            await store.save_run_step(replace(answer.calls_step, details=details, usage=usage))
 
     def _add_hosted_tool_event(self, item: ModelEvent) -> None:
         """A citation, or a piece of a code_interpreter call (each call is a tool_calls step of its own)."""
@@ -117,7 +122,9 @@ class AnswerWriter:
         interpreter = {"input": code, "outputs": [{"type": "logs", "logs": logs}] if logs else []}
         tool_call = {"id": call.call_id, "type": "code_interpreter", "code_interpreter": interpreter}
         details = {"type": "tool_calls", "tool_calls": [tool_call]}
-        call.step = replace(call.step, status="completed", completed_at=utc_now(), details=details)
+        call.step = replace(
+            call.step, status="completed", completed_at=utc_now(), details=details, usage=dict(_NO_TOKENS)
+        )
         call.done = True
         self._publish(events.step_completed(call.step))
 

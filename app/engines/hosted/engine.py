@@ -21,7 +21,9 @@ from app.engines.hosted.runs import Runs, Started, Steps
 from app.engines.hosted.thread_files import ThreadFiles
 from app.engines.hosted.threads import Threads
 from app.storage.assistants import AssistantStore
+from app.storage.thread_owners import ThreadOwnerStore
 from app.storage.threads import MessageRecord, RunRecord, ThreadStore
+from app.storage.upstream_objects import UpstreamObjectStore
 from app.upstream.files import UpstreamFiles
 
 logger = logging.getLogger(__name__)
@@ -39,13 +41,14 @@ class HostedEngine:
         model: ModelClient,
         assistants: AssistantStore | None = None,
         files: UpstreamFiles | None = None,
+        file_owners: tuple[UpstreamObjectStore, ThreadOwnerStore] | None = None,
     ) -> None:
         self._settings = settings
         self._assistants = RunAssistants(settings, assistants)
         self._claims = ThreadClaims(store, settings.run_lease_s)
         self.store = store
         self.runner = RunRunner(store, model, settings, self._claims)
-        self.files = ThreadFiles(settings, store, files)
+        self.files = ThreadFiles(settings, store, files, *(file_owners or ()))
         self.threads = Threads(store, self._claims)
         self.messages = Messages(store, self.threads, self.files, self._claims)
         self.runs = Runs(settings, store, self.threads, self.files, self._claims, self.runner)

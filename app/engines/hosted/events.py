@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from app.engines.base import StreamEvent
-from app.engines.hosted.objects import epoch, text_content
+from app.engines.hosted.objects import epoch, text_content, tool_object
 from app.storage.threads import RunRecord, RunStepRecord, is_active
 
 
 def run_object(run: RunRecord) -> dict[str, Any]:
+    """The run as OpenAI shows it: `usage` only once it has ended (an unfinished run's would be counted twice)."""
+    active = is_active(run.status)
     return {
         "id": run.id,
         "object": "thread.run",
@@ -24,20 +26,20 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "thread_id": run.thread_id,
         "status": run.status,
         "started_at": epoch(run.started_at),
-        "expires_at": epoch(run.expires_at) if is_active(run.status) else None,
+        "expires_at": epoch(run.expires_at) if active else None,
         "cancelled_at": epoch(run.cancelled_at),
         "failed_at": epoch(run.failed_at),
         "completed_at": epoch(run.completed_at),
         "required_action": required_action(run),
         "last_error": dict(run.last_error) if run.last_error else None,
         "model": run.model,
-        "instructions": "",  # the system prompt stays on the server: these events reach every client
-        "tools": [dict(tool) if isinstance(tool, dict) else {"type": tool} for tool in run.tools],
+        "instructions": run.instructions if run.instructions_shown else "",  # the operator's prompt stays here
+        "tools": [tool_object(tool) for tool in run.tools],
         "metadata": dict(run.metadata or {}),
         "incomplete_details": None,
-        "usage": dict(run.usage) if run.usage else None,
-        "temperature": run.temperature,
-        "top_p": run.top_p,
+        "usage": dict(run.usage) if run.usage and not active else None,
+        "temperature": 1.0 if run.temperature is None else run.temperature,  # OpenAI's defaults, as it reports them
+        "top_p": 1.0 if run.top_p is None else run.top_p,
         "max_prompt_tokens": run.max_prompt_tokens,
         "max_completion_tokens": run.max_completion_tokens,
         "truncation_strategy": truncation_strategy(run),
@@ -124,7 +126,7 @@ def step_object(step: RunStepRecord, *, details: dict[str, Any] | None = None) -
         "failed_at": None,
         "last_error": None,
         "step_details": details if details is not None else step.details,
-        "usage": None,
+        "usage": dict(step.usage) if step.usage is not None and step.status == "completed" else None,
         "metadata": {},
     }
 

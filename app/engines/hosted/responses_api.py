@@ -42,6 +42,19 @@ from app.upstream.client import Upstream
 logger = logging.getLogger(__name__)
 
 
+def _search_settings(tools: tuple[str | dict[str, Any], ...]) -> dict[str, Any]:
+    """The run's file_search settings as the Responses API takes them (the ranker left to it: its names differ)."""
+    for tool in tools:
+        if isinstance(tool, dict) and tool.get("type") == "file_search" and (given := tool.get("file_search")):
+            settings: dict[str, Any] = {}
+            if given.get("max_num_results") is not None:
+                settings["max_num_results"] = given["max_num_results"]
+            if ranking := given.get("ranking_options"):
+                settings["ranking_options"] = {"score_threshold": ranking["score_threshold"]}
+            return settings
+    return {}
+
+
 def _responses_text_format(response_format: str | dict[str, Any] | None) -> dict[str, Any] | None:
     if not isinstance(response_format, dict) or response_format.get("type") == "text":
         return None
@@ -122,7 +135,9 @@ class _HostedTools:
         if item_id in self._code_calls:
             return []
         index = self._code_calls[item_id] = len(self._code_calls)
-        return [CodeCallDelta(index, "", call_id=as_str(item_id) or new_call_id())]
+        # The Assistants API names a code_interpreter call `call_...` (the Responses API's item: `ci_...`).
+        call_id = as_str(item_id).removeprefix("ci_")
+        return [CodeCallDelta(index, "", call_id=f"call_{call_id}" if call_id else new_call_id())]
 
     def _code_done(self, item: dict[str, Any]) -> CodeCallDone:
         index = self._code_calls[item.get("id")]
@@ -180,7 +195,7 @@ class ResponsesModel:
         tools: list[dict[str, Any]] = []
         store_ids = self._vector_store_ids if run.vector_store_ids is None else run.vector_store_ids
         if store_ids:
-            tools.append({"type": "file_search", "vector_store_ids": store_ids})
+            tools.append({"type": "file_search", "vector_store_ids": store_ids, **_search_settings(run.tools)})
         if any(isinstance(tool, dict) and tool.get("type") == "code_interpreter" for tool in run.tools):
             container: dict[str, Any] = {"type": "auto"}
             if run.code_file_ids:

@@ -49,6 +49,9 @@ class RunSpec:
     max_completion_tokens: int | None = None
     truncation_type: str | None = None
     truncation_last_messages: int | None = None
+    # The operator's assistant (the default: /chat and the Next.js routes run it), else a user's own: the operator's
+    # runs also search the configured vector stores and never show their instructions.
+    operator_assistant: bool = True
     # The request's marker (an Idempotency-Key's): on the run and its first new message, so a retry finds them.
     marker: str | None = None
 
@@ -73,6 +76,7 @@ def run_settings(
         "response_format": None if response_format == "auto" else response_format,
         "tool_choice": spec.tool_choice,
         "parallel_tool_calls": spec.parallel_tool_calls,
+        "instructions_shown": not spec.operator_assistant,
         "max_completion_tokens": min(spec.max_completion_tokens or MAX_INT, settings.max_completion_tokens),
         "max_prompt_tokens": min(spec.max_prompt_tokens or MAX_INT, settings.max_prompt_tokens),
         "truncation_type": "auto" if auto else None,

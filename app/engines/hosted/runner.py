@@ -5,7 +5,9 @@ task on it, in whichever process takes the submit. Every write is conditional on
 and holding its thread, so a run cancelled or expired elsewhere cannot write afterwards.
 
 A subscriber (a streaming request) that goes away only drops its queue: the run goes on, as upstream runs
-do. One lease keeper task renews the leases of this process's runs, and stops those ended elsewhere.
+do. A subscriber that reads too slowly is dropped the same way once SUBSCRIBER_EVENTS events wait for it, so
+a client that never reads cannot grow the process's memory; its stream ends with `StreamFellBehind`. One lease
+keeper task renews the leases of this process's runs, and stops those ended elsewhere.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.history import fit_history
 from app.engines.hosted.model_client import ModelCallFailed, ModelClient
 from app.engines.hosted.tool_calls import call_object
-from app.errors import SERVER_ERROR
+from app.errors import SERVER_ERROR, StreamFellBehind
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
 
 logger = logging.getLogger(__name__)
 
 STOP_WAIT_S = 5.0  # for a stopped run's task, and at shutdown
+SUBSCRIBER_EVENTS = 1000  # events waiting for one subscriber; past that it is dropped (the run goes on)
+_FELL_BEHIND = StreamEvent("", {})  # a dropped subscriber's last item (never sent)
 _STOPPED = "stopped"  # its status was changed elsewhere (cancelled, expired)
 _SHUTDOWN = "shutdown"
 
@@ -88,7 +92,8 @@ class RunRunner:
             self._keeper = asyncio.create_task(self._keep_leases(), name="hosted-lease-keeper")
         if not stream:
             return run
-        queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        # One slot past the bound: for the end (None) or _FELL_BEHIND.
+        queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue(SUBSCRIBER_EVENTS + 1)
         local.subscribers.append(queue)
         return self._events(local, queue)
 
@@ -128,14 +133,23 @@ class RunRunner:
     ) -> AsyncGenerator[StreamEvent, None]:
         try:
             while (event := await queue.get()) is not None:
+                if event is _FELL_BEHIND:
+                    raise StreamFellBehind()
                 yield event
         finally:
             with contextlib.suppress(ValueError):
                 local.subscribers.remove(queue)
 
     def _publish(self, local: _LocalRun, *items: StreamEvent) -> None:
-        for queue in local.subscribers:
+        for queue in list(local.subscribers):
             for item in items:
+                if queue.qsize() >= SUBSCRIBER_EVENTS:
+                    local.subscribers.remove(queue)
+                    queue.put_nowait(_FELL_BEHIND)
+                    logger.warning(
+                        "run %s: a subscriber fell %d events behind; its stream ends", local.run.id, SUBSCRIBER_EVENTS
+                    )
+                    break
                 queue.put_nowait(item)
 
     async def _execute(self, local: _LocalRun) -> None:
@@ -255,6 +269,8 @@ class RunRunner:
                 "reply_message_id": message.id,
                 "lease_expires_at": None,
             }
+        # The steps before the status: whoever sees the run ended (or waiting for outputs) finds its steps.
+        await writer.store_steps(self._store, run, message)
         ended = await self._store.update_active_run(run.id, changes)
         if ended is None:  # cancelled or expired while the reply was being stored
             if message is not None:
@@ -262,7 +278,6 @@ class RunRunner:
             return await self._current(run)
         if ended.status == "completed":
             await self._store.release_active_run(run.thread_id, run.id)
-        await writer.store_steps(self._store, ended, message)
         return ended
 
     async def _end(self, run: RunRecord, status: str, changes: dict[str, Any]) -> RunRecord:

@@ -17,7 +17,7 @@ from app.engines.hosted.objects import new_id
 from app.engines.hosted.pages import KeyRange, PageQuery, keyset_page
 from app.engines.hosted.run_spec import RunSpec, check_tool_choice_can_run, message_record, run_settings
 from app.engines.hosted.runner import RunRunner
-from app.engines.hosted.thread_files import ThreadFiles, code_files, searched_stores
+from app.engines.hosted.thread_files import ThreadFiles, code_files, log_dropped_tools, searched_stores
 from app.engines.hosted.threads import Threads
 from app.engines.hosted.tool_calls import answers_for
 from app.errors import (
@@ -196,9 +196,10 @@ class Runs:
                 messages.append(message_record(extra, thread_id, position, now, spec.marker if index == 0 else None))
             run = replace(
                 run,
-                vector_store_ids=searched_stores(run.tools, assistant, thread),
+                vector_store_ids=searched_stores(run.tools, assistant, thread, self._configured_stores(spec)),
                 code_file_ids=code_files(assistant, thread) or None,
             )
+            log_dropped_tools(run, self._settings)
             check_tool_choice_can_run(run, self._settings)
             for message in messages:
                 await self._store.insert_message(message)
@@ -208,6 +209,10 @@ class Runs:
             raise
         logger.info("run started engine=hosted thread_id=%s run_id=%s", thread_id, run_id)
         return run
+
+    def _configured_stores(self, spec: RunSpec) -> list[str]:
+        """OPENAI_VECTOR_STORE_ID and OPENAI_KNOWLEDGE_STORE_ID, searched by the operator's assistants' runs."""
+        return self._settings.file_search_store_ids if spec.operator_assistant else []
 
     async def _undo_begin(
         self, thread: ThreadRecord, run_id: str, message_ids: list[str], made_stores: list[str]

@@ -6,13 +6,15 @@ attachment (expiring 7 days after its last use, as OpenAI's thread stores did)."
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.config import Settings
 from app.errors import InvalidField, ThreadBusy, ThreadNotFound, UpstreamError, UpstreamNotFound
 from app.storage.assistants import AssistantRecord
-from app.storage.threads import ThreadRecord, ThreadStore
+from app.storage.thread_owners import ThreadOwnerStore
+from app.storage.threads import RunRecord, ThreadRecord, ThreadStore
+from app.storage.upstream_objects import UpstreamObjectStore, made_now
 from app.upstream.files import UpstreamFiles
 
 logger = logging.getLogger(__name__)
@@ -35,12 +37,35 @@ def code_file_ids(resources: dict[str, Any] | None) -> list[str]:
 
 
 def searched_stores(
-    tools: tuple[str | dict[str, Any], ...], assistant: AssistantRecord, thread: ThreadRecord
+    tools: tuple[str | dict[str, Any], ...],
+    assistant: AssistantRecord,
+    thread: ThreadRecord,
+    configured: Sequence[str] = (),
 ) -> list[str]:
-    """The vector stores a run's file_search searches (none without the tool)."""
-    if not any((tool.get("type") if isinstance(tool, dict) else tool) == "file_search" for tool in tools):
+    """The vector stores a run's file_search searches (none without the tool): the assistant's, the thread's, and
+    `configured` (OPENAI_VECTOR_STORE_ID and OPENAI_KNOWLEDGE_STORE_ID, for the operator's assistants)."""
+    if not any(_tool_type(tool) == "file_search" for tool in tools):
         return []
-    return list(dict.fromkeys([*assistant.vector_store_ids, *store_ids(thread.tool_resources)]))
+    return list(dict.fromkeys([*assistant.vector_store_ids, *store_ids(thread.tool_resources), *configured]))
+
+
+def log_dropped_tools(run: RunRecord, settings: Settings) -> None:
+    """A tool the run declares but the model call cannot carry is named in the log (never dropped silently)."""
+    kinds = {_tool_type(tool) for tool in run.tools}
+    dropped = sorted(kinds & {"file_search", "code_interpreter"}) if settings.hosted_model_api != "responses" else []
+    if settings.hosted_model_api == "responses" and "file_search" in kinds and not run.vector_store_ids:
+        dropped = ["file_search (no vector store: neither the assistant's, the thread's nor a configured one)"]
+    for tool in dropped:
+        logger.warning(
+            "run %s: its %s tool is not sent to the model (HOSTED_MODEL_API=%s)",
+            run.id,
+            tool,
+            settings.hosted_model_api,
+        )
+
+
+def _tool_type(tool: str | dict[str, Any]) -> Any:
+    return tool.get("type") if isinstance(tool, dict) else tool
 
 
 def code_files(assistant: AssistantRecord, thread: ThreadRecord) -> list[str]:
@@ -49,12 +74,28 @@ def code_files(assistant: AssistantRecord, thread: ThreadRecord) -> list[str]:
 
 class ThreadFiles:
     """Adds attached files to the thread's tools. `tool_resources` change by compare-and-swap, so attachments
-    of messages posted at once all land, and of two stores made at once the one recorded first is kept."""
+    of messages posted at once all land, and of two stores made at once the one recorded first is kept.
+    A store it makes belongs to the thread's owner (`objects`), as if they had made it on /v1."""
 
-    def __init__(self, settings: Settings, store: ThreadStore, files: UpstreamFiles | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ThreadStore,
+        files: UpstreamFiles | None,
+        objects: UpstreamObjectStore | None = None,
+        owners: ThreadOwnerStore | None = None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._files = files
+        self._objects = objects
+        self._owners = owners
+
+    async def _made(self, owner: str | None, store: dict[str, Any]) -> str:
+        """Record the store just made as `owner`'s; its id."""
+        if self._objects is not None and owner is not None:
+            await self._objects.put(made_now(owner, "vector_store", store))
+        return str(store["id"])
 
     def _check_setup(self, field: str) -> None:
         if self._settings.hosted_model_api != "responses" or self._files is None:
@@ -110,9 +151,19 @@ class ThreadFiles:
                 await self._files.delete_vector_store(store_id)
             except UpstreamError as exc:
                 logger.warning("could not delete vector store %s (it expires by itself): %s", store_id, exc.code)
+            if self._objects is not None:
+                await self._objects.delete(store_id)
 
-    async def made_resources(self, resources: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
-        """`resources` with a `file_search.vector_stores` request replaced by the store made, and the stores made."""
+    async def made_resources(
+        self,
+        resources: dict[str, Any] | None,
+        owner: str | None = None,
+        *,
+        name: str = "thread files",
+        expires_after_days: int | None = THREAD_STORE_EXPIRY_DAYS,
+    ) -> tuple[dict[str, Any] | None, list[str]]:
+        """`resources` with a `file_search.vector_stores` request replaced by the store made (the owner's), and
+        the stores made. A thread's store expires 7 days after its last use; an assistant's never."""
         file_search = (resources or {}).get("file_search") or {}
         wanted = file_search.get("vector_stores")
         if not resources or not wanted:
@@ -122,14 +173,15 @@ class ThreadFiles:
         self._check_setup(field)
         await self._files_exist(list(spec.get("file_ids") or []), lambda i: f"{field}.file_ids[{i}]")
         assert self._files is not None
-        store_id = await self._files.create_vector_store(
-            "thread files",
-            expires_after_days=THREAD_STORE_EXPIRY_DAYS,
+        made = await self._files.create_vector_store(
+            name,
+            expires_after_days=expires_after_days,
             file_ids=spec.get("file_ids") or [],
             chunking_strategy=spec.get("chunking_strategy"),
             metadata=spec.get("metadata"),
         )
-        logger.info("vector store %s made from %d file(s) for a new thread", store_id, len(spec.get("file_ids") or []))
+        store_id = await self._made(owner, made)
+        logger.info("vector store %s (%s) made from %d file(s)", store_id, name, len(spec.get("file_ids") or []))
         return {**resources, "file_search": {"vector_store_ids": [store_id]}}, [store_id]
 
     async def _thread_store(self, thread: ThreadRecord) -> tuple[str, list[str]]:
@@ -138,7 +190,11 @@ class ThreadFiles:
         if existing:
             return existing[0], []
         assert self._files is not None
-        made = await self._files.create_vector_store(f"thread {thread.id}", expires_after_days=THREAD_STORE_EXPIRY_DAYS)
+        store = await self._files.create_vector_store(
+            f"thread {thread.id}", expires_after_days=THREAD_STORE_EXPIRY_DAYS
+        )
+        owner = await self._owners.owner_of(thread.id) if self._owners is not None else None
+        made = await self._made(owner, store)
         recorded = await self._change(thread.id, lambda resources: _with_store(resources, made))
         kept = store_ids(recorded)[0]
         if kept != made:  # another writer's store was recorded first: use it, drop ours

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.storage.assistants import AssistantRecord, Key, with_vector_store
-from app.storage.sqlite.database import SqliteStore, from_doc, from_ms, to_doc, to_ms
+from app.storage.sqlite.database import SqliteStore, committed, from_doc, from_ms, to_doc, to_ms
 
 _COLUMNS = "id, user_id, created_at, doc"
 _IN_COLUMNS = ("id", "owner", "created_at")
@@ -17,6 +17,7 @@ def _assistant(row: tuple[Any, ...]) -> AssistantRecord:
 
 
 class SqliteAssistantStore(SqliteStore):
+    @committed
     async def put(self, assistant: AssistantRecord) -> None:
         self._db.execute(
             f"INSERT INTO assistants ({_COLUMNS}) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -31,6 +32,7 @@ class SqliteAssistantStore(SqliteStore):
     async def get(self, assistant_id: str) -> AssistantRecord | None:
         return self._get(assistant_id)
 
+    @committed
     async def delete(self, assistant_id: str) -> bool:
         return bool(self._db.execute("DELETE FROM assistants WHERE id = ?", (assistant_id,)).rowcount)
 
@@ -49,6 +51,7 @@ class SqliteAssistantStore(SqliteStore):
         )
         return [_assistant(row) for row in rows]
 
+    @committed
     async def attach_vector_store(self, assistant_id: str, store_id: str) -> AssistantRecord | None:
         with self._db.transaction():
             assistant = self._get(assistant_id)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from app.clock import utc_now
 from app.storage.conversations import Conversation, PageCursor, conversation_name
-from app.storage.sqlite.database import SqliteStore, column_names, from_row, to_ms
+from app.storage.sqlite.database import SqliteStore, column_names, committed, from_row, to_ms
 
 _COLUMNS = column_names(Conversation)
 
@@ -14,6 +14,7 @@ _COLUMNS = column_names(Conversation)
 class SqliteConversationStore(SqliteStore):
     """Upsert by (user, thread); newest-first pages read an index, so cost stays flat as data grows."""
 
+    @committed
     async def touch_conversation(self, user_id: str, thread_id: str, at: datetime | None = None) -> bool:
         now = at or utc_now()
         millis = to_ms(now)
@@ -36,10 +37,12 @@ class SqliteConversationStore(SqliteStore):
         )
         return from_row(Conversation, row) if row else None
 
+    @committed
     async def delete_conversation(self, user_id: str, thread_id: str) -> bool:
         sql = "DELETE FROM conversations WHERE user_id = ? AND thread_id = ?"
         return bool(self._db.execute(sql, (user_id, thread_id)).rowcount)
 
+    @committed
     async def rename_conversation(self, user_id: str, thread_id: str, name: str) -> Conversation | None:
         row = self._db.one(
             f"UPDATE conversations SET name = ? WHERE user_id = ? AND thread_id = ? RETURNING {_COLUMNS}",

@@ -1,27 +1,36 @@
 """The embedded store's SQLite file: opened once per process, schema created on first start.
 
-WAL journal with `synchronous=NORMAL`: a committed write is in the journal file before the call
-returns, so it survives the process being killed (`kill -9`); several processes may share the file
-(SQLite locks it; each write is one short transaction). Statements run on the event loop's
-thread: each is a few microseconds of local I/O, cheaper than a hop to a worker thread.
+WAL journal with `synchronous=NORMAL`: a committed write is in the journal file, so it survives the
+process being killed (`kill -9`); several processes may share the file (SQLite locks it). Statements
+run on the event loop's thread: each is a few microseconds of local I/O, cheaper than a hop to a
+worker thread.
+
+Group commit: the writes made in one turn of the event loop share one transaction, committed when the
+turn ends (`loop.call_soon`). A store's write method awaits that commit before it returns (`committed`),
+so nothing is answered before it is durable, and many concurrent requests pay for one commit, not one
+each. A `transaction()` inside the group is a savepoint: its statements land together or not at all.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from app.errors import StorageUnavailable
 from app.storage.records import build, record_fields
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 DATABASE_FILE = "chat-backend.sqlite3"
 BUSY_TIMEOUT_MS = 5000
@@ -52,6 +61,11 @@ CREATE INDEX IF NOT EXISTS run_steps_position ON run_steps (run_id, seq);
 CREATE TABLE IF NOT EXISTS assistants (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at INTEGER NOT NULL,
     doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS assistants_newest ON assistants (user_id, created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS upstream_objects (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL,
+    purpose TEXT, created_at INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS upstream_objects_newest ON upstream_objects (user_id, kind, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS upstream_objects_purpose
+    ON upstream_objects (user_id, kind, purpose, created_at DESC, id DESC);
 """
 
 
@@ -141,6 +155,9 @@ class SqliteDatabase:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._group: asyncio.Future[None] | None = None  # this turn's group transaction: its commit
+        self.group_commits = 0  # group transactions committed (how many commits the writes cost)
+        self.group_loop: asyncio.AbstractEventLoop | None = None  # the loop of the open group's turn
         with _translated():
             self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
@@ -163,21 +180,26 @@ class SqliteDatabase:
         return cls(str(directory / DATABASE_FILE))
 
     def close(self) -> None:
+        if self._group is not None:
+            self.commit_group()
         self._connection.close()
 
     def execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        with _translated():
+        self._join_group(sql)
+        with self._statement():
             return self._connection.execute(sql, parameters)
 
     def one(self, sql: str, parameters: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         """The first row. The cursor is closed at once: a statement with more rows (an `UPDATE ...
         RETURNING` among them) would otherwise stay active, and keep its transaction open, until collected."""
-        with _translated(), closing(self._connection.execute(sql, parameters)) as cursor:
+        self._join_group(sql)
+        with self._statement(), closing(self._connection.execute(sql, parameters)) as cursor:
             row: tuple[Any, ...] | None = cursor.fetchone()
         return row
 
     def all(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with _translated():
+        self._join_group(sql)
+        with self._statement():
             rows: list[tuple[Any, ...]] = self._connection.execute(sql, parameters).fetchall()
         return rows
 
@@ -207,22 +229,107 @@ class SqliteDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT: the statements inside see and write one state, in any process.
+        """The statements inside see and write one state, in any process, and land together or not at all.
 
-        The body must not await: another coroutine's statements on this connection would join the
-        transaction. A failed COMMIT is rolled back, so the connection is never left inside one.
+        In the event loop's group a savepoint; outside a loop (start-up, scripts) BEGIN IMMEDIATE ... COMMIT.
+        The body must not await: another coroutine's statements on this connection would join it. A failure
+        rolls back the body's statements only, so the connection is never left inside a broken transaction.
         """
-        self.execute("BEGIN IMMEDIATE")
+        self._join_group("BEGIN")
+        grouped = self._group is not None
+        self.execute("SAVEPOINT atomic" if grouped else "BEGIN IMMEDIATE")
         try:
             with _translated():
                 yield
-                self._connection.commit()
+                self._connection.execute("RELEASE atomic") if grouped else self._connection.commit()
         except BaseException:
+            try:
+                if grouped:
+                    self._connection.execute("ROLLBACK TO atomic")
+                    self._connection.execute("RELEASE atomic")
+                else:
+                    self._connection.rollback()
+            except sqlite3.Error:
+                logger.warning("embedded store: rollback failed", exc_info=True)
+            raise
+
+    async def committed(self) -> None:
+        """Wait until the writes of this turn of the event loop are committed; StorageUnavailable if they failed."""
+        group = self._group
+        if group is None:
+            return
+        try:
+            await asyncio.shield(group)
+        except StorageUnavailable:
+            raise StorageUnavailable() from None
+
+    def _join_group(self, sql: str) -> None:
+        """Before a statement that may write: open this turn's group transaction if none is open."""
+        if self._group is not None or sql.startswith(("SELECT", "PRAGMA")) or self._connection.in_transaction:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (start-up, scripts): each statement commits on its own
+        # Another connection of this process (tests open two, as two processes would) commits its group first:
+        # waiting for its lock here would block the loop that is to commit it.
+        with _GROUPS_LOCK:
+            others = [database for database in _GROUPS_OPEN if database is not self and database.group_loop is loop]
+        for other in others:
+            other.commit_group()
+        with _translated():
+            self._connection.execute("BEGIN IMMEDIATE")
+        with _GROUPS_LOCK:
+            _GROUPS_OPEN.add(self)
+        self.group_loop = loop
+        self._group = loop.create_future()
+        self._group.add_done_callback(_retrieve)
+        loop.call_soon(self.commit_group)
+
+    @contextmanager
+    def _statement(self) -> Iterator[None]:
+        """One statement: a failure is StorageUnavailable; one that ended the group's transaction fails the group."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            group = self._group
+            if group is not None and not self._connection.in_transaction and not group.done():
+                self._group = None  # SQLite rolled it back (an I/O error, a full disk): nothing of it is stored
+                with _GROUPS_LOCK:
+                    _GROUPS_OPEN.discard(self)
+                group.set_exception(StorageUnavailable())
+            raise StorageUnavailable() from exc
+
+    def commit_group(self) -> None:
+        """Commit this turn's writes now (at the turn's end otherwise); their waiters go on."""
+        group, self._group = self._group, None
+        with _GROUPS_LOCK:
+            _GROUPS_OPEN.discard(self)
+        if group is None:
+            return
+        try:
+            with _translated():
+                self._connection.commit()
+        except StorageUnavailable as exc:
+            logger.warning("embedded store: a commit failed; its writes are rolled back", exc_info=True)
             try:
                 self._connection.rollback()
             except sqlite3.Error:
                 logger.warning("embedded store: rollback failed", exc_info=True)
-            raise
+            group.set_exception(exc)
+        else:
+            self.group_commits += 1
+            group.set_result(None)
+
+
+_GROUPS_OPEN: set[SqliteDatabase] = set()  # the databases of this process with a group open (on any loop)
+_GROUPS_LOCK = threading.Lock()  # tests run loops on several threads
+
+
+def _retrieve(group: asyncio.Future[None]) -> None:
+    """A failed commit nobody waited for is logged above, not again by asyncio as never retrieved."""
+    if not group.cancelled():
+        group.exception()
 
 
 class SqliteStore:
@@ -230,6 +337,10 @@ class SqliteStore:
 
     def __init__(self, database: SqliteDatabase) -> None:
         self._db = database
+
+    @property
+    def database(self) -> SqliteDatabase:
+        return self._db
 
     async def ensure_indexes(self) -> None:
         return None
@@ -239,6 +350,23 @@ class SqliteStore:
         values = to_row(record)
         marks = ", ".join("?" * len(values))
         self._db.execute(f"INSERT INTO {table} ({column_names(type(record))}) VALUES ({marks})", values)
+
+
+S = TypeVar("S", bound="SqliteStore")
+
+
+def committed(
+    method: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    """A store method that writes: it returns once its writes are committed (see the module's group commit)."""
+
+    @functools.wraps(method)
+    async def write(store: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        result = await method(store, *args, **kwargs)
+        await store.database.committed()
+        return result
+
+    return write
 
 
 @contextmanager

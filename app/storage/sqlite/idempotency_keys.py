@@ -8,12 +8,13 @@ from typing import Any
 
 from app.clock import utc_now
 from app.storage.idempotency_keys import IdempotencyRecord, lease_lapsed
-from app.storage.sqlite.database import SqliteStore, column_names, from_row, to_json, to_ms
+from app.storage.sqlite.database import SqliteStore, column_names, committed, from_row, to_json, to_ms
 
 
 class SqliteIdempotencyKeyStore(SqliteStore):
     """(user, key) -> record; a claim is one transaction, so one request holds a key across processes."""
 
+    @committed
     async def claim(
         self, user_id: str, key: str, fingerprint: str, *, lease_s: float, ttl_s: float | None = None
     ) -> IdempotencyRecord | None:
@@ -41,6 +42,7 @@ class SqliteIdempotencyKeyStore(SqliteStore):
             )
         return replace(held, state="unsettled", lease_expires_at=lease_end)
 
+    @committed
     async def complete(
         self, user_id: str, key: str, status_code: int, response: dict[str, Any], *, ttl_s: float
     ) -> None:
@@ -50,9 +52,11 @@ class SqliteIdempotencyKeyStore(SqliteStore):
             (status_code, to_json(response), to_ms(utc_now() + timedelta(seconds=ttl_s)), user_id, key),
         )
 
+    @committed
     async def release(self, user_id: str, key: str) -> None:
         self._db.execute("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?", (user_id, key))
 
+    @committed
     async def abandon(self, user_id: str, key: str) -> None:
         self._db.execute(
             "UPDATE idempotency_keys SET lease_expires_at = ? WHERE user_id = ? AND key = ? AND state = 'in_progress'",

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from app.clock import utc_now
-from app.storage.sqlite.database import SqliteStore, to_ms
+from app.storage.sqlite.database import SqliteStore, committed, to_ms
 
 
 class SqliteThreadOwnerStore(SqliteStore):
     """The first claim of a thread wins (primary key); `user_thread_counts` counts each user's threads."""
 
+    @committed
     async def claim_owner(self, user_id: str, thread_id: str) -> str:
         owner = self._claim(user_id, thread_id, max_threads=None)
         assert owner is not None  # no limit: the claim is never refused
         return owner
 
+    @committed
     async def claim_owner_within_limit(self, user_id: str, thread_id: str, max_threads: int) -> str | None:
         return self._claim(user_id, thread_id, max_threads=max_threads)
 
@@ -39,6 +41,7 @@ class SqliteThreadOwnerStore(SqliteStore):
         row = self._db.one("SELECT user_id FROM thread_owners WHERE thread_id = ?", (thread_id,))
         return str(row[0]) if row else None
 
+    @committed
     async def release_owner(self, user_id: str, thread_id: str) -> None:
         with self._db.transaction():
             sql = "DELETE FROM thread_owners WHERE thread_id = ? AND user_id = ?"

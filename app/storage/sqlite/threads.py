@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from app.storage.sqlite.database import SqliteStore, column_names, from_doc, from_row, to_doc, to_json, to_ms
+from app.storage.sqlite.database import SqliteStore, column_names, committed, from_doc, from_row, to_doc, to_json, to_ms
 from app.storage.threads import (
     ACTIVE_RUN_STATUSES,
     RUNNING_RUN_STATUSES,
@@ -33,6 +33,7 @@ _RUNNING_SQL = ", ".join(f"'{status}'" for status in sorted(RUNNING_RUN_STATUSES
 
 
 class SqliteThreadStore(SqliteStore):
+    @committed
     async def create_thread(self, thread: ThreadRecord) -> None:
         self._insert("threads", thread)
 
@@ -43,12 +44,15 @@ class SqliteThreadStore(SqliteStore):
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return self._get_thread(thread_id)
 
+    @committed
     async def set_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> ThreadRecord | None:
         return self._set_json(ThreadRecord, "threads", thread_id, "metadata", metadata)
 
+    @committed
     async def set_thread_tool_resources(self, thread_id: str, resources: dict[str, Any]) -> ThreadRecord | None:
         return self._set_json(ThreadRecord, "threads", thread_id, "tool_resources", resources)
 
+    @committed
     async def swap_thread_tool_resources(
         self, thread_id: str, resources: dict[str, Any], *, expected: dict[str, Any] | None
     ) -> bool:
@@ -66,6 +70,7 @@ class SqliteThreadStore(SqliteStore):
         )
         return from_row(cls, row) if row else None
 
+    @committed
     async def delete_thread(self, thread_id: str) -> bool:
         with self._db.transaction():
             if not self._db.execute("DELETE FROM threads WHERE id = ?", (thread_id,)).rowcount:
@@ -77,6 +82,7 @@ class SqliteThreadStore(SqliteStore):
             self._db.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
         return True
 
+    @committed
     async def claim_active_run(
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
@@ -89,10 +95,12 @@ class SqliteThreadStore(SqliteStore):
             thread = self._get_thread(thread_id)
         return ClaimResult(granted=bool(claimed), thread=thread)
 
+    @committed
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
         sql = "UPDATE threads SET active_run_id = NULL, claim_expires_at = NULL WHERE id = ? AND active_run_id = ?"
         return bool(self._db.execute(sql, (thread_id, run_id)).rowcount)
 
+    @committed
     async def next_message_seq(self, thread_id: str, run_id: str) -> int | None:
         row = self._db.one(
             "UPDATE threads SET message_count = message_count + 1 WHERE id = ? AND active_run_id = ? "
@@ -101,6 +109,7 @@ class SqliteThreadStore(SqliteStore):
         )
         return int(row[0]) if row else None
 
+    @committed
     async def insert_message(self, message: MessageRecord) -> None:
         self._insert("messages", message)
 
@@ -108,9 +117,11 @@ class SqliteThreadStore(SqliteStore):
         row = self._db.one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
         return from_row(MessageRecord, row) if row else None
 
+    @committed
     async def set_message_metadata(self, message_id: str, metadata: dict[str, str]) -> MessageRecord | None:
         return self._set_json(MessageRecord, "messages", message_id, "metadata", metadata)
 
+    @committed
     async def delete_message(self, message_id: str) -> bool:
         return bool(self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount)
 
@@ -141,6 +152,7 @@ class SqliteThreadStore(SqliteStore):
         row = self._db.one(sql, (thread_id, marker))
         return from_row(MessageRecord, row) if row else None
 
+    @committed
     async def insert_run(self, run: RunRecord) -> None:
         self._db.execute(
             "INSERT INTO runs (id, thread_id, status, created_at, lease_expires_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
@@ -169,11 +181,13 @@ class SqliteThreadStore(SqliteStore):
         )
         return [from_doc(RunRecord, row[0]) for row in rows]
 
+    @committed
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
         sql = "UPDATE runs SET doc = json_set(doc, '$.metadata', json(?)) WHERE id = ? RETURNING doc"
         row = self._db.one(sql, (to_json(metadata), run_id))
         return from_doc(RunRecord, row[0]) if row else None
 
+    @committed
     async def update_active_run(
         self, run_id: str, changes: dict[str, Any], *, lapsed_before: datetime | None = None, status: str | None = None
     ) -> RunRecord | None:
@@ -190,6 +204,7 @@ class SqliteThreadStore(SqliteStore):
             )
         return run
 
+    @committed
     async def renew_leases(self, run_ids: Collection[str], lease_expires_at: datetime) -> set[str]:
         ids, millis = list(run_ids), to_ms(lease_expires_at)
         rows = self._db.all(
@@ -203,6 +218,7 @@ class SqliteThreadStore(SqliteStore):
         sql = f"SELECT doc FROM runs WHERE status IN ({_ACTIVE_SQL}) AND lease_expires_at < ? LIMIT ?"
         return [from_doc(RunRecord, row[0]) for row in self._db.all(sql, (to_ms(now), limit))]
 
+    @committed
     async def save_run_step(self, step: RunStepRecord) -> None:
         self._db.execute(
             "INSERT INTO run_steps (id, run_id, seq, doc) VALUES (?, ?, ?, ?) "

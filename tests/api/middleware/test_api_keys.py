@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import pytest
 
-from tests.fakes.access import ALICE_KEY, API_KEYS, APP_ROUTES, error_code, request_for
+from app.config import key_user_id
+from tests.fakes.access import (
+    ALICE_KEY,
+    API_KEYS,
+    APP_ROUTES,
+    DEFAULT_USER,
+    DEFAULT_USER_KEY,
+    SHARED,
+    SHARED_KEY,
+    error_code,
+    request_for,
+)
+from tests.fakes.app_support import make_settings
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.node_decoder import decode_like_chat_tsx
 
@@ -81,3 +94,28 @@ async def test_nextjs_stream_routes_answer_access_errors_as_a_visible_message(ap
     decoded = decode_like_chat_tsx(response.content)
     assert decoded["inputDisabled"] is False
     assert "API key" in decoded["messages"][-1]["text"]
+
+
+def test_a_key_without_a_user_gets_a_stable_user_of_its_own() -> None:
+    users = make_settings(api_keys=API_KEYS).api_key_users
+    again = make_settings(api_keys=f"{SHARED_KEY},{ALICE_KEY}:alice").api_key_users
+    expected = "key-" + hashlib.sha256(SHARED_KEY.encode()).hexdigest()[:16]
+    assert users[SHARED_KEY] == again[SHARED_KEY] == expected
+    assert users[DEFAULT_USER_KEY] == "default-user"
+    other = make_settings(api_keys="another-key-0123456789abc").api_key_users
+    assert set(other.values()) != {expected}
+    assert SHARED_KEY not in expected
+
+
+async def test_a_userless_key_sees_only_its_own_conversations_across_restarts(app_client) -> None:
+    async with app_client(api_keys=API_KEYS) as client:
+        thread_id = (await client.post("/threads", headers=SHARED)).json()["thread_id"]
+        posted = await client.post("/chat", json={"content": "hi", "threadId": thread_id}, headers=SHARED)
+        as_default_user = (await client.get("/conversations", headers=DEFAULT_USER)).json()["data"]
+    async with app_client(api_keys=API_KEYS) as restarted:
+        mine = (await restarted.get("/conversations", headers=SHARED)).json()["data"]
+        read = await restarted.get(f"/threads/{thread_id}/messages", headers=DEFAULT_USER)
+    assert posted.status_code == 200
+    assert as_default_user == []
+    assert [(c["threadId"], c["userId"]) for c in mine] == [(thread_id, key_user_id(SHARED_KEY))]
+    assert read.status_code == 404

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.engines.hosted.assistants import DEFAULT_ASSISTANT_ID
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.hosted_support import hosted_app
+from tests.fakes.hosted_support import FILE_SEARCH_REPORTED, hosted_app
 
 
 async def test_upload_list_download_delete(app_client, fake: FakeOpenAI) -> None:
@@ -80,7 +80,7 @@ async def test_without_a_vector_store_the_hosted_engine_records_one_on_its_assis
         store_id = _check_flow(fake, await _list_upload_list_download(client))
         default = (await client.get(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")).json()
     assert default["tool_resources"] == {"file_search": {"vector_store_ids": [store_id]}}
-    assert {"type": "file_search"} in default["tools"]
+    assert FILE_SEARCH_REPORTED in default["tools"]
     assert not fake.requests_to("POST", "/v1/assistants"), "no upstream assistant is involved"
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from app.api.schemas import THREAD_ID_PATTERN
 from app.engines.hosted import runner as hosted_runner
-from app.errors import InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, ThreadNotFound
+from app.errors import InvalidRequest, NoToolCallPending, RunNotActive, RunNotFound, StreamFellBehind, ThreadNotFound
 from app.storage import Stores
 from app.storage.threads import ThreadStore
 from tests.fakes.fake_models import ECHO_PREFIX
@@ -243,3 +243,27 @@ async def test_messages_paginate_with_cursors_both_ways(fake: FakeOpenAI, hosted
     assert desc_before.has_more
     assert [m.id for m in between.data] == [ids[1], ids[2]]
     assert not between.has_more
+
+
+async def test_a_subscriber_that_does_not_read_is_dropped_and_the_run_goes_on(fake: FakeOpenAI) -> None:
+    words = hosted_runner.SUBSCRIBER_EVENTS + 200
+    fake.models.plan(reply=" ".join(["word"] * words))
+    async with hosted_engine(fake) as engine:
+        thread_id = await engine.create_thread()
+        events = await engine.stream_run(thread_id, "Say many words")
+        (task,) = hosted_run_tasks()
+        await asyncio.wait({task})  # the run ends while nobody reads its stream
+        run_id = task.get_name().removeprefix("hosted-run-")
+        received: list[str] = []
+
+        async def read_all() -> None:
+            async for event in events:
+                received.append(event.event)
+
+        with pytest.raises(StreamFellBehind):
+            await read_all()
+        run = await engine.get_run(thread_id, run_id)
+    assert len(received) == hosted_runner.SUBSCRIBER_EVENTS  # what waited for it, then the end
+    assert received[:2] == ["thread.run.created", "thread.run.queued"]
+    assert run.status == "completed"
+    assert (run.reply or "").count("word") == words

@@ -146,7 +146,7 @@ async def test_a_code_interpreter_call_becomes_a_tool_calls_step(fake: FakeOpenA
     ]
     first = deltas[0]
     assert first["type"] == "code_interpreter"
-    assert first["id"].startswith("ci_")
+    assert first["id"].startswith("call_")
     assert first["code_interpreter"] == {"input": "", "outputs": []}
     assert "".join(d["code_interpreter"].get("input", "") for d in deltas) == CODE
     assert deltas[-1]["code_interpreter"] == {"outputs": [{"index": 0, "type": "logs", "logs": LOGS}]}
@@ -193,3 +193,22 @@ async def test_chat_tsx_shows_the_code_bubble_and_gets_the_citation(fake: FakeOp
     assert decoded["annotations"][0]["text"] == MARKER
     assert decoded["annotations"][0]["file_citation"] == {"file_id": "file-notes1"}
     assert decoded["inputDisabled"] is False
+
+
+async def test_file_search_settings_are_reported_and_reach_the_model(fake: FakeOpenAI, tmp_path: Path) -> None:
+    settings = {"max_num_results": 5, "ranking_options": {"score_threshold": 0.5}}
+    assistant = code_assistant(
+        tmp_path,
+        tools=[{"type": "file_search", "file_search": settings}],
+        tool_resources={"file_search": {"vector_store_ids": ["vs_docs"]}},
+    )
+    async with hosted_app(fake, **assistant) as client:
+        await post_message(client, "Search my notes")
+        reported = (await client.get("/v1/assistants/asst_code")).json()["tools"]
+    assert reported == [
+        {
+            "type": "file_search",
+            "file_search": {"max_num_results": 5, "ranking_options": {"ranker": "auto", "score_threshold": 0.5}},
+        }
+    ]
+    assert fake.models.calls[0].body["tools"] == [{"type": "file_search", "vector_store_ids": ["vs_docs"], **settings}]

@@ -83,6 +83,9 @@ async def test_the_model_request_is_the_one_the_sdk_method_sends(fake: FakeOpenA
             pass
     ours, theirs = fake.models.calls
     assert ours.body == theirs.body
+    path = "/responses" if api == "responses" else "/chat/completions"
+    sent, expected = (request.headers for request in fake.requests_to("POST", path))
+    assert sent == expected
 
 
 async def test_responses_calls_search_both_configured_vector_stores(fake: FakeOpenAI) -> None:

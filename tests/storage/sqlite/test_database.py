@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -147,3 +148,47 @@ async def test_a_file_from_before_run_pages_gets_its_runs_listed_in_order(tmp_pa
         database.close()
     assert rows == [("run_a",), ("run_b",), ("run_c",)]
     assert [run.id for run in newest] == ["run_c", "run_b"]
+
+
+async def test_the_writes_of_one_turn_of_the_loop_share_one_commit_and_are_durable_when_answered(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "group.sqlite3")
+    database, other_process = SqliteDatabase(path), SqliteDatabase(path)
+    store = SqliteThreadStore(database)
+    try:
+        now = utc_now()
+        await asyncio.gather(
+            *(store.insert_message(MessageRecord(f"msg_{i}", "thread_1", i, "user", "hi", now)) for i in range(20))
+        )
+        # Every call returned after its write was committed: another connection sees all of them.
+        assert other_process.one("SELECT COUNT(*) FROM messages") == (20,)
+    finally:
+        database.close()
+        other_process.close()
+    assert database.group_commits == 1
+
+
+async def test_a_failed_group_commit_fails_every_write_in_it_and_stores_none(tmp_path: Path) -> None:
+    database = SqliteDatabase(str(tmp_path / "failing.sqlite3"))
+    database.execute("PRAGMA foreign_keys = ON")
+    database.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
+    database.execute("CREATE TABLE children (parent_id TEXT REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)")
+    store = SqliteThreadStore(database)
+
+    async def orphan() -> None:
+        database.execute("INSERT INTO children VALUES ('no such parent')")  # fails only at COMMIT
+        await database.committed()
+
+    try:
+        results = await asyncio.gather(
+            store.insert_message(MessageRecord("msg_1", "thread_1", 1, "user", "hi", utc_now())),
+            orphan(),
+            return_exceptions=True,
+        )
+        assert [type(result) for result in results] == [StorageUnavailable, StorageUnavailable]
+        assert database.all("SELECT id FROM messages") == []
+        await store.insert_message(MessageRecord("msg_2", "thread_1", 2, "user", "again", utc_now()))
+        assert database.all("SELECT id FROM messages") == [("msg_2",)]  # the connection goes on
+    finally:
+        database.close()

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 from app.api.routes.v1.passthrough import FILE_ID_PATTERN
 from app.config import Settings
-from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import epoch, text_content
 from app.engines.hosted.pages import PageQuery
 from app.engines.hosted.run_spec import NewMessage
 from app.errors import HostedEngineRequired
-from app.services.assistants import MAX_METADATA_KEYS, CodeInterpreterResources, FileSearchResources, _metadata_checked
+from app.services.assistants import (
+    MAX_METADATA_KEYS,
+    AssistantCreate,
+    CodeInterpreterResources,
+    FileSearchResources,
+    ToolResources,
+    _metadata_checked,
+)
 from app.services.assistants_api import AssistantsApi
-from app.storage.threads import MessageRecord, RunRecord, ThreadRecord
+from app.storage.threads import MessageRecord, ThreadRecord
 
 V1_PREFIX = "/v1"
 HOSTED_ONLY = (
@@ -34,7 +40,9 @@ async def require_hosted(request: Request) -> None:
 
 async def get_api(request: Request) -> AssistantsApi:
     state = request.app.state
-    return AssistantsApi(state.engine.hosted(), state.assistants, state.thread_access, state.chat_service)
+    return AssistantsApi(
+        state.engine.hosted(), state.assistants, state.thread_access, state.chat_service, state.upstream_objects
+    )
 
 
 ApiDep = Annotated[AssistantsApi, Depends(get_api)]
@@ -101,8 +109,20 @@ class ThreadFileSearch(FileSearchResources):
     @model_validator(mode="after")
     def _one_store(self) -> ThreadFileSearch:
         if self.vector_stores and self.vector_store_ids:
-            raise ValueError("a thread has one vector store: give vector_store_ids or vector_stores, not both")
+            raise ValueError("one vector store: give vector_store_ids or vector_stores, not both")
         return self
+
+
+class NewAssistantResources(ToolResources):
+    """A new assistant's `tool_resources`: its vector store may be made from files (`file_search.vector_stores`)."""
+
+    file_search: ThreadFileSearch | None = None
+
+
+class AssistantCreateBody(AssistantCreate):
+    """`POST /v1/assistants`: OpenAI's create body, whose `file_search.vector_stores` makes a store."""
+
+    tool_resources: NewAssistantResources | None = None
 
 
 class ThreadResources(StrictBody):
@@ -126,6 +146,20 @@ class ThreadCreate(Metadata):
 
     messages: list[MessageCreate] = Field(default_factory=list, max_length=32)
     tool_resources: NewThreadResources | None = None
+
+
+class NestedThread(ThreadCreate):
+    """`thread` of `POST /v1/threads/runs`. The SDK may fill it from its own object (`thread=<a Thread>`), and then
+    sends the object's read-only fields too: they are dropped, as OpenAI drops them; other unknown ones are refused."""
+
+    read_only: ClassVar[frozenset[str]] = frozenset({"id", "object", "created_at"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not cls.read_only.isdisjoint(data):
+            return {key: value for key, value in data.items() if key not in cls.read_only}
+        return data
 
 
 def thread_object(thread: ThreadRecord) -> dict[str, Any]:
@@ -156,8 +190,3 @@ def message_object(message: MessageRecord, assistant_id: str | None = None) -> d
         "attachments": [dict(attachment) for attachment in message.attachments or ()],
         "metadata": dict(message.metadata or {}),
     }
-
-
-def api_run_object(run: RunRecord) -> dict[str, Any]:
-    """The run as its owner sees it: their own assistant's instructions included."""
-    return {**run_object(run), "instructions": run.instructions}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import Field, StrictStr
 
 from app.api.deps import IdempotencyKeyHeader, UserIdDep, request_marker
@@ -13,16 +14,17 @@ from app.api.routes.v1.common import (
     ApiDep,
     MessageCreate,
     Metadata,
+    NestedThread,
     PageDep,
     StrictBody,
     ThreadCreate,
     ThreadResources,
-    api_run_object,
 )
 from app.api.routes.v1.idempotent import STREAMED, answered_once
 from app.api.routing import V1Route
 from app.api.schemas import ToolOutputsBody
 from app.api.wire.sse import sse_response
+from app.engines.hosted.events import run_object
 from app.engines.hosted.objects import list_object
 from app.engines.hosted.runs import Started
 from app.errors import IdempotencyNotSupported
@@ -36,9 +38,13 @@ from app.services.run_options import (
     stored_choice,
     stored_format,
 )
-from app.storage.threads import RunRecord
+from app.storage.threads import RUNNING_RUN_STATUSES, RunRecord
 
 router = APIRouter(route_class=V1Route)
+# OpenAI's header on a run's answer while the run goes on (not while it waits for tool outputs): the SDKs' pollers
+# (`create_and_poll`) wait this long before the next retrieve, instead of their 5 s default.
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+POLL_AFTER_MS = "200"
 # The RunSpec fields a run body gives as they are.
 _PLAIN_OVERRIDES = {
     "model", "instructions", "additional_instructions", "temperature", "top_p", "parallel_tool_calls",
@@ -82,7 +88,7 @@ class RunCreate(Metadata):
 
 
 class ThreadAndRunCreate(RunCreate):
-    thread: ThreadCreate | None = None
+    thread: NestedThread | None = None
     # The run's resources: kept as the new thread's, beside the thread's own (which win for a tool both name).
     tool_resources: ThreadResources | None = None
 
@@ -96,8 +102,20 @@ class StreamableToolOutputs(ToolOutputsBody, StrictBody):
     stream: bool | None = None
 
 
+def _hint_polling(response: Response, status: object) -> None:
+    if status in RUNNING_RUN_STATUSES:
+        response.headers[POLL_AFTER_HEADER] = POLL_AFTER_MS
+
+
+def _run_answer(response: Response, run: RunRecord) -> dict[str, Any]:
+    """The run's object, with the poll hint while it goes on."""
+    _hint_polling(response, run.status)
+    return run_object(run)
+
+
 async def _once_unless_streamed(
     request: Request,
+    response: Response,
     user_id: str,
     body: RunCreate | StreamableToolOutputs,
     key: str | None,
@@ -116,18 +134,22 @@ async def _once_unless_streamed(
     async def started() -> dict[str, Any]:
         run = await start()
         assert isinstance(run, RunRecord)
-        return api_run_object(run)
+        return _run_answer(response, run)
 
     async def found() -> dict[str, Any] | None:
         run = await find() if find is not None else None
-        return api_run_object(run) if run is not None else None
+        return _run_answer(response, run) if run is not None else None
 
-    return await answered_once(request, user_id, key, body, started, found)
+    answer = await answered_once(request, user_id, key, body, started, found)
+    if isinstance(answer, Response):  # the answer kept for the Idempotency-Key: the run as it was then
+        _hint_polling(answer, json.loads(bytes(answer.body)).get("status"))
+    return answer
 
 
 @router.post("/threads/runs")
 async def create_thread_and_run(
     request: Request,
+    response: Response,
     body: ThreadAndRunCreate,
     api: ApiDep,
     user_id: UserIdDep,
@@ -146,12 +168,13 @@ async def create_thread_and_run(
             **body.overrides(),
         )
 
-    return await _once_unless_streamed(request, user_id, body, idempotency_key, start)
+    return await _once_unless_streamed(request, response, user_id, body, idempotency_key, start)
 
 
 @router.post("/threads/{thread_id}/runs")
 async def create_run(
     request: Request,
+    response: Response,
     thread_id: str,
     body: RunCreate,
     api: ApiDep,
@@ -170,39 +193,40 @@ async def create_run(
         assert marker is not None  # a key's
         return await api.find_run(user_id, thread_id, body.assistant_id, marker, **body.overrides())
 
-    return await _once_unless_streamed(request, user_id, body, idempotency_key, start, find)
+    return await _once_unless_streamed(request, response, user_id, body, idempotency_key, start, find)
 
 
 @router.get("/threads/{thread_id}/runs")
 async def list_runs(thread_id: str, api: ApiDep, user_id: UserIdDep, query: PageDep) -> Any:
     await api.check(user_id, thread_id)
     runs, has_more = await api.hosted.runs.page(thread_id, query)
-    return list_object([api_run_object(run) for run in runs], has_more)
+    return list_object([run_object(run) for run in runs], has_more)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
-async def retrieve_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
+async def retrieve_run(thread_id: str, run_id: str, response: Response, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.check(user_id, thread_id)
-    return api_run_object(await api.hosted.runs.get(thread_id, run_id))
+    return _run_answer(response, await api.hosted.runs.get(thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")
 async def update_run(thread_id: str, run_id: str, body: Metadata, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.check(user_id, thread_id)
     if "metadata" not in body.model_fields_set:
-        return api_run_object(await api.hosted.runs.get(thread_id, run_id))
-    return api_run_object(await api.hosted.runs.update(thread_id, run_id, dict(body.metadata or {})))
+        return run_object(await api.hosted.runs.get(thread_id, run_id))
+    return run_object(await api.hosted.runs.update(thread_id, run_id, dict(body.metadata or {})))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
-async def cancel_run(thread_id: str, run_id: str, api: ApiDep, user_id: UserIdDep) -> Any:
+async def cancel_run(thread_id: str, run_id: str, response: Response, api: ApiDep, user_id: UserIdDep) -> Any:
     await api.check(user_id, thread_id)
-    return api_run_object(await api.hosted.runs.cancel(thread_id, run_id))
+    return _run_answer(response, await api.hosted.runs.cancel(thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
 async def submit_tool_outputs(
     request: Request,
+    response: Response,
     thread_id: str,
     run_id: str,
     body: StreamableToolOutputs,
@@ -214,4 +238,4 @@ async def submit_tool_outputs(
         await api.check(user_id, thread_id)
         return await api.hosted.runs.submit_tool_outputs(thread_id, run_id, body.outputs(), stream=bool(body.stream))
 
-    return await _once_unless_streamed(request, user_id, body, idempotency_key, submit)
+    return await _once_unless_streamed(request, response, user_id, body, idempotency_key, submit)

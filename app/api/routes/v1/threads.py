@@ -50,6 +50,7 @@ async def update_thread(thread_id: str, body: ThreadUpdate, api: ApiDep, user_id
     given = body.model_fields_set
     resources = body.tool_resources.stored() if body.tool_resources else {}
     await api.check(user_id, thread_id)
+    await api.objects.check_resources(user_id, resources)
     thread = await api.hosted.threads.update(
         thread_id,
         metadata=dict(body.metadata or {}) if "metadata" in given else None,

@@ -18,7 +18,7 @@ from app.services.files import QUICKSTART_TOOLS
 from tests.api.routes.v1.sdk_support import openai_sdk
 from tests.fakes.access import ALICE, API_KEYS, BOB
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.fakes.hosted_support import engine_of, hosted_app, wait_for_run
+from tests.fakes.hosted_support import FILE_SEARCH_REPORTED, as_reported, engine_of, hosted_app, wait_for_run
 
 WEATHER = QUICKSTART_TOOLS[2]
 
@@ -31,11 +31,12 @@ def _body(**fields: Any) -> dict[str, Any]:
 
 async def test_create_read_update_delete(fake: FakeOpenAI) -> None:
     async with hosted_app(fake) as client:
+        store_id = (await client.post("/v1/vector_stores", json={"name": "docs"})).json()["id"]  # the caller's own
         created = await client.post(
             "/v1/assistants",
             json=_body(
                 tools=[{"type": "code_interpreter"}, WEATHER],
-                tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}},
+                tool_resources={"file_search": {"vector_store_ids": [store_id]}},
                 metadata={"team": "docs"},
             ),
         )
@@ -49,8 +50,8 @@ async def test_create_read_update_delete(fake: FakeOpenAI) -> None:
     assert re.fullmatch(r"asst_[A-Za-z0-9]{24}", assistant_id)
     body = created.json()
     assert body["object"] == "assistant"
-    assert body["tools"] == [{"type": "code_interpreter"}, WEATHER]
-    assert body["tool_resources"] == {"file_search": {"vector_store_ids": ["vs_1"]}}
+    assert body["tools"] == as_reported([{"type": "code_interpreter"}, WEATHER])
+    assert body["tool_resources"] == {"file_search": {"vector_store_ids": [store_id]}}
     assert body["metadata"] == {"team": "docs"}
     assert read.json() == body
     assert updated.json()["name"] == "Renamed"
@@ -153,8 +154,11 @@ async def test_invalid_assistants_are_400_naming_the_field(fake: FakeOpenAI, bod
 async def test_the_run_assistant_cannot_be_deleted(fake: FakeOpenAI) -> None:
     async with hosted_app(fake) as client:
         response = await client.delete(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "assistant_in_use"
+        still = await client.get(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")
+    # The operator's: read-only for every caller (403), the default user included.
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "read_only"
+    assert still.status_code == 200
 
 
 async def test_with_the_assistants_engine_the_routes_name_engine_hosted(app_client) -> None:
@@ -180,7 +184,7 @@ async def test_quickstart_route_stores_the_assistant_on_the_hosted_engine(fake: 
     assert stored.json()["name"] == "Quickstart Assistant"
     assert stored.json()["instructions"] == "You are a helpful assistant."
     assert stored.json()["model"] == "gpt-4.1-mini"
-    assert stored.json()["tools"] == QUICKSTART_TOOLS
+    assert stored.json()["tools"] == as_reported(QUICKSTART_TOOLS)
     assert for_bob.status_code == 404
     assert not fake.requests_to("POST", "/v1/assistants"), "nothing created upstream"
 
@@ -207,11 +211,11 @@ async def test_runs_use_the_configured_assistant_and_report_it(fake: FakeOpenAI,
         created, polled = await _run_through_events_and_polling(client)
         run = await wait_for_run(engine_of(client), created["thread_id"], created["id"])
     assert created["assistant_id"] == "asst_weather"
-    assert created["tools"] == [WEATHER]
+    assert created["tools"] == as_reported([WEATHER])
     assert created["model"] == "gpt-4.1-mini"
     assert created["instructions"] == ""
     assert polled["assistant_id"] == "asst_weather"
-    assert polled["tools"] == [WEATHER]
+    assert polled["tools"] == as_reported([WEATHER])
     assert run.model == "gpt-4.1-mini"
     call = fake.models.calls[-1]
     assert call.instructions == "SECRET-PROMPT: answer about weather."
@@ -225,8 +229,8 @@ async def test_runs_use_the_default_assistant_without_openai_assistant_id(fake: 
         created, polled = await _run_through_events_and_polling(client)
         default = (await client.get(f"/v1/assistants/{DEFAULT_ASSISTANT_ID}")).json()
     assert created["assistant_id"] == polled["assistant_id"] == DEFAULT_ASSISTANT_ID
-    assert created["tools"] == polled["tools"] == [{"type": "file_search"}]
-    assert default["instructions"] == "Be kind."
+    assert created["tools"] == polled["tools"] == [FILE_SEARCH_REPORTED]
+    assert default["instructions"] == ""  # the operator's prompt is never shown, not even to the default user
     assert default["tool_resources"] == {"file_search": {"vector_store_ids": ["vs_docs"]}}
     assert fake.models.calls[-1].instructions == "Be kind."
 

@@ -239,7 +239,8 @@ async def test_a_refused_run_leaves_the_threads_files_as_they_were(fake: FakeOpe
         assert after.tool_resources.model_dump(exclude_none=True) == {}  # type: ignore[union-attr]
         assert (await sdk.beta.threads.messages.list(thread.id)).data == []
         assert fake.vector_stores == {}
-        limit: Any = {"code_interpreter": {"file_ids": [f"file-{n}" for n in range(20)]}}
+        twenty = [await _upload(sdk, f"c{n}.csv") for n in range(20)]  # tool_resources name the caller's own files
+        limit: Any = {"code_interpreter": {"file_ids": twenty}}
         full = await sdk.beta.threads.create(tool_resources=limit)
         with pytest.raises(openai.BadRequestError, match="at most 20"):
             await sdk.beta.threads.messages.create(full.id, role="user", content="x", attachments=both)

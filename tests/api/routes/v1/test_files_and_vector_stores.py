@@ -49,8 +49,10 @@ async def test_files_and_vector_stores_through_the_sdk(fake: FakeOpenAI) -> None
         assert (await sdk.vector_stores.delete(store.id)).deleted is True
 
     relayed = [r for r in fake.requests if r.path.startswith(("/v1/files", "/v1/vector_stores"))]
-    assert len(relayed) == 13
-    assert ("GET", "/v1/files") in _relayed(fake)
+    assert len(relayed) == 11
+    # Lists are answered from the service's record of who made what, never by paging the upstream account.
+    assert ("GET", "/v1/files") not in _relayed(fake)
+    assert ("GET", "/v1/vector_stores") not in _relayed(fake)
     # The service's own key upstream, never the caller's.
     assert {r.headers.get("authorization") for r in relayed} == {f"Bearer {TEST_API_KEY}"}
     assert not any(ALICE_KEY in value for r in relayed for value in r.headers.values())
@@ -71,7 +73,7 @@ async def test_upstream_refusals_are_relayed_in_openai_shape(fake: FakeOpenAI) -
             await sdk.vector_stores.retrieve("abc")
         fake.fail_next(500, "upstream internals", path_contains="/v1/files")
         with pytest.raises(openai.APIStatusError) as failed:
-            await sdk.files.list()
+            await sdk.files.create(file=("a.txt", b"a"), purpose="assistants")  # a list is not relayed: an upload
         assert failed.value.status_code == 502
         assert "upstream internals" not in str(failed.value.body)
 
@@ -84,13 +86,14 @@ async def test_an_upstream_without_files_is_named(fake: FakeOpenAI) -> None:
         http_client=httpx2.AsyncClient(transport=httpx2.ASGITransport(app=FastAPI())),
     )
     async with hosted_app(fake, openai_client=bare) as client, openai_sdk(client) as sdk:
+        assert (await sdk.files.list()).data == []  # answered from the service's records
         with pytest.raises(openai.NotFoundError) as missing:
-            await sdk.files.list()
+            await sdk.files.create(file=("a.txt", b"a"), purpose="assistants")
         with pytest.raises(openai.NotFoundError, match=re.escape("no endpoint POST /vector_stores")):
             await sdk.vector_stores.create(name="docs")
     assert missing.value.body == {
         "message": (
-            "The upstream (OPENAI_BASE_URL) has no endpoint GET /files: it does not serve OpenAI's files and "
+            "The upstream (OPENAI_BASE_URL) has no endpoint POST /files: it does not serve OpenAI's files and "
             "vector stores, so this service cannot pass the request on."
         ),
         "type": "invalid_request_error",
@@ -124,13 +127,14 @@ async def test_uploads_have_the_upload_cap_not_the_body_cap(fake: FakeOpenAI, mo
 @pytest.mark.parametrize("status", [400, 404, 422])
 async def test_an_upstream_refusal_keeps_its_status_but_not_its_words(fake: FakeOpenAI, status: int) -> None:
     secret = "Organization org-internal has no access to project proj_secret (key sk-...abcd)"
-    async with hosted_app(fake) as client:
-        fake.fail_next(status, secret, code="invalid_value", path_contains="/v1/files")
-        listed = await client.get("/v1/files")
-        fake.fail_next(status, secret, path_contains="/v1/files/file-1/content")
-        downloaded = await client.get("/v1/files/file-1/content")
-    for answer in (listed, downloaded):
+    async with hosted_app(fake) as client, openai_sdk(client) as sdk:
+        created = await sdk.files.create(file=("notes.txt", b"hello"), purpose="assistants")
+        fake.fail_next(status, secret, code="invalid_value", path_contains=f"/v1/files/{created.id}")
+        retrieved = await client.get(f"/v1/files/{created.id}")
+        fake.fail_next(status, secret, path_contains=f"/v1/files/{created.id}/content")
+        downloaded = await client.get(f"/v1/files/{created.id}/content")
+    for answer in (retrieved, downloaded):
         assert answer.status_code == status
         assert secret not in answer.text
         assert answer.json()["error"]["type"] == "invalid_request_error"
-    assert listed.json()["error"]["code"] == "invalid_value"
+    assert retrieved.json()["error"]["code"] == "invalid_value"

@@ -1,11 +1,13 @@
 """The quickstart's own Next.js backend calls (openai-node 4.46.0, unchanged) against /v1 on a real port.
 
 tests/node/quickstart_backend.cjs makes the calls of the quickstart's app/api/assistants routes and reads each
-stream as chat.tsx does; it skips (fails under CI) without node and tests/node/node_modules.
+stream as chat.tsx does, and tests/node/poll_run.cjs polls a run with the SDK's createAndPoll; they skip (fail
+under CI) without node and tests/node/node_modules.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -57,3 +59,27 @@ def test_quickstart_backend_calls_through_a_function_call_round_trip(live_hosted
     # The tool output the page submitted reached the model call that wrote the reply.
     assert '\\"conditions\\":\\"Sunny\\"' in json.dumps(fake.models.calls[-1].body)
     print(json.dumps(summary))  # the transcript (pytest -s shows it)
+
+
+def test_create_and_poll_waits_as_long_as_the_poll_hint_says(
+    live_hosted_app: str, live_fake: str, fake: FakeOpenAI
+) -> None:
+    # The model call waits until the poller has seen the run going on (the script then opens the gate).
+    fake.models.plan(gate=asyncio.Event(), reply="Hi there.")
+    summary = run_node_script(
+        "poll_run.cjs",
+        {
+            "OPENAI_BASE_URL": live_hosted_app + "/v1",
+            "OPENAI_API_KEY": CALLER_KEY,
+            "FAKE_URL": live_fake.removesuffix("/v1"),
+        },
+    )
+    assert summary["errors"] == [], summary
+    assert summary["finalStatus"] == "completed"
+    assert summary["created"] == {"status": "queued", "pollAfter": "200"}
+    *going_on, last = summary["polls"]
+    # Each answer with the run going on told the poller to come back after 200 ms (its default: 5 s).
+    assert going_on, summary
+    assert all(poll["status"] in ("queued", "in_progress") for poll in going_on)
+    assert {poll["pollAfter"] for poll in going_on} == {"200"}
+    assert last == {"status": "completed", "pollAfter": None}

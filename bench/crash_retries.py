@@ -33,7 +33,7 @@ def measure(kills: int, engines: list[str], concurrency: int) -> dict[str, objec
                 probe = CrashProbe(server, engine, fake_base, concurrency=concurrency, seed=19)
                 outcome = asyncio.run(probe.run(kills))
             figures[engine] = {**asdict(outcome), "seconds": round(time.monotonic() - started, 1)}
-            print(json.dumps({engine: figures[engine]}, default=dict), file=sys.stderr, flush=True)
+            print(json.dumps({engine: figures[engine]}), file=sys.stderr, flush=True)
     return figures
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     figures = measure(args.kills, args.engines.split(","), args.concurrency)
-    print(json.dumps(figures, indent=2, default=dict))
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ class CrashOutcome:
     duplicates: int = 0  # messages posted more than once for one key
     lost: int = 0  # keys answered 200 whose message is nowhere
     unanswered: list[str] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
+    statuses: dict[int, int] = field(default_factory=dict)  # answers by status
 
 
 def crash_server(workdir: Path, engine: str, fake_base: str) -> Server:
@@ -105,7 +104,8 @@ class CrashProbe:
             except httpx2.HTTPError:
                 self.outcome.interrupted += 1
                 continue
-            self.outcome.statuses[response.status_code] += 1
+            statuses = self.outcome.statuses
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             if response.status_code == 200:
                 self.answered[key] = self.pending.pop(key)
                 self.outcome.answered += 1

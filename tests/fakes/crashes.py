@@ -28,6 +28,7 @@ class CrashOutcome:
     requests: int = 0
     answered: int = 0
     interrupted: int = 0  # attempts that got no answer (killed mid-way), retried later with the same key
+    replayed: int = 0  # keys answered with what an earlier, killed attempt had written (Idempotent-Replayed)
     duplicates: int = 0  # messages posted more than once for one key
     lost: int = 0  # keys answered 200 whose message is nowhere
     unanswered: list[str] = field(default_factory=list)
@@ -109,6 +110,7 @@ class CrashProbe:
             if response.status_code == 200:
                 self.answered[key] = self.pending.pop(key)
                 self.outcome.answered += 1
+                self.outcome.replayed += response.headers.get("idempotent-replayed") == "true"
 
     async def _post(self, http: httpx2.AsyncClient, key: str) -> httpx2.Response:
         body = {"content": key, "threadId": self.pending[key]}

@@ -4,12 +4,14 @@ Streaming answers use the exact wire formats of docs/wire-formats.md sections 3 
 `data:` lines, a `sequence_number` on every event, no `[DONE]`) and 5 (Chat Completions: `data:`
 lines, a usage-only chunk, `data: [DONE]`); non-streaming answers are the full JSON objects.
 
-`add_model_routes(app)` adds the routes to the FakeOpenAI app and returns the `FakeModels` state:
-every call is recorded (`calls`, with the request body and how the call ended) and each call
-behaves as planned with `plan(...)` (else as `default`): latency between deltas, an HTTP error
-status, a hang, a stream cut short, an error event, a gate the stream waits on, or what local
-servers do: a 400 for a prompt over a context size, an empty 200 stream, no usage. A fake running
-as a process takes plans at `POST /_fake/models/plan` (a JSON object of ModelBehaviour's fields). Gates open at
+`add_model_routes(app)` adds the routes to the FakeOpenAI app and returns the `FakeModels` state. It is as
+strict as the real servers (fake_model_rules.py: `flavour`, strict by default) and can have a context limit
+(`context_tokens`, counted as a byte-level tokenizer does). Every call is recorded (`calls`, with the
+request body and how the call ended) and each call behaves as planned with `plan(...)` (else as
+`default`): latency between deltas, an HTTP error status, a hang, a stream cut short, an error event, a
+gate the stream waits on, or what local servers do: a 400 for a prompt over a context size, an empty 200
+stream, no usage. A fake running as a process takes plans at `POST /_fake/models/plan` (a JSON object of
+ModelBehaviour's fields) and its server's rules at `POST /_fake/models/server`. Gates open at
 `POST /_fake/models/open_gates` too: for a client of a fake served in a thread.
 """
 
@@ -27,6 +29,18 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from tests.fakes.fake_model_rules import (
+    FLAVOURS,
+    PEG_MISMATCH,
+    RULES,
+    Flavour,
+    Rules,
+    context_refusal,
+    count_tokens,
+    forced_calls,
+    request_refusal,
+)
+
 ECHO_PREFIX = "Echo: "
 
 
@@ -41,6 +55,7 @@ class ModelBehaviour:
     gate: asyncio.Event | None = None  # wait for it before the first event (in-process only)
     cut_after: int | None = None  # end the stream after this many deltas, without the final events
     error_event: bool = False  # with cut_after: send the provider's error event, then end
+    error_message: str = "The server had an error."  # the error event's message
     finish: Literal["completed", "incomplete", "failed"] = "completed"
     # Answer with these function calls instead of text: `{"name", "arguments"}` (optional `call_id`).
     calls: list[dict[str, str]] | None = None
@@ -57,6 +72,9 @@ class ModelBehaviour:
     context_chars: int | None = None
     empty: bool = False  # answer 200 with an empty stream, no event at all (llama-cpp-python over its context)
     usage: bool = True  # False: no usage (no usage chunk although asked for, as llama-cpp-python; Responses: null)
+    # Set by the flavour's rules for this call (not planned): see fake_model_rules.Rules.
+    rules: Rules = RULES["openai"]
+    prompt_tokens: int | None = None  # the prompt as the server counted it (with a context limit)
 
 
 @dataclass
@@ -134,12 +152,38 @@ class FakeModels:
     planned: list[ModelBehaviour] = field(default_factory=list)
     calls: list[ModelCall] = field(default_factory=list)
     gates: list[asyncio.Event] = field(default_factory=list)  # those of the calls made so far
+    flavour: Flavour = "strict"  # which real server's rules (fake_model_rules.py)
+    context_tokens: int | None = None  # the server's context (a slot's: llama-server's -c / -np)
 
     def plan(self, **behaviour: Any) -> ModelBehaviour:
         """The next call (after those already planned) behaves like this."""
         planned = ModelBehaviour(**behaviour)
         self.planned.append(planned)
         return planned
+
+    def plan_from_json(self, behaviour: Any) -> JSONResponse:
+        """`plan(...)` with ModelBehaviour's fields as JSON (no gate, no rules)."""
+        if not isinstance(behaviour, dict) or "gate" in behaviour or "rules" in behaviour:
+            return JSONResponse({"error": "expected ModelBehaviour fields other than gate"}, status_code=400)
+        self.plan(**behaviour)
+        return JSONResponse({"planned": len(self.planned)})
+
+    def configure(self, config: dict[str, Any]) -> JSONResponse:
+        """Set `flavour` and `context_tokens` from `config` (either may be left out); 400 for no such flavour."""
+        if config.get("flavour", self.flavour) not in FLAVOURS:
+            return JSONResponse({"error": f"flavour: one of {', '.join(FLAVOURS)}"}, status_code=400)
+        self.flavour = config.get("flavour", self.flavour)
+        self.context_tokens = config.get("context_tokens", self.context_tokens)
+        return JSONResponse({"flavour": self.flavour, "context_tokens": self.context_tokens})
+
+    def begin(self, call: ModelCall) -> tuple[ModelCall, ModelBehaviour, Response | None]:
+        """The call recorded, how it behaves under the server's rules, and its refusal (None: it is answered)."""
+        self.calls.append(call)
+        behaviour = _under_rules(call, self.next_behaviour(), self)
+        if (refused := _refusal(call, behaviour, self)) is not None:
+            return call, behaviour, refused
+        behaviour, refused = _with_tool_choice(call, behaviour)
+        return call, behaviour, refused
 
     def next_behaviour(self) -> ModelBehaviour:
         behaviour = self.planned.pop(0) if self.planned else replace(self.default)
@@ -168,11 +212,18 @@ def _id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
 
 
-def _refusal(call: ModelCall, behaviour: ModelBehaviour) -> Response | None:
-    """The answer instead of the model's, if the behaviour refuses this call: an HTTP error, or an empty stream."""
+def _refusal(call: ModelCall, behaviour: ModelBehaviour, models: FakeModels) -> Response | None:
+    """The answer instead of the model's, if the behaviour or the server's rules refuse this call: an HTTP
+    error, or an empty stream."""
     if behaviour.status is not None:
         call.outcome = f"http_{behaviour.status}"
         return _openai_error(behaviour.status)
+    refused = request_refusal(behaviour.rules, call.api, call.body)
+    if refused is None and models.context_tokens is not None:
+        refused = context_refusal(behaviour.rules, call.api, call.body, models.context_tokens)
+    if refused is not None:
+        call.outcome = "empty" if refused.status_code == 200 else f"http_{refused.status_code}"
+        return refused
     if behaviour.context_chars is not None and call.prompt_chars > behaviour.context_chars:
         call.outcome = "http_400"
         message = "the request exceeds the available context size, try increasing it"
@@ -182,6 +233,35 @@ def _refusal(call: ModelCall, behaviour: ModelBehaviour) -> Response | None:
         call.outcome = "empty"
         return Response(content=b"", media_type="text/event-stream")
     return None
+
+
+def _with_tool_choice(call: ModelCall, behaviour: ModelBehaviour) -> tuple[ModelBehaviour, Response | None]:
+    """The behaviour as the request's tool_choice makes it under the server's rules, or the empty stream."""
+    choice, calls = forced_calls(behaviour.rules, call.api, call.body)
+    if choice == "empty" and call.body.get("stream"):  # llama-cpp-python asserts; the stream stays empty
+        call.outcome = "empty"
+        return behaviour, Response(content=b"", media_type="text/event-stream")
+    if choice == "error_event":  # llama-server: the template's parser fails mid-stream
+        return replace(behaviour, calls=None, cut_after=2, error_event=True, error_message=PEG_MISMATCH), None
+    if choice == "no tools":
+        return replace(behaviour, calls=None), None
+    if choice == "call" and behaviour.calls is None:
+        return replace(behaviour, calls=calls), None
+    return behaviour, None
+
+
+def _under_rules(call: ModelCall, behaviour: ModelBehaviour, models: FakeModels) -> ModelBehaviour:
+    """The planned behaviour as the server's flavour shapes it."""
+    rules = RULES[models.flavour]
+    prompt_tokens = count_tokens(call.body) if models.context_tokens is not None else None
+    call_style = "llamacpp" if rules.call_style == "llamacpp" else behaviour.call_style
+    return replace(
+        behaviour,
+        rules=rules,
+        usage=behaviour.usage and rules.stream_usage,
+        call_style=call_style,
+        prompt_tokens=prompt_tokens,
+    )
 
 
 def _openai_error(status: int) -> JSONResponse:
@@ -203,16 +283,16 @@ def add_model_routes(app: FastAPI) -> FakeModels:
     """Serve the fake model endpoints from `app`; returns their state."""
     models = FakeModels()
 
-    async def begin(request: Request, api: Literal["responses", "chat_completions"]) -> tuple[ModelCall, Any]:
+    async def begin(
+        request: Request, api: Literal["responses", "chat_completions"]
+    ) -> tuple[ModelCall, ModelBehaviour, Response | None]:
         raw = await request.body()
-        call = ModelCall(api, json.loads(raw) if raw else {})
-        models.calls.append(call)
-        return call, models.next_behaviour()
+        return models.begin(ModelCall(api, json.loads(raw or b"{}")))
 
     @app.post("/v1/responses")
     async def create_response(request: Request) -> Response:
-        call, behaviour = await begin(request, "responses")
-        if (refused := _refusal(call, behaviour)) is not None:
+        call, behaviour, refused = await begin(request, "responses")
+        if refused is not None:
             return refused
         answer = _ResponsesAnswer(call, behaviour, models.reply_for(call, behaviour))
         if not call.body.get("stream"):
@@ -223,8 +303,8 @@ def add_model_routes(app: FastAPI) -> FakeModels:
 
     @app.post("/v1/chat/completions")
     async def create_chat_completion(request: Request) -> Response:
-        call, behaviour = await begin(request, "chat_completions")
-        if (refused := _refusal(call, behaviour)) is not None:
+        call, behaviour, refused = await begin(request, "chat_completions")
+        if refused is not None:
             return refused
         answer = _ChatAnswer(call, behaviour, models.reply_for(call, behaviour))
         if not call.body.get("stream"):
@@ -238,14 +318,15 @@ def add_model_routes(app: FastAPI) -> FakeModels:
 
 
 def _add_control_routes(app: FastAPI, models: FakeModels) -> None:
+    @app.post("/_fake/models/server")
+    async def configure_server(request: Request) -> Response:
+        """For a fake running as a process: `{"flavour", "context_tokens"}` (either may be left out)."""
+        return models.configure(await request.json())
+
     @app.post("/_fake/models/plan")
     async def plan_model_call(request: Request) -> Response:
         """`plan(...)` for a fake running as a process: the body is ModelBehaviour's fields (no gate)."""
-        behaviour = await request.json()
-        if not isinstance(behaviour, dict) or "gate" in behaviour:
-            return JSONResponse({"error": "expected ModelBehaviour fields other than gate"}, status_code=400)
-        models.plan(**behaviour)
-        return JSONResponse({"planned": len(models.planned)})
+        return models.plan_from_json(await request.json())
 
     @app.post("/_fake/models/open_gates")
     async def open_gates() -> Response:
@@ -267,8 +348,11 @@ async def _tracked(call: ModelCall, behaviour: ModelBehaviour, body: AsyncIterat
             call.outcome = "aborted"
 
 
-def _usage_counts(call: ModelCall, deltas: list[str]) -> tuple[int, int]:
-    prompt = sum(len(text.split()) for _, text in call.turns) + len((call.instructions or "").split())
+def _usage_counts(call: ModelCall, behaviour: ModelBehaviour, deltas: list[str]) -> tuple[int, int]:
+    """(prompt, completion) tokens: the server's count with a context limit, else words."""
+    prompt = behaviour.prompt_tokens
+    if prompt is None:
+        prompt = sum(len(text.split()) for _, text in call.turns) + len((call.instructions or "").split())
     return prompt, len(deltas)
 
 
@@ -344,7 +428,7 @@ class _ResponsesAnswer:
     def response(self, status: str, *, with_output: bool) -> dict[str, Any]:
         body = self.call.body
         done = status != "in_progress"
-        prompt, completion = _usage_counts(self.call, self.deltas)
+        prompt, completion = _usage_counts(self.call, self.behaviour, self.deltas)
         return {
             "id": self.response_id,
             "object": "response",
@@ -407,9 +491,10 @@ class _ResponsesAnswer:
                 "response.function_call_arguments.done", item_id=item["id"], output_index=index, arguments=arguments
             )
             yield self._sse("response.output_item.done", output_index=index, item=item)
-        final = self.response("completed", with_output=False)
+        status = "incomplete" if self.behaviour.finish == "incomplete" else "completed"  # cut off by the limit
+        final = self.response(status, with_output=False)
         final["output"] = items
-        yield self._sse("response.completed", response=final)
+        yield self._sse(f"response.{status}", response=final)
 
     async def events(self) -> AsyncIterator[str]:
         if self.behaviour.calls:
@@ -431,7 +516,7 @@ class _ResponsesAnswer:
             if self.behaviour.cut_after is not None and count >= self.behaviour.cut_after:
                 if self.behaviour.error_event:
                     self.call.outcome = "error_event"
-                    yield self._sse("error", code="server_error", message="The server had an error.", param=None)
+                    yield self._sse("error", code="server_error", message=self.behaviour.error_message, param=None)
                 else:
                     self.call.outcome = "cut"
                 return
@@ -466,7 +551,7 @@ class _ChatAnswer:
         self.model = call.body.get("model")
 
     def _usage(self) -> dict[str, int]:
-        prompt, completion = _usage_counts(self.call, self.deltas)
+        prompt, completion = _usage_counts(self.call, self.behaviour, self.deltas)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
@@ -517,7 +602,8 @@ class _ChatAnswer:
                         role=None, content=None, refusal=None, function_call={"name": call["name"], "arguments": piece}
                     )
                 yield self._chunk(delta)
-        yield self._chunk({}, "tool_calls")
+        cut = self.behaviour.finish == "incomplete"  # cut off by max_tokens: finish as the server words it
+        yield self._chunk({}, self.behaviour.rules.cut_call_finish if cut else "tool_calls")
         if self.behaviour.usage and self.call.body.get("stream_options", {}).get("include_usage"):
             yield "data: " + json.dumps(self._envelope([], usage=self._usage())) + "\n\n"
         yield "data: [DONE]\n\n"
@@ -527,12 +613,13 @@ class _ChatAnswer:
             async for event in self.call_events():
                 yield event
             return
-        yield self._chunk({"role": "assistant", "content": ""})
+        # llama-server's first delta has `"content": null` (llama-server-required-stream-head.txt).
+        yield self._chunk({"role": "assistant", "content": None if self.behaviour.rules.first_delta_null else ""})
         for count, delta in enumerate(self.deltas):
             if self.behaviour.cut_after is not None and count >= self.behaviour.cut_after:
                 if self.behaviour.error_event:
                     self.call.outcome = "error_event"
-                    error = {"message": "The server had an error.", "type": "server_error", "code": None}
+                    error = {"code": 500, "message": self.behaviour.error_message, "type": "server_error"}
                     yield "data: " + json.dumps({"error": error}) + "\n\n"
                 else:
                     self.call.outcome = "cut"

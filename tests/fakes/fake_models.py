@@ -56,6 +56,7 @@ class ModelBehaviour:
     cut_after: int | None = None  # end the stream after this many deltas, without the final events
     error_event: bool = False  # with cut_after: send the provider's error event, then end
     error_message: str = "The server had an error."  # the error event's message
+    drop: bool = False  # with cut_after: the server drops the connection (served on a socket: live_fake)
     finish: Literal["completed", "incomplete", "failed"] = "completed"
     # Answer with these function calls instead of text: `{"name", "arguments"}` (optional `call_id`).
     calls: list[dict[str, str]] | None = None
@@ -67,6 +68,8 @@ class ModelBehaviour:
     cite_in_stream: bool = True
     # Responses API: a code_interpreter call before the text, `{"code", "logs"}`.
     code: dict[str, str] | None = None
+    # Responses API: a file_search call before the text (not with `code`), with these queries.
+    search: list[str] | None = None
     # Servers with a small context: answer 400 (as llama-server words it) when the request's text
     # (ModelCall.prompt_chars) is longer than this.
     context_chars: int | None = None
@@ -348,6 +351,15 @@ async def _tracked(call: ModelCall, behaviour: ModelBehaviour, body: AsyncIterat
             call.outcome = "aborted"
 
 
+def _cut(call: ModelCall, behaviour: ModelBehaviour, error_event: str) -> list[str]:
+    """How a stream cut short ends: with the provider's error event, quietly, or with the connection dropped."""
+    if behaviour.drop:
+        call.outcome = "dropped"
+        raise ConnectionAbortedError("the fake drops the connection mid-answer")
+    call.outcome = "error_event" if behaviour.error_event else "cut"
+    return [error_event] if behaviour.error_event else []
+
+
 def _usage_counts(call: ModelCall, behaviour: ModelBehaviour, deltas: list[str]) -> tuple[int, int]:
     """(prompt, completion) tokens: the server's count with a context limit, else words."""
     prompt = behaviour.prompt_tokens
@@ -369,6 +381,7 @@ class _ResponsesAnswer:
         self.created_at = int(time.time())
         self.sequence = 0
         self.code_item_id = _id("ci_")
+        self.search_item_id = _id("fs_")
         self.container_id = _id("cntr_")
 
     def _sse(self, type_: str, **fields: Any) -> str:
@@ -397,9 +410,26 @@ class _ResponsesAnswer:
             "outputs": [{"type": "logs", "logs": code.get("logs", "")}] if done else None,
         }
 
+    def _search_item(self, status: str) -> dict[str, Any]:
+        """A `file_search_call` output item (ResponseFileSearchToolCall)."""
+        queries = self.behaviour.search or [] if status == "completed" else []
+        return {"id": self.search_item_id, "type": "file_search_call", "status": status, "queries": queries}
+
     def _output(self) -> list[dict[str, Any]]:
         code = [self._code_item("completed")] if self.behaviour.code else []
-        return [*code, self._item("completed", self.text)]
+        search = [self._search_item("completed")] if self.behaviour.search else []
+        return [*code, *search, self._item("completed", self.text)]
+
+    def search_events(self) -> list[str]:
+        """The file_search call's events, at output_index 0; none without."""
+        if not self.behaviour.search:
+            return []
+        where = {"item_id": self.search_item_id, "output_index": 0}
+        found = [self._sse("response.output_item.added", output_index=0, item=self._search_item("in_progress"))]
+        for stage in ("in_progress", "searching", "completed"):
+            found.append(self._sse(f"response.file_search_call.{stage}", **where))
+        found.append(self._sse("response.output_item.done", output_index=0, item=self._search_item("completed")))
+        return found
 
     def citation_events(self, where: dict[str, Any]) -> list[str]:
         """`response.output_text.annotation.added` for each citation (none unless `cite_in_stream`)."""
@@ -501,12 +531,13 @@ class _ResponsesAnswer:
             async for event in self.call_events():
                 yield event
             return
-        output_index = 1 if self.behaviour.code else 0
+        output_index = 1 if self.behaviour.code or self.behaviour.search else 0
         where = {"item_id": self.item_id, "output_index": output_index, "content_index": 0}
         yield self._sse("response.created", response=self.response("in_progress", with_output=False))
         yield self._sse("response.in_progress", response=self.response("in_progress", with_output=False))
         for event in [
             *self.code_events(),
+            *self.search_events(),
             self._sse("response.output_item.added", output_index=output_index, item=self._item("in_progress", None)),
         ]:
             yield event
@@ -514,11 +545,9 @@ class _ResponsesAnswer:
         yield self._sse("response.content_part.added", **where, part=part)
         for count, delta in enumerate(self.deltas):
             if self.behaviour.cut_after is not None and count >= self.behaviour.cut_after:
-                if self.behaviour.error_event:
-                    self.call.outcome = "error_event"
-                    yield self._sse("error", code="server_error", message=self.behaviour.error_message, param=None)
-                else:
-                    self.call.outcome = "cut"
+                error = self._sse("error", code="server_error", message=self.behaviour.error_message, param=None)
+                for event in _cut(self.call, self.behaviour, error):
+                    yield event
                 return
             if self.behaviour.delay_s:
                 await asyncio.sleep(self.behaviour.delay_s)
@@ -617,12 +646,9 @@ class _ChatAnswer:
         yield self._chunk({"role": "assistant", "content": None if self.behaviour.rules.first_delta_null else ""})
         for count, delta in enumerate(self.deltas):
             if self.behaviour.cut_after is not None and count >= self.behaviour.cut_after:
-                if self.behaviour.error_event:
-                    self.call.outcome = "error_event"
-                    error = {"code": 500, "message": self.behaviour.error_message, "type": "server_error"}
-                    yield "data: " + json.dumps({"error": error}) + "\n\n"
-                else:
-                    self.call.outcome = "cut"
+                error = {"code": 500, "message": self.behaviour.error_message, "type": "server_error"}
+                for event in _cut(self.call, self.behaviour, "data: " + json.dumps({"error": error}) + "\n\n"):
+                    yield event
                 return
             if self.behaviour.delay_s:
                 await asyncio.sleep(self.behaviour.delay_s)

@@ -86,6 +86,9 @@ class AnswerWriter:
             if not code_call.done:  # the answer ended without the call's final item
                 self._finish_code_call(code_call, "".join(code_call.code), "")
             await store.save_run_step(code_call.step)
+        for search_step in answer.search_steps.values():  # one the answer did not end ended with it
+            done = search_step.completed_at or utc_now()
+            await store.save_run_step(replace(search_step, status="completed", completed_at=done))
         if message is not None and answer.message_step is not None:
             data = events.message_object(message.id, run, answer.created_at, message.text, message.annotations)
             self._publish(StreamEvent("thread.message.completed", data))

@@ -88,6 +88,9 @@ class ModelCall:
     body: dict[str, Any]
     outcome: str = "running"  # completed, aborted (the client went away), cut, error_event, failed, http_<status>
 
+    def summary(self) -> dict[str, Any]:
+        return {"api": self.api, "outcome": self.outcome, "tokens": count_tokens(self.body), "turns": len(self.turns)}
+
     @property
     def instructions(self) -> str | None:
         if self.api == "responses":
@@ -163,6 +166,9 @@ class FakeModels:
         planned = ModelBehaviour(**behaviour)
         self.planned.append(planned)
         return planned
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return [call.summary() for call in self.calls]
 
     def plan_from_json(self, behaviour: Any) -> JSONResponse:
         """`plan(...)` with ModelBehaviour's fields as JSON (no gate, no rules)."""
@@ -286,35 +292,18 @@ def add_model_routes(app: FastAPI) -> FakeModels:
     """Serve the fake model endpoints from `app`; returns their state."""
     models = FakeModels()
 
-    async def begin(
-        request: Request, api: Literal["responses", "chat_completions"]
-    ) -> tuple[ModelCall, ModelBehaviour, Response | None]:
+    async def answer(request: Request, api: Literal["responses", "chat_completions"]) -> Response:
         raw = await request.body()
-        return models.begin(ModelCall(api, json.loads(raw or b"{}")))
+        call, behaviour, refused = models.begin(ModelCall(api, json.loads(raw or b"{}")))
+        return refused or await _answer(call, behaviour, models.reply_for(call, behaviour))
 
     @app.post("/v1/responses")
     async def create_response(request: Request) -> Response:
-        call, behaviour, refused = await begin(request, "responses")
-        if refused is not None:
-            return refused
-        answer = _ResponsesAnswer(call, behaviour, models.reply_for(call, behaviour))
-        if not call.body.get("stream"):
-            await _wait_before_answering(behaviour)
-            call.outcome = "completed"
-            return JSONResponse(answer.response("completed", with_output=True))
-        return StreamingResponse(_tracked(call, behaviour, answer.events()), media_type="text/event-stream")
+        return await answer(request, "responses")
 
     @app.post("/v1/chat/completions")
     async def create_chat_completion(request: Request) -> Response:
-        call, behaviour, refused = await begin(request, "chat_completions")
-        if refused is not None:
-            return refused
-        answer = _ChatAnswer(call, behaviour, models.reply_for(call, behaviour))
-        if not call.body.get("stream"):
-            await _wait_before_answering(behaviour)
-            call.outcome = "completed"
-            return JSONResponse(answer.completion())
-        return StreamingResponse(_tracked(call, behaviour, answer.events()), media_type="text/event-stream")
+        return await answer(request, "chat_completions")
 
     _add_control_routes(app, models)
     return models
@@ -326,6 +315,11 @@ def _add_control_routes(app: FastAPI, models: FakeModels) -> None:
         """For a fake running as a process: `{"flavour", "context_tokens"}` (either may be left out)."""
         return models.configure(await request.json())
 
+    @app.get("/_fake/models/calls")
+    async def model_calls() -> Response:
+        """For a fake running as a process: each call's API, outcome, prompt tokens and conversation turns."""
+        return JSONResponse(models.summaries())
+
     @app.post("/_fake/models/plan")
     async def plan_model_call(request: Request) -> Response:
         """`plan(...)` for a fake running as a process: the body is ModelBehaviour's fields (no gate)."""
@@ -336,6 +330,18 @@ def _add_control_routes(app: FastAPI, models: FakeModels) -> None:
         """`open_gates()` for a client of a fake served in a thread (it cannot reach the fake's loop)."""
         models.open_gates()
         return JSONResponse({"opened": True})
+
+
+async def _answer(call: ModelCall, behaviour: ModelBehaviour, reply: str) -> Response:
+    """The model's answer: a stream, or (without `stream`) the whole JSON object."""
+    answer = (
+        _ResponsesAnswer(call, behaviour, reply) if call.api == "responses" else _ChatAnswer(call, behaviour, reply)
+    )
+    if call.body.get("stream"):
+        return StreamingResponse(_tracked(call, behaviour, answer.events()), media_type="text/event-stream")
+    await _wait_before_answering(behaviour)
+    call.outcome = "completed"
+    return JSONResponse(answer.whole())
 
 
 async def _tracked(call: ModelCall, behaviour: ModelBehaviour, body: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -454,6 +460,10 @@ class _ResponsesAnswer:
         found.append(self._sse("response.code_interpreter_call.completed", **where))
         found.append(self._sse("response.output_item.done", output_index=0, item=self._code_item("completed")))
         return found
+
+    def whole(self) -> dict[str, Any]:
+        """The response object (not streamed)."""
+        return self.response("completed", with_output=True)
 
     def response(self, status: str, *, with_output: bool) -> dict[str, Any]:
         body = self.call.body
@@ -597,7 +607,8 @@ class _ChatAnswer:
             **extra,
         }
 
-    def completion(self) -> dict[str, Any]:
+    def whole(self) -> dict[str, Any]:
+        """The chat.completion object (not streamed)."""
         return {
             "id": self.id,
             "object": "chat.completion",

@@ -44,6 +44,7 @@ class _Server:
 
     context_tokens: int | None = None
     bytes_per_token: float | None = None
+    measured_on: int = 0  # the prompt tokens (usage) bytes_per_token was last measured on
 
 
 class ContextFitting:
@@ -57,39 +58,40 @@ class ContextFitting:
     async def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
         server = self._servers.setdefault(run.model, _Server())
         budget, per_token = self._limits(run, server)
-        sent = self._fit(run, turns, budget, per_token)
+        # Nothing said yet: the history fitted as history.py did (no second estimate on the hot path).
+        said = (budget, per_token) != (run.max_prompt_tokens or self._default_budget, BYTES_PER_TOKEN)
+        sent = self._fit(run, turns, budget, per_token).turns if said else turns
         try:
-            async for event in self._call(run, sent.turns, server):
+            async for event in self._call(run, sent, server):
                 yield event
             return
         except ContextOverflow as exc:
-            self._learn_refusal(run, sent.turns, server, exc)
+            self._learn_refusal(run, sent, server, exc)
             budget, per_token = self._limits(run, server)
             if exc.context_tokens is None and exc.prompt_tokens is None:  # no count said: cut by half
-                budget = min(budget, sent.estimated_tokens // 2)
-            elif exc.prompt_tokens is None and server.bytes_per_token is None:
-                per_token = WORST_BYTES_PER_TOKEN
+                budget = min(budget, _estimate(run, sent, per_token) // 2)
         except EmptyAnswer:
-            if sent.estimated_tokens < NEAR_BUDGET * budget:
+            estimated = _estimate(run, sent, per_token)
+            if estimated < NEAR_BUDGET * budget:
                 hint = " (tool_choice required: some servers crash on it)" if run.tool_choice == "required" else ""
                 logger.warning("run %s: an empty answer to a prompt well within its budget%s", run.id, hint)
                 raise
             logger.warning("run %s: an empty answer to a prompt near its budget: taken as a context overflow", run.id)
-            budget = sent.estimated_tokens // 2
-        retry = self._fit(run, turns, budget, per_token)
+            budget = estimated // 2
+        retry = self._fit(run, turns, budget, per_token).turns
         logger.warning(
             "run %s: the prompt overflowed the model's context: retrying with %d of %d messages (budget %d tokens)",
             run.id,
-            _messages(retry.turns),
-            _messages(sent.turns),
+            _messages(retry),
+            _messages(sent),
             budget,
         )
         try:
-            async for event in self._call(run, retry.turns, server):
+            async for event in self._call(run, retry, server):
                 yield event
         except (ContextOverflow, EmptyAnswer) as exc:
             if isinstance(exc, ContextOverflow):
-                self._learn_refusal(run, retry.turns, server, exc)
+                self._learn_refusal(run, retry, server, exc)
             raise _exceeded("even cut to its last messages") from exc
 
     def _limits(self, run: RunRecord, server: _Server) -> tuple[int, float]:
@@ -117,10 +119,11 @@ class ContextFitting:
         self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound], server: _Server
     ) -> AsyncGenerator[ModelEvent, None]:
         async for event in self._model.stream(run, turns):
-            if isinstance(event, ModelDone) and event.usage and event.usage.get("prompt_tokens"):
-                measured = _bytes_per_token(run, turns, event.usage["prompt_tokens"])
-                if measured is not None:
-                    server.bytes_per_token = measured
+            prompt_tokens = event.usage.get("prompt_tokens", 0) if isinstance(event, ModelDone) and event.usage else 0
+            # Measured again on a prompt twice the size of the last measured (a few times per model and process).
+            if prompt_tokens > 2 * server.measured_on:
+                server.measured_on = prompt_tokens
+                server.bytes_per_token = _bytes_per_token(run, turns, prompt_tokens) or server.bytes_per_token
             yield event
 
     @staticmethod

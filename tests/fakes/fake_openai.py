@@ -4,6 +4,7 @@ Used in-process by the tests (through the real `openai` SDK over an ASGI transpo
 real process for black-box checks and benchmarks::
 
     python -m tests.fakes.fake_openai --port 8100 --latency 0.05
+    python -m tests.fakes.fake_openai --port 8100 --model-flavour llama-server --context-tokens 1024
 
 State lives in memory. Every request is recorded (method, path, JSON body, headers) so tests
 can assert on exactly what reached the upstream. `fail_next` makes the next matching request

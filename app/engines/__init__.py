@@ -8,7 +8,6 @@ from typing import Any, NoReturn
 from app.config import Settings
 from app.engines.assistants.engine import AssistantsEngine
 from app.engines.base import AssistantEngine
-from app.engines.hosted.answer_checks import CheckedAnswers
 from app.engines.hosted.chat_completions_api import ChatCompletionsModel
 from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.model_client import ModelClient
@@ -50,8 +49,8 @@ def build_engine(
             if settings.hosted_model_api == "chat_completions"
             else ResponsesModel(upstream, settings.file_search_store_ids)
         )
-        # Answers checked as they end, calls cut to the server's context and retried once after an overflow.
-        model = ContextFitting(CheckedAnswers(model), settings.max_prompt_tokens)
+        # Calls cut to the server's context and retried once after an overflow; answers checked as they end.
+        model = ContextFitting(model, settings.max_prompt_tokens)
         return HostedEngine(settings, threads, model, assistants, upstream.files, file_owners)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)

@@ -12,30 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import Sequence
 
-from app.engines.hosted.model_client import ChatTurn, ModelClient, ModelDone, ModelEvent
+from app.engines.hosted.model_client import ModelDone
 from app.engines.hosted.model_errors import TOOL_CHOICE_NOT_HONOURED, AnswerIncomplete, ModelCallFailed
-from app.engines.hosted.tool_calls import FunctionCall, ToolRound
+from app.engines.hosted.tool_calls import FunctionCall
 from app.storage.threads import RunRecord
 
 logger = logging.getLogger(__name__)
 
 
-class CheckedAnswers:
-    """A ModelClient whose answers are checked as they end (raises AnswerIncomplete or ModelCallFailed)."""
-
-    def __init__(self, model: ModelClient) -> None:
-        self._model = model
-
-    async def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
-        async for event in self._model.stream(run, turns):
-            if isinstance(event, ModelDone):
-                check_answer(run, event)
-            yield event
-
-
 def check_answer(run: RunRecord, done: ModelDone) -> None:
+    """Raises AnswerIncomplete or ModelCallFailed for an answer the run cannot use (overflow.py calls it)."""
     broken = [call.name for call in done.calls if not _is_json(call.arguments)]
     if broken:
         logger.warning(

@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
+from app.engines.hosted.answer_checks import check_answer
 from app.engines.hosted.history import BYTES_PER_TOKEN, History, fit_turns
 from app.engines.hosted.model_client import ChatTurn, ModelClient, ModelDone, ModelEvent
 from app.engines.hosted.model_errors import (
@@ -48,7 +49,8 @@ class _Server:
 
 
 class ContextFitting:
-    """A ModelClient whose calls are cut to the model server's context, and retried once after an overflow."""
+    """A ModelClient whose calls are cut to the model server's context, and retried once after an overflow;
+    their answers are checked as they end (answer_checks.py)."""
 
     def __init__(self, model: ModelClient, default_budget: int) -> None:
         self._model = model
@@ -119,7 +121,11 @@ class ContextFitting:
         self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound], server: _Server
     ) -> AsyncGenerator[ModelEvent, None]:
         async for event in self._model.stream(run, turns):
-            prompt_tokens = event.usage.get("prompt_tokens", 0) if isinstance(event, ModelDone) and event.usage else 0
+            if not isinstance(event, ModelDone):
+                yield event
+                continue
+            check_answer(run, event)  # one layer over the adapter for both jobs: each is a hop per event
+            prompt_tokens = event.usage.get("prompt_tokens", 0) if event.usage else 0
             # Measured again on a prompt twice the size of the last measured (a few times per model and process).
             if prompt_tokens > 2 * server.measured_on:
                 server.measured_on = prompt_tokens

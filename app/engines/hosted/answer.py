@@ -88,7 +88,9 @@ class AnswerWriter:
             await store.save_run_step(code_call.step)
         for search_step in answer.search_steps.values():  # one the answer did not end ended with it
             done = search_step.completed_at or utc_now()
-            await store.save_run_step(replace(search_step, status="completed", completed_at=done))
+            await store.save_run_step(
+                replace(search_step, status="completed", completed_at=done, usage=dict(_NO_TOKENS))
+            )
         if message is not None and answer.message_step is not None:
             data = events.message_object(message.id, run, answer.created_at, message.text, message.annotations)
             self._publish(StreamEvent("thread.message.completed", data))
@@ -171,7 +173,8 @@ class AnswerWriter:
                 "type": "tool_calls",
                 "tool_calls": [{"id": item.call_id, "type": "file_search", "file_search": search}],
             }
-            steps[item.index] = replace(steps[item.index], status="completed", completed_at=utc_now(), details=details)
+            done = replace(steps[item.index], status="completed", completed_at=utc_now(), details=details)
+            steps[item.index] = replace(done, usage=dict(_NO_TOKENS))
             self._publish(events.step_completed(steps[item.index]))
 
     def _finish_code_call(self, call: _CodeCall, code: str, logs: str) -> None:

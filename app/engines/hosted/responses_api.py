@@ -137,7 +137,8 @@ class _HostedTools:
             self._search_calls[key] = len(self._search_calls)
         elif not done:
             return []
-        return [SearchCall(self._search_calls[key], as_str(key) or new_call_id(), done)]
+        call_id = as_str(key).removeprefix("fs_")  # an Assistants call id, as for code_interpreter calls
+        return [SearchCall(self._search_calls[key], f"call_{call_id}" if call_id else new_call_id(), done)]
 
     def _part_start(self, event: dict[str, Any]) -> int:
         return self._part_starts.setdefault((event.get("item_id"), event.get("content_index")), self._text_length)

@@ -44,4 +44,7 @@ async def test_a_file_search_call_is_a_step_with_its_events(fake: FakeOpenAI) ->
     [call] = search_step.step_details.tool_calls  # type: ignore[union-attr]
     assert call.type == "file_search"
     assert call.id == created[0].id
+    assert call.id.startswith("call_")
+    assert search_step.usage is not None
+    assert search_step.usage.total_tokens == 0  # the model call's tokens are on its reply's step
     assert fake.models.calls[0].body["tools"] == [{"type": "file_search", "vector_store_ids": ["vs_docs"]}]

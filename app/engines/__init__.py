@@ -11,6 +11,7 @@ from app.engines.base import AssistantEngine
 from app.engines.hosted.chat_completions_api import ChatCompletionsModel
 from app.engines.hosted.engine import HostedEngine
 from app.engines.hosted.model_client import ModelClient
+from app.engines.hosted.overflow import ContextFitting
 from app.engines.hosted.responses_api import ResponsesModel
 from app.errors import ChatNotConfigured
 from app.storage.assistants import AssistantStore
@@ -48,6 +49,8 @@ def build_engine(
             if settings.hosted_model_api == "chat_completions"
             else ResponsesModel(upstream, settings.file_search_store_ids)
         )
+        # Calls cut to the server's context and retried once after an overflow; answers checked as they end.
+        model = ContextFitting(model, settings.max_prompt_tokens)
         return HostedEngine(settings, threads, model, assistants, upstream.files, file_owners)
     assert settings.openai_assistant_id is not None
     return AssistantsEngine(upstream, settings, settings.openai_assistant_id)

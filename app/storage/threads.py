@@ -89,6 +89,8 @@ class RunRecord:
     cancelled_at: datetime | None = None
     failed_at: datetime | None = None
     last_error: dict[str, str] | None = None
+    # An `incomplete` run's `{"reason"}` (max_completion_tokens, max_prompt_tokens); None: not incomplete.
+    incomplete_details: dict[str, str] | None = None
     usage: dict[str, int] | None = None
     reply: str | None = None
     reply_message_id: str | None = None

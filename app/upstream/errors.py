@@ -6,6 +6,7 @@ clients only ever get the error's own message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,8 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+
+_VALIDATION_ERROR = re.compile(r"\bvalidation errors?\b", re.IGNORECASE)
 
 
 def upstream_message(exc: openai.APIError) -> str:
@@ -44,11 +47,20 @@ def _outcome_unknown(exc: openai.APIError) -> bool:
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
 
+def deterministic_failure(status: int, text: str) -> bool:
+    """A 500 whose body is a validation error (llama-cpp-python's answer to a message it cannot parse): the same
+    request fails the same way again, so it is not retried, whatever the SDK's rule says of a 500."""
+    return status == 500 and _VALIDATION_ERROR.search(text) is not None
+
+
 def _retryable(exc: openai.APIError) -> bool:
-    """The SDK's retry rule, read from the error (its response's status and `x-should-retry`)."""
+    """The SDK's retry rule, read from the error (its response's status and `x-should-retry`), but for a
+    deterministic failure."""
     if isinstance(exc, openai.APIConnectionError):
         return True
     if not isinstance(exc, openai.APIStatusError):
+        return False
+    if deterministic_failure(exc.status_code, upstream_message(exc)):
         return False
     should_retry = exc.response.headers.get("x-should-retry")
     if should_retry in ("true", "false"):

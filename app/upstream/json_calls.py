@@ -24,7 +24,7 @@ from openai import AsyncOpenAI
 from app.errors import UpstreamError
 from app.observability.metrics import Metrics
 from app.upstream import sdk_private
-from app.upstream.errors import translate
+from app.upstream.errors import deterministic_failure, translate
 
 _INITIAL_RETRY_DELAY_S = 0.5  # the SDK's backoff: 0.5 s doubling up to 8 s, minus up to 25 % jitter
 _MAX_RETRY_DELAY_S = 8.0
@@ -149,7 +149,11 @@ class JsonCalls:
                 raise translate(failure) from failure
             await asyncio.sleep(backoff_s(attempt, None))
             return
-        if attempt == attempts - 1 or not sdk_private.should_retry(self.client, failure):
+        if (
+            attempt == attempts - 1
+            or not sdk_private.should_retry(self.client, failure)
+            or deterministic_failure(failure.status_code, failure.text)
+        ):
             error = sdk_private.status_error(self.client, failure)
             raise (translate(error) if isinstance(error, openai.APIError) else error) from error
         await asyncio.sleep(backoff_s(attempt, sdk_private.retry_after_s(self.client, failure.headers)))

@@ -4,6 +4,7 @@ Used in-process by the tests (through the real `openai` SDK over an ASGI transpo
 real process for black-box checks and benchmarks::
 
     python -m tests.fakes.fake_openai --port 8100 --latency 0.05
+    python -m tests.fakes.fake_openai --port 8100 --model-flavour llama-server --context-tokens 1024
 
 State lives in memory. Every request is recorded (method, path, JSON body, headers) so tests
 can assert on exactly what reached the upstream. `fail_next` makes the next matching request
@@ -25,6 +26,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from tests.fakes.fake_assistant_streams import StreamScript, run_events
 from tests.fakes.fake_files import add_file_routes
 from tests.fakes.fake_ids import new_id
+from tests.fakes.fake_model_rules import FLAVOURS
 from tests.fakes.fake_models import add_model_routes
 
 ACTIVE_RUN_STATUSES = {"queued", "in_progress", "requires_action", "cancelling"}
@@ -575,8 +577,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="threads to pre-create (ids printed)")
     parser.add_argument("--thread-prefix", default="", help="pre-created thread ids are thread_<prefix><n>")
     parser.add_argument("--record", action="store_true", help="keep every request, for GET /_fake/requests")
+    parser.add_argument("--model-flavour", choices=FLAVOURS, default="strict", help="which model server's rules")
+    parser.add_argument("--context-tokens", type=int, default=None, help="the model server's context size")
     args = parser.parse_args()
     fake = FakeOpenAI(latency_s=args.latency, run_seconds=args.run_seconds, record=args.record)
+    fake.models.flavour, fake.models.context_tokens = args.model_flavour, args.context_tokens
     fake.add_assistant(args.assistant_id)
     fake.add_thread("thread_demo")
     for n in range(args.threads):

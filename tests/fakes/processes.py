@@ -21,11 +21,22 @@ def clean_env() -> dict[str, str]:
 
 
 @contextmanager
-def fake_upstream_process() -> Iterator[str]:
-    """The fake OpenAI server as a process (runs finish after 0.2 s); yields its base URL."""
+def fake_upstream_process(*args: str) -> Iterator[str]:
+    """The fake OpenAI server as a process (runs finish after 0.2 s; `args`: more of its options); yields its
+    base URL."""
     port = free_port()
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.fake_openai", "--port", str(port), "--run-seconds", "0.2", "--record"],
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.fake_openai",
+            "--port",
+            str(port),
+            "--run-seconds",
+            "0.2",
+            "--record",
+            *args,
+        ],
         cwd=ROOT,
         env={**clean_env(), "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,

@@ -762,6 +762,9 @@ def _crash_summary(outcomes: list[Outcome]) -> str:
 async def test_v1_routes_answer_bad_input_with_openai_shaped_4xx(
     fake: FakeOpenAI, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # llama-server's rules: a named tool_choice is ignored, so the valid run request fails its run
+    # (tool_choice_not_honoured) and frees its thread; where OpenAI's would wait for the forced call's output.
+    fake.models.flavour = "llama-server"
     started = time.monotonic()
     watch = CrashWatch(fake.app)
     transport = httpx2.ASGITransport(app=watch, raise_app_exceptions=False)

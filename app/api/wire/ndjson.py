@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
 UNLOCKING_FAILURE_EVENTS = frozenset({"thread.run.failed", "thread.run.cancelled", "thread.run.expired"})
+# Unknown to openai-node 4.46 (no terminal event for it): such a run ends as a failure does, without it.
+UNKNOWN_TERMINAL_EVENTS = frozenset({"thread.run.incomplete"})
+_ENDS_WITH_A_MESSAGE = UNLOCKING_FAILURE_EVENTS | UNKNOWN_TERMINAL_EVENTS
 
 
 def ndjson_line(event: StreamEvent) -> bytes:
@@ -49,6 +52,9 @@ def error_message_events(text: str, code: str, run_id: str | None = None) -> lis
 
 def _failure_text(event: StreamEvent) -> str:
     status = event.event.removeprefix("thread.run.")
+    if status == "incomplete":
+        reason = (event.data.get("incomplete_details") or {}).get("reason") or "a limit"
+        return f"The reply was cut off at {reason} before it was complete."
     error = event.data.get("last_error") or {}
     detail = f": {error['message']}" if isinstance(error, dict) and error.get("message") else "."
     return f"The run {status}{detail}"
@@ -78,8 +84,9 @@ async def ndjson_body(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterato
     async with aclosing(events):
         try:
             async for event in until_terminal(events):
-                yield ndjson_line(event)
-                if event.event in UNLOCKING_FAILURE_EVENTS:
+                if event.event not in UNKNOWN_TERMINAL_EVENTS:
+                    yield ndjson_line(event)
+                if event.event in _ENDS_WITH_A_MESSAGE:
                     for extra in error_message_events(_failure_text(event), event.event, event.data.get("id")):
                         yield ndjson_line(extra)
         except Exception as exc:

@@ -1,6 +1,8 @@
 """One model call's answer as the Assistants API streams and stores it: the reply's `thread.message.*`, and
 `thread.run.step.*` for its message_creation step, one tool_calls step per batch of function calls and one
-per code_interpreter call; the steps are stored with the reply, before the run's status changes."""
+per code_interpreter or file_search call; the steps are stored with the reply, before the run's status
+changes. An answer that fails part way keeps what was streamed: its text as the reply, its call pieces on
+a failed step."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from app.clock import utc_now
 from app.engines.base import StreamEvent
 from app.engines.hosted import events
 from app.engines.hosted.citations import Citation, CitedText, Piece
-from app.engines.hosted.model_client import CodeCallDelta, CodeCallDone, ModelDone, ModelEvent, TextDelta
+from app.engines.hosted.model_client import CodeCallDelta, CodeCallDone, ModelDone, ModelEvent, SearchCall, TextDelta
 from app.engines.hosted.objects import epoch, new_id
 from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, call_object
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
@@ -42,6 +44,8 @@ class Answer:
     calls: tuple[FunctionCall, ...] = ()
     cited: CitedText = field(default_factory=CitedText)
     code_calls: list[_CodeCall] = field(default_factory=list)
+    search_steps: dict[int, RunStepRecord] = field(default_factory=dict)  # file_search calls by index
+    call_pieces: dict[int, list[str]] = field(default_factory=dict)  # id, name, then arguments' pieces
 
 
 class AnswerWriter:
@@ -82,6 +86,11 @@ class AnswerWriter:
             if not code_call.done:  # the answer ended without the call's final item
                 self._finish_code_call(code_call, "".join(code_call.code), "")
             await store.save_run_step(code_call.step)
+        for search_step in answer.search_steps.values():  # one the answer did not end ended with it
+            done = search_step.completed_at or utc_now()
+            await store.save_run_step(
+                replace(search_step, status="completed", completed_at=done, usage=dict(_NO_TOKENS))
+            )
         if message is not None and answer.message_step is not None:
             data = events.message_object(message.id, run, answer.created_at, message.text, message.annotations)
             self._publish(StreamEvent("thread.message.completed", data))
@@ -99,11 +108,43 @@ class AnswerWriter:
             details = {"type": "tool_calls", "tool_calls": calls}
             await store.save_run_step(replace(answer.calls_step, details=details, usage=usage))
 
+    async def keep(self, store: ThreadStore) -> MessageRecord | None:
+        """What an answer that failed streamed, stored while the run holds its thread and before its status
+        changes: its text as the reply (returned; None: no text), with its step completed; its code and
+        file_search calls' steps as they stand; its function calls' pieces on a failed step."""
+        answer, run = self.answer, self._run
+        message: MessageRecord | None = None
+        seq = await store.next_message_seq(run.thread_id, run.id) if answer.parts else None
+        if seq is not None and answer.message_id is not None:
+            text, annotations = "".join(answer.parts), answer.cited.annotations or None
+            message = MessageRecord(
+                answer.message_id, run.thread_id, seq, "assistant", text, utc_now(), run.id, annotations
+            )
+            await store.insert_message(message)
+            if answer.message_step is not None:
+                await store.save_run_step(replace(answer.message_step, status="completed", completed_at=utc_now()))
+        for step in [*(call.step for call in answer.code_calls), *answer.search_steps.values()]:
+            await store.save_run_step(step)
+        if answer.calls_step is not None:
+            calls = [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": "".join(parts), "output": None},
+                }
+                for call_id, name, *parts in answer.call_pieces.values()
+            ]
+            details = {"type": "tool_calls", "tool_calls": calls}
+            await store.save_run_step(replace(answer.calls_step, status="failed", details=details))
+        return message
+
     def _add_hosted_tool_event(self, item: ModelEvent) -> None:
         """A citation, or a piece of a code_interpreter call (each call is a tool_calls step of its own)."""
         answer = self.answer
         if isinstance(item, Citation):
             self._add_pieces(answer.cited.cite(item))
+        elif isinstance(item, SearchCall):
+            self._add_search_call(item)
         elif isinstance(item, CodeCallDelta) and item.call_id is not None:
             step = self._new_step("tool_calls", {"type": "tool_calls", "tool_calls": []})
             answer.code_calls.append(_CodeCall(step, item.call_id, [item.code]))
@@ -117,6 +158,24 @@ class AnswerWriter:
             if item.logs:
                 self._publish(events.code_call_delta(call.step.id, 0, logs=item.logs))
             self._finish_code_call(call, "".join(call.code) if item.code is None else item.code, item.logs)
+
+    def _add_search_call(self, item: SearchCall) -> None:
+        """A file_search call: its own tool_calls step, opened with the call (openai-python's
+        on_tool_call_created), completed when the search ends."""
+        steps = self.answer.search_steps
+        if item.index not in steps:
+            steps[item.index] = self._new_step("tool_calls", {"type": "tool_calls", "tool_calls": []})
+            call = {"index": 0, "id": item.call_id, "type": "file_search", "file_search": {}}
+            self._publish(events.step_delta(steps[item.index].id, call))
+        if item.done:
+            search = {"ranking_options": {"ranker": "auto", "score_threshold": 0.0}, "results": []}
+            details = {
+                "type": "tool_calls",
+                "tool_calls": [{"id": item.call_id, "type": "file_search", "file_search": search}],
+            }
+            done = replace(steps[item.index], status="completed", completed_at=utc_now(), details=details)
+            steps[item.index] = replace(done, usage=dict(_NO_TOKENS))
+            self._publish(events.step_completed(steps[item.index]))
 
     def _finish_code_call(self, call: _CodeCall, code: str, logs: str) -> None:
         interpreter = {"input": code, "outputs": [{"type": "logs", "logs": logs}] if logs else []}
@@ -141,6 +200,9 @@ class AnswerWriter:
         if answer.calls_step is None:
             answer.calls_step = self._new_step("tool_calls", {"type": "tool_calls", "tool_calls": []})
         step_id = answer.calls_step.id
+        if piece.call_id is not None:
+            answer.call_pieces[piece.index] = [piece.call_id, piece.name or ""]
+        answer.call_pieces.setdefault(piece.index, ["", ""]).append(piece.arguments)
         self._publish(events.tool_call_delta(step_id, piece.index, piece.arguments, piece.call_id, piece.name))
 
     def _add_pieces(self, pieces: list[Piece]) -> None:

@@ -17,10 +17,9 @@ from app.engines.hosted.model_client import (
     as_dict,
     as_list,
     as_str,
-    failure_from,
-    stopped_early,
     usage_counts,
 )
+from app.engines.hosted.model_errors import failure_from, stopped_early
 from app.engines.hosted.tool_calls import CallPieces, FunctionCallDelta, ToolRound, call_object, function_tools
 from app.errors import UpstreamError
 from app.storage.threads import RunRecord
@@ -105,9 +104,9 @@ class ChatCompletionsModel:
                         if isinstance(reason, str) and reason:
                             finish_reason = reason
         except UpstreamError as exc:
-            raise failure_from(exc) from exc
+            raise failure_from(exc, mid_stream=received) from exc
         if finish_reason is None:
             raise stopped_early(received)
         if finish_reason not in ("stop", "tool_calls", "function_call"):
             logger.info("model finished with reason %s; keeping what was written", finish_reason)
-        yield ModelDone(usage=usage, calls=calls.done())
+        yield ModelDone(usage=usage, calls=calls.done(), cut_off=finish_reason == "length")

@@ -36,7 +36,7 @@ def run_object(run: RunRecord) -> dict[str, Any]:
         "instructions": run.instructions if run.instructions_shown else "",  # the operator's prompt stays here
         "tools": [tool_object(tool) for tool in run.tools],
         "metadata": dict(run.metadata or {}),
-        "incomplete_details": None,
+        "incomplete_details": dict(run.incomplete_details) if run.incomplete_details else None,
         "usage": dict(run.usage) if run.usage and not active else None,
         "temperature": 1.0 if run.temperature is None else run.temperature,  # OpenAI's defaults, as it reports them
         "top_p": 1.0 if run.top_p is None else run.top_p,
@@ -145,7 +145,7 @@ def tool_call_delta(step_id: str, index: int, arguments: str, call_id: str | Non
     if call_id is not None:
         call["id"] = call_id
         function["name"] = name or ""
-    return _step_delta(step_id, call)
+    return step_delta(step_id, call)
 
 
 def code_call_delta(
@@ -161,14 +161,14 @@ def code_call_delta(
         code_interpreter["input"] = code
     if logs is not None:
         code_interpreter["outputs"] = [{"index": 0, "type": "logs", "logs": logs}]
-    return _step_delta(step_id, call)
+    return step_delta(step_id, call)
 
 
 def step_completed(step: RunStepRecord) -> StreamEvent:
     return StreamEvent("thread.run.step.completed", step_object(step))
 
 
-def _step_delta(step_id: str, call: dict[str, Any]) -> StreamEvent:
+def step_delta(step_id: str, call: dict[str, Any]) -> StreamEvent:
     details = {"type": "tool_calls", "tool_calls": [call]}
     return StreamEvent(
         "thread.run.step.delta", {"id": step_id, "object": "thread.run.step.delta", "delta": {"step_details": details}}

@@ -1,6 +1,5 @@
 """One model call per run: the small events its two adapters turn a provider's stream into (read as plain
-dicts: the SDK's SSE decoding without a typed model per event), and `ModelCallFailed`, whose code and message
-are ours and safe to show; the provider's own text only reaches the log."""
+dicts: the SDK's SSE decoding without a typed model per event); its failures are in model_errors.py."""
 
 from __future__ import annotations
 
@@ -11,12 +10,9 @@ from typing import Any, Protocol
 
 from app.engines.hosted.citations import Citation
 from app.engines.hosted.tool_calls import FunctionCall, FunctionCallDelta, ToolRound
-from app.errors import SERVER_ERROR, UpstreamError
 from app.storage.threads import RunRecord
 
 logger = logging.getLogger(__name__)
-
-RATE_LIMITED_MESSAGE = "The model provider is rate limiting requests; try again later."
 
 
 @dataclass(frozen=True)
@@ -39,6 +35,7 @@ class ModelDone:
     calls: tuple[FunctionCall, ...] = ()
     # Citations the final answer lists that the stream did not announce (each announced is a `Citation` event).
     citations: tuple[Citation, ...] = ()
+    cut_off: bool = False  # the answer stopped at the token limit (finish_reason "length", response incomplete)
 
 
 @dataclass(frozen=True)
@@ -59,43 +56,21 @@ class CodeCallDone:
     logs: str
 
 
-ModelEvent = TextDelta | Citation | FunctionCallDelta | CodeCallDelta | CodeCallDone | ModelDone
+@dataclass(frozen=True)
+class SearchCall:
+    """The `index`-th file_search call of this answer began (`done` False) or ended (True)."""
+
+    index: int
+    call_id: str
+    done: bool = False
 
 
-class ModelCallFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+ModelEvent = TextDelta | Citation | FunctionCallDelta | CodeCallDelta | CodeCallDone | SearchCall | ModelDone
 
 
 class ModelClient(Protocol):
     def stream(self, run: RunRecord, turns: Sequence[ChatTurn | ToolRound]) -> AsyncGenerator[ModelEvent, None]:
-        """Text and call deltas, then one ModelDone; raises ModelCallFailed. Close it to end the call early."""
-
-
-def failure_from(exc: UpstreamError) -> ModelCallFailed:
-    why = ""
-    if exc.upstream_status == 400:  # how llama-server and vLLM refuse a prompt over the model's context
-        why = " (the prompt may exceed the model's context; see MAX_PROMPT_TOKENS): " + repr(exc.upstream_message[:300])
-    logger.warning(
-        "model call failed: %s status=%s request_id=%s%s", exc.upstream_type, exc.upstream_status, exc.request_id, why
-    )
-    return ModelCallFailed(*exc.run_error())
-
-
-def stopped_early(received: bool) -> ModelCallFailed:
-    """A stream that ended before the answer did; with no event at all (a 200 and nothing more), the
-    server said nothing: llama-cpp-python's answer to a prompt over the model's context."""
-    if received:
-        return ModelCallFailed(SERVER_ERROR, "The model's answer stopped before it was complete.")
-    logger.warning(
-        "model call failed: the model server answered nothing (an empty stream): "
-        "the prompt may exceed its context; see MAX_PROMPT_TOKENS"
-    )
-    return ModelCallFailed(
-        SERVER_ERROR, "The model server sent an empty answer; the conversation may be too long for it."
-    )
+        """Text and call deltas, then one ModelDone; raises model_errors.ModelCallFailed. Close it to end early."""
 
 
 def usage_counts(usage: dict[str, Any], prompt_key: str, completion_key: str) -> dict[str, int] | None:

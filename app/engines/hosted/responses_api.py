@@ -11,21 +11,25 @@ from typing import Any
 
 from app.engines.hosted.citations import Citation
 from app.engines.hosted.model_client import (
-    RATE_LIMITED_MESSAGE,
     ChatTurn,
     CodeCallDelta,
     CodeCallDone,
-    ModelCallFailed,
     ModelDone,
     ModelEvent,
+    SearchCall,
     TextDelta,
     add_options,
     as_dict,
     as_list,
     as_str,
+    usage_counts,
+)
+from app.engines.hosted.model_errors import (
+    RATE_LIMITED_MESSAGE,
+    ModelCallFailed,
+    error_event,
     failure_from,
     stopped_early,
-    usage_counts,
 )
 from app.engines.hosted.tool_calls import (
     CallPieces,
@@ -98,6 +102,7 @@ class _HostedTools:
         self._text_length = 0
         self._part_starts: dict[tuple[Any, Any], int] = {}
         self._code_calls: dict[Any, int] = {}
+        self._search_calls: dict[Any, int] = {}
 
     def events(self, event: dict[str, Any]) -> list[ModelEvent]:
         kind = event.get("type")
@@ -116,12 +121,24 @@ class _HostedTools:
             return found
         elif kind in ("response.output_item.added", "response.output_item.done"):
             item = as_dict(event.get("item"))
+            if item.get("type") == "file_search_call":
+                return self._search(item, done=kind == "response.output_item.done")
             if item.get("type") == "code_interpreter_call":
                 found = self._open(item.get("id"))
                 if kind == "response.output_item.done":
                     found.append(self._code_done(item))
                 return found
         return []
+
+    def _search(self, item: dict[str, Any], *, done: bool) -> list[ModelEvent]:
+        """A file_search call's start and end (each call is a tool_calls step of its own)."""
+        key = item.get("id")
+        if key not in self._search_calls:
+            self._search_calls[key] = len(self._search_calls)
+        elif not done:
+            return []
+        call_id = as_str(key).removeprefix("fs_")  # an Assistants call id, as for code_interpreter calls
+        return [SearchCall(self._search_calls[key], f"call_{call_id}" if call_id else new_call_id(), done)]
 
     def _part_start(self, event: dict[str, Any]) -> int:
         return self._part_starts.setdefault((event.get("item_id"), event.get("content_index")), self._text_length)
@@ -231,16 +248,15 @@ class ResponsesModel:
                     elif kind == "response.failed":
                         raise self._failed(as_dict(event.get("response")))
                     elif kind == "error":
-                        logger.warning("model stream error event code=%s", event.get("code"))
-                        raise ModelCallFailed(SERVER_ERROR, "The model provider reported an error while answering.")
+                        raise error_event(event.get("code"), event.get("message"))
         except UpstreamError as exc:
-            raise failure_from(exc) from exc
+            raise failure_from(exc, mid_stream=received) from exc
         raise stopped_early(received)
 
     @staticmethod
     def _done(response: dict[str, Any], streamed_calls: tuple[FunctionCall, ...]) -> ModelDone:
+        reason = as_dict(response.get("incomplete_details")).get("reason")
         if response.get("status") == "incomplete":
-            reason = as_dict(response.get("incomplete_details")).get("reason")
             logger.info("model answer incomplete (%s); keeping what was written", reason)
         parts = _output_texts(response)
         text = "".join(part["text"] for part in parts)
@@ -261,7 +277,9 @@ class ResponsesModel:
                 for c, i in zip(calls, final, strict=True)
             )
         counted = usage_counts(as_dict(response.get("usage")), "input_tokens", "output_tokens")
-        return ModelDone(usage=counted, text=text or None, calls=calls, citations=_final_citations(parts))
+        cut_off = response.get("status") == "incomplete" and reason == "max_output_tokens"
+        citations = _final_citations(parts)
+        return ModelDone(usage=counted, text=text or None, calls=calls, citations=citations, cut_off=cut_off)
 
     @staticmethod
     def _failed(response: dict[str, Any]) -> ModelCallFailed:

@@ -28,7 +28,8 @@ from app.engines.hosted import events
 from app.engines.hosted.answer import AnswerWriter
 from app.engines.hosted.claims import ThreadClaims
 from app.engines.hosted.history import fit_history
-from app.engines.hosted.model_client import ModelCallFailed, ModelClient
+from app.engines.hosted.model_client import ModelClient
+from app.engines.hosted.model_errors import ModelCallFailed
 from app.engines.hosted.tool_calls import call_object
 from app.errors import SERVER_ERROR, StreamFellBehind
 from app.storage.threads import MessageRecord, RunRecord, RunStepRecord, ThreadStore
@@ -52,6 +53,7 @@ class _LocalRun:
     stop_reason: str | None = None
     resumed: bool = False  # continued after tool outputs: no `thread.run.created`
     answered: RunStepRecord | None = None  # the tool_calls step those outputs completed
+    writer: AnswerWriter | None = None  # the answer being streamed (what a failure keeps of it)
     step_count: int = 0  # steps the run has stored (the next step's position)
 
 
@@ -191,7 +193,12 @@ class RunRunner:
             return await self._commit(local, writer)
         except ModelCallFailed as exc:
             local.stoppable = False
-            return await self._end(run, "failed", {"last_error": {"code": exc.code, "message": exc.message}})
+            status, changes = exc.run_end()  # failed, or incomplete
+            kept = await local.writer.keep(self._store) if local.writer else None  # what it streamed
+            ended = await self._end(run, status, changes)
+            if kept is not None and ended.status != status:  # ended elsewhere meanwhile: no reply of its own
+                await self._store.delete_message(kept.id)
+            return ended
         except _Stopped:
             return await self._after_stop(local)
         except asyncio.CancelledError:
@@ -225,7 +232,7 @@ class RunRunner:
             started.thread_id, seq_after=None, seq_before=None, ascending=False, limit=started.truncation_last_messages
         )
         turns = fit_history(started, history, self._settings.max_prompt_tokens).turns  # or invalid_prompt
-        writer = AnswerWriter(started, lambda *items: self._publish(local, *items), local.step_count)
+        writer = local.writer = AnswerWriter(started, lambda *items: self._publish(local, *items), local.step_count)
         async with contextlib.aclosing(self._model.stream(started, turns)) as stream:
             async for item in stream:
                 writer.add(item)

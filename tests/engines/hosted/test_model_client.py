@@ -113,18 +113,21 @@ async def test_chat_completions_path_has_no_file_search_and_stores_usage(fake: F
 
 
 MODEL_FAULTS = [
-    pytest.param({"status": 429}, "rate_limit_exceeded", "rate limiting", id="429"),
-    pytest.param({"status": 500}, "server_error", "status 500", id="500"),
-    pytest.param({"status": 503}, "server_error", "status 503", id="503"),
-    pytest.param({"cut_after": 1}, "server_error", "stopped before", id="stream-cut"),
-    pytest.param({"cut_after": 1, "error_event": True}, "server_error", "reported an error", id="error-event"),
+    pytest.param({"status": 429}, "rate_limit_exceeded", "rate limiting", [], id="429"),
+    pytest.param({"status": 500}, "server_error", "status 500", [], id="500"),
+    pytest.param({"status": 503}, "server_error", "status 503", [], id="503"),
+    # What was streamed before the failure stays, as the failed run's reply.
+    pytest.param({"cut_after": 1}, "server_error", "stopped before", ["Echo:"], id="stream-cut"),
+    pytest.param(
+        {"cut_after": 1, "error_event": True}, "server_error", "reported an error", ["Echo:"], id="error-event"
+    ),
 ]
 
 
 @pytest.mark.parametrize("api", ["responses", "chat_completions"])
-@pytest.mark.parametrize(("fault", "code", "text"), MODEL_FAULTS)
+@pytest.mark.parametrize(("fault", "code", "text", "partial"), MODEL_FAULTS)
 async def test_model_faults_fail_the_run_and_free_the_thread(
-    fake: FakeOpenAI, api: str, fault: dict, code: str, text: str
+    fake: FakeOpenAI, api: str, fault: dict, code: str, text: str, partial: list[str]
 ) -> None:
     fake.models.plan(**fault)
     async with hosted_app(fake, hosted_model_api=api) as client:
@@ -147,6 +150,7 @@ async def test_model_faults_fail_the_run_and_free_the_thread(
     assert retried.status == "completed"
     assert [(m.role, m.text) for m in messages.data] == [
         ("user", "one"),
+        *[("assistant", text) for text in partial],
         ("user", "two"),
         ("assistant", ECHO_PREFIX + "two"),
     ]

@@ -40,13 +40,20 @@ async def test_the_runs_options_reach_the_model_and_show_on_the_run(fake: FakeOp
             truncation_strategy={"type": "last_messages", "last_messages": 2},
             poll_interval_ms=5,
         )
+        assert run.status == "requires_action"  # the forced function called
+        assert run.required_action is not None
+        [forced] = run.required_action.submit_tool_outputs.tool_calls
+        assert forced.function.name == "get_weather"
+        call = fake.models.calls[-1]
+        run = await sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": forced.id, "output": "sunny"}]
+        )
         assert run.status == "completed"
         assert (run.temperature, run.top_p, run.max_completion_tokens, run.max_prompt_tokens) == (0.7, 0.5, 300, 2000)
         assert run.tool_choice.type == "function"  # type: ignore[union-attr]
         assert run.parallel_tool_calls is False
         assert run.truncation_strategy.model_dump() == {"type": "last_messages", "last_messages": 2}
         assert run.response_format.type == "json_object"  # type: ignore[union-attr]
-        call = fake.models.calls[-1]
         assert (call.body["temperature"], call.body["top_p"], call.body["parallel_tool_calls"]) == (0.7, 0.5, False)
         assert [text for _, text in call.turns] == ["message 2", "message 3"]
         if model_api == "responses":
@@ -109,6 +116,7 @@ async def test_limits_lower_the_services_never_raise_them(fake: FakeOpenAI) -> N
 
 
 async def test_a_forced_tool_choice_binds_the_first_call_only(fake: FakeOpenAI) -> None:
+    fake.models.flavour = "openai"  # llama.cpp's servers do not honour "required" (test_tool_choice.py)
     fake.models.plan(calls=[{"name": "get_weather", "arguments": '{"city":"Oslo"}', "call_id": "call_1"}])
     fake.models.plan(reply="Sunny.")
     async with hosted_app(fake) as client, openai_sdk(client) as sdk:

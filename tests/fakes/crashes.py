@@ -78,7 +78,8 @@ class CrashProbe:
                 for n in range(self.concurrency):
                     self.pending[f"k{round_}-{n}"] = await self._new_thread(http)
                 attempts = {key: asyncio.create_task(self._post(http, key)) for key in list(self.pending)}
-                await asyncio.sleep(self.random.uniform(0, max_delay_s))
+                # The first kill comes at once (every attempt is cut off), later ones 0 to max_delay_s after.
+                await asyncio.sleep(self.random.uniform(0, max_delay_s) if round_ else 0)
                 self.server.kill()
                 self.outcome.kills += 1
                 await self._settle(attempts)

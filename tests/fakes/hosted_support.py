@@ -61,10 +61,10 @@ def hosted_settings(**overrides: Any) -> Settings:
 
 
 def new_store(kind: str, database: Any = None) -> ThreadStore:
-    """`sqlite`, `mongomock`, or either with `-interleaved` (see InterleavingStore).
+    """`sqlite`, `mongomock`, `mongodb`, or any with `-interleaved` (see InterleavingStore).
 
-    `database`: for `sqlite` the file (a new connection to it), for `mongomock` the database;
-    None: a fresh in-memory one.
+    `database`: for `sqlite` the file (a new connection to it), for `mongomock` and `mongodb` (a real server's,
+    required) the database; None: a fresh in-memory one.
     """
     base, _, interleaved = kind.partition("-")
     store: ThreadStore

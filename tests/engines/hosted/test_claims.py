@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -30,16 +29,22 @@ from tests.fakes.hosted_support import (
 )
 
 
-@pytest.fixture(params=["mongomock", "sqlite", "mongomock-interleaved", "sqlite-interleaved"])
+@pytest.fixture(
+    params=["mongomock", "mongodb", "sqlite", "mongomock-interleaved", "mongodb-interleaved", "sqlite-interleaved"]
+)
 def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
-    return new_store(request.param)
+    real = request.getfixturevalue("real_mongo_database") if request.param.startswith("mongodb") else None
+    return new_store(request.param, real)
 
 
-@pytest.fixture(params=["mongomock", "sqlite"])
+@pytest.fixture(params=["mongomock", "mongodb", "sqlite"])
 def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
-    """(kind, database) for stores that share one database as processes do: mongomock's, or a SQLite file."""
+    """(kind, database) for stores that share one database as processes do: mongomock's, a real server's, or a
+    SQLite file."""
     if request.param == "sqlite":
         return "sqlite", str(tmp_path / "shared.sqlite3")
+    if request.param == "mongodb":
+        return "mongodb", request.getfixturevalue("real_mongo_database")
     return "mongomock", AsyncMongoMockClient(tz_aware=True)["shared"]
 
 
@@ -224,23 +229,15 @@ async def test_a_run_cancelled_by_another_process_stops_its_model_call(
     assert fake.models.calls[0].outcome == "aborted"
 
 
-@pytest.fixture
-async def real_mongodb() -> str:
-    uri = os.environ.get("TEST_MONGODB_URI")
-    if not uri:
-        pytest.skip("TEST_MONGODB_URI is not set: no real MongoDB server to test against")
-    return uri
-
-
 @pytest.mark.mongodb
-async def test_real_mongodb_one_run_per_thread_across_clients(fake: FakeOpenAI, real_mongodb: str) -> None:
+async def test_real_mongodb_one_run_per_thread_across_clients(
+    fake: FakeOpenAI, mongodb_uri: str, real_mongo_database: Any
+) -> None:
     from pymongo import AsyncMongoClient
 
-    clients = [AsyncMongoClient(real_mongodb, tz_aware=True) for _ in range(2)]
-    databases = [client["chat_backend_hosted_test"] for client in clients]
+    other_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    databases = [real_mongo_database, other_client[real_mongo_database.name]]
     try:
-        for name in ("threads", "messages", "runs"):
-            await databases[0][name].drop()
         stores = [MongoThreadStore(database) for database in databases]
         gate = asyncio.Event()
         fake.models.default.gate = gate
@@ -263,7 +260,4 @@ async def test_real_mongodb_one_run_per_thread_across_clients(fake: FakeOpenAI, 
             assert (await first.get_run(thread_id, crashed)).status == "expired"
             assert (await wait_for_run(second, thread_id, ref.run_id)).status == "completed"
     finally:
-        for name in ("threads", "messages", "runs"):
-            await databases[0][name].drop()
-        for client in clients:
-            await client.close()
+        await other_client.close()

@@ -27,9 +27,10 @@ from tests.fakes.hosted_support import (
 ID_24 = r"[A-Za-z0-9]{24}"
 
 
-@pytest.fixture(params=["mongomock", "sqlite"])
+@pytest.fixture(params=["mongomock", "mongodb", "sqlite"])
 def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
-    return new_store(request.param)
+    real = request.getfixturevalue("real_mongo_database") if request.param == "mongodb" else None
+    return new_store(request.param, real)
 
 
 async def test_hosted_engine_needs_no_assistant_id(fake: FakeOpenAI) -> None:

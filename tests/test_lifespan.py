@@ -44,3 +44,25 @@ async def test_real_mongodb_chat_through_the_lifespan(
         page = await engine.list_messages(thread_id, order="asc")
     assert run.status == "completed"
     assert [m.role for m in page.data] == ["user", "assistant"]
+
+
+@pytest.mark.mongodb
+async def test_start_up_on_duplicate_conversations_names_the_duplicate_key(
+    fake: FakeOpenAI, mongodb_uri: str, real_mongo_database: Any
+) -> None:
+    from app.errors import DuplicateStoredKey
+
+    # The Next.js app wrote these before the unique index existed.
+    duplicate = {"userId": "default-user", "threadId": "thread_dup", "name": "2026-01-01 00:00:00", "isGroup": False}
+    await real_mongo_database["conversations"].insert_many([dict(duplicate), dict(duplicate)])
+    app = create_app(
+        make_settings(mongodb_uri=mongodb_uri, mongodb_db=real_mongo_database.name), openai_client=sdk_client_for(fake)
+    )
+    with pytest.raises(DuplicateStoredKey) as refused:
+        async with app.router.lifespan_context(app):
+            pass
+    message = str(refused.value)
+    assert "conversations" in message
+    assert "'threadId': 'thread_dup'" in message
+    assert "'userId': 'default-user'" in message
+    assert "unavailable" not in message

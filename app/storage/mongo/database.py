@@ -9,12 +9,13 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, TypeVar
 
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
-from pymongo.errors import PyMongoError
+from pymongo.errors import DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
 
 from app.config import Settings
-from app.errors import StorageUnavailable
-from app.storage.records import build, record_fields
+from app.errors import DuplicateStoredKey, StorageUnavailable
+from app.storage.records import MAX_RECORD_BYTES, build, record_fields, refuse_unstorable
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -40,6 +41,16 @@ async def open_database(settings: Settings) -> AsyncGenerator[Any, None]:
         yield client[settings.database_name]
     finally:
         await client.close()
+
+
+async def create_unique_index(collection: Any, keys: list[tuple[str, int]], name: str) -> None:
+    """A unique index; on data that already breaks it (the Next.js app's, written without it), DuplicateStoredKey
+    naming a duplicated key, rather than the database being "unavailable"."""
+    try:
+        await collection.create_index(keys, unique=True, name=name)
+    except DuplicateKeyError as exc:
+        duplicate = (exc.details or {}).get("keyValue") or "a duplicated key"
+        raise DuplicateStoredKey(collection.name, name, duplicate) from exc
 
 
 # A record's id is the document's `_id`; an assistant's owner is its `userId`, like a conversation's user.
@@ -96,19 +107,42 @@ async def keyset_page(
     return docs
 
 
+# The server's codes for a document that an update would make too large (BSONObjectTooLarge and kin).
+_TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
+# A store method's argument named so holds the record field named so; `changes` holds record fields by name.
+_ARGUMENT_FIELDS = {"resources": "tool_resources"}
+
+
+def _refuse_unstorable(method: Callable[..., Any], exc: Exception, args: Any, kwargs: Any) -> None:
+    """The UnstorableValue the stores agree on for what BSON refused (a NUL in a key, a document over 16 MiB),
+    naming the field from the method's arguments; other encoding errors are bugs and stay as they are."""
+    bound = inspect.signature(method).bind(*args, **kwargs).arguments
+    values: dict[str, Any] = {}
+    for name, value in list(bound.items())[1:]:  # not `self`
+        values.update(value if name == "changes" else {_ARGUMENT_FIELDS.get(name, name): value})
+    too_large = isinstance(exc, DocumentTooLarge) or getattr(exc, "code", None) in _TOO_LARGE_CODES
+    refuse_unstorable(values, MAX_RECORD_BYTES + 1 if too_large else 0)
+
+
 def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     @functools.wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
         except PyMongoError as exc:
+            if isinstance(exc, OperationFailure) and exc.code in _TOO_LARGE_CODES:
+                _refuse_unstorable(method, exc, args, kwargs)
             raise StorageUnavailable() from exc
+        except InvalidDocument as exc:
+            _refuse_unstorable(method, exc, args, kwargs)
+            raise
 
     return call
 
 
 def storage_errors_translated(cls: C) -> C:
-    """Class decorator: every public coroutine method raises StorageUnavailable for a pymongo error."""
+    """Class decorator: every public coroutine method raises StorageUnavailable for a pymongo error, and
+    UnstorableValue for a value BSON cannot hold (`app.storage.records.refuse_unstorable`)."""
     for name, member in list(vars(cls).items()):
         if not name.startswith("_") and inspect.iscoroutinefunction(member):
             setattr(cls, name, _translated(member))

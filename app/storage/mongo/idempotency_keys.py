@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
 from app.storage.idempotency_keys import IdempotencyRecord
-from app.storage.mongo.database import from_doc, storage_errors_translated
+from app.storage.mongo.database import create_unique_index, from_doc, storage_errors_translated
 
 
 @storage_errors_translated
@@ -21,9 +21,7 @@ class MongoIdempotencyKeyStore:
         self._idempotency = database["idempotency_keys"]
 
     async def ensure_indexes(self) -> None:
-        await self._idempotency.create_index(
-            [("userId", ASCENDING), ("key", ASCENDING)], unique=True, name="user_key_unique"
-        )
+        await create_unique_index(self._idempotency, [("userId", ASCENDING), ("key", ASCENDING)], "user_key_unique")
         # MongoDB's TTL monitor deletes records once `expiresAt` has passed (checked about once a minute;
         # `claim` treats a record past its expiry as gone in the meantime).
         await self._idempotency.create_index([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expires_ttl")

@@ -12,7 +12,15 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from app.storage.mongo.database import doc_name, from_doc, from_docs, storage_errors_translated, to_doc, updated
+from app.storage.mongo.database import (
+    create_unique_index,
+    doc_name,
+    from_doc,
+    from_docs,
+    storage_errors_translated,
+    to_doc,
+    updated,
+)
 from app.storage.threads import (
     ACTIVE_RUN_STATUSES,
     RUNNING_RUN_STATUSES,
@@ -36,8 +44,8 @@ class MongoThreadStore:
         self._steps = database["run_steps"]
 
     async def ensure_indexes(self) -> None:
-        await self._messages.create_index(
-            [("threadId", ASCENDING), ("seq", ASCENDING)], unique=True, name="thread_position_unique"
+        await create_unique_index(
+            self._messages, [("threadId", ASCENDING), ("seq", ASCENDING)], "thread_position_unique"
         )
         await self._runs.create_index([("threadId", ASCENDING), ("createdAt", DESCENDING)], name="thread_recent")
         await self._runs.create_index([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="status_lease")

@@ -11,7 +11,14 @@ from typing import Any, ParamSpec, TypeVar
 
 from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
-from pymongo.errors import DocumentTooLarge, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    ConnectionFailure,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 from app.config import Settings
 from app.errors import DuplicateStoredKey, StorageUnavailable
@@ -79,6 +86,19 @@ def from_doc(cls: type[T], doc: dict[str, Any] | None) -> T | None:
 async def updated(collection: Any, cls: type[T], query: dict[str, Any], update: dict[str, Any]) -> T | None:
     """Apply `update` to the document `query` finds: the record afterwards, or None when none matched."""
     return from_doc(cls, await collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER))
+
+
+async def once_more_if_reply_lost(write: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run `write`; if its connection broke after it was sent (the write may have been applied and its reply lost),
+    run it once more. A replica set's driver already retries a write so (retryable writes); a standalone server
+    has no such retries. Only for writes that carry the caller's marker, so that the second attempt recognises a
+    first one that was applied (a thread claim: the run id; a key reservation: its `attempt`)."""
+    try:
+        return await write(*args, **kwargs)
+    except ServerSelectionTimeoutError:
+        raise  # no server was reached: nothing was sent
+    except ConnectionFailure:
+        return await write(*args, **kwargs)
 
 
 def from_docs(cls: type[T], docs: list[dict[str, Any]]) -> list[T]:

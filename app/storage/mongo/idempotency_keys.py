@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -10,12 +11,17 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
 from app.storage.idempotency_keys import IdempotencyRecord
-from app.storage.mongo.database import create_unique_index, from_doc, storage_errors_translated
+from app.storage.mongo.database import (
+    create_unique_index,
+    from_doc,
+    once_more_if_reply_lost,
+    storage_errors_translated,
+)
 
 
 @storage_errors_translated
 class MongoIdempotencyKeyStore:
-    """`{userId, key, fingerprint, state, expiresAt, statusCode, response}`."""
+    """`{userId, key, fingerprint, state, attempt, createdAt, expiresAt, statusCode, response}`."""
 
     def __init__(self, database: Any) -> None:
         self._idempotency = database["idempotency_keys"]
@@ -28,29 +34,27 @@ class MongoIdempotencyKeyStore:
 
     async def claim(self, user_id: str, key: str, fingerprint: str, *, lease_s: float) -> IdempotencyRecord | None:
         held = {"userId": user_id, "key": key}
+        # This reservation's marker: a write retried after its reply was lost finds its own first attempt by it.
+        attempt = secrets.token_hex(8)
         for _ in range(3):
             now = utc_now()
             expires_at = now + timedelta(seconds=lease_s)
-            doc = {
-                **held,
-                "fingerprint": fingerprint,
-                "state": "in_progress",
-                "createdAt": now,
-                "expiresAt": expires_at,
-            }
+            doc: dict[str, Any] = {**held, "fingerprint": fingerprint, "state": "in_progress", "attempt": attempt}
+            doc |= {"createdAt": now, "expiresAt": expires_at}
             try:
-                await self._idempotency.insert_one(dict(doc))
+                await once_more_if_reply_lost(self._idempotency.insert_one, dict(doc))
                 return None
             except DuplicateKeyError:
                 existing = await self._idempotency.find_one(held)
             if existing is None:
                 continue  # expired and deleted in between: try the insert again
+            if existing.get("attempt") == attempt:
+                return None  # ours: the first attempt was applied and its reply lost
             if existing["expiresAt"] > now:
                 return from_doc(IdempotencyRecord, existing)
             # Past its expiry but not yet removed by the TTL monitor: take it over, unless someone else just did.
-            taken = await self._idempotency.replace_one(
-                {"_id": existing["_id"], "expiresAt": existing["expiresAt"]}, doc
-            )
+            stale = {"_id": existing["_id"], "expiresAt": existing["expiresAt"]}
+            taken = await once_more_if_reply_lost(self._idempotency.replace_one, stale, doc)
             if taken.modified_count == 1:
                 return None
         raise RuntimeError("idempotency key is contended")

@@ -17,6 +17,7 @@ from app.storage.mongo.database import (
     doc_name,
     from_doc,
     from_docs,
+    once_more_if_reply_lost,
     storage_errors_translated,
     to_doc,
     updated,
@@ -87,8 +88,12 @@ class MongoThreadStore:
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
         update = {"$set": {"activeRunId": run_id, "claimExpiresAt": claim_expires_at}, "$inc": {"messageCount": 1}}
-        claimed = await updated(self._threads, ThreadRecord, {"_id": thread_id, "activeRunId": holder}, update)
-        return ClaimResult(granted=claimed is not None, thread=claimed or await self.get_thread(thread_id))
+        query = {"_id": thread_id, "activeRunId": holder}
+        claimed = await once_more_if_reply_lost(updated, self._threads, ThreadRecord, query, update)
+        thread = claimed or await self.get_thread(thread_id)
+        # The run id is this claim's marker: a first attempt applied before its reply was lost made it ours.
+        granted = claimed is not None or (thread is not None and thread.active_run_id == run_id)
+        return ClaimResult(granted=granted, thread=thread)
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
         update = {"$set": {"activeRunId": None, "claimExpiresAt": None}}

@@ -246,6 +246,17 @@ class DuplicateStoredKey(AppError):
     fields = ("collection", "index", "key")
 
 
+class UnsupportedDatabase(AppError):
+    """MONGODB_URI names a server older than the service supports: start-up stops."""
+
+    code = "unsupported_database"
+    default_message = (
+        "MongoDB {version} is older than {minimum}, the oldest version this service supports (metadata keys "
+        "with '.' or '$' need it): upgrade the server."
+    )
+    fields = ("version", "minimum")
+
+
 class StorageUnavailable(AppError):
     """The database could not be reached or failed; raised by the stores for their driver's errors."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -21,13 +22,18 @@ from pymongo.errors import (
 )
 
 from app.config import Settings
-from app.errors import DuplicateStoredKey, StorageUnavailable
+from app.errors import DuplicateStoredKey, StorageUnavailable, UnsupportedDatabase
 from app.storage.records import MAX_RECORD_BYTES, build, record_fields, refuse_unstorable
 
 T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 C = TypeVar("C", bound=type)
+
+logger = logging.getLogger(__name__)
+
+# The oldest MongoDB served: 5.0 stores field names with '.' or '$' (metadata keys) as they are.
+MINIMUM_VERSION = (5, 0)
 
 # Enough pooled connections for 1,000 requests in flight: each holds one only for a single operation.
 MAX_POOL_SIZE = 200
@@ -45,9 +51,23 @@ async def open_database(settings: Settings) -> AsyncGenerator[Any, None]:
         appname="chat-backend",
     )
     try:
+        await check_server_version(client)
         yield client[settings.database_name]
     finally:
         await client.close()
+
+
+async def check_server_version(client: Any) -> None:
+    """Refuse a server older than MINIMUM_VERSION, by its buildInfo (one command at start-up)."""
+    try:
+        info = await client.admin.command("buildInfo")
+    except PyMongoError as exc:
+        raise StorageUnavailable() from exc
+    version = str(info.get("version", "?"))
+    numbers = tuple(int(part) for part in info.get("versionArray", [])[:2])
+    if numbers < MINIMUM_VERSION:
+        raise UnsupportedDatabase(version, ".".join(map(str, MINIMUM_VERSION)))
+    logger.info("MongoDB %s (the oldest supported: %s)", version, ".".join(map(str, MINIMUM_VERSION)))
 
 
 async def create_unique_index(collection: Any, keys: list[tuple[str, int]], name: str) -> None:

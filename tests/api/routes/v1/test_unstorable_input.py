@@ -102,3 +102,25 @@ async def test_the_stores_refuse_alike_below_the_http_layer(both_stores: Stores)
         "metadata",
     )
     assert await both_stores.threads.get_message("msg_u") is None
+
+
+async def test_metadata_keys_with_dots_and_dollars_are_kept_on_both_stores(
+    fake: FakeOpenAI, both_stores: Stores
+) -> None:
+    """MongoDB 5.0+ stores such field names as they are (the README's minimum version)."""
+    metadata = {"a.b": "dotted", "$c": "dollar", "plain": "x"}
+    async with hosted_app(fake, stores=both_stores, hosted_store=both_stores.threads) as client:
+        created = await client.post("/v1/threads", json={"metadata": metadata})
+        assert created.status_code == 200, created.text
+        thread_id = created.json()["id"]
+        updated = await client.post(f"/v1/threads/{thread_id}", json={"metadata": {**metadata, "e.f": "y"}})
+        message = {"role": "user", "content": "hi", "metadata": metadata}
+        posted = await client.post(f"/v1/threads/{thread_id}/messages", json=message)
+        assistant = await client.post("/v1/assistants", json={"model": "m", "metadata": metadata})
+        read = await client.get(f"/v1/threads/{thread_id}")
+        messages = await client.get(f"/v1/threads/{thread_id}/messages")
+        assistant_read = await client.get(f"/v1/assistants/{assistant.json()['id']}")
+    assert updated.status_code == posted.status_code == assistant.status_code == 200
+    assert read.json()["metadata"] == {**metadata, "e.f": "y"}
+    assert messages.json()["data"][0]["metadata"] == metadata
+    assert assistant_read.json()["metadata"] == metadata

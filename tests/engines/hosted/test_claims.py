@@ -261,3 +261,34 @@ async def test_real_mongodb_one_run_per_thread_across_clients(
             assert (await wait_for_run(second, thread_id, ref.run_id)).status == "completed"
     finally:
         await other_client.close()
+
+
+class _ExpiredElsewhereFirst:
+    """The store, where another process expires a lapsed run (and frees its thread) just before ours tries to."""
+
+    def __init__(self, inner: ThreadStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_active_run(self, run_id: str, changes: dict[str, Any], **conditions: Any) -> Any:
+        if changes.get("status") == "expired":
+            await self._inner.update_active_run(run_id, changes, **conditions)
+            run = await self._inner.get_run(run_id)
+            await self._inner.release_active_run(run.thread_id, run_id)
+        return await self._inner.update_active_run(run_id, changes, **conditions)
+
+
+async def test_a_lapsed_run_expired_by_another_process_at_the_same_moment_still_frees_the_thread(
+    fake: FakeOpenAI, hosted_store: ThreadStore
+) -> None:
+    """Found on the real server: the start-up sweep and a message's claim expired one lapsed run at once, and the
+    one whose conditional update came second answered 400 active_run, naming the expired run."""
+    async with hosted_engine(fake, _ExpiredElsewhereFirst(hosted_store)) as engine:  # type: ignore[arg-type]
+        thread_id = await engine.create_thread()
+        crashed = new_id("run_")
+        await leave_crashed_run(hosted_store, thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
+        ref = await engine.start_run(thread_id, "anyone there?")
+        assert (await wait_for_run(engine, thread_id, ref.run_id)).status == "completed"
+        assert (await engine.get_run(thread_id, crashed)).status == "expired"

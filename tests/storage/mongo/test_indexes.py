@@ -24,6 +24,14 @@ EXPECTED: dict[str, dict[str, tuple[list[tuple[str, int]], bool, int | None]]] =
     },
     "run_steps": {"run_position": ([("runId", 1), ("seq", 1)], False, None)},
     "assistants": {"user_newest": ([("userId", 1), ("createdAt", -1), ("_id", -1)], False, None)},
+    "upstream_objects": {
+        "user_newest": ([("userId", 1), ("kind", 1), ("createdAt", -1), ("_id", -1)], False, None),
+        "user_purpose_newest": (
+            [("userId", 1), ("kind", 1), ("purpose", 1), ("createdAt", -1), ("_id", -1)],
+            False,
+            None,
+        ),
+    },
 }
 
 

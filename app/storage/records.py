@@ -75,6 +75,15 @@ def refuse_unstorable(values: Mapping[str, Any], size: int = 0) -> None:
         raise UnstorableValue(f"{largest}: the object to store would be over {limit}.", field=largest)
 
 
+def refuse_unstorable_text(values: Mapping[str, Any], texts: tuple[Any, ...]) -> None:
+    """`refuse_unstorable` for a store that keeps records as text (JSON), checked only when the `texts` could
+    break its rules: a key with U+0000 shows in JSON as the escape `\\u0000` (a string value may hold it too:
+    the check then looks closer)."""
+    size = sum(len(text) for text in texts if isinstance(text, str))
+    if size > MAX_RECORD_BYTES or any("\\u0000" in text for text in texts if isinstance(text, str)):
+        refuse_unstorable(values, size)
+
+
 def _flat(values: Mapping[str, Any]) -> dict[str, Any]:
     """Records' fields in place of the records."""
     flat: dict[str, Any] = {}

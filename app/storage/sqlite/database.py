@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from app.errors import StorageUnavailable
-from app.storage.records import MAX_RECORD_BYTES, build, record_fields, refuse_unstorable
+from app.storage.records import build, record_fields, refuse_unstorable_text
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,18 +83,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _refuse_unstorable(values: dict[str, Any], texts: tuple[Any, ...]) -> None:
-    """MongoDB's rules (`records.refuse_unstorable`), checked only when the text could break them: a key with
-    U+0000 shows in JSON as the escape `\\u0000` (a string value may hold it too: the check then looks closer)."""
-    size = sum(len(text) for text in texts if isinstance(text, str))
-    if size > MAX_RECORD_BYTES or any("\\u0000" in text for text in texts if isinstance(text, str)):
-        refuse_unstorable(values, size)
-
-
 def to_json(value: Any, field: str) -> str:
     """A JSON column's text; UnstorableValue (naming `field`) for what MongoDB would refuse."""
     text = _dumps(value)
-    _refuse_unstorable({field: value}, (text,))
+    refuse_unstorable_text({field: value}, (text,))
     return text
 
 
@@ -107,7 +99,7 @@ def to_row(record: Any) -> tuple[Any, ...]:
     """The record's column values: datetimes as epoch milliseconds, dicts and lists as JSON."""
     values = (getattr(record, field.name) for field in record_fields(type(record)))
     row = tuple(_dumps(v) if isinstance(v, dict | list) else to_ms(v) if isinstance(v, datetime) else v for v in values)
-    _refuse_unstorable({"record": record}, row)
+    refuse_unstorable_text({"record": record}, row)
     return row
 
 
@@ -123,7 +115,7 @@ def to_doc(record: Any, *columns: str) -> str:
     """The record's fields but `columns`, as the JSON text of a `doc` column (datetimes as epoch milliseconds)."""
     values = {field.name: getattr(record, field.name) for field in record_fields(type(record))}
     text = _dumps({k: to_ms(v) if isinstance(v, datetime) else v for k, v in values.items() if k not in columns})
-    _refuse_unstorable({"record": record}, (text,))
+    refuse_unstorable_text({"record": record}, (text,))
     return text
 
 

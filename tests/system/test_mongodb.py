@@ -121,6 +121,7 @@ def test_chat_the_nextjs_stream_and_v1_work_across_two_processes_on_one_database
     )
     v1_messages = sdk_second.beta.threads.messages.list(thread_id=v1_thread.id, order="asc")
 
+    assert all("(the oldest supported: 5.0)" in service.log() for service in cluster.services)  # buildInfo
     assert run["status"] == "completed"
     assert [event["event"] for event in events][-1] == "thread.run.completed"
     assert any(event["event"] == "thread.message.delta" for event in events)

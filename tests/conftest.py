@@ -59,7 +59,7 @@ def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield server.uri
     finally:
-        server.stop()
+        server.stop(keep_data=False)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +70,7 @@ def standalone_mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         yield server.uri
     finally:
-        server.stop()
+        server.stop(keep_data=False)
 
 
 @pytest.fixture

@@ -177,6 +177,16 @@ def crashed_run(thread_id: str, run_id: str, *, lease_expires_at: datetime, stat
     )
 
 
+async def wait_for_free_thread(store: ThreadStore, thread_id: str) -> None:
+    """Wait until no run holds the thread: a run's end writes its status first, then frees the thread."""
+
+    async def free() -> bool:
+        thread = await store.get_thread(thread_id)
+        return thread is not None and thread.active_run_id is None
+
+    await wait_until(free, f"thread {thread_id} to be free")
+
+
 async def leave_crashed_run(store: ThreadStore, thread_id: str, run_id: str, *, lease_expires_at: datetime) -> None:
     """Claim the thread and write an active run, as a process does right before it dies."""
     result = await store.claim_active_run(thread_id, run_id, holder=None, claim_expires_at=lease_expires_at)

@@ -101,15 +101,19 @@ def test_chat_the_nextjs_stream_and_v1_work_across_two_processes_on_one_database
         started = first.post("/chat", json={"content": "hello", "threadId": thread_id})
         assert started.status_code == 200, started.text
         run = finished(second, thread_id, started.json()["run_id"])
+        streamed_thread = new_thread(first)
         with second.stream(
             "POST",
-            f"/api/assistants/threads/{thread_id}/messages",
+            f"/api/assistants/threads/{streamed_thread}/messages",
             content=json.dumps({"content": "and again"}).encode(),
             headers={"content-type": "text/plain;charset=UTF-8"},
         ) as stream:
             assert stream.status_code == 200
             events = [json.loads(line) for line in stream.iter_lines() if line]
-        messages = first.get(f"/threads/{thread_id}/messages", params={"order": "asc"}).json()["data"]
+        messages = [
+            first.get(f"/threads/{thread}/messages", params={"order": "asc"}).json()["data"]
+            for thread in (thread_id, streamed_thread)
+        ]
         conversations = second.get("/conversations").json()["data"]
 
     sdk_first = OpenAI(base_url=f"{cluster.services[0].base}/v1", api_key="unused", max_retries=0)
@@ -125,8 +129,11 @@ def test_chat_the_nextjs_stream_and_v1_work_across_two_processes_on_one_database
     assert run["status"] == "completed"
     assert [event["event"] for event in events][-1] == "thread.run.completed"
     assert any(event["event"] == "thread.message.delta" for event in events)
-    assert [m["text"] for m in messages] == ["hello", "Echo: hello", "and again", "Echo: and again"]
-    assert thread_id in {c["threadId"] for c in conversations}
+    assert [[m["text"] for m in page] for page in messages] == [
+        ["hello", "Echo: hello"],
+        ["and again", "Echo: and again"],
+    ]
+    assert {thread_id, streamed_thread} <= {c["threadId"] for c in conversations}
     assert v1_run.status == "completed"
     assert [m.content[0].text.value for m in v1_messages.data] == ["over /v1", "Echo: over /v1"]  # type: ignore[union-attr]
 

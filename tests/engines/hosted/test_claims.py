@@ -24,6 +24,7 @@ from tests.fakes.hosted_support import (
     hosted_engine,
     leave_crashed_run,
     new_store,
+    wait_for_free_thread,
     wait_for_run,
     wait_until,
 )
@@ -255,6 +256,7 @@ async def test_real_mongodb_one_run_per_thread_across_clients(
             assert {r.extra["run_id"] for r in refused} == {started[0].run_id}
             crashed = new_id("run_")
             await wait_for_run(first, thread_id, started[0].run_id)
+            await wait_for_free_thread(stores[0], thread_id)
             await leave_crashed_run(stores[0], thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
             ref = await second.start_run(thread_id, "after the crash")
             assert (await first.get_run(thread_id, crashed)).status == "expired"

@@ -20,6 +20,7 @@ from tests.fakes.hosted_support import (
     hosted_engine,
     hosted_run_tasks,
     new_store,
+    wait_for_free_thread,
     wait_for_run,
     wait_until,
 )
@@ -92,12 +93,7 @@ async def test_run_that_outlives_its_deadline_expires(fake: FakeOpenAI, monkeypa
         thread_id = await engine.create_thread()
         ref = await engine.start_run(thread_id, "hi")
         run = await wait_for_run(engine, thread_id, ref.run_id)
-
-        async def released() -> bool:  # the run's status is written first, then the thread freed
-            found = await engine.store.get_thread(thread_id)
-            return found is not None and found.active_run_id is None
-
-        await wait_until(released, "the expired run to free its thread")
+        await wait_for_free_thread(engine.store, thread_id)
         thread = await engine.store.get_thread(thread_id)
     assert run.status == "expired"
     assert fake.models.calls[0].outcome == "aborted"

@@ -43,6 +43,10 @@ class InvalidRequest(AppError):
     code = "invalid_request"
 
 
+class UnstorableValue(InvalidRequest):
+    """A value no store keeps as it came (a key with U+0000, a record over 16 MiB): the same 400 on every store."""
+
+
 class InvalidField(AppError):
     """A request field that failed a check made outside the schema; same shape as schema errors."""
 
@@ -229,6 +233,28 @@ class IdempotencyNotSupported(AppError):
         "Idempotency-Key is not supported on streaming routes (a stream cannot be replayed); "
         "use POST /chat and follow the run by polling."
     )
+
+
+class DuplicateStoredKey(AppError):
+    """Stored data breaks a unique key the service relies on (data written before its index existed): start-up stops."""
+
+    code = "duplicate_stored_key"
+    default_message = (
+        "The {collection} collection holds more than one document with {key}, so its unique index {index} "
+        "cannot be built: remove the duplicates (keep one), then start again."
+    )
+    fields = ("collection", "index", "key")
+
+
+class UnsupportedDatabase(AppError):
+    """MONGODB_URI names a server older than the service supports: start-up stops."""
+
+    code = "unsupported_database"
+    default_message = (
+        "MongoDB {version} is older than {minimum}, the oldest version this service supports (metadata keys "
+        "with '.' or '$' need it): upgrade the server."
+    )
+    fields = ("version", "minimum")
 
 
 class StorageUnavailable(AppError):

@@ -1,10 +1,12 @@
-"""Fixtures: a fake OpenAI server driven through the real SDK, mongomock storage, our app.
+"""Fixtures: a fake OpenAI server driven through the real SDK, mongomock storage, a real MongoDB server, our app.
 
 The helpers they use (and that tests import) live in tests/fakes/.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +22,7 @@ from app.storage import Stores
 from app.storage import mongo_stores as make_mongo_stores
 from tests.fakes.app_support import ASSISTANT_ID, AppClientFactory, make_settings, sdk_client_for
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.mongodb import MongoServer
 from tests.fakes.servers import serve_in_thread
 
 
@@ -42,6 +45,46 @@ def fake() -> FakeOpenAI:
 def mongo_database() -> Any:
     """A mongomock database, as pymongo's async client gives one."""
     return AsyncMongoMockClient(tz_aware=True)["chat_test"]
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MongoDB server for the whole session: TEST_MONGODB_URI's, else SecantusDB started here as a
+    one-node replica set (and stopped at the end). If it cannot start, the tests that need it fail."""
+    if uri := os.environ.get("TEST_MONGODB_URI"):
+        yield uri
+        return
+    server = MongoServer(tmp_path_factory.mktemp("mongodb") / "data")
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop(keep_data=False)
+
+
+@pytest.fixture(scope="session")
+def standalone_mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SecantusDB as a standalone server, as mongod runs without --replSet: no sessions' retryable writes."""
+    server = MongoServer(tmp_path_factory.mktemp("mongodb-standalone") / "data", standalone=True)
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop(keep_data=False)
+
+
+@pytest.fixture
+async def real_mongo_database(mongodb_uri: str) -> AsyncIterator[Any]:
+    """A database of its own on the real server (pymongo's async API), dropped afterwards."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.main import create_app
@@ -28,28 +30,39 @@ async def test_lifespan_uses_the_embedded_store_without_mongodb_uri(fake: FakeOp
 
 
 @pytest.mark.mongodb
-async def test_real_mongodb_chat_through_the_lifespan(fake: FakeOpenAI) -> None:
-    import os
+async def test_real_mongodb_chat_through_the_lifespan(
+    fake: FakeOpenAI, mongodb_uri: str, real_mongo_database: Any
+) -> None:
+    settings = hosted_settings(mongodb_uri=mongodb_uri, mongodb_db=real_mongo_database.name)
+    app = create_app(settings, openai_client=sdk_client_for(fake))
+    async with app.router.lifespan_context(app):
+        engine = app.state.engine
+        assert app.state.stores.kind == "mongodb"
+        thread_id = await engine.create_thread()
+        ref = await engine.start_run(thread_id, "hi")
+        run = await wait_for_run(engine, thread_id, ref.run_id)
+        page = await engine.list_messages(thread_id, order="asc")
+    assert run.status == "completed"
+    assert [m.role for m in page.data] == ["user", "assistant"]
 
-    from pymongo import AsyncMongoClient
 
-    uri = os.environ.get("TEST_MONGODB_URI")
-    if not uri:
-        pytest.skip("TEST_MONGODB_URI is not set: no real MongoDB server to test against")
+@pytest.mark.mongodb
+async def test_start_up_on_duplicate_conversations_names_the_duplicate_key(
+    fake: FakeOpenAI, mongodb_uri: str, real_mongo_database: Any
+) -> None:
+    from app.errors import DuplicateStoredKey
 
-    database_name = "chat_backend_hosted_lifespan_test"
-    app = create_app(hosted_settings(mongodb_uri=uri, mongodb_db=database_name), openai_client=sdk_client_for(fake))
-    try:
+    # The Next.js app wrote these before the unique index existed.
+    duplicate = {"userId": "default-user", "threadId": "thread_dup", "name": "2026-01-01 00:00:00", "isGroup": False}
+    await real_mongo_database["conversations"].insert_many([dict(duplicate), dict(duplicate)])
+    app = create_app(
+        make_settings(mongodb_uri=mongodb_uri, mongodb_db=real_mongo_database.name), openai_client=sdk_client_for(fake)
+    )
+    with pytest.raises(DuplicateStoredKey) as refused:
         async with app.router.lifespan_context(app):
-            engine = app.state.engine
-            assert app.state.stores.kind == "mongodb"
-            thread_id = await engine.create_thread()
-            ref = await engine.start_run(thread_id, "hi")
-            run = await wait_for_run(engine, thread_id, ref.run_id)
-            page = await engine.list_messages(thread_id, order="asc")
-        assert run.status == "completed"
-        assert [m.role for m in page.data] == ["user", "assistant"]
-    finally:
-        client: AsyncMongoClient = AsyncMongoClient(uri)
-        await client.drop_database(database_name)
-        await client.close()
+            pass
+    message = str(refused.value)
+    assert "conversations" in message
+    assert "'threadId': 'thread_dup'" in message
+    assert "'userId': 'default-user'" in message
+    assert "unavailable" not in message

@@ -61,10 +61,10 @@ def hosted_settings(**overrides: Any) -> Settings:
 
 
 def new_store(kind: str, database: Any = None) -> ThreadStore:
-    """`sqlite`, `mongomock`, or either with `-interleaved` (see InterleavingStore).
+    """`sqlite`, `mongomock`, `mongodb`, or any with `-interleaved` (see InterleavingStore).
 
-    `database`: for `sqlite` the file (a new connection to it), for `mongomock` the database;
-    None: a fresh in-memory one.
+    `database`: for `sqlite` the file (a new connection to it), for `mongomock` and `mongodb` (a real server's,
+    required) the database; None: a fresh in-memory one.
     """
     base, _, interleaved = kind.partition("-")
     store: ThreadStore
@@ -175,6 +175,16 @@ def crashed_run(thread_id: str, run_id: str, *, lease_expires_at: datetime, stat
         expires_at=created + timedelta(minutes=10),
         started_at=created,
     )
+
+
+async def wait_for_free_thread(store: ThreadStore, thread_id: str) -> None:
+    """Wait until no run holds the thread: a run's end writes its status first, then frees the thread."""
+
+    async def free() -> bool:
+        thread = await store.get_thread(thread_id)
+        return thread is not None and thread.active_run_id is None
+
+    await wait_until(free, f"thread {thread_id} to be free")
 
 
 async def leave_crashed_run(store: ThreadStore, thread_id: str, run_id: str, *, lease_expires_at: datetime) -> None:

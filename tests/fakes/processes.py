@@ -6,12 +6,16 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from app.config import Settings
 from tests.fakes.servers import ROOT, free_port, wait_until_up
+
+T = TypeVar("T")
 
 
 def clean_env() -> dict[str, str]:
@@ -99,3 +103,14 @@ class Server:
 
     def log(self) -> str:
         return (self.workdir / f"server-{self.starts}.log").read_text(errors="replace")
+
+
+def wait_for(read: Callable[[], T], done: Callable[[T], bool], what: str, timeout_s: float = 20.0) -> T:
+    """Poll `read` until `done` holds for its value; fail after `timeout_s` (a deadline, not a measurement)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = read()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
+        time.sleep(0.05)

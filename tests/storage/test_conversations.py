@@ -1,14 +1,13 @@
-"""Conversation storage: the Next.js schema, upsert semantics, races; on mongomock and on SQLite."""
+"""Conversation storage: the Next.js schema, upsert semantics, races; on mongomock, a real MongoDB and SQLite."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 
 from app.storage import Stores
 from app.storage.conversations import PageCursor
@@ -85,8 +84,8 @@ async def test_users_have_separate_conversations(store: Stores) -> None:
     assert await store.conversations.get_conversation("alice", "thread_abc") is None
 
 
-async def test_mongo_document_has_exactly_the_nextjs_schema() -> None:
-    database = AsyncMongoMockClient(tz_aware=True)["chat_test"]
+async def test_mongo_document_has_exactly_the_nextjs_schema(real_mongo_database: Any) -> None:
+    database = real_mongo_database
     store = MongoConversationStore(database)
     await store.touch_conversation("default-user", "thread_abc")
     doc = await database["conversations"].find_one({"threadId": "thread_abc"})
@@ -98,8 +97,8 @@ async def test_mongo_document_has_exactly_the_nextjs_schema() -> None:
     assert isinstance(doc["name"], str)
 
 
-async def test_unique_index_on_user_and_thread_is_created() -> None:
-    database = AsyncMongoMockClient(tz_aware=True)["chat_test"]
+async def test_unique_index_on_user_and_thread_is_created(real_mongo_database: Any) -> None:
+    database = real_mongo_database
     await MongoConversationStore(database).ensure_indexes()
     info = await database["conversations"].index_information()
     unique = [spec for spec in info.values() if spec.get("unique")]
@@ -107,24 +106,13 @@ async def test_unique_index_on_user_and_thread_is_created() -> None:
 
 
 @pytest.mark.mongodb
-async def test_real_mongodb_upsert_race_leaves_one_document() -> None:
-    uri = os.environ.get("TEST_MONGODB_URI")
-    if not uri:
-        pytest.skip("TEST_MONGODB_URI is not set: no real MongoDB server to test against")
-    from pymongo import AsyncMongoClient
-
-    client = AsyncMongoClient(uri, tz_aware=True)
-    database = client["chat_backend_test"]
-    try:
-        await database["conversations"].drop()
-        store = MongoConversationStore(database)
-        await store.ensure_indexes()
-        results = await asyncio.gather(*(store.touch_conversation("u1", "thread_race") for _ in range(20)))
-        assert results.count(True) == 1
-        assert await database["conversations"].count_documents({"threadId": "thread_race"}) == 1
-    finally:
-        await database["conversations"].drop()
-        await client.close()
+async def test_real_mongodb_upsert_race_leaves_one_document(real_mongo_database: Any) -> None:
+    database = real_mongo_database
+    store = MongoConversationStore(database)
+    await store.ensure_indexes()
+    results = await asyncio.gather(*(store.touch_conversation("u1", "thread_race") for _ in range(20)))
+    assert results.count(True) == 1
+    assert await database["conversations"].count_documents({"threadId": "thread_race"}) == 1
 
 
 async def test_touch_at_a_given_time_never_moves_updated_at_back(store: Stores) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-
-from mongomock_motor import AsyncMongoMockClient
+from typing import Any
 
 from app.storage import Stores
 from app.storage.mongo.idempotency_keys import MongoIdempotencyKeyStore
@@ -50,8 +49,8 @@ async def test_expired_idempotency_keys_are_taken_over(store: Stores) -> None:
     assert held.fingerprint == "fp2"
 
 
-async def test_idempotency_keys_expire_through_a_ttl_index() -> None:
-    database = AsyncMongoMockClient(tz_aware=True)["chat_test"]
+async def test_idempotency_keys_expire_through_a_ttl_index(real_mongo_database: Any) -> None:
+    database = real_mongo_database
     await MongoIdempotencyKeyStore(database).ensure_indexes()
     await MongoThreadOwnerStore(database).ensure_indexes()
     info = await database["idempotency_keys"].index_information()

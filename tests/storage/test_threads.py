@@ -1,4 +1,5 @@
-"""The hosted engine's storage: one contract on mongomock and SQLite; indexes; SQLite claims across processes."""
+"""The hosted engine's storage: one contract on mongomock, a real MongoDB and SQLite; indexes; SQLite claims
+across processes."""
 
 from __future__ import annotations
 
@@ -18,12 +19,10 @@ from app.storage.sqlite.threads import SqliteThreadStore
 from app.storage.threads import ClaimResult, MessageRecord, RunRecord, ThreadRecord
 
 
-async def test_mongo_store_reads_a_threads_messages_through_an_index() -> None:
-    from mongomock_motor import AsyncMongoMockClient
-
+async def test_mongo_store_reads_a_threads_messages_through_an_index(real_mongo_database: Any) -> None:
     from app.storage.mongo.threads import MongoThreadStore
 
-    database = AsyncMongoMockClient(tz_aware=True)["hosted"]
+    database = real_mongo_database
     await MongoThreadStore(database).ensure_indexes()
     indexes = await database["messages"].index_information()
     assert indexes["thread_position_unique"]["key"] == [("threadId", 1), ("seq", 1)]

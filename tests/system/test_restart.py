@@ -8,7 +8,6 @@ after the restart: threads and who owns them, messages, runs (a `hosted` run tha
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,8 @@ import pytest
 
 from app.storage.sqlite.database import DATABASE_FILE
 from tests.fakes.access import ALICE, API_KEYS, BOB
-from tests.fakes.processes import Server, fake_upstream_process
+from tests.fakes.processes import Server, fake_upstream_process, wait_for
 
-WAIT_S = 20.0
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
 
 
@@ -38,17 +36,6 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         server.stop()
 
 
-def _wait_for(read: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-    """Poll `read` until `done` holds; fail after WAIT_S (a deadline, not a measurement)."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        value = read()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
-        time.sleep(0.05)
-
-
 def _run(client: httpx2.Client, thread_id: str, run_id: str) -> dict[str, Any]:
     response = client.get(f"/threads/{thread_id}/runs/{run_id}", headers=ALICE)
     assert response.status_code == 200, response.text
@@ -57,7 +44,7 @@ def _run(client: httpx2.Client, thread_id: str, run_id: str) -> dict[str, Any]:
 
 
 def _finished_run(client: httpx2.Client, thread_id: str, run_id: str) -> dict[str, Any]:
-    return _wait_for(lambda: _run(client, thread_id, run_id), lambda r: r["status"] in TERMINAL, f"run {run_id}")
+    return wait_for(lambda: _run(client, thread_id, run_id), lambda r: r["status"] in TERMINAL, f"run {run_id}")
 
 
 def _visible_state(client: httpx2.Client, thread_ids: list[str]) -> dict[str, Any]:
@@ -154,9 +141,7 @@ def test_hosted_engine_keeps_threads_messages_runs_and_expires_the_run_the_kill_
             slow = _post_chat(client, busy_thread, "slow one")
             assert slow.status_code == 200, slow.text
             slow_id = slow.json()["run_id"]
-            _wait_for(
-                lambda: _run(client, busy_thread, slow_id), lambda r: r["status"] == "in_progress", "the slow run"
-            )
+            wait_for(lambda: _run(client, busy_thread, slow_id), lambda r: r["status"] == "in_progress", "the slow run")
             before = _visible_state(client, [done_thread, busy_thread])
         server.kill()
 

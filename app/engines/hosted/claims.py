@@ -76,7 +76,13 @@ class ThreadClaims:
             return thread.claim_expires_at is not None and thread.claim_expires_at < now
         if not is_active(run.status):
             return True
-        return await self.expire_if_lapsed(run, now) is not None
+        if run.lease_expires_at is None or run.lease_expires_at >= now:
+            return False
+        if await self.expire_if_lapsed(run, now) is not None:
+            return True
+        # Lapsed, but our conditional update came second: another process expired (or ended) it meanwhile.
+        again = await self._store.get_run(holder)
+        return again is None or not is_active(again.status)
 
     async def expire_if_lapsed(self, run: RunRecord, now: datetime | None = None) -> RunRecord | None:
         """Mark the run `expired` if its lease ended before now; the expired run, or None."""

@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
 from app.storage.conversations import Conversation, PageCursor, conversation_name
-from app.storage.mongo.database import from_doc, keyset_page, storage_errors_translated, to_doc
+from app.storage.mongo.database import create_unique_index, from_doc, keyset_page, storage_errors_translated, to_doc
 
 
 def _conversation(doc: dict[str, Any] | None) -> Conversation | None:
@@ -25,8 +25,8 @@ class MongoConversationStore:
         self._conversations = database["conversations"]
 
     async def ensure_indexes(self) -> None:
-        await self._conversations.create_index(
-            [("userId", ASCENDING), ("threadId", ASCENDING)], unique=True, name="user_thread_unique"
+        await create_unique_index(
+            self._conversations, [("userId", ASCENDING), ("threadId", ASCENDING)], "user_thread_unique"
         )
         await self._conversations.create_index(
             [("userId", ASCENDING), ("createdAt", DESCENDING), ("threadId", DESCENDING)], name="user_newest"

@@ -8,7 +8,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.clock import utc_now
-from app.storage.mongo.database import storage_errors_translated
+from app.storage.mongo.database import create_unique_index, storage_errors_translated
 
 
 @storage_errors_translated
@@ -19,7 +19,7 @@ class MongoThreadOwnerStore:
         self._thread_owners = database["thread_owners"]
 
     async def ensure_indexes(self) -> None:
-        await self._thread_owners.create_index([("threadId", ASCENDING)], unique=True, name="thread_unique")
+        await create_unique_index(self._thread_owners, [("threadId", ASCENDING)], "thread_unique")
 
     async def claim_owner(self, user_id: str, thread_id: str) -> str:
         try:

@@ -13,10 +13,12 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app.storage.mongo.database import (
+    create_unique_index,
     doc_name,
     from_doc,
     from_docs,
     keyset_page,
+    once_more_if_reply_lost,
     storage_errors_translated,
     to_doc,
     updated,
@@ -45,8 +47,8 @@ class MongoThreadStore:
         self._steps = database["run_steps"]
 
     async def ensure_indexes(self) -> None:
-        await self._messages.create_index(
-            [("threadId", ASCENDING), ("seq", ASCENDING)], unique=True, name="thread_position_unique"
+        await create_unique_index(
+            self._messages, [("threadId", ASCENDING), ("seq", ASCENDING)], "thread_position_unique"
         )
         await self._messages.create_index(
             [("threadId", ASCENDING), ("marker", ASCENDING)],
@@ -101,8 +103,12 @@ class MongoThreadStore:
         self, thread_id: str, run_id: str, *, holder: str | None, claim_expires_at: datetime
     ) -> ClaimResult:
         update = {"$set": {"activeRunId": run_id, "claimExpiresAt": claim_expires_at}, "$inc": {"messageCount": 1}}
-        claimed = await updated(self._threads, ThreadRecord, {"_id": thread_id, "activeRunId": holder}, update)
-        return ClaimResult(granted=claimed is not None, thread=claimed or await self.get_thread(thread_id))
+        query = {"_id": thread_id, "activeRunId": holder}
+        claimed = await once_more_if_reply_lost(updated, self._threads, ThreadRecord, query, update)
+        thread = claimed or await self.get_thread(thread_id)
+        # The run id is this claim's marker: a first attempt applied before its reply was lost made it ours.
+        granted = claimed is not None or (thread is not None and thread.active_run_id == run_id)
+        return ClaimResult(granted=granted, thread=thread)
 
     async def release_active_run(self, thread_id: str, run_id: str) -> bool:
         update = {"$set": {"activeRunId": None, "claimExpiresAt": None}}

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from app.errors import StorageUnavailable
-from app.storage.records import build, record_fields
+from app.storage.records import build, record_fields, refuse_unstorable_text
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,8 +79,15 @@ def from_ms(millis: int) -> datetime:
     return datetime.fromtimestamp(millis / 1000, UTC)
 
 
-def to_json(value: Any) -> str:
+def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def to_json(value: Any, field: str) -> str:
+    """A JSON column's text; UnstorableValue (naming `field`) for what MongoDB would refuse."""
+    text = _dumps(value)
+    refuse_unstorable_text({field: value}, (text,))
+    return text
 
 
 def column_names(cls: type) -> str:
@@ -91,9 +98,9 @@ def column_names(cls: type) -> str:
 def to_row(record: Any) -> tuple[Any, ...]:
     """The record's column values: datetimes as epoch milliseconds, dicts and lists as JSON."""
     values = (getattr(record, field.name) for field in record_fields(type(record)))
-    return tuple(
-        to_json(v) if isinstance(v, dict | list) else to_ms(v) if isinstance(v, datetime) else v for v in values
-    )
+    row = tuple(_dumps(v) if isinstance(v, dict | list) else to_ms(v) if isinstance(v, datetime) else v for v in values)
+    refuse_unstorable_text({"record": record}, row)
+    return row
 
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {"time": from_ms, "json": json.loads, "bool": bool}
@@ -107,7 +114,9 @@ def from_row(cls: type[T], row: tuple[Any, ...]) -> T:
 def to_doc(record: Any, *columns: str) -> str:
     """The record's fields but `columns`, as the JSON text of a `doc` column (datetimes as epoch milliseconds)."""
     values = {field.name: getattr(record, field.name) for field in record_fields(type(record))}
-    return to_json({k: to_ms(v) if isinstance(v, datetime) else v for k, v in values.items() if k not in columns})
+    text = _dumps({k: to_ms(v) if isinstance(v, datetime) else v for k, v in values.items() if k not in columns})
+    refuse_unstorable_text({"record": record}, (text,))
+    return text
 
 
 def from_doc(cls: type[T], doc: str, **columns: Any) -> T:

@@ -49,7 +49,7 @@ class SqliteIdempotencyKeyStore(SqliteStore):
         self._db.execute(
             "UPDATE idempotency_keys SET state = 'completed', status_code = ?, response = ?, expires_at = ?, "
             "lease_expires_at = NULL WHERE user_id = ? AND key = ?",
-            (status_code, to_json(response), to_ms(utc_now() + timedelta(seconds=ttl_s)), user_id, key),
+            (status_code, to_json(response, "response"), to_ms(utc_now() + timedelta(seconds=ttl_s)), user_id, key),
         )
 
     @committed

@@ -60,13 +60,16 @@ class SqliteThreadStore(SqliteStore):
             thread = self._get_thread(thread_id)
             if thread is None or (thread.tool_resources or None) != (expected or None):
                 return False
-            self._db.execute("UPDATE threads SET tool_resources = ? WHERE id = ?", (to_json(resources), thread_id))
+            self._db.execute(
+                "UPDATE threads SET tool_resources = ? WHERE id = ?", (to_json(resources, "tool_resources"), thread_id)
+            )
             return True
 
     def _set_json(self, cls: type[T], table: str, record_id: str, column: str, value: dict[str, Any]) -> T | None:
         """Replace a JSON column; the record afterwards, or None when there is no such row."""
         row = self._db.one(
-            f"UPDATE {table} SET {column} = ? WHERE id = ? RETURNING {column_names(cls)}", (to_json(value), record_id)
+            f"UPDATE {table} SET {column} = ? WHERE id = ? RETURNING {column_names(cls)}",
+            (to_json(value, column), record_id),
         )
         return from_row(cls, row) if row else None
 
@@ -184,7 +187,7 @@ class SqliteThreadStore(SqliteStore):
     @committed
     async def set_run_metadata(self, run_id: str, metadata: dict[str, str]) -> RunRecord | None:
         sql = "UPDATE runs SET doc = json_set(doc, '$.metadata', json(?)) WHERE id = ? RETURNING doc"
-        row = self._db.one(sql, (to_json(metadata), run_id))
+        row = self._db.one(sql, (to_json(metadata, "metadata"), run_id))
         return from_doc(RunRecord, row[0]) if row else None
 
     @committed

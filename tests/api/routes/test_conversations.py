@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from app.storage import mongo_stores as make_mongo_stores
 from tests.fakes.embedded_stores import embedded_stores
 from tests.fakes.fake_openai import FakeOpenAI
 
 
-@pytest.fixture(params=["mongomock", "sqlite"])
+@pytest.fixture(params=["mongomock", "mongodb", "sqlite"])
 def any_store(request: pytest.FixtureRequest, mongo_stores):
+    if request.param == "mongodb":
+        return make_mongo_stores(request.getfixturevalue("real_mongo_database"))
     return mongo_stores if request.param == "mongomock" else embedded_stores()
 
 

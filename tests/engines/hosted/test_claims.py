@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -25,21 +24,28 @@ from tests.fakes.hosted_support import (
     hosted_engine,
     leave_crashed_run,
     new_store,
+    wait_for_free_thread,
     wait_for_run,
     wait_until,
 )
 
 
-@pytest.fixture(params=["mongomock", "sqlite", "mongomock-interleaved", "sqlite-interleaved"])
+@pytest.fixture(
+    params=["mongomock", "mongodb", "sqlite", "mongomock-interleaved", "mongodb-interleaved", "sqlite-interleaved"]
+)
 def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
-    return new_store(request.param)
+    real = request.getfixturevalue("real_mongo_database") if request.param.startswith("mongodb") else None
+    return new_store(request.param, real)
 
 
-@pytest.fixture(params=["mongomock", "sqlite"])
+@pytest.fixture(params=["mongomock", "mongodb", "sqlite"])
 def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
-    """(kind, database) for stores that share one database as processes do: mongomock's, or a SQLite file."""
+    """(kind, database) for stores that share one database as processes do: mongomock's, a real server's, or a
+    SQLite file."""
     if request.param == "sqlite":
         return "sqlite", str(tmp_path / "shared.sqlite3")
+    if request.param == "mongodb":
+        return "mongodb", request.getfixturevalue("real_mongo_database")
     return "mongomock", AsyncMongoMockClient(tz_aware=True)["shared"]
 
 
@@ -224,23 +230,15 @@ async def test_a_run_cancelled_by_another_process_stops_its_model_call(
     assert fake.models.calls[0].outcome == "aborted"
 
 
-@pytest.fixture
-async def real_mongodb() -> str:
-    uri = os.environ.get("TEST_MONGODB_URI")
-    if not uri:
-        pytest.skip("TEST_MONGODB_URI is not set: no real MongoDB server to test against")
-    return uri
-
-
 @pytest.mark.mongodb
-async def test_real_mongodb_one_run_per_thread_across_clients(fake: FakeOpenAI, real_mongodb: str) -> None:
+async def test_real_mongodb_one_run_per_thread_across_clients(
+    fake: FakeOpenAI, mongodb_uri: str, real_mongo_database: Any
+) -> None:
     from pymongo import AsyncMongoClient
 
-    clients = [AsyncMongoClient(real_mongodb, tz_aware=True) for _ in range(2)]
-    databases = [client["chat_backend_hosted_test"] for client in clients]
+    other_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    databases = [real_mongo_database, other_client[real_mongo_database.name]]
     try:
-        for name in ("threads", "messages", "runs"):
-            await databases[0][name].drop()
         stores = [MongoThreadStore(database) for database in databases]
         gate = asyncio.Event()
         fake.models.default.gate = gate
@@ -258,15 +256,44 @@ async def test_real_mongodb_one_run_per_thread_across_clients(fake: FakeOpenAI, 
             assert {r.extra["run_id"] for r in refused} == {started[0].run_id}
             crashed = new_id("run_")
             await wait_for_run(first, thread_id, started[0].run_id)
+            await wait_for_free_thread(stores[0], thread_id)
             await leave_crashed_run(stores[0], thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
             ref = await second.start_run(thread_id, "after the crash")
             assert (await first.get_run(thread_id, crashed)).status == "expired"
             assert (await wait_for_run(second, thread_id, ref.run_id)).status == "completed"
     finally:
-        for name in ("threads", "messages", "runs"):
-            await databases[0][name].drop()
-        for client in clients:
-            await client.close()
+        await other_client.close()
+
+
+class _ExpiredElsewhereFirst:
+    """The store, where another process expires a lapsed run (and frees its thread) just before ours tries to."""
+
+    def __init__(self, inner: ThreadStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_active_run(self, run_id: str, changes: dict[str, Any], **conditions: Any) -> Any:
+        if changes.get("status") == "expired":
+            await self._inner.update_active_run(run_id, changes, **conditions)
+            run = await self._inner.get_run(run_id)
+            await self._inner.release_active_run(run.thread_id, run_id)
+        return await self._inner.update_active_run(run_id, changes, **conditions)
+
+
+async def test_a_lapsed_run_expired_by_another_process_at_the_same_moment_still_frees_the_thread(
+    fake: FakeOpenAI, hosted_store: ThreadStore
+) -> None:
+    """Found on the real server: the start-up sweep and a message's claim expired one lapsed run at once, and the
+    one whose conditional update came second answered 400 active_run, naming the expired run."""
+    async with hosted_engine(fake, _ExpiredElsewhereFirst(hosted_store)) as engine:  # type: ignore[arg-type]
+        thread_id = await engine.create_thread()
+        crashed = new_id("run_")
+        await leave_crashed_run(hosted_store, thread_id, crashed, lease_expires_at=utc_now() - timedelta(seconds=1))
+        ref = await engine.start_run(thread_id, "anyone there?")
+        assert (await wait_for_run(engine, thread_id, ref.run_id)).status == "completed"
+        assert (await engine.get_run(thread_id, crashed)).status == "expired"
 
 
 async def test_runs_whose_process_died_are_listed_as_expired(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:

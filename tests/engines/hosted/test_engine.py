@@ -20,6 +20,7 @@ from tests.fakes.hosted_support import (
     hosted_engine,
     hosted_run_tasks,
     new_store,
+    wait_for_free_thread,
     wait_for_run,
     wait_until,
 )
@@ -27,9 +28,10 @@ from tests.fakes.hosted_support import (
 ID_24 = r"[A-Za-z0-9]{24}"
 
 
-@pytest.fixture(params=["mongomock", "sqlite"])
+@pytest.fixture(params=["mongomock", "mongodb", "sqlite"])
 def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
-    return new_store(request.param)
+    real = request.getfixturevalue("real_mongo_database") if request.param == "mongodb" else None
+    return new_store(request.param, real)
 
 
 async def test_hosted_engine_needs_no_assistant_id(fake: FakeOpenAI) -> None:
@@ -91,6 +93,7 @@ async def test_run_that_outlives_its_deadline_expires(fake: FakeOpenAI, monkeypa
         thread_id = await engine.create_thread()
         ref = await engine.start_run(thread_id, "hi")
         run = await wait_for_run(engine, thread_id, ref.run_id)
+        await wait_for_free_thread(engine.store, thread_id)
         thread = await engine.store.get_thread(thread_id)
     assert run.status == "expired"
     assert fake.models.calls[0].outcome == "aborted"

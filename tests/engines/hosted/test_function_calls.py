@@ -140,9 +140,10 @@ async def test_parallel_calls_need_every_output_once(fake: FakeOpenAI, api: str)
     assert second[-1].event == "thread.run.completed"
 
 
-@pytest.fixture(params=["mongomock", "sqlite"])
+@pytest.fixture(params=["mongomock", "mongodb", "sqlite"])
 def hosted_store(request: pytest.FixtureRequest) -> ThreadStore:
-    return new_store(request.param)
+    real = request.getfixturevalue("real_mongo_database") if request.param == "mongodb" else None
+    return new_store(request.param, real)
 
 
 async def test_waiting_run_expires_and_frees_its_thread(fake: FakeOpenAI, hosted_store: ThreadStore) -> None:

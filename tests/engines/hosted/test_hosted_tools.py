@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app.engines.hosted.citations import Citation, CitedText
+from app.storage.threads import ThreadStore
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.hosted_support import engine_of, hosted_app, hosted_engine, new_store, wait_for_run
 from tests.fakes.node_decoder import decode_like_chat_tsx
@@ -78,10 +79,15 @@ async def test_a_citation_reaches_the_deltas_and_the_stored_message(fake: FakeOp
     assert fake.models.calls[0].body["tools"] == [{"type": "file_search", "vector_store_ids": ["vs_docs"]}]
 
 
-@pytest.mark.parametrize("store", ["sqlite", "mongomock"])
-async def test_annotations_are_stored_on_both_stores(fake: FakeOpenAI, store: str) -> None:
+@pytest.fixture(params=["sqlite", "mongomock", "mongodb"])
+def any_thread_store(request: pytest.FixtureRequest) -> ThreadStore:
+    real = request.getfixturevalue("real_mongo_database") if request.param == "mongodb" else None
+    return new_store(request.param, real)
+
+
+async def test_annotations_are_stored_on_both_stores(fake: FakeOpenAI, any_thread_store: ThreadStore) -> None:
     fake.models.plan(reply=REPLY, citations=[CITED])
-    async with hosted_engine(fake, new_store(store), openai_vector_store_id="vs_docs") as engine:
+    async with hosted_engine(fake, any_thread_store, openai_vector_store_id="vs_docs") as engine:
         thread_id = await engine.create_thread()
         ref = await engine.start_run(thread_id, "What is the answer?")
         assert (await wait_for_run(engine, thread_id, ref.run_id)).status == "completed"

@@ -90,7 +90,7 @@ class HostedFloor(Floor):
             "SELECT role, text FROM messages WHERE thread_id = ? ORDER BY id DESC LIMIT 10", (thread_id,)
         ).fetchall()
         body = {
-            "input": [{"role": role, "content": text} for role, text in reversed(rows)],
+            "input": [{"type": "message", "role": role, "content": text} for role, text in reversed(rows)],
             "instructions": INSTRUCTIONS,
             "max_output_tokens": 1000,
             "model": os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),

@@ -72,7 +72,8 @@ async def serve(server: Server, app: FastAPI) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
-        shutdown: Shutdown | None = getattr(app.state, "shutdown", None)  # set by the lifespan
+        # Set by the lifespan (the bench's floors, plain ASGI apps served the same way, have no state).
+        shutdown: Shutdown | None = getattr(getattr(app, "state", None), "shutdown", None)
         if shutdown is not None:
             shutdown.begin()  # open streams end with their last words before SHUTDOWN_TIMEOUT_S
         server.stop()  # type: ignore[no-untyped-call]  # Granian's embedded server has no annotations here
